@@ -1,0 +1,62 @@
+"""The FastAPI application factory: the composition root of the HTTP side.
+
+``create_app(settings)`` builds the engine, migrates nothing (``gridatlas`` commands do),
+compiles the topology of the stored data version in the lifespan, and mounts the map UI
+with its Leaflet files served from the installed packages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
+from fastapi.staticfiles import StaticFiles
+
+from api.errors import add_exception_handlers
+from api.routes import grid, health, layers
+from api.settings import Settings
+from api.state import TopologyHolder
+from gis.db import make_engine
+from map_ui.assets import STATIC_DIR, vendor_dirs
+
+__all__ = ["create_app"]
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app for ``settings`` (read from the environment when not given)."""
+    settings = settings if settings is not None else Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(settings.database_url)
+        app.state.settings = settings
+        app.state.engine = engine
+        app.state.topology = TopologyHolder(engine)
+        app.state.topology.refresh()
+        try:
+            yield
+        finally:
+            engine.dispose()
+
+    app = FastAPI(
+        title="GridAtlas",
+        version="0.1.0",
+        summary="Customers tied to the distribution grid: layers, traces and outage impact.",
+        lifespan=lifespan,
+    )
+    add_exception_handlers(app)
+    app.include_router(health.router)
+    app.include_router(layers.router)
+    app.include_router(grid.router)
+
+    for name, directory in vendor_dirs().items():
+        app.mount(f"/vendor/{name}", StaticFiles(directory=directory), name=f"vendor-{name}")
+    app.mount("/map", StaticFiles(directory=STATIC_DIR, html=True), name="map")
+
+    @app.get("/", include_in_schema=False)
+    def root() -> RedirectResponse:
+        return RedirectResponse("/map/")
+
+    return app

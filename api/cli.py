@@ -1,0 +1,171 @@
+"""The ``gridatlas`` command line: sample, import, validate, impact, serve and demo.
+
+Like the HTTP app, every command builds its settings and engine here and hands them down.
+Domain errors print their message (naming field, row and value) and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from api.settings import DEFAULT_SAMPLE_DIR, Settings
+from gis.errors import GridAtlasError
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(help="GridAtlas: customers tied to the distribution grid.", no_args_is_help=True, add_completion=False)
+import_app = typer.Typer(help="Load data into the store.", no_args_is_help=True)
+app.add_typer(import_app, name="import")
+console = Console(stderr=True)
+
+
+def _settings(database_url: str | None) -> Settings:
+    try:
+        return Settings(database_url=database_url) if database_url else Settings()
+    except ValueError as exc:
+        console.print(f"[red]invalid settings:[/red] {exc}")
+        raise typer.Exit(2) from exc
+
+
+@contextmanager
+def _progress() -> Iterator[Callable[[str, int, int], None]]:
+    with Progress(TextColumn("{task.description:<24}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                  TimeElapsedColumn(), console=console, transient=False) as bar:
+        task = bar.add_task("starting", total=1)
+
+        def report(stage: str, done: int, total: int) -> None:
+            bar.update(task, description=stage, completed=done, total=max(total, 1))
+
+        yield report
+
+
+def _engine(settings: Settings, *, migrate: bool = True):
+    from gis.db import make_engine
+    from gis.db import migrate as run_migrations
+
+    engine = make_engine(settings.database_url)
+    if migrate:
+        run_migrations(engine)
+    return engine
+
+
+DbOption = Annotated[Optional[str], typer.Option("--database-url", help="overrides GRIDATLAS_DATABASE_URL")]
+
+
+@app.command()
+def sample(
+    out_dir: Annotated[Path, typer.Argument(help="folder to write grid.gpkg, customers.csv, interactions.csv into")],
+    customers: Annotated[int, typer.Option(min=100, max=2_000_000)] = 5000,
+    seed: Annotated[int, typer.Option()] = 42,
+) -> None:
+    """Generate a deterministic sample city around Foshan (same seed → identical files)."""
+    from loaders.sample_city import generate_city
+
+    with _progress() as report:
+        manifest = generate_city(out_dir, customers=customers, seed=seed, progress=report)
+    counts = manifest.to_dict()["counts"]
+    console.print(f"wrote {out_dir}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+
+
+@import_app.command("city")
+def import_city_cmd(
+    directory: Annotated[Path, typer.Argument(help="a folder written by `gridatlas sample`")] = DEFAULT_SAMPLE_DIR,
+    database_url: DbOption = None,
+) -> None:
+    """Validate and load a city folder into the store in one transaction (idempotent)."""
+    from loaders.city import CityImportError, import_city
+
+    settings = _settings(database_url)
+    engine = _engine(settings)
+    try:
+        with _progress() as report:
+            result = import_city(engine, directory, service_area=settings.service_area, progress=report)
+    except CityImportError as exc:
+        console.print(f"[red]refused: {len(exc.problems)} bad row(s); nothing was loaded[/red]")
+        for problem in exc.problems[:50]:
+            console.print(f"  {problem}")
+        if len(exc.problems) > 50:
+            console.print(f"  … and {len(exc.problems) - 50} more")
+        raise typer.Exit(2) from exc
+    finally:
+        engine.dispose()
+    if result.unchanged:
+        console.print(f"already loaded (data version {result.data_version}); nothing changed")
+    else:
+        console.print(f"loaded data version {result.data_version}: " + ", ".join(f"{k} {v}" for k, v in result.counts.items()))
+
+
+@app.command()
+def validate(
+    database_url: DbOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable report")] = False,
+) -> None:
+    """Data-quality report: unsupplied customers, loops, islands, dangling references, …"""
+    from api.state import load_snapshot
+    from api.validation import full_report
+
+    settings = _settings(database_url)
+    engine = _engine(settings)
+    snapshot = load_snapshot(engine)
+    engine.dispose()
+    if snapshot is None:
+        console.print("the store holds no data: run `gridatlas import city DIR` first")
+        raise typer.Exit(2)
+    report = full_report(snapshot, settings.service_area)
+    if as_json:
+        typer.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2, default=str))
+    else:
+        typer.echo(report.to_text())
+    raise typer.Exit(0 if report.ok else 1)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+    workers: Annotated[int, typer.Option(min=1)] = 1,
+    database_url: DbOption = None,
+) -> None:
+    """Serve the API and the map (migrating the store first)."""
+    import os
+
+    import uvicorn
+
+    settings = _settings(database_url)
+    _engine(settings).dispose()
+    os.environ["GRIDATLAS_DATABASE_URL"] = settings.database_url  # worker processes read it
+    console.print(f"GridAtlas map: http://{host}:{port}/map/   API docs: http://{host}:{port}/docs")
+    uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers, log_level="info")
+
+
+@app.command()
+def demo(
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+    database_url: DbOption = None,
+) -> None:
+    """Create the store if missing, load the sample city once, and serve the map and API."""
+    import_city_cmd(DEFAULT_SAMPLE_DIR, database_url)
+    serve(host=host, port=port, workers=1, database_url=database_url)
+
+
+def main() -> None:
+    try:
+        app()
+    except GridAtlasError as exc:
+        console.print(f"[red]error:[/red] {exc.message}" + "".join(
+            f"  {k}={v!r}" for k, v in exc.to_dict().items() if k != "detail"))
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

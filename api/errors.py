@@ -1,0 +1,64 @@
+"""The one place domain errors become HTTP: problem+json (RFC 9457) for every 4xx and 5xx."""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from gis.errors import GridAtlasError
+
+__all__ = ["add_exception_handlers", "problem"]
+
+log = logging.getLogger("gridatlas.api")
+PROBLEM = "application/problem+json"
+
+
+def problem(status: int, detail: str, *, type_: str = "about:blank", **extra: object) -> JSONResponse:
+    body = {"type": type_, "title": HTTPStatus(status).phrase, "status": status, "detail": detail}
+    body.update({k: v for k, v in extra.items() if v is not None})
+    return JSONResponse(body, status_code=status, media_type=PROBLEM)
+
+
+async def _domain(request: Request, exc: GridAtlasError) -> JSONResponse:
+    info = exc.to_dict()
+    detail = str(info.pop("detail"))
+    return problem(exc.status, detail, type_=f"urn:gridatlas:{exc.code}", instance=request.url.path, **info)
+
+
+async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+    errors = exc.errors()
+    first = errors[0] if errors else {}
+    loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path")]
+    field = ".".join(loc) or None
+    value = first.get("input")
+    detail = f"{field}: {first.get('msg')}" if field else str(first.get("msg", "invalid request"))
+    return problem(
+        422,
+        detail,
+        type_="urn:gridatlas:invalid-input",
+        instance=request.url.path,
+        field=field,
+        value=value if isinstance(value, (str, int, float, bool)) else None,
+        errors=[{"loc": list(map(str, e.get("loc", ()))), "msg": e.get("msg")} for e in errors],
+    )
+
+
+async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    return problem(exc.status_code, str(exc.detail), instance=request.url.path)
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error on %s", request.url.path)
+    return problem(500, "internal error; it has been logged", instance=request.url.path)
+
+
+def add_exception_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(GridAtlasError, _domain)
+    app.add_exception_handler(RequestValidationError, _validation)
+    app.add_exception_handler(StarletteHTTPException, _http)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,30 @@
+"""Liveness and readiness."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/health", summary="Liveness: the process answers")
+def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/ready", summary="Readiness: the store answers and the topology is compiled")
+def ready(request: Request) -> JSONResponse:
+    checks: dict[str, object] = {}
+    try:
+        with request.app.state.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        checks["database"] = "ok"
+    except Exception as exc:  # report, never raise: this is the readiness probe
+        checks["database"] = f"unreachable: {type(exc).__name__}"
+    snapshot = request.app.state.topology.snapshot
+    checks["topology"] = "ok" if snapshot is not None else "no data loaded"
+    checks["data_version"] = None if snapshot is None else snapshot.version
+    ok = checks["database"] == "ok" and snapshot is not None
+    return JSONResponse({"status": "ready" if ok else "not ready", "checks": checks}, status_code=200 if ok else 503)

@@ -1,0 +1,69 @@
+"""Grid and customer layers as GeoJSON (RFC 7946), filtered by bbox and paged."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import Response
+
+from api.deps import ConnDep, SettingsDep
+from api.jsonio import dumps
+from gis.errors import InvalidInput
+from gis.store import LAYERS, query_layer
+
+router = APIRouter(prefix="/api/v1", tags=["layers"])
+GEOJSON = "application/geo+json"
+
+
+def parse_bbox(raw: str | None) -> tuple[float, float, float, float] | None:
+    if raw is None:
+        return None
+    parts = raw.split(",")
+    try:
+        values = tuple(float(p) for p in parts)
+    except ValueError:
+        values = ()
+    if len(values) != 4:
+        raise InvalidInput("bbox must be four numbers: minlon,minlat,maxlon,maxlat", field="bbox", value=raw)
+    minx, miny, maxx, maxy = values
+    if not (-180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90):
+        raise InvalidInput("bbox must be WGS 84 minlon,minlat,maxlon,maxlat with min ≤ max", field="bbox", value=raw)
+    return values  # type: ignore[return-value]
+
+
+@router.get("/layers", summary="The layers the map can draw")
+def list_layers() -> dict[str, object]:
+    return {"layers": [{"name": name, "href": f"/api/v1/layers/{name}"} for name in LAYERS]}
+
+
+@router.get(
+    "/layers/{layer}",
+    summary="One layer as a GeoJSON FeatureCollection",
+    response_class=Response,
+    responses={200: {"content": {GEOJSON: {}}, "description": "a page of features, with a next link"}},
+)
+def get_layer(
+    request: Request,
+    conn: ConnDep,
+    settings: SettingsDep,
+    layer: Annotated[str, Path(description="one of: " + ", ".join(LAYERS))],
+    bbox: Annotated[str | None, Query(description="minlon,minlat,maxlon,maxlat (WGS 84)", examples=["113.10,23.00,113.14,23.02"])] = None,
+    limit: Annotated[int | None, Query(ge=1, description="page size (bounded by the server maximum)")] = None,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> Response:
+    size = limit or settings.default_page_size
+    if size > settings.max_page_size:
+        raise InvalidInput(f"limit must be at most {settings.max_page_size}", field="limit", value=size)
+    page = query_layer(conn, layer, bbox=parse_bbox(bbox), limit=size, offset=offset)
+    links = [{"rel": "self", "href": str(request.url), "type": GEOJSON}]
+    if page.next_offset is not None:
+        links.append({"rel": "next", "href": str(request.url.include_query_params(offset=page.next_offset, limit=size)), "type": GEOJSON})
+    body = {
+        "type": "FeatureCollection",
+        "features": page.features,
+        "numberMatched": page.number_matched,
+        "numberReturned": len(page.features),
+        "links": links,
+    }
+    return Response(dumps(body), media_type=GEOJSON)

@@ -1,0 +1,57 @@
+"""The compiled topology an API process serves, swapped atomically when the data version changes."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+from sqlalchemy.engine import Engine
+
+from gis.store import latest_data_version, read_asset_tables
+from topology import GridAssets, TopologyIndex, compile_index
+
+__all__ = ["GridSnapshot", "TopologyHolder", "load_snapshot"]
+
+
+@dataclass(frozen=True)
+class GridSnapshot:
+    """Everything the hot paths need for one data version (immutable)."""
+
+    version: int
+    assets: GridAssets
+    index: TopologyIndex
+
+
+def load_snapshot(engine: Engine) -> GridSnapshot | None:
+    """Read the grid from the store and compile it; None when the store holds no data yet."""
+    with engine.connect() as conn:
+        latest = latest_data_version(conn)
+    if latest is None:
+        return None
+    tables = read_asset_tables(engine)
+    assets = GridAssets.from_tables(tables, version=str(latest["id"]))
+    return GridSnapshot(version=int(latest["id"]), assets=assets, index=compile_index(assets))
+
+
+class TopologyHolder:
+    """Holds the current snapshot; readers take a reference, a reload replaces it whole."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._snapshot: GridSnapshot | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def snapshot(self) -> GridSnapshot | None:
+        return self._snapshot
+
+    def refresh(self) -> GridSnapshot | None:
+        """Recompile if the store's data version moved on; requests keep the old one meanwhile."""
+        with self._lock:
+            with self._engine.connect() as conn:
+                latest = latest_data_version(conn)
+            if latest is None:
+                self._snapshot = None
+            elif self._snapshot is None or self._snapshot.version != latest["id"]:
+                self._snapshot = load_snapshot(self._engine)
+            return self._snapshot

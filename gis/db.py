@@ -1,0 +1,140 @@
+"""Engines, sessions and schema migrations for both stores.
+
+Nothing here runs at import: the composition root (``api/``) calls :func:`make_engine`
+with the configured URL and passes the engine (or a session factory) down.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import create_engine, event, inspect, text
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from gis.dialects import for_dialect
+from gis.errors import StoreUnavailable
+
+__all__ = [
+    "make_engine",
+    "make_session_factory",
+    "session_scope",
+    "migrate",
+    "current_revision",
+    "head_revision",
+    "vacuum",
+]
+
+_MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+def make_engine(url: str, *, echo: bool = False, pool_size: int = 5) -> Engine:
+    """Create an engine for ``sqlite:///path`` or ``postgresql+psycopg://…``.
+
+    SQLite files get their parent folder created, foreign keys enforced, WAL journaling
+    and the geometry bounding-box functions the R*Tree triggers need.
+    """
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    dialect = for_dialect(backend)
+    kwargs: dict = {"echo": echo, "future": True}
+    if backend == "sqlite":
+        database = parsed.database
+        if database and database != ":memory:" and not database.startswith("file:"):
+            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        kwargs["connect_args"] = {"check_same_thread": False}
+    else:
+        kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    engine = create_engine(url, **kwargs)
+    dialect.configure_engine(engine)
+    if backend == "sqlite":
+        _sqlite_transactions(engine)
+    return engine
+
+
+def _sqlite_transactions(engine: Engine) -> None:
+    # pysqlite's own transaction handling defers BEGIN and breaks SAVEPOINT/DDL
+    # atomicity; take it over as SQLAlchemy documents, so a load is one real transaction.
+    @event.listens_for(engine, "connect")
+    def _no_autobegin(dbapi_conn, _record):
+        dbapi_conn.isolation_level = None
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn):
+        conn.exec_driver_sql("BEGIN")
+
+
+def make_session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+@contextmanager
+def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """One unit of work: commit on success, roll back (and re-raise) on any error."""
+    session = factory()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def _alembic_config(engine: Engine):
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(_MIGRATIONS))
+    cfg.attributes["engine"] = engine
+    return cfg
+
+
+def migrate(engine: Engine, revision: str = "head") -> None:
+    """Upgrade the store's schema to ``revision`` (creating it in an empty database)."""
+    from alembic import command
+
+    if engine.dialect.name == "postgresql":
+        with engine.begin() as conn:
+            for_dialect("postgresql").ensure_postgis(conn)
+    try:
+        command.upgrade(_alembic_config(engine), revision)
+    except StoreUnavailable:
+        raise
+    except Exception as exc:
+        if "connect" in type(exc).__name__.lower() or "OperationalError" in type(exc).__name__:
+            raise StoreUnavailable(f"cannot reach the store: {exc}", field="database_url") from exc
+        raise
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The schema revision the store is at, or None for an empty database."""
+    if "alembic_version" not in inspect(engine).get_table_names():
+        return None
+    with engine.connect() as conn:
+        return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
+
+def head_revision() -> str:
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory(str(_MIGRATIONS)).get_current_head()
+
+
+def vacuum(engine: Engine) -> None:
+    """Compact the store; on SQLite rebuild the R*Trees, whose rowid keys VACUUM may move."""
+    from gis.models import SPATIAL_TABLES
+
+    dialect = for_dialect(engine.dialect.name)
+    if engine.dialect.name == "sqlite":
+        with engine.connect() as conn:
+            conn.exec_driver_sql("VACUUM")
+    else:
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("VACUUM ANALYZE")
+    with engine.begin() as conn:
+        for table, column in SPATIAL_TABLES.items():
+            dialect.rebuild_spatial_index(conn, table, column)

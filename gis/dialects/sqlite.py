@@ -1,0 +1,146 @@
+"""SQLite specifics: pragmas, WKB bounding-box SQL functions and R*Tree spatial indexes.
+
+The R*Tree ``rtree_<table>_<column>`` holds one box per row keyed by the table's rowid
+and is kept by triggers that call the ``ga_minx``/``ga_maxx``/``ga_miny``/``ga_maxy``
+functions registered on every connection made by :func:`gis.db.make_engine`. Rowids of
+tables without an INTEGER PRIMARY KEY may change on VACUUM, so :func:`rebuild_spatial_index`
+is run by :func:`gis.db.vacuum` afterwards.
+"""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+import struct
+
+import shapely
+from sqlalchemy import event, text
+from sqlalchemy.engine import Engine
+
+__all__ = [
+    "configure_engine",
+    "create_spatial_index",
+    "drop_spatial_index",
+    "rebuild_spatial_index",
+    "bbox_clause",
+    "wkb_bounds",
+    "intersects_box",
+]
+
+_POINT_LE = struct.Struct("<xIdd")
+_last: list = [None, (math.nan,) * 4]
+
+
+def wkb_bounds(blob: bytes | None) -> tuple[float, float, float, float] | None:
+    """Bounds (minx, miny, maxx, maxy) of a WKB geometry; a fast path for 2-D points."""
+    if blob is None:
+        return None
+    if blob is _last[0]:
+        return _last[1]
+    if len(blob) == 21 and blob[0] == 1:
+        gtype, x, y = _POINT_LE.unpack(blob)
+        if gtype == 1:
+            bounds = (x, y, x, y)
+            _last[0], _last[1] = blob, bounds
+            return bounds
+    geom = shapely.from_wkb(blob)
+    bounds = tuple(geom.bounds) if not geom.is_empty else None
+    _last[0], _last[1] = blob, bounds
+    return bounds
+
+
+def _component(i: int):
+    def fn(blob):
+        b = wkb_bounds(blob)
+        return None if b is None else b[i]
+
+    return fn
+
+
+def intersects_box(blob: bytes | None, minx: float, miny: float, maxx: float, maxy: float) -> int:
+    """Exact test: does the WKB geometry intersect the box? (Points without shapely.)"""
+    b = wkb_bounds(blob)
+    if b is None or b[0] > maxx or b[2] < minx or b[1] > maxy or b[3] < miny:
+        return 0
+    if b[0] == b[2] and b[1] == b[3]:
+        return 1  # a point inside the box
+    if minx <= b[0] and b[2] <= maxx and miny <= b[1] and b[3] <= maxy:
+        return 1  # wholly inside
+    return int(shapely.intersects(shapely.from_wkb(blob), shapely.box(minx, miny, maxx, maxy)))
+
+
+def _on_connect(dbapi_conn: sqlite3.Connection, _record) -> None:
+    for name, idx in (("ga_minx", 0), ("ga_miny", 1), ("ga_maxx", 2), ("ga_maxy", 3)):
+        dbapi_conn.create_function(name, 1, _component(idx), deterministic=True)
+    dbapi_conn.create_function("ga_intersects_box", 5, intersects_box, deterministic=True)
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA foreign_keys = ON")
+    cur.execute("PRAGMA journal_mode = WAL")
+    cur.execute("PRAGMA synchronous = NORMAL")
+    cur.execute("PRAGMA busy_timeout = 10000")
+    cur.close()
+
+
+def configure_engine(engine: Engine) -> None:
+    """Register pragmas and the bounding-box functions on every new connection."""
+    event.listen(engine, "connect", _on_connect)
+
+
+def _rtree(table: str, column: str) -> str:
+    return f"rtree_{table}_{column}"
+
+
+def create_spatial_index(bind, table: str, column: str) -> None:
+    """Create the R*Tree for ``table.column`` with its triggers and fill it."""
+    rt = _rtree(table, column)
+    box = f"ga_minx(NEW.{column}), ga_maxx(NEW.{column}), ga_miny(NEW.{column}), ga_maxy(NEW.{column})"
+    stmts = [
+        f"CREATE VIRTUAL TABLE IF NOT EXISTS {rt} USING rtree(id, minx, maxx, miny, maxy)",
+        f"""CREATE TRIGGER IF NOT EXISTS {rt}_insert AFTER INSERT ON {table}
+            WHEN NEW.{column} IS NOT NULL
+            BEGIN INSERT OR REPLACE INTO {rt} VALUES (NEW.rowid, {box}); END""",
+        f"""CREATE TRIGGER IF NOT EXISTS {rt}_update AFTER UPDATE OF {column} ON {table}
+            BEGIN
+              DELETE FROM {rt} WHERE id = OLD.rowid;
+              INSERT INTO {rt} SELECT NEW.rowid, {box} WHERE NEW.{column} IS NOT NULL;
+            END""",
+        f"""CREATE TRIGGER IF NOT EXISTS {rt}_delete AFTER DELETE ON {table}
+            BEGIN DELETE FROM {rt} WHERE id = OLD.rowid; END""",
+    ]
+    for stmt in stmts:
+        bind.execute(text(stmt))
+    rebuild_spatial_index(bind, table, column)
+
+
+def rebuild_spatial_index(bind, table: str, column: str) -> None:
+    """Refill the R*Tree from the table (after VACUUM or a bulk load without triggers)."""
+    rt = _rtree(table, column)
+    bind.execute(text(f"DELETE FROM {rt}"))
+    bind.execute(
+        text(
+            f"INSERT INTO {rt} SELECT rowid, ga_minx({column}), ga_maxx({column}), "
+            f"ga_miny({column}), ga_maxy({column}) FROM {table} WHERE {column} IS NOT NULL"
+        )
+    )
+
+
+def drop_spatial_index(bind, table: str, column: str) -> None:
+    rt = _rtree(table, column)
+    for suffix in ("insert", "update", "delete"):
+        bind.execute(text(f"DROP TRIGGER IF EXISTS {rt}_{suffix}"))
+    bind.execute(text(f"DROP TABLE IF EXISTS {rt}"))
+
+
+def bbox_clause(table: str, column: str, bbox: tuple[float, float, float, float]):
+    """SQL selecting ``table`` rows whose geometry intersects ``bbox``.
+
+    The R*Tree (float32 boxes rounded outward) gives candidates; an exact test refines them.
+    """
+    rt = _rtree(table, column)
+    sql = (
+        f"{table}.rowid IN (SELECT id FROM {rt} WHERE minx <= :bb_maxx AND maxx >= :bb_minx "
+        f"AND miny <= :bb_maxy AND maxy >= :bb_miny) "
+        f"AND ga_intersects_box({table}.{column}, :bb_minx, :bb_miny, :bb_maxx, :bb_maxy)"
+    )
+    minx, miny, maxx, maxy = bbox
+    return text(sql).bindparams(bb_minx=minx, bb_miny=miny, bb_maxx=maxx, bb_maxy=maxy)

@@ -1,0 +1,61 @@
+"""The one exception family of GridAtlas.
+
+Domain code raises subclasses of :class:`GridAtlasError` that name the offending field,
+row and value; only ``api/`` turns them into HTTP problem+json responses (by ``status``).
+"""
+
+from __future__ import annotations
+
+__all__ = ["GridAtlasError", "NotFound", "Conflict", "InvalidInput", "StoreUnavailable"]
+
+
+class GridAtlasError(Exception):
+    """Base of every domain error; api/ maps subclasses to HTTP statuses."""
+
+    status = 400  # hint for the API mapping
+    code = "gridatlas-error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        field: str | None = None,
+        value: object = None,
+        row: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.value = value
+        self.row = row
+
+    def to_dict(self) -> dict[str, object]:
+        """Machine-readable form: detail plus whichever of field/value/row are known."""
+        out: dict[str, object] = {"detail": self.message}
+        for key in ("field", "value", "row"):
+            val = getattr(self, key)
+            if val is not None:
+                out[key] = val if isinstance(val, (int, float, str, bool)) else str(val)
+        return out
+
+
+class NotFound(GridAtlasError):
+    status = 404
+    code = "not-found"
+
+
+class Conflict(GridAtlasError):
+    status = 409
+    code = "conflict"
+
+
+class InvalidInput(GridAtlasError):
+    status = 422
+    code = "invalid-input"
+
+
+class StoreUnavailable(GridAtlasError):
+    """The configured store cannot be reached or lacks a required extension."""
+
+    status = 503
+    code = "store-unavailable"

@@ -1,0 +1,206 @@
+"""Reading and writing the grid–customer store with plain tables (no ORM objects on hot paths).
+
+* :func:`upsert_rows` writes rows atomically in batches, inserting or updating by id on
+  both stores (``INSERT … ON CONFLICT DO UPDATE``), so a re-run of a load is idempotent.
+* :func:`read_asset_tables` returns the grid as pandas DataFrames (lon/lat columns, no
+  geometry objects) for the topology compiler; it is what an API process loads at start.
+* :func:`query_layer` answers the map's layer requests: features intersecting a bbox,
+  found through the spatial index (GiST / R*Tree) and tested exactly, stable ordering by id, and paging.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import shapely
+from sqlalchemy import Table, func, select, text
+from sqlalchemy.dialects import postgresql as pg_dialect
+from sqlalchemy.dialects import sqlite as sqlite_dialect
+from sqlalchemy.engine import Connection, Engine
+
+from gis.dialects import for_dialect
+from gis.errors import InvalidInput, NotFound
+from gis.models import Base
+
+__all__ = [
+    "LAYERS",
+    "LayerPage",
+    "upsert_rows",
+    "read_asset_tables",
+    "query_layer",
+    "latest_data_version",
+    "record_data_version",
+    "table_counts",
+]
+
+#: Map layers served to clients: layer name -> (table, id column, public property columns).
+LAYERS: Mapping[str, tuple[str, str, tuple[str, ...]]] = {
+    "substations": ("substations", "id", ("id", "name", "voltage_kv", "bus_node")),
+    "nodes": ("nodes", "id", ("id", "kind", "voltage_kv", "substation_id")),
+    "segments": ("segments", "id", ("id", "node_a", "node_b", "kind", "length_m", "in_service", "feeder_id")),
+    "switches": ("switches", "id", ("id", "name", "kind", "node_a", "node_b", "normal_open", "feeder_id")),
+    "transformers": ("transformers", "id", ("id", "name", "hv_node", "lv_node", "rated_kva", "in_service", "feeder_id")),
+    "meter_boxes": ("meter_boxes", "id", ("id", "node", "transformer_id")),
+    # Customers on the map carry no PII: names, phones and addresses come from the
+    # customer view, where the caller's role decides what is shown.
+    "customers": ("customers", "account_no", ("account_no", "category", "sensitivity", "transformer_id", "meter_box_id", "location_quality")),
+}
+
+_BATCH = 5000
+
+
+def _table(name: str) -> Table:
+    return Base.metadata.tables[name]
+
+
+def upsert_rows(conn: Connection, table: str, rows: Sequence[Mapping[str, Any]]) -> int:
+    """Insert or update ``rows`` (dicts keyed by column, geometry as shapely) by primary key.
+
+    Runs inside the caller's transaction: the caller's ``engine.begin()`` makes a whole
+    load atomic. Returns the number of rows written.
+    """
+    if not rows:
+        return 0
+    tbl = _table(table)
+    pk = [c.name for c in tbl.primary_key.columns]
+    insert = pg_dialect.insert if conn.dialect.name == "postgresql" else sqlite_dialect.insert
+    cols = list(rows[0].keys())
+    stmt = insert(tbl)
+    update = {c: stmt.excluded[c] for c in cols if c not in pk}
+    stmt = stmt.on_conflict_do_update(index_elements=pk, set_=update) if update else stmt.on_conflict_do_nothing()
+    for start in range(0, len(rows), _BATCH):
+        conn.execute(stmt, list(rows[start : start + _BATCH]))
+    return len(rows)
+
+
+def _frame(conn: Connection, table: str, columns: Iterable[str], *, point_xy: bool) -> pd.DataFrame:
+    tbl = _table(table)
+    cols = [tbl.c[c] for c in columns]
+    if point_xy:
+        cols.append(tbl.c.geom)
+    result = conn.execute(select(*cols))
+    df = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+    if point_xy:
+        geoms = np.asarray(df.pop("geom").to_numpy(), dtype=object)
+        if len(geoms):
+            coords = shapely.get_coordinates(geoms)
+            df["lon"], df["lat"] = coords[:, 0], coords[:, 1]
+        else:
+            df["lon"] = pd.Series(dtype=float)
+            df["lat"] = pd.Series(dtype=float)
+    return df
+
+
+def read_asset_tables(engine: Engine) -> dict[str, pd.DataFrame]:
+    """The grid as DataFrames keyed like :class:`topology.GridAssets` expects (one snapshot)."""
+    spec = {
+        "nodes": (("id", "kind", "voltage_kv", "substation_id"), True),
+        "substations": (("id", "name", "voltage_kv", "bus_node"), True),
+        "feeders": (("id", "name", "substation_id", "head_switch_id"), False),
+        "segments": (("id", "node_a", "node_b", "kind", "in_service", "feeder_id"), False),
+        "switches": (("id", "name", "kind", "node_a", "node_b", "normal_open", "feeder_id"), False),
+        "transformers": (("id", "name", "hv_node", "lv_node", "rated_kva", "in_service", "feeder_id"), True),
+        "meter_boxes": (("id", "node", "transformer_id"), True),
+        "customers": (
+            ("account_no", "supply_node", "meter_box_id", "transformer_id", "sensitivity", "category"),
+            True,
+        ),
+    }
+    # One transaction: every table from the same snapshot (REPEATABLE READ on PostGIS).
+    with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            conn = conn.execution_options(isolation_level="REPEATABLE READ")
+        with conn.begin():
+            out = {name: _frame(conn, name, cols, point_xy=xy) for name, (cols, xy) in spec.items()}
+    for name, col in (("segments", "in_service"), ("switches", "normal_open"), ("transformers", "in_service")):
+        out[name][col] = out[name][col].astype(bool)
+    return out
+
+
+@dataclass(frozen=True)
+class LayerPage:
+    """One page of a layer: GeoJSON features plus the paging facts the API turns into links."""
+
+    features: list[dict[str, Any]]
+    number_matched: int
+    offset: int
+    limit: int
+
+    @property
+    def next_offset(self) -> int | None:
+        nxt = self.offset + len(self.features)
+        return nxt if nxt < self.number_matched else None
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, (np.generic,)):
+        return value.item()
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value
+
+
+def query_layer(
+    conn: Connection,
+    layer: str,
+    *,
+    bbox: tuple[float, float, float, float] | None,
+    limit: int,
+    offset: int = 0,
+) -> LayerPage:
+    """A page of ``layer`` as GeoJSON features, optionally within ``bbox`` (lon/lat)."""
+    if layer not in LAYERS:
+        raise NotFound(f"unknown layer {layer!r}; layers: {', '.join(LAYERS)}", field="layer", value=layer)
+    if bbox is not None:
+        minx, miny, maxx, maxy = bbox
+        if not (minx <= maxx and miny <= maxy):
+            raise InvalidInput("bbox must be minlon,minlat,maxlon,maxlat with min ≤ max", field="bbox", value=",".join(map(str, bbox)))
+    table, id_col, props = LAYERS[layer]
+    tbl = _table(table)
+    where = []
+    if bbox is not None:
+        clause = for_dialect(conn.dialect.name).bbox_clause(table, "geom", bbox)
+        where.append(clause)
+    count_q = select(func.count()).select_from(tbl)
+    page_q = select(*[tbl.c[c] for c in props], tbl.c.geom).order_by(tbl.c[id_col]).limit(limit).offset(offset)
+    for clause in where:
+        count_q = count_q.where(clause)
+        page_q = page_q.where(clause)
+    matched = conn.execute(count_q).scalar_one()
+    rows = conn.execute(page_q).fetchall()
+    features = []
+    for row in rows:
+        mapping = row._mapping
+        geom = mapping["geom"]
+        features.append(
+            {
+                "type": "Feature",
+                "id": mapping[id_col],
+                "geometry": shapely.geometry.mapping(geom) if geom is not None else None,
+                "properties": {c: _jsonable(mapping[c]) for c in props},
+            }
+        )
+    return LayerPage(features=features, number_matched=matched, offset=offset, limit=limit)
+
+
+def latest_data_version(conn: Connection) -> dict[str, Any] | None:
+    """The newest data-version row as a dict (id, loaded_at, source, details), or None."""
+    tbl = _table("data_versions")
+    row = conn.execute(select(tbl).order_by(tbl.c.id.desc()).limit(1)).first()
+    return None if row is None else dict(row._mapping)
+
+
+def record_data_version(conn: Connection, source: str, details: Mapping[str, Any]) -> int:
+    """Append a data-version row (in the load's transaction) and return its id."""
+    result = conn.execute(
+        _table("data_versions").insert().values(source=source, details=dict(details), loaded_at=func.now())
+    )
+    return int(result.inserted_primary_key[0])
+
+
+def table_counts(conn: Connection, tables: Iterable[str]) -> dict[str, int]:
+    return {t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one() for t in tables}

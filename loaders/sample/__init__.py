@@ -1,0 +1,1 @@
+"""Internals of the deterministic sample-city generator (see ``loaders.sample_city``)."""

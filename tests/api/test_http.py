@@ -1,0 +1,84 @@
+"""The HTTP API over real HTTP on both stores: health, layers, traces, validation, errors."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from tests.conftest import SAMPLE_DIR
+
+CUSTOMERS = pd.read_csv(SAMPLE_DIR / "customers.csv", dtype=str)
+FIRST = CUSTOMERS.iloc[0]
+
+
+def test_health_and_ready(client):
+    assert client.get("/health").json() == {"status": "ok"}
+    ready = client.get("/ready")
+    assert ready.status_code == 200
+    assert ready.json()["checks"] == {"database": "ok", "topology": "ok", "data_version": 1}
+
+
+def test_layer_is_geojson_with_paging_links(client):
+    r = client.get("/api/v1/layers/transformers", params={"limit": 20})
+    assert r.status_code == 200
+    assert r.headers["content-type"] == "application/geo+json"
+    body = r.json()
+    assert body["type"] == "FeatureCollection" and body["numberMatched"] == 58 and body["numberReturned"] == 20
+    ids = [f["id"] for f in body["features"]]
+    while nxt := next((link["href"] for link in body["links"] if link["rel"] == "next"), None):
+        body = client.get(nxt).json()
+        ids += [f["id"] for f in body["features"]]
+    assert len(ids) == len(set(ids)) == 58
+    geom = r.json()["features"][0]["geometry"]
+    assert geom["type"] == "Point" and 112 < geom["coordinates"][0] < 114 and 22 < geom["coordinates"][1] < 24
+
+
+def test_bbox_filters_customers(client):
+    lon, lat = float(FIRST.lon), float(FIRST.lat)
+    bbox = f"{lon - 1e-4},{lat - 1e-4},{lon + 1e-4},{lat + 1e-4}"
+    body = client.get("/api/v1/layers/customers", params={"bbox": bbox}).json()
+    assert FIRST.account_no in {f["id"] for f in body["features"]}
+    assert all("phone" not in f["properties"] for f in body["features"])
+
+
+def test_errors_are_problem_json_naming_field_and_value(client):
+    r = client.get("/api/v1/layers/customers", params={"bbox": "113,23,oops"})
+    assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json"
+    assert r.json()["field"] == "bbox" and r.json()["value"] == "113,23,oops"
+    r = client.get("/api/v1/layers/customers", params={"limit": 999999})
+    assert r.status_code == 422 and r.json()["field"] == "limit"
+    r = client.get("/api/v1/layers/customers", params={"limit": 0})
+    assert r.status_code == 422 and r.json()["field"] == "limit"
+    r = client.get("/api/v1/layers/poles")
+    assert r.status_code == 404 and r.json()["value"] == "poles"
+    r = client.get("/api/v1/trace/customer/NOPE/upstream")
+    assert r.status_code == 404 and r.headers["content-type"] == "application/problem+json"
+    assert "NOPE" in r.json()["detail"]
+
+
+def test_customer_supply_path_runs_to_the_substation(client):
+    body = client.get(f"/api/v1/trace/customer/{FIRST.account_no}/upstream").json()
+    kinds = [step["kind"] for step in body["path"]]
+    assert body["path"][0] == {"kind": "customer", "id": FIRST.account_no}
+    assert body["path"][1] == {"kind": "meter_box", "id": FIRST.meter_box_id}
+    assert {"kind": "transformer", "id": FIRST.transformer_id} in body["path"]
+    assert kinds[-1] == "substation"
+    area = client.get(f"/api/v1/customers/{FIRST.account_no}/supply-area").json()
+    assert area["transformer_id"] == FIRST.transformer_id and area["feeder_id"].startswith("F")
+
+
+def test_validation_report_of_the_sample_is_clean(client):
+    report = client.get("/api/v1/validation").json()
+    assert report["data_version"] == 1
+    assert not [f for f in report["findings"] if f["severity"] == "error"]
+
+
+def test_map_and_vendor_assets_are_served_locally(client):
+    assert client.get("/", follow_redirects=False).headers["location"] == "/map/"
+    assert "leaflet" in client.get("/map/").text
+    assert client.get("/vendor/leaflet/leaflet.js").status_code == 200
+    assert client.get("/vendor/leaflet.markercluster/leaflet.markercluster.js").status_code == 200
+
+
+def test_openapi_documents_the_routes(client):
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {"/health", "/ready", "/api/v1/layers/{layer}", "/api/v1/trace/{kind}/{element_id}/upstream"} <= set(paths)
