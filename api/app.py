@@ -15,7 +15,7 @@ from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from api.errors import add_exception_handlers
-from api.routes import grid, health, layers
+from api.routes import grid, health, impact, layers
 from api.settings import Settings
 from api.state import TopologyHolder
 from gis.db import make_engine
@@ -50,6 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(layers.router)
     app.include_router(grid.router)
+    app.include_router(impact.router)
 
     for name, directory in vendor_dirs().items():
         app.mount(f"/vendor/{name}", StaticFiles(directory=directory), name=f"vendor-{name}")

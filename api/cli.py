@@ -129,6 +129,48 @@ def validate(
 
 
 @app.command()
+def impact(
+    plan: Annotated[Optional[Path], typer.Option("--plan", help="JSON file: one plan or a list of plans")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="json | csv | geojson | table")] = "json",
+    open_: Annotated[Optional[list[str]], typer.Option("--open", help="switch to open (repeatable)")] = None,
+    close: Annotated[Optional[list[str]], typer.Option("--close", help="switch to close (repeatable)")] = None,
+    out_of_service: Annotated[Optional[list[str]], typer.Option("--out-of-service", help="segment/transformer to take out (repeatable)")] = None,
+    window_start: Annotated[Optional[str], typer.Option(help="ISO 8601, e.g. 2026-12-01T09:00+08:00")] = None,
+    window_end: Annotated[Optional[str], typer.Option(help="ISO 8601")] = None,
+    database_url: DbOption = None,
+) -> None:
+    """Impact of switching plans: the customers who lose power, by feeder and 台区."""
+    from api.state import load_snapshot
+    from outage_impact import FORMATS, load_plans, plan_impact, render
+
+    if fmt not in FORMATS:
+        raise typer.BadParameter(f"must be one of {', '.join(FORMATS)}", param_hint="--format")
+    quick = {k: v for k, v in {"open": open_, "close": close, "out_of_service": out_of_service}.items() if v}
+    if plan is not None and quick:
+        raise typer.BadParameter("give --plan FILE or --open/--close/--out-of-service, not both", param_hint="--plan")
+    if plan is not None:
+        try:
+            document = json.loads(plan.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise typer.BadParameter(f"cannot read {plan}: {exc}", param_hint="--plan") from exc
+    elif quick:
+        document = {**quick, **{k: v for k, v in {"window_start": window_start, "window_end": window_end}.items() if v}}
+    else:
+        raise typer.BadParameter("give --plan FILE or at least one --open/--close/--out-of-service", param_hint="--plan")
+    plans = load_plans(document)
+    settings = _settings(database_url)
+    engine = _engine(settings)
+    snapshot = load_snapshot(engine)
+    engine.dispose()
+    if snapshot is None:
+        console.print("the store holds no data: run `gridatlas import city DIR` first")
+        raise typer.Exit(2)
+    results = [plan_impact(snapshot.index, p) for p in plans]
+    text = render(results if isinstance(document, list) else results[0], fmt)
+    typer.echo(text, nl=not text.endswith("\n"))
+
+
+@app.command()
 def serve(
     host: Annotated[str, typer.Option()] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,

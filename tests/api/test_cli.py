@@ -60,3 +60,17 @@ def test_a_bad_city_is_refused_with_row_field_and_value(tmp_path):
 def test_a_bad_database_url_is_a_clear_error():
     r = run("validate", db="mysql://x")
     assert r.returncode == 2 and "database_url" in r.stderr
+
+
+def test_impact_command_formats(city_store_url, tmp_path):
+    plans = tmp_path / "plans.json"
+    plans.write_text(json.dumps([{"open": ["SW000003"]}, {"steps": [{"action": "open", "element": "SW000003"}]}]))
+    r = run("impact", "--plan", str(plans), db=city_store_url)
+    assert r.returncode == 0, r.stderr
+    results = json.loads(r.stdout)
+    assert len(results) == 2 and results[0]["customers"] == results[1]["customers"] and results[0]["count"] > 0
+    r = run("impact", "--open", "SW000003", "--format", "csv", db=city_store_url)
+    assert r.returncode == 0 and r.stdout.splitlines()[0] == "account_no,feeder_id,transformer_id,sensitivity"
+    assert len(r.stdout.splitlines()) == results[0]["count"] + 1
+    r = run("impact", "--open", "NOPE", db=city_store_url)
+    assert r.returncode == 2 and "NOPE" in r.stderr

@@ -82,3 +82,45 @@ def test_map_and_vendor_assets_are_served_locally(client):
 def test_openapi_documents_the_routes(client):
     paths = client.get("/openapi.json").json()["paths"]
     assert {"/health", "/ready", "/api/v1/layers/{layer}", "/api/v1/trace/{kind}/{element_id}/upstream"} <= set(paths)
+
+
+def _tie(client):
+    switches = client.get("/api/v1/layers/switches", params={"limit": 5000}).json()["features"]
+    return next(f["properties"] for f in switches if f["properties"]["kind"] == "tie" and f["properties"]["normal_open"])
+
+
+def test_impact_of_opening_a_feeder_head_equals_its_downstream_customers(client):
+    feeders = client.get("/api/v1/layers/switches", params={"limit": 5000}).json()["features"]
+    breaker = next(f["properties"]["id"] for f in feeders if f["properties"]["kind"] == "breaker")
+    plan = {"open": [breaker], "window_start": "2026-12-01T09:00:00+08:00", "window_end": "2026-12-01T15:00:00+08:00"}
+    r = client.post("/api/v1/impact", json=plan)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    down = client.get(f"/api/v1/trace/switch/{breaker}/downstream").json()
+    assert body["customers"] == sorted(down["customers"]) and body["count"] == len(down["customers"]) > 0
+    assert body["customer_minutes"] == body["count"] * 360
+    assert sum(body["by_transformer"].values()) == body["count"]
+    assert body["data_version"] == 1
+
+
+def test_closing_a_tie_between_two_energized_feeders_is_refused(client):
+    tie = _tie(client)
+    r = client.post("/api/v1/impact", json={"close": [tie["id"]]})
+    assert r.status_code == 409 and r.headers["content-type"] == "application/problem+json"
+
+
+def test_impact_rejects_unknown_fields_and_ids(client):
+    r = client.post("/api/v1/impact", json={"open": ["SW000001"], "colour": "red"})
+    assert r.status_code == 422 and r.json()["field"] == "colour"
+    r = client.post("/api/v1/impact", json={"open": ["SW999999"]})
+    assert r.status_code == 404 and "SW999999" in r.json()["detail"]
+    r = client.post("/api/v1/impact", json={"close": ["SW000001"]})
+    assert r.status_code == 422 and "closed" in r.json()["detail"]
+
+
+def test_isolation_offers_ranked_alternatives(client):
+    segments = client.get("/api/v1/layers/segments", params={"limit": 5000}).json()["features"]
+    seg = next(f["properties"]["id"] for f in segments if f["properties"]["kind"] != "lv_cable")
+    r = client.post("/api/v1/isolation", json={"element": seg})
+    assert r.status_code == 200, r.text
+    assert r.json()["alternatives"]
