@@ -123,7 +123,7 @@
 
   // ------------------------------------------------------------------ the map
   var map = L.map('map', {
-    zoomControl: false, minZoom: 3, maxZoom: 22, zoomSnap: 0.5, wheelPxPerZoomLevel: 90,
+    zoomControl: false, minZoom: 3, maxZoom: 20, zoomSnap: 0.5, wheelPxPerZoomLevel: 90,
     center: [30, 110], zoom: 4                    // until the data extent is known
   });
   map.attributionControl.setPrefix('Leaflet · GridAtlas');
@@ -173,7 +173,7 @@
 
   function clusterIcon(cluster) {
     var n = cluster.getChildCount();
-    var size = n < 20 ? 26 : n < 100 ? 32 : n < 500 ? 38 : 46;
+    var size = n < 20 ? 22 : n < 100 ? 27 : n < 500 ? 33 : 40;
     return L.divIcon({ html: '<div>' + n + '</div>', className: 'ga-cluster', iconSize: [size, size] });
   }
 
@@ -194,7 +194,9 @@
     transformers: L.featureGroup(),
     meter_boxes: L.featureGroup(),
     customers: L.markerClusterGroup({
-      chunkedLoading: true, maxClusterRadius: 42, showCoverageOnHover: false,
+      // each page is a chunk already (the browser breathes between pages), so addLayers is
+      // synchronous and `ready` means drawn
+      chunkedLoading: false, maxClusterRadius: 42, showCoverageOnHover: false,
       spiderfyOnMaxZoom: true, iconCreateFunction: clusterIcon
     }),
     sensitive_customers: L.featureGroup(),
@@ -229,6 +231,7 @@
       var label = o[1] + (n[o[0]] !== undefined ? ' <small>(' + fmt(n[o[0]]) + ')</small>' : '');
       layerControl.addOverlay(layers[o[0]], label);
     });
+    fitLegend();
   }
 
   // ------------------------------------------------------------------ controls
@@ -267,7 +270,8 @@
     div.setAttribute('aria-live', 'polite');
     statusLine = el('div', { class: 'ga-status-line', text: '加载中 Loading…' });
     statusBar = el('div');
-    statusErrors = el('div', { class: 'ga-errors', role: 'alert' });
+    statusErrors = el('div', { class: 'ga-errors', role: 'alert', title: '点击清除 Click to dismiss' });
+    statusErrors.addEventListener('click', function () { statusErrors.innerHTML = ''; });
     div.appendChild(statusLine);
     div.appendChild(el('div', { class: 'ga-progress' }, statusBar));
     div.appendChild(statusErrors);
@@ -297,11 +301,11 @@
 
   // side panel: the result of a trace
   var panelDiv;
-  new Box('ga-panel', function (div) { panelDiv = div; div.hidden = true; }, { position: 'topright' }).addTo(map);
+  new Box('ga-panel', function (div) { panelDiv = div; div.hidden = true; }, { position: 'topleft' }).addTo(map);
 
   // legend (filled once the feeders are known)
   var legendDiv;
-  new Box('ga-legend', function (div) { legendDiv = div; }, { position: 'bottomright' }).addTo(map);
+  new Box('ga-legend', function (div) { legendDiv = div; }, { position: 'topright' }).addTo(map);   // under the layer control
 
   function keySym(cls, style, html) {
     return '<span class="ga-key"><span class="ga-sym ' + cls + '"' + (style ? ' style="' + style + '"' : '') + '>' + (html || '') + '</span></span>';
@@ -312,46 +316,68 @@
   function row(key, label) { return '<div class="ga-row">' + key + '<span>' + label + '</span></div>'; }
 
   function renderLegend() {
-    var feeders = Array.from(state.feeders.keys()).sort();
-    var h = ['<h4>馈线 Feeders</h4>'];
+    var feeders = Array.from(state.feeders.keys()).filter(function (k) { return k !== '—'; }).sort();
+    var h = ['<button type="button" class="ga-legend-toggle" title="图例 Legend" aria-expanded="true">图例 Legend</button>',
+             '<div class="ga-legend-body"><h4>10kV 馈线 Feeders <small>(台区 = transformers)</small></h4><div class="ga-grid">'];
     feeders.forEach(function (f) {
       var info = state.feeders.get(f);
-      h.push(row(keyLine('', 'border-top-color:' + feederColor(f)),
-        esc(f) + ' <small>· ' + info.transformers + ' 台区 TR</small>'));
+      h.push(row(keyLine('', 'border-top-color:' + feederColor(f)), esc(f) + ' <small>· ' + info.transformers + ' 台区</small>'));
     });
-    if (!feeders.length) h.push('<div class="ga-row"><small>—</small></div>');
-    h.push('<h4>线路 Lines</h4>',
+    if (!feeders.length) h.push('<div class="ga-row"><small>加载中 loading…</small></div>');
+    h.push('</div><h4>线路 Lines</h4><div class="ga-grid">',
       row(keyLine('', 'border-top-color:#555'), '架空线 Overhead'),
       row(keyLine('ga-cable', 'border-top-color:#555'), '电缆 Cable'),
       row(keyLine('ga-lv'), '低压线 LV cable'),
       row(keyLine('ga-out'), '停运 Out of service'));
-    h.push('<h4>开关 Switches <small>(空心 = 常开 hollow = normally open)</small></h4>',
+    h.push('</div><h4>开关 Switches <small>(空心 = 常开 hollow = normally open)</small></h4><div class="ga-grid">',
       row(keySym('ga-sw ga-breaker'), SWITCH_KINDS.breaker),
       row(keySym('ga-sw ga-load_switch'), SWITCH_KINDS.load_switch),
       row(keySym('ga-sw ga-disconnector'), SWITCH_KINDS.disconnector),
       row(keySym('ga-sw ga-fuse'), SWITCH_KINDS.fuse),
-      row(keySym('ga-sw ga-tie ga-nopen'), '联络开关 (常开) Tie, normally open'));
-    h.push('<h4>设备 Equipment</h4>',
+      row(keySym('ga-sw ga-tie ga-nopen'), '联络 常开 Tie, N.O.'),
+      row(keySym('ga-sw ga-tie'), '联络 常闭 Tie, closed'));
+    h.push('</div><h4>设备 Equipment</h4><div class="ga-grid">',
       row(keySym('ga-sub', 'transform:scale(.75)'), '变电站 Substation'),
-      row(keySym('ga-tr', 'background:#bbb'), '配变 台区 Transformer (馈线色 feeder colour)'));
-    h.push('<h4>客户 Customers</h4>',
+      row(keySym('ga-tr', 'background:#bbb'), '配变 台区 Transformer'));
+    h.push('</div><h4>客户 Customers</h4><div class="ga-grid">',
       row(keySym('ga-cu'), '用电客户 Customer'),
-      row('<span class="ga-key"><span class="ga-cluster" style="display:inline-block;width:18px;height:18px"><div style="font-size:9px">n</div></span></span>', '客户群 Cluster (n customers)'));
+      row('<span class="ga-key"><span class="ga-cluster" style="display:inline-block;width:20px;height:20px"><div style="font-size:9px">n</div></span></span>', '客户群 Cluster'));
     Object.keys(SENSITIVITY_GLYPH).forEach(function (k) {
-      h.push(row(keySym('ga-sens', 'width:14px;height:14px', '<span style="font-size:8px;line-height:10px">' + SENSITIVITY_GLYPH[k] + '</span>'),
-        '敏感 ' + k + ' <small>' + SENSITIVITY_EN[k] + '</small>'));
+      h.push(row(keySym('ga-sens', '', '<span>' + SENSITIVITY_GLYPH[k] + '</span>'),
+        k + ' <small>' + SENSITIVITY_EN[k] + '</small>'));
     });
-    h.push('<h4>高亮 Highlight</h4>',
+    h.push('</div><h4>高亮 Highlight</h4><div class="ga-grid">',
       row(keyLine('ga-path'), '供电路径 Supply path'),
-      row(keyLine('ga-lost'), '下游 停电范围 Downstream (lost supply)'));
+      row(keyLine('ga-lost'), '下游 Downstream'));
+    h.push('</div></div>');
     legendDiv.innerHTML = h.join('');
+    var toggle = legendDiv.querySelector('.ga-legend-toggle');
+    toggle.setAttribute('aria-expanded', String(!legendDiv.classList.contains('ga-collapsed')));
+    toggle.addEventListener('click', function () {
+      legendDiv.classList.toggle('ga-collapsed');
+      toggle.setAttribute('aria-expanded', String(!legendDiv.classList.contains('ga-collapsed')));
+    });
+    fitLegend();
   }
+
+  /** The legend sits under the layer control: give it the height that is left, scrolling beyond. */
+  function fitLegend() {
+    var top = legendDiv.getBoundingClientRect().top - map.getContainer().getBoundingClientRect().top;
+    legendDiv.style.maxHeight = Math.max(120, map.getSize().y - top - 28) + 'px';
+  }
+  map.on('resize', fitLegend);
   renderLegend();
+  if (window.innerWidth < 700 || window.innerHeight < 560) legendDiv.classList.add('ga-collapsed');
 
   // ------------------------------------------------------------------ features -> map
+  // keep popups clear of the layer control and legend on the right
+  var POPUP_OPTIONS = window.innerWidth > 900
+    ? { maxWidth: 360, minWidth: 220, autoPanPaddingTopLeft: [60, 100], autoPanPaddingBottomRight: [380, 40] }
+    : { maxWidth: 300, minWidth: 200, autoPanPadding: [20, 20] };
+
   function bindFeature(layer, kind, feature) {
     layer.feature = feature;
-    layer.bindPopup(function () { return popupFor(kind, feature); }, { maxWidth: 360, minWidth: 220, autoPanPadding: [40, 40] });
+    layer.bindPopup(function () { return popupFor(kind, feature); }, POPUP_OPTIONS);
   }
 
   function feederInfo(id) {
@@ -387,7 +413,7 @@
     },
     transformers: function (f) {
       var p = f.properties;
-      var m = L.marker(latLngOf(f), { icon: transformerIcon(p.feeder_id), zIndexOffset: 200 });
+      var m = L.marker(latLngOf(f), { icon: transformerIcon(p.feeder_id), zIndexOffset: 400 });   // above its fuse, 2 m away
       m.bindTooltip(esc((p.name || f.id) + (p.rated_kva ? ' · ' + p.rated_kva + ' kVA' : '')), { className: 'ga-tip', direction: 'top' });
       bindFeature(m, 'transformer', f);
       state.markers.transformers.set(String(f.id), m);
@@ -419,7 +445,9 @@
   function addPage(name, features) {
     var adder = ADDERS[name];
     var batches = new Map();
+    var unplaced = 0;
     features.forEach(function (f) {
+      if (!f.geometry || !f.geometry.coordinates) { unplaced += 1; return; }
       var id = name === 'customers' ? String(f.properties.account_no || f.id) : String(f.id);
       state.features[name].set(id, f);
       var r = adder(f);
@@ -430,28 +458,35 @@
       if (group === layers.customers) group.addLayers(items);
       else items.forEach(function (l) { group.addLayer(l); });
     });
+    if (unplaced) report(new Error(name + ': ' + unplaced + ' 要素无坐标 features without geometry were not drawn'));
   }
 
   async function loadLayer(name) {
     var progress = state.progress[name] = { n: 0, N: 0, done: false };
     state.counts[name] = 0;
     updateProgress();
-    var url = '/layers/' + encodeURIComponent(name) + '?limit=' + PAGE_SIZE;
-    while (url) {
-      var page = await api(url);
+    var pending = api('/layers/' + encodeURIComponent(name) + '?limit=' + PAGE_SIZE);
+    while (pending) {
+      var page = await pending;
       var features = page.features || [];
       if (typeof page.numberMatched === 'number') progress.N = page.numberMatched;
+      var next = (page.links || []).filter(function (l) { return l.rel === 'next'; })[0];
+      // fetch the next page while this one is drawn
+      pending = next && features.length ? api(next.href) : null;
+      if (pending) pending.catch(function () { /* awaited (and reported) on the next turn */ });
       addPage(name, features);
       progress.n += features.length;
       state.counts[name] = state.features[name].size;
       updateProgress();
-      var next = (page.links || []).filter(function (l) { return l.rel === 'next'; })[0];
-      url = next && features.length ? next.href : null;
     }
     progress.done = true;
     progress.N = Math.max(progress.N, progress.n);
     updateProgress();
     return state.counts[name];
+  }
+
+  function rightPanelsWidth() {
+    return Math.max(legendDiv.offsetWidth, layerControl.getContainer().offsetWidth);
   }
 
   function fitExtent() {
@@ -464,7 +499,7 @@
     var wide = size.x > 900;
     map.fitBounds(b, {
       paddingTopLeft: [wide ? 40 : 10, wide ? 30 : 10],
-      paddingBottomRight: [wide ? 250 : 10, wide ? 30 : 10],
+      paddingBottomRight: [wide ? rightPanelsWidth() + 20 : 10, wide ? 30 : 10],
       maxZoom: 19
     });
     return true;
@@ -621,9 +656,9 @@
   }
 
   function highlightSegment(id, lost) {
-    var f = state.features.segments.get(String(id));
-    if (!f) return false;
-    var latlngs = L.GeoJSON.coordsToLatLngs(f.geometry.coordinates, 0);
+    var line = state.lines.get(String(id));
+    if (!line) return false;
+    var latlngs = line.getLatLngs();
     var halo = L.polyline(latlngs, {
       pane: 'gaHighlight', interactive: false, lineCap: 'round', lineJoin: 'round',
       color: lost ? '#eb3b30' : '#ffd400', weight: lost ? 9 : 11, opacity: lost ? 0.45 : 0.85,
@@ -654,7 +689,23 @@
 
   function zoomToHighlight() {
     var b = layers.highlight.getBounds();
-    if (b.isValid()) map.fitBounds(b, { padding: [60, 60], maxZoom: 19 });
+    var pad = sidePadding();
+    if (b.isValid()) map.fitBounds(b, { paddingTopLeft: pad[0], paddingBottomRight: pad[1], maxZoom: 19 });
+  }
+
+  /** Room taken by the panels on the left (trace panel) and right (legend, layers). */
+  function sidePadding() {
+    if (map.getSize().x < 900) return [L.point(20, 20), L.point(20, 20)];
+    return [L.point(300, 40), L.point(rightPanelsWidth() + 30, 40)];
+  }
+
+  /** Show the whole highlight when part of it is off screen (keeps the view otherwise). */
+  function fitIfOutside() {
+    var b = layers.highlight.getBounds();
+    if (!b.isValid()) return;
+    var pad = sidePadding();
+    var view = L.latLngBounds(map.containerPointToLatLng(pad[0]), map.containerPointToLatLng(map.getSize().subtract(pad[1])));
+    if (!view.contains(b)) map.fitBounds(b, { paddingTopLeft: pad[0], paddingBottomRight: pad[1], maxZoom: 18 });
   }
 
   function zoomTo(kind, id) {
@@ -671,11 +722,11 @@
     close.addEventListener('click', clearHighlight);
     panelDiv.appendChild(close);
     panelDiv.appendChild(el('h3', { text: title }));
-    if (sub) panelDiv.appendChild(el('div', { class: 'ga-sub', text: sub }));
+    if (sub) panelDiv.appendChild(el('div', { class: 'ga-subtitle', text: sub }));
     var zoom = el('button', { class: 'ga-btn ga-secondary', type: 'button' }, '缩放至 Zoom to');
     zoom.addEventListener('click', zoomToHighlight);
     panelDiv.appendChild(el('div', { class: 'ga-actions' }, zoom));
-    if (note) panelDiv.appendChild(el('div', { class: 'ga-sub', text: note }));
+    if (note) panelDiv.appendChild(el('div', { class: 'ga-subtitle', text: note }));
     var ol = el('ol', { class: 'ga-path' });
     items.forEach(function (r) {
       var name = r.name || featureName(r.kind, r.id);
@@ -706,6 +757,7 @@
       missing: missing, data_version: body.data_version
     };
     ga.highlight = h;
+    fitIfOutside();
     showPanel('供电路径 Supply path · ' + (PATH_KINDS[kind] || kind) + ' ' + id,
       sub ? segments.length + ' 线路段 segments → ' + h.substation : '正常方式下无供电 not supplied in the normal state',
       path, missing.length ? '地图上缺少 Not on the map: ' + missing.join(', ') : null);
@@ -730,6 +782,7 @@
       customers: customers, sensitive: sensitive, segments: lostSegments, data_version: body.data_version
     };
     ga.highlight = h;
+    fitIfOutside();
     var items = transformers.map(function (t) { return { kind: 'transformer', id: t }; })
       .concat(sensitive.map(function (c) {
         var f = state.features.customers.get(c);
@@ -749,6 +802,7 @@
     return new Promise(function (resolve) {
       var open = function () { m.openPopup(); resolve(m); };
       if (state.sensitive.has(acct)) {
+        if (!map.hasLayer(layers.sensitive_customers)) map.addLayer(layers.sensitive_customers);
         map.setView(m.getLatLng(), Math.max(map.getZoom(), 18));
         open();
       } else if (layers.customers.getVisibleParent(m) === m && map.getBounds().contains(m.getLatLng())) {
@@ -764,6 +818,8 @@
     if (layerName === 'customers') return openCustomer(id);
     var target = layerName === 'segments' ? state.lines.get(String(id)) : (state.markers[layerName] || new Map()).get(String(id));
     if (!target) return Promise.reject(new Error('not on the map: ' + layerName + ' ' + id));
+    var group = layerName === 'segments' ? (target.feature.properties.kind === 'lv_cable' ? layers.lv_lines : layers.mv_lines) : layers[layerName];
+    if (group && !map.hasLayer(group)) map.addLayer(group);
     if (target.getLatLng) map.setView(target.getLatLng(), Math.max(map.getZoom(), 18));
     else map.fitBounds(target.getBounds(), { maxZoom: 19, padding: [80, 80] });
     target.openPopup();

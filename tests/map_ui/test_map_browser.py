@@ -1,0 +1,443 @@
+"""The dispatcher map in a real browser: Chromium (Playwright) against the real app over HTTP.
+
+A module fixture loads the committed sample city into a temporary SQLite store, serves
+``api.app.create_app`` with uvicorn on 127.0.0.1 and a free port, and every test opens
+``/map/`` in a fresh browser context that records console errors, failed requests and
+the hosts the page talks to.
+
+Chromium: ``GRIDATLAS_CHROMIUM``, else ``chromium`` on PATH, else /usr/bin/chromium. When
+it (or the playwright package) is missing the tests are skipped — except on CI
+(``CI=true``) or with ``GRIDATLAS_REQUIRE_BROWSER=1``, where they fail.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import socket
+import struct
+import threading
+import time
+import urllib.request
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+REPO = Path(__file__).resolve().parents[2]
+SAMPLE = REPO / "data" / "samples" / "foshan"
+SERVICE_AREA = (112.5, 22.5, 113.6, 23.6)
+LAUNCH_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+VIEWPORT = {"width": 1280, "height": 800}
+DEFAULT_CHROMIUM = "/usr/bin/chromium"                # Debian's package
+READY_TIMEOUT_MS = 30_000
+
+
+# ---------------------------------------------------------------- browser availability
+def _browser_required() -> bool:
+    return os.environ.get("CI", "").strip().lower() == "true" or os.environ.get("GRIDATLAS_REQUIRE_BROWSER") == "1"
+
+
+def _chromium_or_fail() -> str:
+    """Path of the Chromium to drive; skip when it is missing, fail when a browser is required."""
+
+    def missing(reason: str) -> None:
+        if _browser_required():
+            pytest.fail(f"{reason}; a browser is required here (CI=true or GRIDATLAS_REQUIRE_BROWSER=1)", pytrace=False)
+        pytest.skip(
+            f"{reason}: install it with `apt-get install chromium` (and `pip install playwright`), "
+            "or point GRIDATLAS_CHROMIUM at a Chromium binary"
+        )
+
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        missing("the playwright Python package is not installed")
+    explicit = os.environ.get("GRIDATLAS_CHROMIUM")
+    candidates = [explicit] if explicit else [shutil.which("chromium"), DEFAULT_CHROMIUM]
+    for candidate in candidates:
+        if candidate and os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    if explicit:
+        missing(f"GRIDATLAS_CHROMIUM={explicit} is not an executable file")
+    missing(f"no Chromium executable found (GRIDATLAS_CHROMIUM, chromium on PATH, {DEFAULT_CHROMIUM})")
+    raise AssertionError("unreachable")
+
+
+# ---------------------------------------------------------------- fixtures
+@pytest.fixture(scope="module")
+def chromium_path() -> str:
+    return _chromium_or_fail()
+
+
+@pytest.fixture(scope="module")
+def base_url(chromium_path: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The app over the sample city, served by uvicorn in a background thread."""
+    import uvicorn
+
+    from api.app import create_app
+    from api.settings import Settings
+    from gis.db import make_engine, migrate
+    from loaders.city import import_city
+
+    url = f"sqlite:///{tmp_path_factory.mktemp('map_ui') / 'gridatlas.sqlite'}"
+    engine = make_engine(url)
+    try:
+        migrate(engine)
+        import_city(engine, SAMPLE, service_area=SERVICE_AREA)
+    finally:
+        engine.dispose()
+
+    app = create_app(Settings(database_url=url, environment="test"))
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))                 # a free port, held until uvicorn takes it
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="uvicorn-map-ui", daemon=True)
+    thread.start()
+    root = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with urllib.request.urlopen(f"{root}/health", timeout=2) as resp:
+                if resp.status == 200:
+                    break
+        except OSError:
+            pass
+        if not thread.is_alive() or time.monotonic() > deadline:
+            server.should_exit = True
+            pytest.fail("the GridAtlas server did not answer /health", pytrace=False)
+        time.sleep(0.1)
+    try:
+        yield root
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+@pytest.fixture(scope="module")
+def browser(chromium_path: str) -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=chromium_path, args=LAUNCH_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@dataclass
+class Recorder:
+    """What a page did: console errors, uncaught exceptions, requests and their failures."""
+
+    console_errors: list[str] = field(default_factory=list)
+    page_errors: list[str] = field(default_factory=list)
+    requests: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+
+    def foreign(self) -> list[str]:
+        out = []
+        for url in self.requests:
+            parts = urlsplit(url)
+            if parts.scheme in ("data", "blob", "about"):
+                continue
+            if parts.hostname != "127.0.0.1":
+                out.append(url)
+        return out
+
+
+@dataclass
+class MapPage:
+    page: Any
+    rec: Recorder
+    base_url: str
+
+    def ready(self) -> dict[str, int]:
+        """Wait for window.gridatlas.ready and return the per-layer counts."""
+        self.page.wait_for_function("() => Boolean(window.gridatlas && window.gridatlas.ready)", timeout=READY_TIMEOUT_MS)
+        return self.page.evaluate("() => window.gridatlas.ready.then(() => Object.assign({}, window.gridatlas.counts))")
+
+
+@pytest.fixture()
+def open_map(browser: Any, base_url: str) -> Iterator[Any]:
+    """``open_map(route=None)`` -> a MapPage on /map/ (optionally with a Playwright route installed first)."""
+    contexts = []
+
+    def _open(routes: dict[str, Any] | None = None) -> MapPage:
+        context = browser.new_context(viewport=VIEWPORT, locale="zh-CN", service_workers="block")
+        contexts.append(context)
+        rec = Recorder()
+        # Record every request, and keep the test hermetic: anything not on 127.0.0.1 is aborted.
+        context.route(
+            "**/*",
+            lambda route: route.continue_() if urlsplit(route.request.url).hostname == "127.0.0.1" else route.abort(),
+        )
+        for pattern, handler in (routes or {}).items():
+            context.route(pattern, handler)
+        page = context.new_page()
+        page.set_default_timeout(15_000)
+        page.on("console", lambda msg: rec.console_errors.append(msg.text) if msg.type == "error" else None)
+        page.on("pageerror", lambda exc: rec.page_errors.append(str(exc)))
+        page.on("request", lambda req: rec.requests.append(req.url))
+        page.on("requestfailed", lambda req: rec.failed.append(f"{req.url}: {req.failure}"))
+        page.on("response", lambda resp: rec.failed.append(f"{resp.url}: HTTP {resp.status}") if resp.status >= 400 else None)
+        page.goto(f"{base_url}/map/", wait_until="load")
+        return MapPage(page, rec, base_url)
+
+    yield _open
+    for context in contexts:
+        context.close()
+
+
+def _api(base_url: str, path: str) -> Any:
+    with urllib.request.urlopen(base_url + path, timeout=10) as resp:
+        return json.load(resp)
+
+
+def _manifest_counts() -> dict[str, int]:
+    return json.loads((SAMPLE / "manifest.json").read_text(encoding="utf-8"))["counts"]
+
+
+def _first_customer() -> str:
+    with (SAMPLE / "customers.csv").open(encoding="utf-8", newline="") as fh:
+        return next(csv.DictReader(fh))["account_no"]
+
+
+# ---------------------------------------------------------------- a tiny PNG decoder (no Pillow)
+def _png_colours(data: bytes, step: int = 1) -> tuple[int, float]:
+    """(distinct RGB colours, share of the most common colour) of an 8-bit RGB/RGBA PNG."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
+    pos, idat = 8, []
+    width = height = depth = colour = interlace = 0
+    while pos < len(data):
+        length, ctype = struct.unpack(">I4s", data[pos:pos + 8])
+        chunk = data[pos + 8:pos + 8 + length]
+        pos += 12 + length
+        if ctype == b"IHDR":
+            width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", chunk)
+        elif ctype == b"IDAT":
+            idat.append(chunk)
+        elif ctype == b"IEND":
+            break
+    assert depth == 8 and colour in (2, 6) and interlace == 0, (depth, colour, interlace)
+    bpp = 3 if colour == 2 else 4
+    stride = width * bpp
+    raw = zlib.decompress(b"".join(idat))
+    prev = bytearray(stride)
+    counts: dict[bytes, int] = {}
+    for y in range(height):
+        start = y * (stride + 1)
+        kind = raw[start]
+        line = bytearray(raw[start + 1:start + 1 + stride])
+        if kind == 1:
+            for x in range(bpp, stride):
+                line[x] = (line[x] + line[x - bpp]) & 0xFF
+        elif kind == 2:
+            line = bytearray((a + b) & 0xFF for a, b in zip(line, prev))
+        elif kind == 3:
+            for x in range(stride):
+                left = line[x - bpp] if x >= bpp else 0
+                line[x] = (line[x] + ((left + prev[x]) >> 1)) & 0xFF
+        elif kind == 4:
+            for x in range(stride):
+                if x >= bpp:
+                    a, b, c = line[x - bpp], prev[x], prev[x - bpp]
+                    p = a + b - c
+                    pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                    pred = a if pa <= pb and pa <= pc else (b if pb <= pc else c)
+                else:
+                    pred = prev[x]
+                line[x] = (line[x] + pred) & 0xFF
+        if y % step == 0:
+            for x in range(0, stride, bpp * step):
+                key = bytes(line[x:x + 3])
+                counts[key] = counts.get(key, 0) + 1
+        prev = line
+    total = sum(counts.values())
+    return len(counts), max(counts.values()) / total
+
+
+# ---------------------------------------------------------------- tests
+@pytest.mark.parametrize(
+    ("env", "outcome"),
+    [
+        ({}, pytest.skip.Exception),
+        ({"CI": "true"}, pytest.fail.Exception),
+        ({"GRIDATLAS_REQUIRE_BROWSER": "1"}, pytest.fail.Exception),
+        ({"CI": "false"}, pytest.skip.Exception),
+    ],
+)
+def test_missing_chromium_skips_locally_and_fails_on_ci(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, env: dict[str, str], outcome: type[BaseException]
+) -> None:
+    for name in ("CI", "GRIDATLAS_REQUIRE_BROWSER", "GRIDATLAS_CHROMIUM"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(shutil, "which", lambda _name: None)
+    monkeypatch.setattr(__import__(__name__), "DEFAULT_CHROMIUM", str(tmp_path / "no-chromium"))
+    with pytest.raises(outcome) as info:
+        _chromium_or_fail()
+    assert "chromium" in str(info.value).lower()
+    if outcome is pytest.skip.Exception:
+        assert "apt-get install chromium" in str(info.value)
+
+
+def test_page_loads_every_layer_from_the_app_only(open_map: Any) -> None:
+    m = open_map()
+    counts = m.ready()
+
+    expected = _manifest_counts()
+    for layer in ("substations", "segments", "switches", "transformers", "meter_boxes", "customers"):
+        assert counts[layer] == expected[layer], (layer, counts[layer], expected[layer])
+    drawn = m.page.evaluate(
+        """() => { const l = window.gridatlas.layers; return {
+            segments: l.mv_lines.getLayers().length + l.lv_lines.getLayers().length,
+            customers: l.customers.getLayers().length + l.sensitive_customers.getLayers().length,
+            sensitive: l.sensitive_customers.getLayers().length,
+            switches: l.switches.getLayers().length, transformers: l.transformers.getLayers().length,
+            substations: l.substations.getLayers().length }; }"""
+    )
+    assert drawn["segments"] == expected["segments"]
+    assert drawn["customers"] == expected["customers"]
+    assert drawn["switches"] == expected["switches"]
+    assert drawn["transformers"] == expected["transformers"]
+    assert drawn["substations"] == expected["substations"]
+    assert drawn["sensitive"] > 0                      # their own, unclustered layer
+
+    # The layers were read page by page, following the next links.
+    customer_pages = [u for u in m.rec.requests if "/api/v1/layers/customers" in u]
+    assert len(customer_pages) >= 2 and any("offset=" in u for u in customer_pages), customer_pages
+
+    # The view fits the data extent.
+    minx, miny, maxx, maxy = json.loads((SAMPLE / "manifest.json").read_text(encoding="utf-8"))["bbox"]
+    west, south, east, north = m.page.evaluate(
+        "() => { const b = window.gridatlas.map.getBounds(); return [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()]; }"
+    )
+    assert west <= minx and south <= miny and east >= maxx and north >= maxy
+    assert m.page.evaluate("() => window.gridatlas.map.getZoom()") >= 14
+
+    status = m.page.locator(".ga-status").inner_text()
+    assert "Loaded" in status and "5,000" in status
+    assert m.page.locator(".ga-errors > div").count() == 0
+    legend = m.page.locator(".ga-legend").inner_text()
+    assert "馈线 Feeders" in legend and "联络 常开 Tie" in legend
+    feeders = {f["properties"]["feeder_id"] for f in _api(m.base_url, "/api/v1/layers/segments?limit=5000")["features"]}
+    assert len(feeders) == expected["feeders"]
+    assert all(f in legend for f in feeders), (feeders, legend)
+
+    assert m.rec.foreign() == [], f"requests to other hosts: {m.rec.foreign()}"
+    assert m.rec.failed == [], m.rec.failed
+    assert m.rec.console_errors == [], m.rec.console_errors
+    assert m.rec.page_errors == [], m.rec.page_errors
+    vendor = [u for u in m.rec.requests if "/vendor/" in u]
+    assert any(u.endswith("/vendor/leaflet/leaflet.js") for u in vendor)
+    assert any(u.endswith("/vendor/leaflet.markercluster/leaflet.markercluster.js") for u in vendor)
+
+
+def test_customer_supply_path_highlights_the_traced_segments(open_map: Any) -> None:
+    m = open_map()
+    m.ready()
+    account = _first_customer()
+    trace = _api(m.base_url, f"/api/v1/trace/customer/{account}/upstream")
+    area = _api(m.base_url, f"/api/v1/customers/{account}/supply-area")
+    traced_segments = [r["id"] for r in trace["path"] if r["kind"] == "segment"]
+    assert traced_segments, "the sample's first customer should be supplied"
+
+    m.page.evaluate("acct => window.gridatlas.openCustomer(acct).then(() => true)", account)
+    popup = m.page.locator(f".leaflet-popup .ga-pop[data-kind=customer][data-id='{account}']")
+    popup.wait_for()
+    assert account in popup.inner_text()
+    m.page.wait_for_function(
+        "feeder => { const c = document.querySelector('.leaflet-popup .ga-feeder'); return c && c.textContent === feeder; }",
+        arg=area["feeder_id"],
+    )
+    assert area["transformer_id"] in popup.inner_text()
+
+    popup.locator(".ga-btn-path").click()
+    m.page.wait_for_function(
+        "acct => { const h = window.gridatlas.highlight; return h && h.kind === 'supply-path' && h.element.id === acct; }",
+        arg=account,
+    )
+    assert m.page.evaluate("() => window.gridatlas.highlightedSegmentIds()") == traced_segments
+    assert m.page.locator("path.ga-hl-seg").count() == len(traced_segments)   # drawn on the map
+    listed = m.page.locator(".ga-panel .ga-path a").evaluate_all("els => els.map(e => e.dataset.id)")
+    assert listed == [r["id"] for r in trace["path"]]
+    assert m.rec.console_errors == [] and m.rec.page_errors == [] and m.rec.failed == []
+
+
+def test_switch_downstream_highlights_the_traced_transformers(open_map: Any) -> None:
+    m = open_map()
+    m.ready()
+    switches = _api(m.base_url, "/api/v1/layers/switches?limit=5000")["features"]
+    switch = next(f["id"] for f in switches if f["properties"]["kind"] == "load_switch" and not f["properties"]["normal_open"])
+    down = _api(m.base_url, f"/api/v1/trace/switch/{switch}/downstream")
+    assert down["transformers"]
+
+    m.page.evaluate("id => window.gridatlas.openFeature('switches', id).then(() => true)", switch)
+    popup = m.page.locator(f".leaflet-popup .ga-pop[data-kind=switch][data-id='{switch}']")
+    popup.wait_for()
+    assert "常闭 normally closed" in popup.inner_text()
+    popup.locator(".ga-btn-down").click()
+    m.page.wait_for_function(
+        "id => { const h = window.gridatlas.highlight; return h && h.kind === 'downstream' && h.element.id === id; }",
+        arg=switch,
+    )
+    assert sorted(m.page.evaluate("() => window.gridatlas.highlightedTransformerIds()")) == sorted(down["transformers"])
+    assert m.page.evaluate("() => window.gridatlas.highlight.customers.length") == len(down["customers"])
+    assert m.rec.console_errors == [] and m.rec.page_errors == [] and m.rec.failed == []
+
+
+def test_api_errors_are_shown_in_the_status_box(open_map: Any) -> None:
+    problem = {"type": "about:blank", "title": "Service Unavailable", "status": 503, "detail": "topology is being rebuilt"}
+
+    def fail_traces(route: Any) -> None:
+        route.fulfill(status=503, content_type="application/problem+json", body=json.dumps(problem))
+
+    def fail_switches(route: Any) -> None:
+        route.fulfill(status=500, content_type="application/problem+json",
+                      body=json.dumps({"type": "about:blank", "title": "Internal Server Error", "status": 500, "detail": "boom"}))
+
+    m = open_map({"**/api/v1/trace/**": fail_traces, "**/api/v1/layers/switches*": fail_switches})
+    m.page.wait_for_function("() => Boolean(window.gridatlas && window.gridatlas.ready)")
+    outcome = m.page.evaluate("() => window.gridatlas.ready.then(() => 'resolved', e => 'rejected: ' + e.message)")
+    assert outcome.startswith("rejected") and "switches" in outcome
+    errors = m.page.locator(".ga-status .ga-errors")
+    assert errors.is_visible()
+    assert "500 Internal Server Error: boom" in errors.inner_text()
+
+    account = _first_customer()
+    m.page.evaluate("acct => window.gridatlas.openCustomer(acct).then(() => true)", account)
+    m.page.locator(".leaflet-popup .ga-btn-path").click()
+    m.page.wait_for_function("() => document.querySelector('.ga-status .ga-errors').textContent.includes('503')")
+    assert "topology is being rebuilt" in errors.inner_text()
+    assert m.page.evaluate("() => window.gridatlas.highlight") is None
+
+
+def test_screenshot_is_a_drawn_map(open_map: Any, tmp_path: Path) -> None:
+    m = open_map()
+    m.ready()
+    m.page.wait_for_timeout(400)                        # let marker-cluster animations settle
+    png = m.page.screenshot()
+    (tmp_path / "map.png").write_bytes(png)
+    colours, dominant = _png_colours(png)
+    assert colours > 50, f"only {colours} colours: blank map?"
+    assert dominant < 0.95, f"{dominant:.0%} of the map is one colour: nothing drawn?"
