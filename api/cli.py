@@ -38,14 +38,24 @@ def _settings(database_url: str | None) -> Settings:
 
 @contextmanager
 def _progress() -> Iterator[Callable[[str, int, int], None]]:
-    with Progress(TextColumn("{task.description:<24}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                  TimeElapsedColumn(), console=console, transient=False) as bar:
-        task = bar.add_task("starting", total=1)
+    """A Rich progress bar, shown from the first report on (quick no-op runs print nothing)."""
+    bar = Progress(TextColumn("{task.description:<24}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                   TimeElapsedColumn(), console=console, transient=False)
+    task = bar.add_task("starting", total=1)
+    started = False
 
-        def report(stage: str, done: int, total: int) -> None:
-            bar.update(task, description=stage, completed=done, total=max(total, 1))
+    def report(stage: str, done: int, total: int) -> None:
+        nonlocal started
+        if not started:
+            bar.start()
+            started = True
+        bar.update(task, description=stage, completed=done, total=max(total, 1))
 
+    try:
         yield report
+    finally:
+        if started:
+            bar.stop()
 
 
 def _engine(settings: Settings, *, migrate: bool = True):
