@@ -3,8 +3,9 @@
 The area is the union of one convex hull per transformer area (台区), or per feeder for
 customers without a transformer: it follows the shape of the outage (an L-shaped feeder
 does not become a triangle) and costs O(n log n) in the points plus a union over the
-groups, not over the points.  Coordinates are snapped to ``PRECISION_DEG``.  Hulls of one or two points or of collinear points are
-buffered by ``BUFFER_DEG`` (about 11 m) so every part is a polygon.  The result is
+groups, not over the points.  Hulls of one or two points or of collinear points are
+buffered by ``BUFFER_DEG`` (about 11 m) so every part is a polygon; coordinates are
+snapped to ``PRECISION_DEG`` (about 1 cm).  The result is
 normalized (deterministic vertex order) and returned as a GeoJSON geometry dict, or
 ``None`` when no affected customer has coordinates.
 """

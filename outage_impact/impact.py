@@ -247,7 +247,7 @@ def plan_impact(ix: TopologyIndex, plan: SwitchingPlan) -> ImpactResult:
     O(s * (k log k + m) + affected) for s steps, k opened forest edges, m closed edges and
     chords: independent of the grid size.
     """
-    steps = resolve_steps(plan, lambda kind, eid: eid in ix.element_index[kind])
+    steps = resolve_steps(plan, ix.has)
     current: dict[int, bool] = {}
     opened: set[int] = set()
     closed: set[int] = set()

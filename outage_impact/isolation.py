@@ -31,8 +31,6 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from gis.errors import Conflict, InvalidInput
 from outage_impact.errors import InvalidStep, LoopBetweenSources
 from outage_impact.impact import ImpactResult, plan_impact
@@ -169,7 +167,8 @@ def isolate(
         closed = [ix.edge("switch", t) for t in ties]
         opened = list(base) + ([edge] if tail else [])
         if evaluate(ix, opened, closed).energized([u, v]).any():
-            rejected.append({"name": name, "reason": f"{kind} {element!r} stays energized (a loop bypasses the switches)"})
+            reason = f"{kind} {element!r} stays energized (a loop bypasses the switches)"
+            rejected.append({"name": name, "reason": reason})
             continue
         alternatives.append(Alternative(name, iso, ties, plan, impact))
     alternatives.sort(key=Alternative.rank_key)

@@ -18,10 +18,11 @@
 * the switch section of every node (its nearest switch above) for isolation.
 
 Everything is vectorized (no per-row Python loop at the 1M scale) and the arrays are
-read-only.  String ids are mapped with pandas hash tables; an id table already sorted
-(``ORDER BY id`` in the reader) is checked for duplicates in one sequential pass and
-looked up by binary search, without a hash table.  State evaluation lives in
-:mod:`topology.state`, traces in :mod:`topology.trace`.
+read-only views.  String ids are mapped by :mod:`topology._ids` (int64 hashing with
+exact verification; an id table already sorted, as ``ORDER BY id`` returns it, needs no
+hash table).  The id arrays share the assets' column buffers (zero copy): like every
+consumer of :class:`~topology.assets.GridAssets`, treat its tables as immutable.  State
+evaluation lives in :mod:`topology.state`, traces in :mod:`topology.trace`.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from topology._forest import build_forest
+from topology._ids import IdIndex, unique_ids
 from topology.assets import GridAssets
 from topology.errors import UnknownElement
 
@@ -43,7 +45,6 @@ SEGMENT, SWITCH, TRANSFORMER = 0, 1, 2
 EDGE_KINDS: tuple[str, str, str] = ("segment", "switch", "transformer")
 
 _I = np.int32
-_HASH_CUTOFF = 1_000_000  # pandas searches larger sorted indexes without a hash table
 
 
 @dataclass(frozen=True, eq=False)
@@ -56,13 +57,13 @@ class TopologyIndex:
     version: str
     # -- nodes and sources
     node_ids: np.ndarray
-    node_index: pd.Index
+    node_index: IdIndex
     is_source: np.ndarray              # bool per node
     source_substation: dict[int, str]  # source node -> its substation id (smallest id)
     source_group: dict[int, int]       # source node -> normal-state component
     # -- edges (segments, switches, transformers in that order)
     kind_offsets: tuple[int, int, int, int]
-    element_index: dict[str, pd.Index]  # kind -> ids; edge id = offset + position
+    element_index: dict[str, IdIndex]  # kind -> ids; edge id = offset + position
     edge_ids: np.ndarray
     edge_kind: np.ndarray              # int8 SEGMENT/SWITCH/TRANSFORMER
     edge_u: np.ndarray
@@ -96,7 +97,7 @@ class TopologyIndex:
     tr_code: np.ndarray
     # -- customers: "positions" sort them by the preorder position of their supply node;
     #    the object columns stay in table row order (shared with the assets, not copied)
-    cust_index: pd.Index               # account_no -> row of the (de-duplicated) table
+    cust_index: IdIndex                # account_no -> row of the (de-duplicated) table
     cust_rank: np.ndarray              # row -> position
     cust_row: np.ndarray               # position -> row
     cust_pos: np.ndarray               # by position; n for customers whose supply node is unknown
@@ -136,10 +137,7 @@ class TopologyIndex:
 
     def has(self, kind: str, element_id: str) -> bool:
         """Whether ``element_id`` names an element of ``kind`` (segment/switch/transformer)."""
-        try:
-            return element_id in self.element_index[kind]
-        except TypeError:  # unhashable id
-            return False
+        return element_id in self.element_index[kind]
 
     def customer(self, account_no: str) -> int:
         """Customer position (in preorder order); raises :class:`UnknownElement`."""
@@ -176,10 +174,8 @@ class TopologyIndex:
         customers): state evaluation works on the forest and needs no adjacency.
         """
         connected = (self.edge_u >= 0) & (self.edge_v >= 0) & (self.edge_u != self.edge_v)
-        arrays = _csr(self.n_nodes, self.edge_u, self.edge_v, connected)
-        for a in arrays:
-            a.setflags(write=False)
-        return arrays
+        indptr, nbr, edge = _csr(self.n_nodes, self.edge_u, self.edge_v, connected)
+        return _frozen(indptr), _frozen(nbr), _frozen(edge)
 
     def neighbors(self, node: int) -> tuple[np.ndarray, np.ndarray]:
         """``(nodes, edges)`` adjacent to ``node`` in any state. O(degree)."""
@@ -193,12 +189,10 @@ class TopologyIndex:
         return self.nbytes() + extra
 
     @cached_property
-    def _meter_box_map(self) -> tuple[pd.Index, np.ndarray]:
+    def _meter_box_map(self) -> tuple[IdIndex, np.ndarray]:
         """Meter box id -> node, built on first use (only traces from a meter box need it)."""
-        index, keep = _id_index(self.meter_boxes["id"])
-        nodes = _lookup(self.node_index, self.meter_boxes["node"], keep)
-        nodes.setflags(write=False)
-        return index, nodes
+        index, keep = unique_ids(self.meter_boxes["id"])
+        return index, _frozen(_lookup(self.node_index, self.meter_boxes["node"], keep))
 
 
 def search(haystack: np.ndarray, needles: object, side: str = "left") -> np.ndarray:
@@ -210,14 +204,11 @@ def search(haystack: np.ndarray, needles: object, side: str = "left") -> np.ndar
     return haystack.searchsorted(np.asarray(needles, dtype=haystack.dtype), side=side)
 
 
-def _locate(index: pd.Index, key: str, kind: str) -> int:
+def _locate(index: IdIndex, key: str, kind: str) -> int:
     try:
-        loc = index.get_loc(key)
-    except (KeyError, TypeError):
+        return index.get_loc(key)
+    except KeyError:
         raise UnknownElement(kind, key) from None
-    if not isinstance(loc, (int, np.integer)):  # cannot happen: indexes are de-duplicated
-        raise UnknownElement(kind, key)
-    return int(loc)
 
 
 def compile_index(assets: GridAssets) -> TopologyIndex:
@@ -227,19 +218,19 @@ def compile_index(assets: GridAssets) -> TopologyIndex:
     not conduct (both are reported by :func:`topology.validate.validate`).
     O((N + E + C) log) vectorized.
     """
-    node_index, node_keep = _id_index(assets.nodes["id"])
-    node_ids = node_index.to_numpy(dtype=object)
+    node_index, _ = unique_ids(assets.nodes["id"], bulk=True)
+    node_ids = node_index.to_numpy()
     n = len(node_ids)
 
     tables = (assets.segments, assets.switches, assets.transformers)
     ends = (("node_a", "node_b"), ("node_a", "node_b"), ("hv_node", "lv_node"))
     element_index, keeps = {}, []
     for kind, table in zip(EDGE_KINDS, tables):
-        element_index[kind], keep = _id_index(table["id"])
+        element_index[kind], keep = unique_ids(table["id"])
         keeps.append(keep)
     sizes = [len(element_index[k]) for k in EDGE_KINDS]
     offsets = (0, sizes[0], sizes[0] + sizes[1], sum(sizes))
-    edge_ids = np.concatenate([element_index[k].to_numpy(dtype=object) for k in EDGE_KINDS])
+    edge_ids = np.concatenate([element_index[k].to_numpy() for k in EDGE_KINDS])
     edge_u = np.concatenate([_lookup(node_index, t[a], k) for t, (a, _), k in zip(tables, ends, keeps)])
     edge_v = np.concatenate([_lookup(node_index, t[b], k) for t, (_, b), k in zip(tables, ends, keeps)])
     edge_kind = np.repeat(np.arange(3, dtype=np.int8), sizes)
@@ -320,8 +311,8 @@ def compile_index(assets: GridAssets) -> TopologyIndex:
         dsw_section=dsw_section, dsw_edge=dsw_edge, open_pos=open_pos, open_edge=open_edge,
         open_node=open_node, open_other=open_other, tr_pos=tr_pos, tr_code=tr_code, **cust,
     )
-    for value in arrays.values():
-        value.setflags(write=False)
+    # read-only views: some arrays share the caller's column buffers, which stay writable
+    arrays = {name: _frozen(value) for name, value in arrays.items()}
     return TopologyIndex(
         version=assets.version,
         node_index=node_index,
@@ -337,7 +328,7 @@ def compile_index(assets: GridAssets) -> TopologyIndex:
 
 
 def _compile_customers(
-    assets: GridAssets, node_index: pd.Index, trafo_index: pd.Index, tin: np.ndarray, n: int, n_live: int,
+    assets: GridAssets, node_index: IdIndex, trafo_index: IdIndex, tin: np.ndarray, n: int, n_live: int,
     node_feeder: np.ndarray, node_transformer: np.ndarray,
 ) -> dict[str, object]:
     """Customer arrays; positions sort customers by the preorder position of the supply node.
@@ -348,7 +339,7 @@ def _compile_customers(
     (looked up only for the customers that need the fallback).
     """
     table = assets.customers
-    cust_index, keep = _id_index(table["account_no"])
+    cust_index, keep = unique_ids(table["account_no"])
     cnode = _lookup(node_index, table["supply_node"], keep)
     pos = np.where(cnode >= 0, tin[np.maximum(cnode, 0)], n).astype(_I)
     order = np.argsort(pos, kind="stable").astype(_I)
@@ -362,12 +353,12 @@ def _compile_customers(
     missing = np.flatnonzero(trafo < 0)
     if len(missing):
         rows = order[missing]
-        declared = _positions(trafo_index, _kept(table["transformer_id"], keep)[rows])
+        declared = trafo_index.positions(_kept(table["transformer_id"], keep)[rows])
         need = declared < 0
         if need.any():
-            mb = assets.meter_boxes.drop_duplicates("id")
-            mb_trafo = _lookup(trafo_index, mb["transformer_id"])
-            mb_pos = _positions(pd.Index(mb["id"].to_numpy(dtype=object), dtype=object), meter_box[rows[need]])
+            mb_index, mb_keep = unique_ids(assets.meter_boxes["id"])
+            mb_trafo = _lookup(trafo_index, assets.meter_boxes["transformer_id"], mb_keep)
+            mb_pos = mb_index.positions(meter_box[rows[need]])
             declared[need] = np.where(mb_pos >= 0, mb_trafo[np.maximum(mb_pos, 0)] if len(mb_trafo) else -1, -1)
         trafo[missing] = declared
     sens = _kept(table["sensitivity"], keep)
@@ -383,10 +374,16 @@ def _compile_customers(
         sensitive=np.flatnonzero(is_sens).astype(np.intp),  # searched with intp positions
         cust_lon=_kept(table["lon"], keep, np.float64)[order],
         cust_lat=_kept(table["lat"], keep, np.float64)[order],
-        cust_ids=cust_index.to_numpy(dtype=object),
+        cust_ids=cust_index.to_numpy(),
         cust_meter_box=meter_box,
         cust_sensitivity=sens,
     )
+
+
+def _frozen(array: np.ndarray) -> np.ndarray:
+    view = array.view()
+    view.setflags(write=False)
+    return view
 
 
 def _source_groups(roots: np.ndarray, root_is_source: np.ndarray, tin: np.ndarray,
@@ -413,43 +410,15 @@ def _source_groups(roots: np.ndarray, root_is_source: np.ndarray, tin: np.ndarra
     return group
 
 
-def _id_index(col: pd.Series) -> tuple[pd.Index, np.ndarray | None]:
-    """Unique index of an id column and the mask of kept rows (None: all rows kept).
-
-    A sorted column is checked in one sequential pass; otherwise pandas hashes it (the
-    table is then kept for lookups).  Later duplicates are dropped.
-    """
-    values = col.to_numpy(dtype=object)
-    index = pd.Index(values, dtype=object, copy=False)
-    keep = None
-    if not (index.is_monotonic_increasing and index.is_unique) and not index.is_unique:
-        keep = ~index.duplicated(keep="first")
-        index = pd.Index(values[keep], dtype=object)
-    if len(index) < _HASH_CUTOFF:
-        index.get_indexer(index[:1])  # build the (small) hash table now, not on the hot path
-    return index, keep
-
-
 def _kept(col: pd.Series, keep: np.ndarray | None, dtype: type = object) -> np.ndarray:
     """Column values of the kept rows (floats with NaN for nulls)."""
     values = col.to_numpy(dtype=np.float64, na_value=np.nan) if dtype is np.float64 else col.to_numpy(dtype=dtype)
     return values if keep is None else values[keep]
 
 
-def _lookup(index: pd.Index, values: pd.Series, keep: np.ndarray | None = None) -> np.ndarray:
-    """Positions of ``values`` (the kept rows) in ``index``; -1 for unknown or null. O(n) hashing."""
-    return _positions(index, _kept(values, keep))
-
-
-def _positions(index: pd.Index, values: np.ndarray) -> np.ndarray:
-    """``index.get_indexer`` of an object array.
-
-    The values are wrapped in an object Index: given a bare array, pandas would first
-    infer and build a string array from it, which costs twice the lookup itself.
-    """
-    if len(index) == 0 or len(values) == 0:
-        return np.full(len(values), -1, dtype=_I)
-    return index.get_indexer(pd.Index(values, dtype=object, copy=False)).astype(_I)
+def _lookup(index: IdIndex, values: pd.Series, keep: np.ndarray | None = None) -> np.ndarray:
+    """Positions of ``values`` (the kept rows) in ``index``; -1 for unknown or null. O(n)."""
+    return index.positions(_kept(values, keep))
 
 
 def _marks(n: int, nodes: np.ndarray, values: np.ndarray) -> np.ndarray:

@@ -16,6 +16,8 @@ on a simple lattice, so a grid reads like the drawing it comes from::
 
 from __future__ import annotations
 
+import random
+
 import pandas as pd
 
 from topology.assets import REQUIRED_COLUMNS, GridAssets
@@ -187,8 +189,6 @@ def random_grid(
     substation); ``islands`` source-less trees and ``loops`` closed chords are optional.
     One customer has an unknown supply node.
     """
-    import random
-
     rnd = random.Random(seed)
     g = GridBuilder()
     mv: list[list[str]] = []

@@ -2,8 +2,9 @@
 
 * :func:`upstream_path` — the ordered supply path of a customer, meter box, node or
   device: ``[("customer", acct), ("meter_box", mb), (edge kind, id)..., ("node", bus),
-  ("substation", id)]`` (the customer's declared meter box, when it has one).  A start that is not supplied in the normal state yields only its
-  own elements (no ``substation`` at the end).  For a device on the supply forest the
+  ("substation", id)]`` (the customer's declared meter box, when it has one).  A start
+  that is not supplied in the normal state yields only its own elements (no
+  ``substation`` at the end).  For a device on the supply forest the
   path climbs from its upstream end; for any other device (a normally-open switch, an
   out-of-service segment) from ``node_a`` if supplied, else ``node_b``.
 * :func:`downstream` — what loses supply when the device alone is opened / taken out in

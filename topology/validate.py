@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from gis.errors import InvalidInput
 from topology.assets import ID_COLUMNS, GridAssets
 from topology.compiled import EDGE_KINDS, TopologyIndex, compile_index
 
@@ -131,6 +132,9 @@ class ValidationReport:
 
 def validate(assets: GridAssets, index: TopologyIndex | None = None) -> ValidationReport:
     """Validate ``assets`` (compiling them unless ``index`` of the same version is given)."""
+    if index is not None and index.version != assets.version:
+        raise InvalidInput(f"the index was compiled from data version {index.version!r}, "
+                           f"the assets are version {assets.version!r}", field="version", value=index.version)
     ix = compile_index(assets) if index is None else index
     findings: list[Finding] = []
     findings += _duplicates(assets)
@@ -204,7 +208,8 @@ def _same_node(assets: GridAssets) -> list[Finding]:
         ("segment", assets.segments, "node_a", "node_b", "warning"),
     ):
         same = (df[a] == df[b]).fillna(False).to_numpy(dtype=bool)
-        for eid, node in zip(df["id"].to_numpy(dtype=object)[same].tolist(), df[a].to_numpy(dtype=object)[same].tolist()):
+        ids, nodes = df["id"].to_numpy(dtype=object)[same], df[a].to_numpy(dtype=object)[same]
+        for eid, node in zip(ids.tolist(), nodes.tolist()):
             out.append(Finding("same-node", severity, kind, str(eid), f"{kind} {eid!r} has both ends on node {node!r}"))
     return out
 
@@ -213,7 +218,8 @@ def _kinds(assets: GridAssets) -> list[Finding]:
     out = []
     for kind, df, allowed in (("node", assets.nodes, NODE_KINDS), ("switch", assets.switches, SWITCH_KINDS)):
         bad = ~df["kind"].isin(list(allowed)).to_numpy()
-        for eid, value in zip(df["id"].to_numpy(dtype=object)[bad].tolist(), df["kind"].to_numpy(dtype=object)[bad].tolist()):
+        ids, values = df["id"].to_numpy(dtype=object)[bad], df["kind"].to_numpy(dtype=object)[bad]
+        for eid, value in zip(ids.tolist(), values.tolist()):
             out.append(Finding("unknown-kind", "warning", kind, str(eid),
                                f"{kind} {eid!r} has kind {value!r} (expected one of {', '.join(sorted(allowed))})"))
     return out
