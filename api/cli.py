@@ -68,6 +68,21 @@ def _engine(settings: Settings, *, migrate: bool = True):
     return engine
 
 
+def _snapshot(settings: Settings):
+    """The compiled grid of the store's current data version; exit 2 when the store is empty."""
+    from api.state import load_snapshot
+
+    engine = _engine(settings)
+    try:
+        snapshot = load_snapshot(engine)
+    finally:
+        engine.dispose()
+    if snapshot is None:
+        console.print("the store holds no data: run `gridatlas import city DIR` first")
+        raise typer.Exit(2)
+    return snapshot
+
+
 DbOption = Annotated[Optional[str], typer.Option("--database-url", help="overrides GRIDATLAS_DATABASE_URL")]
 
 
@@ -120,16 +135,10 @@ def validate(
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable report")] = False,
 ) -> None:
     """Data-quality report: unsupplied customers, loops, islands, dangling references, …"""
-    from api.state import load_snapshot
     from api.validation import full_report
 
     settings = _settings(database_url)
-    engine = _engine(settings)
-    snapshot = load_snapshot(engine)
-    engine.dispose()
-    if snapshot is None:
-        console.print("the store holds no data: run `gridatlas import city DIR` first")
-        raise typer.Exit(2)
+    snapshot = _snapshot(settings)
     report = full_report(snapshot, settings.service_area)
     if as_json:
         typer.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2, default=str))
@@ -150,7 +159,6 @@ def impact(
     database_url: DbOption = None,
 ) -> None:
     """Impact of switching plans: the customers who lose power, by feeder and 台区."""
-    from api.state import load_snapshot
     from outage_impact import FORMATS, load_plans, plan_impact, render
 
     if fmt not in FORMATS:
@@ -168,13 +176,7 @@ def impact(
     else:
         raise typer.BadParameter("give --plan FILE or at least one --open/--close/--out-of-service", param_hint="--plan")
     plans = load_plans(document)
-    settings = _settings(database_url)
-    engine = _engine(settings)
-    snapshot = load_snapshot(engine)
-    engine.dispose()
-    if snapshot is None:
-        console.print("the store holds no data: run `gridatlas import city DIR` first")
-        raise typer.Exit(2)
+    snapshot = _snapshot(_settings(database_url))
     results = [plan_impact(snapshot.index, p) for p in plans]
     text = render(results if isinstance(document, list) else results[0], fmt)
     typer.echo(text, nl=not text.endswith("\n"))

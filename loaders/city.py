@@ -113,12 +113,6 @@ def _numbers(table: str, df: pd.DataFrame, id_col: str, fields: tuple[str, ...],
         df[name] = parsed
 
 
-def _geom_lonlat(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Representative lon/lat per geometry (points: the point; lines: every vertex checked by bounds)."""
-    bounds = shapely.bounds(geoms)
-    return (bounds[:, 0] + bounds[:, 2]) / 2, (bounds[:, 1] + bounds[:, 3]) / 2
-
-
 def _check_grid(layers: dict[str, pd.DataFrame], area: BBox) -> list[Problem]:
     p: list[Problem] = []
     required = {
@@ -143,8 +137,9 @@ def _check_grid(layers: dict[str, pd.DataFrame], area: BBox) -> list[Problem]:
                 b = shapely.bounds(geoms[ok])
                 sub = df[ok]
                 # Check both corners of every geometry's box: a line is inside if its box is.
-                p += check_lonlat(name, sub, "id", b[:, 0], b[:, 1], area)
-                p += [q for q in check_lonlat(name, sub, "id", b[:, 2], b[:, 3], area) if q.row not in {x.row for x in p if x.table == name}]
+                low = check_lonlat(name, sub, "id", b[:, 0], b[:, 1], area)
+                seen = {q.row for q in low}
+                p += low + [q for q in check_lonlat(name, sub, "id", b[:, 2], b[:, 3], area) if q.row not in seen]
                 invalid = ~shapely.is_valid(geoms[ok])
                 p += [Problem(name, int(r), str(i), "geometry", None, "invalid geometry") for r, i in zip(sub["_row"][invalid], sub["id"][invalid])]
     nodes = pd.Index(layers["nodes"]["id"])

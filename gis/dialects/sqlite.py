@@ -35,7 +35,7 @@ def wkb_bounds(blob: bytes | None) -> tuple[float, float, float, float] | None:
     """Bounds (minx, miny, maxx, maxy) of a WKB geometry; a fast path for 2-D points."""
     if blob is None:
         return None
-    if blob is _last[0]:
+    if blob == _last[0]:  # the four ga_* calls of one trigger row pass the same value
         return _last[1]
     if len(blob) == 21 and blob[0] == 1:
         gtype, x, y = _POINT_LE.unpack(blob)
