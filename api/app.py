@@ -1,12 +1,16 @@
 """The FastAPI application factory: the composition root of the HTTP side.
 
 ``create_app(settings)`` builds the engine, migrates nothing (``gridatlas`` commands do),
-compiles the topology of the stored data version in the lifespan, and mounts the map UI
+compiles the topology of the stored data version in the lifespan (and recompiles in the
+background when a load adds a new data version), and mounts the map UI
 with its Leaflet files served from the installed packages.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -23,6 +27,21 @@ from map_ui.assets import STATIC_DIR, vendor_dirs
 
 __all__ = ["create_app"]
 
+log = logging.getLogger("gridatlas.api")
+
+
+async def _follow_data_version(holder: TopologyHolder, interval: float) -> None:
+    """Poll the store's data version; recompile off the event loop and swap when it moves.
+
+    Requests keep reading the previous snapshot until the new one is complete.
+    """
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await asyncio.to_thread(holder.refresh)
+        except Exception:  # keep serving the last good snapshot; say why it was not replaced
+            log.exception("reloading the topology failed; still serving the previous data version")
+
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app for ``settings`` (read from the environment when not given)."""
@@ -35,9 +54,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine = engine
         app.state.topology = TopologyHolder(engine)
         app.state.topology.refresh()
+        follower = None
+        if settings.reload_interval_s > 0:
+            follower = asyncio.create_task(_follow_data_version(app.state.topology, settings.reload_interval_s))
         try:
             yield
         finally:
+            if follower is not None:
+                follower.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await follower
             engine.dispose()
 
     app = FastAPI(

@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     )
     default_page_size: int = Field(default=500, ge=1)
     max_page_size: int = Field(default=5000, ge=1)
+    reload_interval_s: float = Field(
+        default=10.0, ge=0, description="how often a server checks for a new data version (0: never)"
+    )
     environment: str = Field(default="development", pattern="^(development|test|production)$")
     secret_key: str = Field(default="change-me")
 

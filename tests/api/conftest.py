@@ -24,10 +24,11 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def serve(database_url: str) -> Iterator[str]:
+def serve(database_url: str, settings: Settings | None = None) -> Iterator[str]:
     """Run the app on a free loopback port until the generator is closed; yields its base URL."""
     port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(Settings(database_url=database_url)), host="127.0.0.1", port=port, log_level="warning"))
+    app = create_app(settings or Settings(database_url=database_url))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     base = f"http://127.0.0.1:{port}"

@@ -124,3 +124,39 @@ def test_isolation_offers_ranked_alternatives(client):
     r = client.post("/api/v1/isolation", json={"element": seg})
     assert r.status_code == 200, r.text
     assert r.json()["alternatives"]
+
+
+def test_a_new_data_version_is_served_without_a_restart(city_store_url, tmp_path):
+    """A load while the server runs: the topology is recompiled and swapped, requests keep working."""
+    import time
+
+    import httpx
+
+    from api.settings import Settings
+    from gis.db import make_engine
+    from loaders.city import import_city
+    from loaders.sample_city import generate_city
+    from tests.api.conftest import serve
+    from tests.conftest import SERVICE_AREA
+
+    url = city_store_url
+    server = serve(url, Settings(database_url=url, reload_interval_s=0.2))
+    base = next(server)
+    try:
+        assert httpx.get(base + "/ready").json()["checks"]["data_version"] == 1
+        before = httpx.get(base + "/api/v1/layers/customers", params={"limit": 1}).json()["numberMatched"]
+        city = tmp_path / "more"
+        generate_city(city, customers=300, seed=99)
+        engine = make_engine(url)
+        import_city(engine, city, service_area=SERVICE_AREA)
+        engine.dispose()
+        deadline = time.monotonic() + 30
+        while httpx.get(base + "/ready").json()["checks"]["data_version"] != 2:
+            assert time.monotonic() < deadline, "the server never picked up data version 2"
+            assert httpx.get(base + "/health").status_code == 200
+            time.sleep(0.1)
+        new_customer = (city / "customers.csv").read_text(encoding="utf-8").splitlines()[1].split(",")[0]
+        assert httpx.get(base + f"/api/v1/customers/{new_customer}/supply-area").status_code == 200
+        assert httpx.get(base + "/api/v1/layers/customers", params={"limit": 1}).json()["numberMatched"] > before
+    finally:
+        server.close()
