@@ -18,6 +18,7 @@ from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
+from api.auth import KeyCache
 from api.errors import add_exception_handlers
 from api.routes import grid, health, impact, layers
 from api.settings import Settings
@@ -52,6 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = make_engine(settings.database_url)
         app.state.settings = settings
         app.state.engine = engine
+        app.state.keys = KeyCache(engine, settings.auth_cache_ttl_s)
         app.state.topology = TopologyHolder(engine)
         app.state.topology.refresh()
         follower = None

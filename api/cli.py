@@ -1,4 +1,4 @@
-"""The ``gridatlas`` command line: sample, import, validate, impact, serve and demo.
+"""The ``gridatlas`` command line: sample, import, validate, impact, keys, serve and demo.
 
 Like the HTTP app, every command builds its settings and engine here and hands them down.
 Domain errors print their message (naming field, row and value) and exit with status 2.
@@ -25,6 +25,8 @@ __all__ = ["app", "main"]
 app = typer.Typer(help="GridAtlas: customers tied to the distribution grid.", no_args_is_help=True, add_completion=False)
 import_app = typer.Typer(help="Load data into the store.", no_args_is_help=True)
 app.add_typer(import_app, name="import")
+keys_app = typer.Typer(help="API keys: create, list, revoke.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
 console = Console(stderr=True)
 
 
@@ -182,6 +184,53 @@ def impact(
     typer.echo(text, nl=not text.endswith("\n"))
 
 
+@keys_app.command("create")
+def keys_create(
+    role: Annotated[str, typer.Option(help="dispatcher | planner | agent | analyst | admin")],
+    name: Annotated[str, typer.Option(help="who or what holds the key, e.g. 95598-gateway")] = "cli",
+    database_url: DbOption = None,
+) -> None:
+    """Create an API key; the key is printed once (only its hash is stored)."""
+    from gis.api_keys import create_key
+
+    engine = _engine(_settings(database_url))
+    try:
+        record, token = create_key(engine, name=name, role=role)
+    finally:
+        engine.dispose()
+    console.print(f"created key {record.prefix} ({record.name}, role {record.role}); store it now, it is not shown again:")
+    typer.echo(token)
+
+
+@keys_app.command("list")
+def keys_list(database_url: DbOption = None) -> None:
+    """Keys with their prefix, name, role and state (never the key itself)."""
+    from gis.api_keys import list_keys
+
+    engine = _engine(_settings(database_url))
+    try:
+        with engine.connect() as conn:
+            records = list_keys(conn)
+    finally:
+        engine.dispose()
+    for r in records:
+        state = f"revoked {r.revoked_at:%Y-%m-%d %H:%M}" if r.revoked_at else "active"
+        typer.echo(f"{r.prefix}\t{r.role}\t{r.name}\t{state}")
+
+
+@keys_app.command("revoke")
+def keys_revoke(prefix: Annotated[str, typer.Argument(help="the key's prefix (from `keys list`)")], database_url: DbOption = None) -> None:
+    """Revoke a key; servers stop accepting it within GRIDATLAS_AUTH_CACHE_TTL_S."""
+    from gis.api_keys import revoke_key
+
+    engine = _engine(_settings(database_url))
+    try:
+        record = revoke_key(engine, prefix)
+    finally:
+        engine.dispose()
+    console.print(f"revoked {record.prefix} ({record.name}, role {record.role})")
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option()] = "127.0.0.1",
@@ -207,8 +256,24 @@ def demo(
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
     database_url: DbOption = None,
 ) -> None:
-    """Create the store if missing, load the sample city once, and serve the map and API."""
+    """Create the store if missing, load the sample city once, and serve the map and API.
+
+    Each run revokes the previous demo key and prints a map link carrying a new admin key.
+    """
+    from gis.api_keys import create_key, list_keys, revoke_key
+
     import_city_cmd(DEFAULT_SAMPLE_DIR, database_url)
+    engine = _engine(_settings(database_url))
+    try:
+        with engine.connect() as conn:
+            old = [r.prefix for r in list_keys(conn) if r.name == "demo" and r.revoked_at is None]
+        for prefix in old:
+            revoke_key(engine, prefix)
+        _, token = create_key(engine, name="demo", role="admin")
+    finally:
+        engine.dispose()
+    console.print(f"demo API key (role admin): {token}")
+    console.print(f"open the map with it: http://{host}:{port}/map/#key={token}")
     serve(host=host, port=port, workers=1, database_url=database_url)
 
 

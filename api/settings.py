@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     )
     environment: str = Field(default="development", pattern="^(development|test|production)$")
     secret_key: str = Field(default="change-me")
+    auth_cache_ttl_s: float = Field(
+        default=30.0, ge=0, description="how long a verified API key is trusted before the store is asked again"
+    )
 
     @field_validator("database_url")
     @classmethod

@@ -6,7 +6,15 @@ row and value; only ``api/`` turns them into HTTP problem+json responses (by ``s
 
 from __future__ import annotations
 
-__all__ = ["GridAtlasError", "NotFound", "Conflict", "InvalidInput", "StoreUnavailable"]
+__all__ = [
+    "GridAtlasError",
+    "NotAuthenticated",
+    "PermissionDenied",
+    "NotFound",
+    "Conflict",
+    "InvalidInput",
+    "StoreUnavailable",
+]
 
 
 class GridAtlasError(Exception):
@@ -37,6 +45,20 @@ class GridAtlasError(Exception):
             if val is not None:
                 out[key] = val if isinstance(val, (int, float, str, bool)) else str(val)
         return out
+
+
+class NotAuthenticated(GridAtlasError):
+    """No credentials, or credentials that match no active API key."""
+
+    status = 401
+    code = "not-authenticated"
+
+
+class PermissionDenied(GridAtlasError):
+    """Authenticated, but the caller's role may not do this."""
+
+    status = 403
+    code = "forbidden"
 
 
 class NotFound(GridAtlasError):

@@ -45,6 +45,8 @@ __all__ = [
     "Consultation",
     "Notification",
     "AuditEvent",
+    "ApiKey",
+    "ROLES",
     "SPATIAL_TABLES",
     "SWITCH_KINDS",
     "NODE_KINDS",
@@ -66,6 +68,7 @@ CHANNELS = ("95598电话", "微信", "微博", "掌上电力", "网上国网", "
 INTERACTION_KINDS = ("咨询", "投诉", "报修", "意见", "表扬")
 PLAN_STATUSES = ("draft", "consulting", "approved", "executed", "cancelled")
 STEP_ACTIONS = ("open", "close", "out_of_service", "in_service")
+ROLES = ("dispatcher", "planner", "agent", "analyst", "admin")
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -199,6 +202,7 @@ class Customer(Base):
     supply_node: Mapped[str | None] = mapped_column(ForeignKey("nodes.id"), index=True)
     location_quality: Mapped[str] = mapped_column(String(16))
     contact_verified_at: Mapped[dt.date | None] = mapped_column(Date)
+    id_number: Mapped[str | None] = mapped_column(String(32))  # 证件号码: PII, masked unless the role may see it
     geom = mapped_column(Geometry("POINT"), nullable=False)
 
 
@@ -308,6 +312,22 @@ class AuditEvent(Base):
     object_id: Mapped[str | None] = mapped_column(String(100))
     at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_utcnow, index=True)
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class ApiKey(Base):
+    """A bearer API key: only its SHA-256 digest is stored; the prefix identifies it in logs."""
+
+    __tablename__ = "api_keys"
+    __table_args__ = (CheckConstraint(_in("role", ROLES), name="ck_api_keys_role"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(32))
+    prefix: Mapped[str] = mapped_column(String(16), unique=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_utcnow)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 #: Tables with a geometry column, each with a spatial index on both stores.

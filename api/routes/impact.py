@@ -9,6 +9,7 @@ from fastapi import APIRouter, Body, Query
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.auth import allow
 from api.deps import SnapshotDep
 from api.jsonio import dumps
 from outage_impact import SwitchingPlan, isolate, plan_impact
@@ -54,7 +55,7 @@ class IsolationIn(BaseModel):
     max_alternatives: int = Field(default=8, ge=1, le=32)
 
 
-@router.post("/impact", summary="Who loses power under a switching plan (step by step)")
+@router.post("/impact", summary="Who loses power under a switching plan (step by step)", dependencies=[allow("dispatcher", "planner", "analyst")])
 def impact(
     snapshot: SnapshotDep,
     plan: Annotated[PlanIn, Body()],
@@ -67,7 +68,7 @@ def impact(
     return Response(dumps(body), media_type="application/json")
 
 
-@router.post("/isolation", summary="Isolation points and ranked alternative plans for working on equipment")
+@router.post("/isolation", summary="Isolation points and ranked alternative plans for working on equipment", dependencies=[allow("dispatcher", "planner")])
 def isolation(snapshot: SnapshotDep, request: Annotated[IsolationIn, Body()]) -> Response:
     result = isolate(
         snapshot.index,

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 
+from api.auth import allow
 from api.deps import ConnDep, SettingsDep
 from api.jsonio import dumps
 from gis.errors import InvalidInput
@@ -32,7 +33,7 @@ def parse_bbox(raw: str | None) -> tuple[float, float, float, float] | None:
     return values  # type: ignore[return-value]
 
 
-@router.get("/layers", summary="The layers the map can draw")
+@router.get("/layers", summary="The layers the map can draw", dependencies=[allow("dispatcher", "planner", "agent", "analyst")])
 def list_layers() -> dict[str, object]:
     return {"layers": [{"name": name, "href": f"/api/v1/layers/{name}"} for name in LAYERS]}
 
@@ -40,6 +41,7 @@ def list_layers() -> dict[str, object]:
 @router.get(
     "/layers/{layer}",
     summary="One layer as a GeoJSON FeatureCollection",
+    dependencies=[allow("dispatcher", "planner", "agent", "analyst")],
     response_class=Response,
     responses={200: {"content": {GEOJSON: {}}, "description": "a page of features, with a next link"}},
 )

@@ -96,11 +96,30 @@
     return u.origin === location.origin ? u.href : location.origin + u.pathname + u.search;
   }
 
-  async function api(pathOrUrl) {
+  /**
+   * The API key: taken once from the URL fragment (/map/#key=ga_…, which `gridatlas demo`
+   * prints), kept in sessionStorage for this tab, and removed from the address bar.
+   */
+  var KEY_STORE = 'gridatlas.apiKey';
+  function apiKey() {
+    var m = /(?:^|[#&])key=([^&]+)/.exec(location.hash);
+    if (m) {
+      sessionStorage.setItem(KEY_STORE, decodeURIComponent(m[1]));
+      history.replaceState(null, '', location.pathname + location.search);
+    }
+    return sessionStorage.getItem(KEY_STORE);
+  }
+
+  async function api(pathOrUrl, options) {
     var url = /^https?:/.test(pathOrUrl) ? sameOrigin(pathOrUrl) : API + pathOrUrl;
+    var headers = { Accept: 'application/geo+json, application/json, application/problem+json' };
+    var key = apiKey();
+    if (key) headers.Authorization = 'Bearer ' + key;
+    var init = Object.assign({}, options || {});
+    init.headers = Object.assign(headers, init.headers || {});
     var resp;
     try {
-      resp = await fetch(url, { headers: { Accept: 'application/geo+json, application/json, application/problem+json' } });
+      resp = await fetch(url, init);
     } catch (e) {
       throw new ApiError('网络错误 network error: ' + e.message, url, 0);
     }
@@ -116,6 +135,9 @@
           if (text) msg += ': ' + text;
         }
       } catch (e) { /* keep the status line */ }
+      if (resp.status === 401) {
+        msg += ' — 需要 API 密钥 (API key): open /map/#key=<key>; create one with `gridatlas keys create --role dispatcher`';
+      }
       throw new ApiError(msg, url, resp.status);
     }
     return resp.json();

@@ -1,4 +1,8 @@
-"""A real uvicorn server on loopback per backend, serving a copy of the sample city."""
+"""A real uvicorn server on loopback per backend, serving a copy of the sample city.
+
+Every served store gets one API key per role (``keys_for(url)``); ``client`` calls as a
+dispatcher, ``client_as(role)`` as any role, ``anonymous`` without a key.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +19,35 @@ import uvicorn
 
 from api.app import create_app
 from api.settings import Settings
+from gis.api_keys import create_key
+from gis.db import make_engine
+from gis.models import ROLES
 from tests.conftest import STORES
+
+
+def keys_for(database_url: str) -> dict[str, str]:
+    """Create one API key per role in the store at ``database_url``; role → token."""
+    engine = make_engine(database_url)
+    try:
+        return {role: create_key(engine, name=f"test-{role}", role=role)[1] for role in ROLES}
+    finally:
+        engine.dispose()
+
+
+class Served(str):
+    """The base URL of a live server (a str), with its store URL and one key per role."""
+
+    database_url: str
+    keys: dict[str, str]
+
+    def __new__(cls, base: str, database_url: str, keys: dict[str, str]) -> "Served":
+        obj = super().__new__(cls, base)
+        obj.database_url = database_url
+        obj.keys = keys
+        return obj
+
+    def headers(self, role: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.keys[role]}"}
 
 
 def _free_port() -> int:
@@ -24,8 +56,9 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def serve(database_url: str, settings: Settings | None = None) -> Iterator[str]:
+def serve(database_url: str, settings: Settings | None = None) -> Iterator[Served]:
     """Run the app on a free loopback port until the generator is closed; yields its base URL."""
+    keys = keys_for(database_url)
     port = _free_port()
     app = create_app(settings or Settings(database_url=database_url))
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
@@ -42,14 +75,14 @@ def serve(database_url: str, settings: Settings | None = None) -> Iterator[str]:
     else:
         raise RuntimeError("the API server did not start")
     try:
-        yield base
+        yield Served(base, database_url, keys)
     finally:
         server.should_exit = True
         thread.join(timeout=10)
 
 
 @pytest.fixture(scope="module", params=STORES)
-def api_url(request, tmp_path_factory) -> Iterator[str]:
+def api_url(request, tmp_path_factory) -> Iterator[Served]:
     """Base URL of a live server over a fresh copy of the sample city, on each backend."""
     if request.param == "sqlite":
         path = tmp_path_factory.mktemp("api") / "store.sqlite"
@@ -66,6 +99,28 @@ def api_url(request, tmp_path_factory) -> Iterator[str]:
 
 
 @pytest.fixture
-def client(api_url) -> Iterator[httpx.Client]:
+def client(api_url: Served) -> Iterator[httpx.Client]:
+    """A dispatcher's client."""
+    with httpx.Client(base_url=api_url, timeout=30, headers=api_url.headers("dispatcher")) as c:
+        yield c
+
+
+@pytest.fixture
+def client_as(api_url: Served) -> Iterator:
+    """``client_as(role)`` → an httpx.Client authenticated with that role's key."""
+    clients: list[httpx.Client] = []
+
+    def make(role: str) -> httpx.Client:
+        c = httpx.Client(base_url=api_url, timeout=30, headers=api_url.headers(role))
+        clients.append(c)
+        return c
+
+    yield make
+    for c in clients:
+        c.close()
+
+
+@pytest.fixture
+def anonymous(api_url: Served) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=api_url, timeout=30) as c:
         yield c

@@ -143,8 +143,9 @@ def test_a_new_data_version_is_served_without_a_restart(city_store_url, tmp_path
     server = serve(url, Settings(database_url=url, reload_interval_s=0.2))
     base = next(server)
     try:
+        auth = base.headers("dispatcher")
         assert httpx.get(base + "/ready").json()["checks"]["data_version"] == 1
-        before = httpx.get(base + "/api/v1/layers/customers", params={"limit": 1}).json()["numberMatched"]
+        before = httpx.get(base + "/api/v1/layers/customers", params={"limit": 1}, headers=auth).json()["numberMatched"]
         city = tmp_path / "more"
         generate_city(city, customers=300, seed=99)
         engine = make_engine(url)
@@ -156,7 +157,19 @@ def test_a_new_data_version_is_served_without_a_restart(city_store_url, tmp_path
             assert httpx.get(base + "/health").status_code == 200
             time.sleep(0.1)
         new_customer = (city / "customers.csv").read_text(encoding="utf-8").splitlines()[1].split(",")[0]
-        assert httpx.get(base + f"/api/v1/customers/{new_customer}/supply-area").status_code == 200
-        assert httpx.get(base + "/api/v1/layers/customers", params={"limit": 1}).json()["numberMatched"] > before
+        assert httpx.get(base + f"/api/v1/customers/{new_customer}/supply-area", headers=auth).status_code == 200
+        assert httpx.get(base + "/api/v1/layers/customers", params={"limit": 1}, headers=auth).json()["numberMatched"] > before
     finally:
         server.close()
+
+
+def test_the_api_denies_by_default(anonymous, client_as):
+    r = anonymous.get("/api/v1/layers/transformers")
+    assert r.status_code == 401 and r.headers["content-type"].startswith("application/problem+json")
+    assert r.json()["field"] == "Authorization"
+    r = anonymous.get("/api/v1/layers", headers={"Authorization": "Bearer ga_00000000_forged"})
+    assert r.status_code == 401
+    assert anonymous.get("/health").status_code == 200  # liveness and readiness stay open to probes
+    r = client_as("agent").post("/api/v1/isolation", json={"element": "SEG000001"})
+    assert r.status_code == 403 and r.json()["value"] == "agent"
+    assert client_as("admin").get("/api/v1/layers").status_code == 200

@@ -35,6 +35,7 @@ pytestmark = pytest.mark.browser
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "data" / "samples" / "foshan"
 SERVICE_AREA = (112.5, 22.5, 113.6, 23.6)
+_KEY: dict[str, str] = {}  # the dispatcher key the module's server accepts (set by base_url)
 LAUNCH_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -104,6 +105,13 @@ def base_url(chromium_path: str, tmp_path_factory: pytest.TempPathFactory) -> It
     finally:
         engine.dispose()
 
+    from gis.api_keys import create_key
+
+    engine = make_engine(url)
+    try:
+        _KEY["token"] = create_key(engine, name="map-ui-test", role="dispatcher")[1]
+    finally:
+        engine.dispose()
     app = create_app(Settings(database_url=url, environment="test"))
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))                 # a free port, held until uvicorn takes it
@@ -199,7 +207,7 @@ def open_map(browser: Any, base_url: str) -> Iterator[Any]:
         page.on("request", lambda req: rec.requests.append(req.url))
         page.on("requestfailed", lambda req: rec.failed.append(f"{req.url}: {req.failure}"))
         page.on("response", lambda resp: rec.failed.append(f"{resp.url}: HTTP {resp.status}") if resp.status >= 400 else None)
-        page.goto(f"{base_url}/map/", wait_until="load")
+        page.goto(f"{base_url}/map/#key={_KEY['token']}", wait_until="load")
         return MapPage(page, rec, base_url)
 
     yield _open
@@ -208,7 +216,8 @@ def open_map(browser: Any, base_url: str) -> Iterator[Any]:
 
 
 def _api(base_url: str, path: str) -> Any:
-    with urllib.request.urlopen(base_url + path, timeout=10) as resp:
+    request = urllib.request.Request(base_url + path, headers={"Authorization": f"Bearer {_KEY['token']}"})
+    with urllib.request.urlopen(request, timeout=10) as resp:
         return json.load(resp)
 
 

@@ -1,0 +1,120 @@
+"""Authentication and authorization: bearer API keys, roles, deny by default.
+
+Every route under ``/api/v1`` declares the roles it admits with :func:`allow`; that one
+dependency authenticates the bearer token (``Authorization: Bearer ga_…``) against the
+hashed keys in the store and refuses other roles with 403. ``admin`` is admitted
+everywhere. Verified keys are cached for ``auth_cache_ttl_s`` so a lookup does not cost a
+database round trip per request; a revoked key stops working when its entry expires.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from gis.api_keys import KeyRecord, find_key, hash_token
+from gis.errors import NotAuthenticated, PermissionDenied
+from gis.models import ROLES
+
+__all__ = ["Principal", "KeyCache", "allow", "AllowedRoles", "ROLES", "PII_ROLES"]
+
+#: Roles that see customers' phone numbers, ID numbers and full addresses unmasked.
+PII_ROLES = frozenset({"dispatcher", "agent", "admin"})
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: the key's id, name and role (never the token)."""
+
+    key_id: int
+    name: str
+    role: str
+    prefix: str
+
+    @property
+    def sees_pii(self) -> bool:
+        return self.role in PII_ROLES
+
+    @property
+    def actor(self) -> str:
+        """How the audit log names the caller: key name and prefix."""
+        return f"{self.name} ({self.prefix})"
+
+
+class KeyCache:
+    """token digest → (principal or None, expiry); thread-safe, bounded by key count."""
+
+    def __init__(self, engine: Any, ttl_s: float) -> None:
+        self._engine = engine
+        self._ttl = ttl_s
+        self._entries: dict[str, tuple[Principal | None, float]] = {}
+        self._lock = threading.Lock()
+
+    def principal(self, token: str) -> Principal | None:
+        digest = hash_token(token)
+        now = time.monotonic()
+        with self._lock:
+            hit = self._entries.get(digest)
+        if hit is not None and hit[1] > now:
+            return hit[0]
+        with self._engine.connect() as conn:
+            record: KeyRecord | None = find_key(conn, token)
+        principal = Principal(record.id, record.name, record.role, record.prefix) if record else None
+        with self._lock:
+            if len(self._entries) > 10_000:  # unknown tokens must not grow the cache without bound
+                self._entries.clear()
+            self._entries[digest] = (principal, now + self._ttl)
+        return principal
+
+
+_BEARER = HTTPBearer(auto_error=False, scheme_name="ApiKey",
+                     description="`Authorization: Bearer ga_…`; keys are created with `gridatlas keys create --role R`")
+
+
+def authenticate(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)]
+) -> Principal:
+    """The caller of this request; 401 when the key is missing, malformed, unknown or revoked."""
+    cached = getattr(request.state, "principal", None)
+    if cached is not None:
+        return cached
+    if credentials is None or not credentials.credentials.strip():
+        raise NotAuthenticated("this endpoint needs an API key: send `Authorization: Bearer <key>`",
+                               field="Authorization")
+    principal = request.app.state.keys.principal(credentials.credentials.strip())
+    if principal is None:
+        raise NotAuthenticated("the API key is unknown or has been revoked", field="Authorization")
+    request.state.principal = principal
+    return principal
+
+
+class AllowedRoles:
+    """The dependency :func:`allow` returns; keeps its roles so tests and docs can read them."""
+
+    def __init__(self, roles: tuple[str, ...]) -> None:
+        unknown = set(roles) - set(ROLES)
+        if unknown:
+            raise ValueError(f"unknown roles {sorted(unknown)}")
+        self.roles = frozenset(roles) | {"admin"}
+
+    def __call__(self, principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
+        if principal.role not in self.roles:
+            raise PermissionDenied(
+                f"role {principal.role!r} may not use this endpoint (allowed: {', '.join(sorted(self.roles))})",
+                field="role", value=principal.role,
+            )
+        return principal
+
+
+def allow(*roles: str) -> Any:
+    """``Depends`` admitting ``roles`` (and admin). Use as a parameter to get the Principal:
+
+    ``principal: Annotated[Principal, allow("dispatcher", "agent")]``
+    or on a route: ``dependencies=[allow("planner")]``.
+    """
+    return Depends(AllowedRoles(tuple(roles)))
