@@ -1,0 +1,66 @@
+"""Server-side masking of customers' personal data, by the caller's role.
+
+Phones keep their first three and last four digits (138****1234) so a dispatcher's
+colleague can still confirm "the number ending 1234"; ID numbers keep the region prefix
+and the last four characters; addresses keep the street but hide every digit (house,
+building and room numbers). Roles in :data:`api.auth.PII_ROLES` see the values unmasked.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = ["mask_phone", "mask_id_number", "mask_address", "mask_customer", "PII_FIELDS"]
+
+#: Customer fields that hold personal data, and how each is masked.
+PII_FIELDS = ("phone", "phone_alt", "id_number", "address", "wechat_openid")
+
+_DIGIT = re.compile(r"\d")
+
+
+def mask_phone(value: str | None) -> str | None:
+    if not value:
+        return value
+    digits = re.sub(r"\D", "", value)
+    if len(digits) == 13 and digits.startswith("86"):  # +86 country code
+        digits = digits[2:]
+    if len(digits) < 7:
+        return "*" * len(digits)
+    return digits[:3] + "*" * (len(digits) - 7) + digits[-4:]
+
+
+def mask_id_number(value: str | None) -> str | None:
+    if not value:
+        return value
+    if len(value) <= 10:
+        return "*" * len(value)
+    return value[:6] + "*" * (len(value) - 10) + value[-4:]
+
+
+def mask_address(value: str | None) -> str | None:
+    return _DIGIT.sub("*", value) if value else value
+
+
+def _mask_openid(value: str | None) -> str | None:
+    return (value[:4] + "…") if value else value
+
+
+_MASKS = {
+    "phone": mask_phone,
+    "phone_alt": mask_phone,
+    "id_number": mask_id_number,
+    "address": mask_address,
+    "wechat_openid": _mask_openid,
+}
+
+
+def mask_customer(record: Mapping[str, Any], *, sees_pii: bool) -> dict[str, Any]:
+    """A copy of ``record`` with its PII fields masked unless ``sees_pii``."""
+    out = dict(record)
+    if not sees_pii:
+        for name, mask in _MASKS.items():
+            if name in out:
+                out[name] = mask(out[name])
+    return out
