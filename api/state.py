@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.engine import Engine
 
-from gis.store import latest_data_version, read_asset_tables
+from gis.store import latest_data_version, read_assets, snapshot_connection
 from topology import GridAssets, TopologyIndex, compile_index
 
 __all__ = ["GridSnapshot", "TopologyHolder", "load_snapshot"]
@@ -23,12 +23,17 @@ class GridSnapshot:
 
 
 def load_snapshot(engine: Engine) -> GridSnapshot | None:
-    """Read the grid from the store and compile it; None when the store holds no data yet."""
-    with engine.connect() as conn:
+    """Read the grid from the store and compile it; None when the store holds no data yet.
+
+    The data version and every table are read in one snapshot transaction, so the version a
+    snapshot carries is exactly the data it holds, even while a load commits. In-memory
+    indexes of other packages are built here from the same ``conn``.
+    """
+    with snapshot_connection(engine) as conn:
         latest = latest_data_version(conn)
-    if latest is None:
-        return None
-    tables = read_asset_tables(engine)
+        if latest is None:
+            return None
+        tables = read_assets(conn)
     assets = GridAssets.from_tables(tables, version=str(latest["id"]))
     return GridSnapshot(version=int(latest["id"]), assets=assets, index=compile_index(assets))
 

@@ -10,7 +10,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +32,8 @@ __all__ = [
     "LayerPage",
     "upsert_rows",
     "read_asset_tables",
+    "read_assets",
+    "snapshot_connection",
     "query_layer",
     "latest_data_version",
     "record_data_version",
@@ -96,27 +99,41 @@ def _frame(conn: Connection, table: str, columns: Iterable[str], *, point_xy: bo
     return df
 
 
+_ASSET_SPEC: dict[str, tuple[tuple[str, ...], bool]] = {
+    "nodes": (("id", "kind", "voltage_kv", "substation_id"), True),
+    "substations": (("id", "name", "voltage_kv", "bus_node"), True),
+    "feeders": (("id", "name", "substation_id", "head_switch_id"), False),
+    "segments": (("id", "node_a", "node_b", "kind", "in_service", "feeder_id"), False),
+    "switches": (("id", "name", "kind", "node_a", "node_b", "normal_open", "feeder_id"), False),
+    "transformers": (("id", "name", "hv_node", "lv_node", "rated_kva", "in_service", "feeder_id"), True),
+    "meter_boxes": (("id", "node", "transformer_id"), True),
+    "customers": (
+        ("account_no", "supply_node", "meter_box_id", "transformer_id", "sensitivity", "category"),
+        True,
+    ),
+}
+
+
 def read_asset_tables(engine: Engine) -> dict[str, pd.DataFrame]:
     """The grid as DataFrames keyed like :class:`topology.GridAssets` expects (one snapshot)."""
-    spec = {
-        "nodes": (("id", "kind", "voltage_kv", "substation_id"), True),
-        "substations": (("id", "name", "voltage_kv", "bus_node"), True),
-        "feeders": (("id", "name", "substation_id", "head_switch_id"), False),
-        "segments": (("id", "node_a", "node_b", "kind", "in_service", "feeder_id"), False),
-        "switches": (("id", "name", "kind", "node_a", "node_b", "normal_open", "feeder_id"), False),
-        "transformers": (("id", "name", "hv_node", "lv_node", "rated_kva", "in_service", "feeder_id"), True),
-        "meter_boxes": (("id", "node", "transformer_id"), True),
-        "customers": (
-            ("account_no", "supply_node", "meter_box_id", "transformer_id", "sensitivity", "category"),
-            True,
-        ),
-    }
-    # One transaction: every table from the same snapshot (REPEATABLE READ on PostGIS).
+    with snapshot_connection(engine) as conn:
+        return read_assets(conn)
+
+
+@contextmanager
+def snapshot_connection(engine: Engine) -> Iterator[Connection]:
+    """A read-only transaction in which every read sees one snapshot (REPEATABLE READ on PostGIS;
+    SQLite's read transaction already is one in WAL mode)."""
     with engine.connect() as conn:
         if conn.dialect.name == "postgresql":
             conn = conn.execution_options(isolation_level="REPEATABLE READ")
         with conn.begin():
-            out = {name: _frame(conn, name, cols, point_xy=xy) for name, (cols, xy) in spec.items()}
+            yield conn
+
+
+def read_assets(conn: Connection) -> dict[str, pd.DataFrame]:
+    """:func:`read_asset_tables` inside the caller's (snapshot) transaction."""
+    out = {name: _frame(conn, name, cols, point_xy=xy) for name, (cols, xy) in _ASSET_SPEC.items()}
     for name, col in (("segments", "in_service"), ("switches", "normal_open"), ("transformers", "in_service")):
         out[name][col] = out[name][col].astype(bool)
     return out
