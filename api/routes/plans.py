@@ -21,7 +21,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Header, Path, Query, Request
 from fastapi.responses import Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from api.auth import Principal, allow
 from api.deps import ConnDep, SettingsDep, SnapshotDep
@@ -83,8 +83,8 @@ class PlanBody(BaseModel):
         }]},
     )
     title: str = Field(min_length=1, max_length=300)
-    window_start: dt.datetime | None = None
-    window_end: dt.datetime | None = None
+    window_start: AwareDatetime | None = Field(default=None, description="with a time zone, e.g. +08:00")
+    window_end: AwareDatetime | None = None
     steps: list[PlanStepIn] = Field(min_length=1, max_length=MAX_PLAN_STEPS)
 
 
