@@ -68,7 +68,7 @@ def impact(
     limit: Annotated[int | None, Query(ge=1, description="page the customer list: without it the whole list is "
                                                           "returned (as before); with it `customers` is one page, "
                                                           "`page` says where, and a `next` link (POST the same body) follows")] = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
 ) -> Response:
     parsed = SwitchingPlan.from_dict(plan.model_dump(exclude_none=True))
     result = plan_impact(snapshot.index, parsed)

@@ -189,9 +189,9 @@ def _page_size(limit: int | None, settings: Settings) -> int:
 
 
 def impact_page(request: Request, result: ImpactResult, *, limit: int, offset: int, steps: bool,
-                method: str = "GET") -> dict[str, Any]:
+                area: bool = True, method: str = "GET") -> dict[str, Any]:
     """Summary of ``result`` plus one page of its (sorted) customers and a next link."""
-    body = result.summary(steps=steps)
+    body = result.summary(steps=steps, area=area)
     body["customers"] = result.customer_page(offset, limit)
     nxt = offset + len(body["customers"])
     body["page"] = {"offset": offset, "limit": limit, "returned": len(body["customers"]), "total": result.count}
@@ -231,7 +231,7 @@ def list_(request: Request, conn: ConnDep, settings: SettingsDep,
           window_from: Annotated[dt.datetime | None, Query(description="plans whose window ends after this")] = None,
           window_to: Annotated[dt.datetime | None, Query(description="plans whose window starts before this")] = None,
           limit: Annotated[int | None, Query(ge=1)] = None,
-          offset: Annotated[int, Query(ge=0)] = 0) -> Response:
+          offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0) -> Response:
     size = _page_size(limit, settings)
     page = list_plans(conn, status=status, created_by=created_by, window_from=window_from, window_to=window_to,
                       limit=size, offset=offset)
@@ -299,12 +299,13 @@ def remove(request: Request, plan_id: PlanId, principal: Annotated[Principal, al
 @router.get("/plans/{plan_id}/impact", summary="Impact of a stored plan: summary and a page of customers",
             dependencies=[allow(*READERS)])
 def impact(request: Request, snapshot: SnapshotDep, settings: SettingsDep, plan_id: PlanId,
-           limit: Annotated[int | None, Query(ge=1)] = None, offset: Annotated[int, Query(ge=0)] = 0,
-           steps: Annotated[bool, Query(description="include each step's counts")] = True) -> Response:
+           limit: Annotated[int | None, Query(ge=1)] = None, offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
+           steps: Annotated[bool, Query(description="include each step's counts")] = True,
+           area: Annotated[bool, Query(description="include the outage area polygon for the map")] = True) -> Response:
     size = _page_size(limit, settings)
     plan = _read_plan(request, plan_id)
     result = _plan_result(request, settings, snapshot, plan)
-    body = impact_page(request, result, limit=size, offset=offset, steps=steps)
+    body = impact_page(request, result, limit=size, offset=offset, steps=steps, area=area)
     body.update(plan_id=plan.id, plan_version=plan.version, plan_status=plan.status, data_version=snapshot.version)
     body["links"] += [{"rel": f"export-{f}", "href": f"/api/v1/plans/{plan.id}/impact/customers.{f}"}
                       for f in ("csv", "xlsx", "geojson")]
