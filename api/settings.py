@@ -11,10 +11,14 @@ from pathlib import Path
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings", "DEFAULT_SAMPLE_DIR"]
+__all__ = ["Settings", "DEFAULT_SAMPLE_DIR", "MAX_PLAN_STEPS"]
 
 #: The committed sample city the demo loads.
 DEFAULT_SAMPLE_DIR = Path(__file__).resolve().parent.parent / "data" / "samples" / "foshan"
+
+#: The most steps a switching plan may have (ad-hoc or stored). A bound of the request
+#: schema (it appears in the OpenAPI document), so a constant rather than an env setting.
+MAX_PLAN_STEPS = 500
 
 
 class Settings(BaseSettings):
@@ -37,6 +41,12 @@ class Settings(BaseSettings):
     )
     environment: str = Field(default="development", pattern="^(development|test|production)$")
     secret_key: str = Field(default="change-me")
+    plan_impact_cache_size: int = Field(
+        default=64, ge=0, description="impact results kept per process, keyed by (plan, plan version, data version)"
+    )
+    export_chunk_size: int = Field(
+        default=2000, ge=1, le=50000, description="customers read and written per chunk of a streamed export"
+    )
     auth_cache_ttl_s: float = Field(
         default=30.0, ge=0, description="how long a verified API key is trusted before the store is asked again"
     )

@@ -12,6 +12,8 @@ __all__ = [
     "PermissionDenied",
     "NotFound",
     "Conflict",
+    "PreconditionFailed",
+    "PreconditionRequired",
     "InvalidInput",
     "StoreUnavailable",
 ]
@@ -69,6 +71,20 @@ class NotFound(GridAtlasError):
 class Conflict(GridAtlasError):
     status = 409
     code = "conflict"
+
+
+class PreconditionFailed(Conflict):
+    """The object changed since the client read it (a stale ``If-Match`` version): nothing was written."""
+
+    status = 412
+    code = "precondition-failed"
+
+
+class PreconditionRequired(GridAtlasError):
+    """A change that must name the version it was based on (``If-Match``) did not."""
+
+    status = 428
+    code = "precondition-required"
 
 
 class InvalidInput(GridAtlasError):

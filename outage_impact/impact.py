@@ -19,7 +19,7 @@ computed on first access (they cost O(n log n) in the affected customers).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import NamedTuple
@@ -94,6 +94,26 @@ class _IndexDetail:
         return sorted(CustomerRow(*r) for r in zip(ix.cust_ids[rows].tolist(), feeders, trafos, sens,
                                                      ix.cust_lon[idx].tolist(), ix.cust_lat[idx].tolist()))
 
+    @cached_property
+    def ordered(self) -> np.ndarray:
+        """Positions of the affected customers in account-number order (for pages and streams)."""
+        idx = self.idx
+        return idx[np.argsort(self.ix.accounts(idx), kind="stable")]
+
+    def account_page(self, offset: int, limit: int) -> list[str]:
+        return self.ix.accounts(self.ordered[offset:offset + limit]).tolist()
+
+    def iter_rows(self, chunk_size: int) -> Iterator[list[CustomerRow]]:
+        ix, ordered = self.ix, self.ordered
+        for start in range(0, len(ordered), chunk_size):
+            pos = ordered[start:start + chunk_size]
+            rows = ix.cust_row[pos]
+            sens = [None if _none(s) is None or s == "" else s for s in ix.cust_sensitivity[rows].tolist()]
+            yield [CustomerRow(*r) for r in zip(ix.cust_ids[rows].tolist(),
+                                                _ids_or_none(ix.feeder_ids, ix.cust_feeder[pos]),
+                                                _ids_or_none(ix.transformer_ids, ix.cust_transformer[pos]),
+                                                sens, ix.cust_lon[pos].tolist(), ix.cust_lat[pos].tolist())]
+
     def sensitive(self) -> list[tuple[str, str]]:
         sens = self.ix.sensitive
         lo, hi = sens.searchsorted(self.cs), sens.searchsorted(self.ce)
@@ -136,6 +156,13 @@ class _RowsDetail:
 
     def rows(self) -> list[CustomerRow]:
         return list(self._rows)
+
+    def account_page(self, offset: int, limit: int) -> list[str]:
+        return [r.account_no for r in self._rows[offset:offset + limit]]
+
+    def iter_rows(self, chunk_size: int) -> Iterator[list[CustomerRow]]:
+        for start in range(0, len(self._rows), chunk_size):
+            yield self._rows[start:start + chunk_size]
 
     def sensitive(self) -> list[tuple[str, str]]:
         return [(r.account_no, r.sensitivity) for r in self._rows if r.sensitivity is not None]
@@ -219,6 +246,40 @@ class ImpactResult:
     @cached_property
     def transient_customers(self) -> tuple[str, ...]:
         return tuple(type(self._detail).transient(self._detail, [s._detail for s in self.steps]))
+
+    def iter_rows(self, chunk_size: int = 2000) -> Iterator[list[CustomerRow]]:
+        """The affected customers' rows in account-number order, ``chunk_size`` at a time.
+
+        Unlike :attr:`rows` nothing is kept: memory is one chunk plus an index array, so a
+        100k-customer list can be streamed.
+        """
+        if chunk_size < 1:
+            raise ValueError("chunk_size must be positive")
+        return self._detail.iter_rows(chunk_size)
+
+    def customer_page(self, offset: int, limit: int) -> list[str]:
+        """Account numbers ``offset … offset+limit`` of the sorted affected list."""
+        return self._detail.account_page(offset, limit)
+
+    def summary(self, *, steps: bool = True, area: bool = True) -> dict[str, object]:
+        """:meth:`to_dict` without the customer lists (those are paged or exported)."""
+        out: dict[str, object] = {
+            "title": self.title, "plan_id": self.plan_id, "form": self.form, "version": self.version,
+            "window_start": self.window_start.isoformat() if self.window_start else None,
+            "window_end": self.window_end.isoformat() if self.window_end else None,
+            "count": self.count,
+            "by_feeder": _keyed(self.by_feeder), "by_transformer": _keyed(self.by_transformer),
+            "sensitive_count": self.sensitive_count, "sensitive": list(self.sensitive),
+            "customer_minutes": self.customer_minutes,
+            "transient_count": len(self.transient_customers),
+        }
+        if area:
+            out["area"] = self.area
+        if steps:
+            out["steps"] = [{"index": s.index, "action": s.action, "kind": s.kind, "element": s.element,
+                             "count": s.count, "by_feeder": _keyed(s.by_feeder),
+                             "sensitive_count": s.sensitive_count} for s in self.steps]
+        return out
 
     def to_dict(self, *, steps: bool = True, area: bool = True) -> dict[str, object]:
         """JSON-ready dict (None keys of the groups become "null")."""

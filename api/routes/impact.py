@@ -5,18 +5,21 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Body, Query
+from fastapi import APIRouter, Body, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.auth import allow
-from api.deps import SnapshotDep
+from api.auth import Principal, allow
+from api.deps import SettingsDep, SnapshotDep
+from api.exports import export_response
 from api.jsonio import dumps
+from api.settings import MAX_PLAN_STEPS
+from api.routes.plans import _audit, details_reader, impact_page
+from gis.errors import InvalidInput
 from outage_impact import SwitchingPlan, isolate, plan_impact
 
 router = APIRouter(prefix="/api/v1", tags=["outage impact"])
 
-MAX_PLAN_STEPS = 500
 
 
 class StepIn(BaseModel):
@@ -57,15 +60,53 @@ class IsolationIn(BaseModel):
 
 @router.post("/impact", summary="Who loses power under a switching plan (step by step)", dependencies=[allow("dispatcher", "planner", "analyst")])
 def impact(
+    request: Request,
     snapshot: SnapshotDep,
+    settings: SettingsDep,
     plan: Annotated[PlanIn, Body()],
     steps: Annotated[bool, Query(description="include each step's transient impact")] = True,
+    limit: Annotated[int | None, Query(ge=1, description="page the customer list: without it the whole list is "
+                                                          "returned (as before); with it `customers` is one page, "
+                                                          "`page` says where, and a `next` link (POST the same body) follows")] = None,
+    offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
 ) -> Response:
     parsed = SwitchingPlan.from_dict(plan.model_dump(exclude_none=True))
     result = plan_impact(snapshot.index, parsed)
-    body = result.to_dict(steps=steps)
+    if limit is None:
+        body = result.to_dict(steps=steps)
+    else:
+        if limit > settings.max_page_size:
+            raise InvalidInput(f"limit must be at most {settings.max_page_size}", field="limit", value=limit)
+        body = impact_page(request, result, limit=limit, offset=offset, steps=steps, method="POST")
     body["data_version"] = snapshot.version
     return Response(dumps(body), media_type="application/json")
+
+
+@router.post(
+    "/impact/export",
+    summary="The affected customers of an ad-hoc plan as CSV, XLSX or GeoJSON (streamed)",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}, "application/geo+json": {},
+                                 "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {}},
+                     "description": "account_no, name, address, phone (masked unless the role sees PII), "
+                                    "feeder_id, transformer_id (台区), meter_box_id, sensitivity, lon, lat"}},
+)
+def impact_export(
+    request: Request,
+    snapshot: SnapshotDep,
+    settings: SettingsDep,
+    plan: Annotated[PlanIn, Body()],
+    principal: Annotated[Principal, allow("dispatcher", "planner", "analyst")],
+    format: Annotated[Literal["csv", "xlsx", "geojson"], Query(description="csv, xlsx or geojson")] = "csv",  # noqa: A002
+) -> Response:
+    parsed = SwitchingPlan.from_dict(plan.model_dump(exclude_none=True))
+    result = plan_impact(snapshot.index, parsed)
+    _audit(request, principal, "export", "impact", None,
+           {"format": format, "rows": result.count, "data_version": snapshot.version, "pii": principal.sees_pii,
+            "steps": len(parsed.steps)})
+    meta = {"title": parsed.title, "data_version": snapshot.version, "numberMatched": result.count}
+    return export_response(result, format, details_reader(request), sees_pii=principal.sees_pii,
+                           chunk_size=settings.export_chunk_size, filename="impact", meta=meta)
 
 
 @router.post("/isolation", summary="Isolation points and ranked alternative plans for working on equipment", dependencies=[allow("dispatcher", "planner")])

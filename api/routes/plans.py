@@ -1,0 +1,336 @@
+"""Switching plans over HTTP: create, read, list, update (If-Match), status changes, impact, exports.
+
+Roles: planners create and change plans; dispatchers, analysts and planners read them and
+their impact. Object-level rule: a planner changes only plans they created (``created_by``
+is the caller's :attr:`api.auth.Principal.actor`, "key name (key prefix)"); admin changes
+any. Approval follows the four-eyes practice of utility switching orders (编制 / 审批):
+only an admin may approve (consulting → approved), and never a plan they created
+themselves. Every change and every export goes through :func:`_audit`.
+
+Concurrency: ``GET`` returns ``ETag: "<version>"``; ``PUT`` needs ``If-Match`` with that tag
+(428 without it, 412 when the plan moved on), so no update is lost. Impact results name
+the plan version and the data version they were computed on, and are cached per
+(plan, plan version, data version).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Body, Header, Path, Query, Request
+from fastapi.responses import Response
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from api.auth import Principal, allow
+from api.deps import ConnDep, SettingsDep, SnapshotDep
+from api.exports import export_response
+from api.impact_cache import ImpactCache
+from api.jsonio import dumps
+from api.settings import MAX_PLAN_STEPS, Settings
+from api.state import GridSnapshot
+from gis.customer_details import read_customer_details
+from gis.errors import InvalidInput, PermissionDenied, PreconditionFailed, PreconditionRequired
+from gis.models import PLAN_STATUSES
+from gis.plans_store import (
+    PlanRecord,
+    change_status,
+    create_plan,
+    delete_plan,
+    get_plan,
+    list_plans,
+    update_plan,
+)
+from outage_impact import SwitchingPlan, plan_impact
+from outage_impact.impact import ImpactResult
+from outage_impact.plan import Step, resolve_steps
+from topology.errors import UnknownElement
+
+__all__ = ["router", "PlanBody", "PlanStepIn", "StatusIn", "details_reader", "impact_page", "_audit"]
+
+router = APIRouter(prefix="/api/v1", tags=["switching plans"])
+
+READERS = ("planner", "dispatcher", "analyst")
+PlanId = Annotated[int, Path(ge=1, le=2**31 - 1, description="plan id")]
+
+
+def _audit(request: Request, principal: Principal, action: str, object_kind: str,
+           object_id: str | int | None = None, details: dict[str, Any] | None = None) -> None:
+    """The audit hook of plan changes and exports.
+
+    MERGE: point this at ``api.audit.audit(request, principal, action, object_kind, object_id, details)``
+    (built by the api-sec branch); until then it records nothing.
+    """
+    return None
+
+
+class PlanStepIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    action: Literal["open", "close", "out_of_service", "in_service"]
+    element: str = Field(min_length=1, max_length=64, description="switch id (open/close), segment or transformer id")
+
+
+class PlanBody(BaseModel):
+    """A stored plan: title, optional window (both or neither, with a time zone) and ordered steps."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{
+            "title": "季华路 10kV 检修", "window_start": "2026-12-01T09:00:00+08:00",
+            "window_end": "2026-12-01T15:00:00+08:00",
+            "steps": [{"action": "close", "element": "SW000010"}, {"action": "open", "element": "SW000003"}],
+        }]},
+    )
+    title: str = Field(min_length=1, max_length=300)
+    window_start: AwareDatetime | None = Field(default=None, description="with a time zone, e.g. +08:00")
+    window_end: AwareDatetime | None = None
+    steps: list[PlanStepIn] = Field(min_length=1, max_length=MAX_PLAN_STEPS)
+
+
+class StatusIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"status": "consulting"}]})
+    status: Literal["draft", "consulting", "approved", "executed", "cancelled"]
+
+
+# ------------------------------------------------------------------ helpers
+def _plan_json(plan: PlanRecord) -> dict[str, Any]:
+    iso = (lambda t: t.isoformat() if t is not None else None)
+    return {"id": plan.id, "title": plan.title, "status": plan.status, "version": plan.version,
+            "window_start": iso(plan.window_start), "window_end": iso(plan.window_end),
+            "created_by": plan.created_by, "created_at": iso(plan.created_at), "updated_at": iso(plan.updated_at),
+            "steps": [{"action": a, "element": e} for a, e in plan.steps],
+            "links": [{"rel": "self", "href": f"/api/v1/plans/{plan.id}"},
+                      {"rel": "impact", "href": f"/api/v1/plans/{plan.id}/impact"}]}
+
+
+def _etag(plan: PlanRecord) -> str:
+    return f'"{plan.version}"'
+
+
+def _plan_response(plan: PlanRecord, status_code: int = 200) -> Response:
+    headers = {"ETag": _etag(plan)}
+    if status_code == 201:
+        headers["Location"] = f"/api/v1/plans/{plan.id}"
+    return Response(dumps(_plan_json(plan)), status_code=status_code, media_type="application/json", headers=headers)
+
+
+_TAG = re.compile(r'^\s*(?:W/)?"(\d{1,9})"\s*$')
+
+
+def _if_match(raw: str | None, *, required: bool) -> int | None:
+    """The plan version an ``If-Match`` header names (``"3"``; ``W/"3"`` is accepted too)."""
+    if raw is None:
+        if required:
+            raise PreconditionRequired('this change needs If-Match: "<version>" (the ETag of the plan you read)',
+                                       field="If-Match")
+        return None
+    match = _TAG.match(raw)
+    if match is None:
+        if raw.strip() == "*":
+            raise PreconditionRequired('If-Match: * names no version; send the ETag you read, e.g. If-Match: "3"',
+                                       field="If-Match", value=raw)
+        raise PreconditionFailed('If-Match must be one entity tag such as "3"', field="If-Match", value=raw)
+    return int(match.group(1))
+
+
+def _domain_plan(plan: PlanRecord | PlanBody, plan_id: int | None = None) -> SwitchingPlan:
+    steps = plan.steps if isinstance(plan, PlanRecord) else [(s.action, s.element) for s in plan.steps]
+    return SwitchingPlan(steps=tuple(Step(a, e) for a, e in steps), title=plan.title, plan_id=plan_id,
+                         window_start=plan.window_start, window_end=plan.window_end, form="steps")
+
+
+def _check_against_grid(body: PlanBody, snapshot: GridSnapshot) -> SwitchingPlan:
+    """Parse the body as a plan and check every step names an element of the served data version."""
+    plan = _domain_plan(body)
+    try:
+        resolve_steps(plan, snapshot.index.has)
+    except UnknownElement as exc:
+        raise InvalidInput(f"{exc.field.replace('.element', '')}: {exc.message} in data version {snapshot.version}",
+                           field=exc.field, value=exc.value) from exc
+    return plan
+
+
+def _read_plan(request: Request, plan_id: int) -> PlanRecord:
+    """Read a plan on a connection released at once: a request never holds two pooled connections."""
+    with request.app.state.engine.connect() as conn:
+        return get_plan(conn, plan_id)
+
+
+def _may_change(principal: Principal, plan: PlanRecord) -> None:
+    if principal.role != "admin" and plan.created_by != principal.actor:
+        raise PermissionDenied(f"plan {plan.id} belongs to {plan.created_by!r}: only its creator or an admin "
+                               "may change it", field="plan_id", value=plan.id)
+
+
+def details_reader(request: Request):
+    """account_nos -> contact details, one short-lived connection per chunk (not held while streaming)."""
+    engine = request.app.state.engine
+
+    def read(accounts):
+        with engine.connect() as conn:
+            return read_customer_details(conn, accounts)
+    return read
+
+
+def _cache(request: Request, settings: Settings) -> ImpactCache:
+    state = request.app.state
+    cache = getattr(state, "plan_impacts", None)
+    if cache is None:  # created on first use: one per app (a racing duplicate only costs a miss)
+        cache = state.plan_impacts = ImpactCache(settings.plan_impact_cache_size)
+    return cache
+
+
+def _page_size(limit: int | None, settings: Settings) -> int:
+    size = limit or settings.default_page_size
+    if size > settings.max_page_size:
+        raise InvalidInput(f"limit must be at most {settings.max_page_size}", field="limit", value=size)
+    return size
+
+
+def impact_page(request: Request, result: ImpactResult, *, limit: int, offset: int, steps: bool,
+                area: bool = True, method: str = "GET") -> dict[str, Any]:
+    """Summary of ``result`` plus one page of its (sorted) customers and a next link."""
+    body = result.summary(steps=steps, area=area)
+    body["customers"] = result.customer_page(offset, limit)
+    nxt = offset + len(body["customers"])
+    body["page"] = {"offset": offset, "limit": limit, "returned": len(body["customers"]), "total": result.count}
+    links = [{"rel": "self", "href": str(request.url), "method": method}]
+    if nxt < result.count:
+        links.append({"rel": "next", "href": str(request.url.include_query_params(offset=nxt, limit=limit)),
+                      "method": method})
+    body["links"] = links
+    return body
+
+
+def _plan_result(request: Request, settings: Settings, snapshot: GridSnapshot, plan: PlanRecord) -> ImpactResult:
+    key = (plan.id, plan.version, snapshot.version)
+    return _cache(request, settings).get(key, lambda: plan_impact(snapshot.index, _domain_plan(plan, plan.id)))
+
+
+# ------------------------------------------------------------------ routes
+@router.post("/plans", status_code=201, summary="Create a switching plan (draft, version 1)",
+             response_description="the stored plan; ETag carries its version",
+             responses={201: {"headers": {"ETag": {"description": 'the plan version, e.g. "1"'}}}})
+def create(request: Request, snapshot: SnapshotDep, body: Annotated[PlanBody, Body()],
+           principal: Annotated[Principal, allow("planner")]) -> Response:
+    _check_against_grid(body, snapshot)
+    plan = create_plan(request.app.state.engine, title=body.title, window_start=body.window_start,
+                       window_end=body.window_end, steps=[(s.action, s.element) for s in body.steps],
+                       created_by=principal.actor)
+    _audit(request, principal, "plan.create", "plan", plan.id, {"version": plan.version, "steps": len(plan.steps)})
+    return _plan_response(plan, 201)
+
+
+@router.get("/plans", summary="List switching plans (filters; paged with a next link)",
+            dependencies=[allow(*READERS)])
+def list_(request: Request, conn: ConnDep, settings: SettingsDep,
+          status: Annotated[Literal["draft", "consulting", "approved", "executed", "cancelled"] | None,
+                            Query(description="one of " + ", ".join(PLAN_STATUSES))] = None,
+          created_by: Annotated[str | None, Query(max_length=100)] = None,
+          window_from: Annotated[dt.datetime | None, Query(description="plans whose window ends after this")] = None,
+          window_to: Annotated[dt.datetime | None, Query(description="plans whose window starts before this")] = None,
+          limit: Annotated[int | None, Query(ge=1)] = None,
+          offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0) -> Response:
+    size = _page_size(limit, settings)
+    page = list_plans(conn, status=status, created_by=created_by, window_from=window_from, window_to=window_to,
+                      limit=size, offset=offset)
+    links = [{"rel": "self", "href": str(request.url)}]
+    if page.next_offset is not None:
+        links.append({"rel": "next", "href": str(request.url.include_query_params(offset=page.next_offset, limit=size))})
+    body = {"data": [_plan_json(p) for p in page.items], "count": page.total, "links": links}
+    return Response(dumps(body), media_type="application/json")
+
+
+@router.get("/plans/{plan_id}", summary="One switching plan with its steps; ETag = its version",
+            dependencies=[allow(*READERS)])
+def read(conn: ConnDep, plan_id: PlanId) -> Response:
+    return _plan_response(get_plan(conn, plan_id))
+
+
+@router.put("/plans/{plan_id}", summary="Replace title, window and steps (needs If-Match)",
+            responses={412: {"description": "the plan changed since it was read"},
+                       428: {"description": "If-Match is missing"}})
+def replace(request: Request, snapshot: SnapshotDep, plan_id: PlanId,
+            body: Annotated[PlanBody, Body()], principal: Annotated[Principal, allow("planner")],
+            if_match: Annotated[str | None, Header(description='the ETag read, e.g. "3"')] = None) -> Response:
+    expected = _if_match(if_match, required=True)
+    _may_change(principal, _read_plan(request, plan_id))
+    _check_against_grid(body, snapshot)
+    plan = update_plan(request.app.state.engine, plan_id, expected_version=expected, title=body.title,
+                       window_start=body.window_start, window_end=body.window_end,
+                       steps=[(s.action, s.element) for s in body.steps])
+    _audit(request, principal, "plan.update", "plan", plan_id, {"from_version": expected, "version": plan.version})
+    return _plan_response(plan)
+
+
+@router.post("/plans/{plan_id}/status", summary="Move a plan along draft → consulting → approved → executed / cancelled",
+             responses={409: {"description": "the transition is not allowed from the current status"}})
+def set_status(request: Request, plan_id: PlanId, body: Annotated[StatusIn, Body()],
+               principal: Annotated[Principal, allow("planner")],
+               if_match: Annotated[str | None, Header(description="optional: the ETag read")] = None) -> Response:
+    expected = _if_match(if_match, required=False)
+    current = _read_plan(request, plan_id)
+    if body.status == "approved":
+        if principal.role != "admin":
+            raise PermissionDenied("approving a plan needs the admin role (four-eyes rule)", field="status",
+                                   value=body.status)
+        if current.created_by == principal.actor:
+            raise PermissionDenied(f"plan {plan_id} was created by you: another person must approve it",
+                                   field="plan_id", value=plan_id)
+    else:
+        _may_change(principal, current)
+    plan = change_status(request.app.state.engine, plan_id, body.status, expected_version=expected)
+    _audit(request, principal, "plan.status", "plan", plan_id,
+           {"from": current.status, "to": plan.status, "version": plan.version})
+    return _plan_response(plan)
+
+
+@router.delete("/plans/{plan_id}", status_code=204, summary="Delete a draft plan")
+def remove(request: Request, plan_id: PlanId, principal: Annotated[Principal, allow("planner")],
+           if_match: Annotated[str | None, Header()] = None) -> Response:
+    expected = _if_match(if_match, required=False)
+    _may_change(principal, _read_plan(request, plan_id))
+    delete_plan(request.app.state.engine, plan_id, expected_version=expected)
+    _audit(request, principal, "plan.delete", "plan", plan_id, {"version": expected})
+    return Response(status_code=204)
+
+
+@router.get("/plans/{plan_id}/impact", summary="Impact of a stored plan: summary and a page of customers",
+            dependencies=[allow(*READERS)])
+def impact(request: Request, snapshot: SnapshotDep, settings: SettingsDep, plan_id: PlanId,
+           limit: Annotated[int | None, Query(ge=1)] = None, offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
+           steps: Annotated[bool, Query(description="include each step's counts")] = True,
+           area: Annotated[bool, Query(description="include the outage area polygon for the map")] = True) -> Response:
+    size = _page_size(limit, settings)
+    plan = _read_plan(request, plan_id)
+    result = _plan_result(request, settings, snapshot, plan)
+    body = impact_page(request, result, limit=size, offset=offset, steps=steps, area=area)
+    body.update(plan_id=plan.id, plan_version=plan.version, plan_status=plan.status, data_version=snapshot.version)
+    body["links"] += [{"rel": f"export-{f}", "href": f"/api/v1/plans/{plan.id}/impact/customers.{f}"}
+                      for f in ("csv", "xlsx", "geojson")]
+    return Response(dumps(body), media_type="application/json",
+                    headers={"ETag": f'"p{plan.version}-d{snapshot.version}"'})
+
+
+@router.get(
+    "/plans/{plan_id}/impact/customers.{fmt}",
+    summary="The affected customers of a stored plan as CSV, XLSX or GeoJSON (streamed)",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}, "application/geo+json": {},
+                                 "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {}},
+                     "description": "account_no, name, address, phone (masked unless the role sees PII), "
+                                    "feeder_id, transformer_id (台区), meter_box_id, sensitivity, lon, lat"}},
+)
+def export(request: Request, snapshot: SnapshotDep, settings: SettingsDep, plan_id: PlanId,
+           fmt: Literal["csv", "xlsx", "geojson"], principal: Annotated[Principal, allow(*READERS)]) -> Response:
+    plan = _read_plan(request, plan_id)
+    result = _plan_result(request, settings, snapshot, plan)
+    _audit(request, principal, "export", "plan", plan_id,
+           {"format": fmt, "rows": result.count, "plan_version": plan.version, "data_version": snapshot.version,
+            "pii": principal.sees_pii})
+    meta = {"plan_id": plan.id, "plan_version": plan.version, "data_version": snapshot.version,
+            "numberMatched": result.count}
+    return export_response(result, fmt, details_reader(request), sees_pii=principal.sees_pii,
+                           chunk_size=settings.export_chunk_size, filename=f"plan-{plan.id}-v{plan.version}-impact",
+                           meta=meta)
