@@ -18,6 +18,7 @@ from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
+from api import audit
 from api.auth import KeyCache
 from api.errors import add_exception_handlers
 from api.routes import grid, health, impact, layers
@@ -79,6 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(layers.router)
     app.include_router(grid.router)
     app.include_router(impact.router)
+    app.include_router(audit.router)
 
     for name, directory in vendor_dirs().items():
         app.mount(f"/vendor/{name}", StaticFiles(directory=directory), name=f"vendor-{name}")
