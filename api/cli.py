@@ -204,7 +204,10 @@ def keys_create(
 
 @keys_app.command("list")
 def keys_list(database_url: DbOption = None) -> None:
-    """Keys with their prefix, name, role and state (never the key itself)."""
+    """Keys with their prefix, role, name, state and last use (never the key itself).
+
+    The last use is recorded at most once a minute per key and server process.
+    """
     from gis.api_keys import list_keys
 
     engine = _engine(_settings(database_url))
@@ -215,7 +218,8 @@ def keys_list(database_url: DbOption = None) -> None:
         engine.dispose()
     for r in records:
         state = f"revoked {r.revoked_at:%Y-%m-%d %H:%M}" if r.revoked_at else "active"
-        typer.echo(f"{r.prefix}\t{r.role}\t{r.name}\t{state}")
+        used = f"last used {r.last_used_at:%Y-%m-%d %H:%M}" if r.last_used_at else "never used"
+        typer.echo(f"{r.prefix}\t{r.role}\t{r.name}\t{state}\t{used}")
 
 
 @keys_app.command("revoke")
@@ -238,16 +242,28 @@ def serve(
     workers: Annotated[int, typer.Option(min=1)] = 1,
     database_url: DbOption = None,
 ) -> None:
-    """Serve the API and the map (migrating the store first)."""
-    import os
+    """Serve the API and the map (migrating the store first).
 
+    With ``--workers N`` uvicorn starts N processes over the same store; each builds its own
+    app from the environment, so every setting is exported as ``GRIDATLAS_*`` first. Rate
+    limits are per process: a key may reach N × GRIDATLAS_RATE_LIMIT_PER_S.
+    """
     import uvicorn
 
     settings = _settings(database_url)
     _engine(settings).dispose()
-    os.environ["GRIDATLAS_DATABASE_URL"] = settings.database_url  # worker processes read it
+    _export_settings(settings)  # worker processes build their Settings from these
     console.print(f"GridAtlas map: http://{host}:{port}/map/   API docs: http://{host}:{port}/docs")
-    uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers, log_level="info")
+    uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers,
+                log_level=settings.log_level.lower(), access_log=False)  # our access log replaces uvicorn's
+
+
+def _export_settings(settings: Settings) -> None:
+    """Put every setting into the environment as GRIDATLAS_<NAME> (JSON for non-strings)."""
+    import os
+
+    for name, value in settings.model_dump(mode="json").items():
+        os.environ[f"GRIDATLAS_{name.upper()}"] = value if isinstance(value, str) else json.dumps(value)
 
 
 @app.command()

@@ -10,13 +10,16 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import allow
-from api.deps import SnapshotDep
+from api.deps import SettingsDep, SnapshotDep
 from api.jsonio import dumps
+from api.limits import PLAN_STEPS_HARD_CAP, check_plan_size
 from outage_impact import SwitchingPlan, isolate, plan_impact
 
 router = APIRouter(prefix="/api/v1", tags=["outage impact"])
 
-MAX_PLAN_STEPS = 500
+#: The OpenAPI maxItems of each list; the server's ``max_plan_steps`` bounds all lists together.
+MAX_PLAN_STEPS = PLAN_STEPS_HARD_CAP
+ElementId = Annotated[str, Field(min_length=1, max_length=64)]
 
 
 class StepIn(BaseModel):
@@ -40,10 +43,14 @@ class PlanIn(BaseModel):
     window_start: dt.datetime | None = None
     window_end: dt.datetime | None = None
     steps: list[StepIn] | None = Field(default=None, max_length=MAX_PLAN_STEPS)
-    open: list[str] | None = Field(default=None, max_length=MAX_PLAN_STEPS)
-    close: list[str] | None = Field(default=None, max_length=MAX_PLAN_STEPS)
-    out_of_service: list[str] | None = Field(default=None, max_length=MAX_PLAN_STEPS)
-    in_service: list[str] | None = Field(default=None, max_length=MAX_PLAN_STEPS)
+    open: list[ElementId] | None = Field(default=None, max_length=MAX_PLAN_STEPS)
+    close: list[ElementId] | None = Field(default=None, max_length=MAX_PLAN_STEPS)
+    out_of_service: list[ElementId] | None = Field(default=None, max_length=MAX_PLAN_STEPS)
+    in_service: list[ElementId] | None = Field(default=None, max_length=MAX_PLAN_STEPS)
+
+    def step_count(self) -> int:
+        """Steps in all lists together (what ``max_plan_steps`` bounds)."""
+        return sum(len(v or ()) for v in (self.steps, self.open, self.close, self.out_of_service, self.in_service))
 
 
 class IsolationIn(BaseModel):
@@ -58,9 +65,11 @@ class IsolationIn(BaseModel):
 @router.post("/impact", summary="Who loses power under a switching plan (step by step)", dependencies=[allow("dispatcher", "planner", "analyst")])
 def impact(
     snapshot: SnapshotDep,
+    settings: SettingsDep,
     plan: Annotated[PlanIn, Body()],
     steps: Annotated[bool, Query(description="include each step's transient impact")] = True,
 ) -> Response:
+    check_plan_size(plan.step_count(), settings)
     parsed = SwitchingPlan.from_dict(plan.model_dump(exclude_none=True))
     result = plan_impact(snapshot.index, parsed)
     body = result.to_dict(steps=steps)
