@@ -107,7 +107,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def root() -> RedirectResponse:
         return RedirectResponse("/map/")
 
-    install_openapi(app)  # built lazily on the first /openapi.json, so it sees every route
+    install_openapi(app, settings)  # built lazily on the first /openapi.json, so it sees every route
     return app
 
 

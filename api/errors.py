@@ -62,6 +62,9 @@ async def _validation(request: Request, exc: RequestValidationError) -> JSONResp
 
 
 async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    if exc.status_code == 400 and "parsing the body" in str(exc.detail):  # FastAPI's JSON decode failure
+        return problem(400, "the request body is not well-formed JSON", type_="urn:gridatlas:bad-body",
+                       instance=request.url.path, field="body")
     return problem(exc.status_code, str(exc.detail), instance=request.url.path, headers=exc.headers)
 
 

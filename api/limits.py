@@ -10,9 +10,14 @@ from __future__ import annotations
 from api.settings import PLAN_STEPS_HARD_CAP, Settings
 from gis.errors import InvalidInput
 
-__all__ = ["page_size", "parse_bbox", "check_bbox_area", "max_bbox_area", "check_plan_size", "PLAN_STEPS_HARD_CAP"]
+__all__ = ["BBOX_PATTERN", "page_size", "parse_bbox", "check_bbox_area", "max_bbox_area", "check_plan_size", "PLAN_STEPS_HARD_CAP"]
 
 BBox = tuple[float, float, float, float]
+
+#: The shape of a bbox query parameter (four decimal numbers); ranges, order and area are
+#: checked by :func:`parse_bbox` and :func:`check_bbox_area`.
+_NUMBER = r"-?\d{1,3}(\.\d{1,15})?"
+BBOX_PATTERN = rf"^{_NUMBER}(,{_NUMBER}){{3}}$"
 
 
 def page_size(limit: int | None, settings: Settings) -> int:

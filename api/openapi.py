@@ -5,7 +5,7 @@ route can forget: every ``/api/v1`` operation gets its roles (read from its
 :class:`api.auth.AllowedRoles`) appended to its description and as ``x-roles``, and the
 problem+json (RFC 9457) responses it may give (401 with ``WWW-Authenticate``, 403, 404,
 413, 422, 429 with ``Retry-After``, 500, 503); FastAPI's default 422 schema is replaced by
-the problem document the API really sends.
+the problem document the API really sends. Page sizes state the server's maximum.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.routing import iter_route_contexts
 
 from api.auth import route_roles
+from api.settings import Settings
 
 __all__ = ["install_openapi", "API_DESCRIPTION", "PROBLEM_SCHEMA"]
 
@@ -82,6 +83,19 @@ def _problem(description: str, example: dict[str, Any], headers: dict[str, Any] 
     return response
 
 
+_BODY_PROBLEMS: dict[str, dict[str, Any]] = {
+    "400": _problem(
+        "The request body is not well-formed JSON",
+        {"type": "urn:gridatlas:bad-body", "title": "Bad Request", "status": 400,
+         "detail": "the request body is not well-formed JSON", "field": "body"},
+    ),
+    "415": _problem(
+        "The request body is not application/json",
+        {"type": "about:blank", "title": "Unsupported Media Type", "status": 415,
+         "detail": "send the body as application/json"},
+    ),
+}
+
 _API_PROBLEMS: dict[str, dict[str, Any]] = {
     "401": _problem(
         "No API key, or an unknown or revoked one",
@@ -128,7 +142,18 @@ _API_PROBLEMS: dict[str, dict[str, Any]] = {
 _METHODS = ("get", "put", "post", "delete", "patch")
 
 
-def _complete(schema: dict[str, Any], app: FastAPI) -> None:
+def _bound_page_size(operation: dict[str, Any], settings: Settings) -> None:
+    """``limit`` query parameters: state the server's maximum page size (a setting) as ``maximum``."""
+    for parameter in operation.get("parameters", ()):
+        if parameter.get("in") != "query" or parameter.get("name") != "limit":
+            continue
+        schema = parameter.get("schema", {})
+        for branch in schema.get("anyOf", [schema]):
+            if branch.get("type") == "integer":
+                branch["maximum"] = min(branch.get("maximum", settings.max_page_size), settings.max_page_size)
+
+
+def _complete(schema: dict[str, Any], app: FastAPI, settings: Settings) -> None:
     schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
     roles_of: dict[tuple[str, str], frozenset[str] | None] = {}
     for route in iter_route_contexts(app.routes):
@@ -141,6 +166,7 @@ def _complete(schema: dict[str, Any], app: FastAPI) -> None:
             if operation is None:
                 continue
             responses = operation.setdefault("responses", {})
+            _bound_page_size(operation, settings)
             if path.startswith("/api/"):
                 roles = roles_of.get((path, method))
                 if roles is not None:
@@ -148,7 +174,8 @@ def _complete(schema: dict[str, Any], app: FastAPI) -> None:
                     text = operation.get("description", "").rstrip()
                     operation["description"] = (text + "\n\n" if text else "") + f"Roles: {listed}."
                     operation["x-roles"] = sorted(roles)
-                for status, response in _API_PROBLEMS.items():
+                problems = {**_API_PROBLEMS, **(_BODY_PROBLEMS if "requestBody" in operation else {})}
+                for status, response in problems.items():
                     if status == "422" or status not in responses:
                         responses[status] = response
             elif "422" in responses:
@@ -158,7 +185,7 @@ def _complete(schema: dict[str, Any], app: FastAPI) -> None:
         schemas.pop(unused, None)
 
 
-def install_openapi(app: FastAPI) -> None:
+def install_openapi(app: FastAPI, settings: Settings) -> None:
     """Make ``app.openapi()`` return the completed document (built once, on first request)."""
 
     def openapi() -> dict[str, Any]:
@@ -167,7 +194,7 @@ def install_openapi(app: FastAPI) -> None:
                 title=app.title, version=app.version, summary=app.summary, description=app.description,
                 routes=app.routes, tags=app.openapi_tags, servers=app.servers,
             )
-            _complete(schema, app)
+            _complete(schema, app, settings)
             app.openapi_schema = schema
         return app.openapi_schema
 

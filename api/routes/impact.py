@@ -37,16 +37,16 @@ class PlanIn(BaseModel):
         json_schema_extra={"examples": [
             {"title": "季华路检修", "open": ["SW000003"], "window_start": "2026-12-01T09:00:00+08:00", "window_end": "2026-12-01T15:00:00+08:00"},
             {"steps": [{"action": "close", "element": "SW000010"}, {"action": "open", "element": "SW000003"}]},
-        ]},
+        ], "anyOf": [{"required": [name]} for name in ("steps", "open", "close", "out_of_service", "in_service")]},
     )
     title: str | None = Field(default=None, max_length=300)
     window_start: dt.datetime | None = None
     window_end: dt.datetime | None = None
-    steps: list[StepIn] | None = Field(default=None, max_length=MAX_PLAN_STEPS)
-    open: list[ElementId] | None = Field(default=None, max_length=MAX_PLAN_STEPS)
-    close: list[ElementId] | None = Field(default=None, max_length=MAX_PLAN_STEPS)
-    out_of_service: list[ElementId] | None = Field(default=None, max_length=MAX_PLAN_STEPS)
-    in_service: list[ElementId] | None = Field(default=None, max_length=MAX_PLAN_STEPS)
+    steps: list[StepIn] | None = Field(default=None, min_length=1, max_length=MAX_PLAN_STEPS)
+    open: list[ElementId] | None = Field(default=None, min_length=1, max_length=MAX_PLAN_STEPS)
+    close: list[ElementId] | None = Field(default=None, min_length=1, max_length=MAX_PLAN_STEPS)
+    out_of_service: list[ElementId] | None = Field(default=None, min_length=1, max_length=MAX_PLAN_STEPS)
+    in_service: list[ElementId] | None = Field(default=None, min_length=1, max_length=MAX_PLAN_STEPS)
 
     def step_count(self) -> int:
         """Steps in all lists together (what ``max_plan_steps`` bounds)."""

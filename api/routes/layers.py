@@ -10,7 +10,7 @@ from fastapi.responses import Response
 from api.auth import allow
 from api.deps import ConnDep, SettingsDep
 from api.jsonio import dumps
-from api.limits import check_bbox_area, page_size, parse_bbox
+from api.limits import BBOX_PATTERN, check_bbox_area, page_size, parse_bbox
 from gis.store import LAYERS, query_layer
 
 router = APIRouter(prefix="/api/v1", tags=["layers"])
@@ -34,7 +34,7 @@ def get_layer(
     conn: ConnDep,
     settings: SettingsDep,
     layer: Annotated[str, Path(description="one of: " + ", ".join(LAYERS))],
-    bbox: Annotated[str | None, Query(description="minlon,minlat,maxlon,maxlat (WGS 84)", examples=["113.10,23.00,113.14,23.02"])] = None,
+    bbox: Annotated[str | None, Query(description="minlon,minlat,maxlon,maxlat (WGS 84); its area is bounded per zoom", pattern=BBOX_PATTERN, examples=["113.10,23.00,113.14,23.02"])] = None,
     zoom: Annotated[float | None, Query(ge=0, le=24, description="the map's zoom; bounds the bbox area (see max_bbox_area)")] = None,
     limit: Annotated[int | None, Query(ge=1, description="page size (bounded by the server maximum)")] = None,
     offset: Annotated[int, Query(ge=0, le=100_000_000)] = 0,
