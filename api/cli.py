@@ -184,6 +184,17 @@ def impact(
     typer.echo(text, nl=not text.endswith("\n"))
 
 
+def _audit_cli(engine, action: str, prefix: str, details: dict[str, str]) -> None:
+    """Record a key change made on the command line (actor: the operating-system user)."""
+    import getpass
+
+    from gis.audit import record_event
+
+    with engine.begin() as conn:
+        record_event(conn, actor=f"cli:{getpass.getuser()}"[:100], role="admin", action=action,
+                     object_kind="api_key", object_id=prefix, details=details)
+
+
 @keys_app.command("create")
 def keys_create(
     role: Annotated[str, typer.Option(help="dispatcher | planner | agent | analyst | admin")],
@@ -196,6 +207,7 @@ def keys_create(
     engine = _engine(_settings(database_url))
     try:
         record, token = create_key(engine, name=name, role=role)
+        _audit_cli(engine, "key.create", record.prefix, {"name": record.name, "role": record.role})
     finally:
         engine.dispose()
     console.print(f"created key {record.prefix} ({record.name}, role {record.role}); store it now, it is not shown again:")
@@ -230,6 +242,7 @@ def keys_revoke(prefix: Annotated[str, typer.Argument(help="the key's prefix (fr
     engine = _engine(_settings(database_url))
     try:
         record = revoke_key(engine, prefix)
+        _audit_cli(engine, "key.revoke", record.prefix, {"name": record.name, "role": record.role})
     finally:
         engine.dispose()
     console.print(f"revoked {record.prefix} ({record.name}, role {record.role})")
