@@ -48,6 +48,14 @@ router = APIRouter(prefix="/api/v1", tags=["audit"])
     "/audit",
     summary="The audit trail: PII reads, exports, plan changes, alert actions (newest first)",
     description="Append-only: the store refuses to change or delete an event. Filters combine with AND.",
+    responses={200: {"content": {"application/json": {"example": {
+        "data": [{"id": 17, "actor": "95598-gateway (1a2b3c4d)", "role": "agent", "action": "customer.pii_read",
+                  "object_kind": "customer", "object_id": "0300100042", "at": "2026-11-23T09:12:03.120000+00:00",
+                  "details": {"unmasked": ["phone", "address"]}}],
+        "count": 1,
+        "links": [{"rel": "self", "href": "/api/v1/audit?action=customer.pii_read&limit=1"},
+                  {"rel": "next", "href": "/api/v1/audit?action=customer.pii_read&limit=1&offset=1"}],
+    }}}}},
 )
 def list_audit(
     request: Request,
