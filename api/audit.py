@@ -66,8 +66,8 @@ def list_audit(
     action: Annotated[str | None, Query(max_length=64, examples=["customer.pii_read"])] = None,
     object_kind: Annotated[str | None, Query(max_length=32, examples=["customer"])] = None,
     object_id: Annotated[str | None, Query(max_length=100)] = None,
-    since: Annotated[dt.datetime | None, Query(description="inclusive, ISO 8601")] = None,
-    until: Annotated[dt.datetime | None, Query(description="exclusive, ISO 8601")] = None,
+    since: Annotated[dt.datetime | None, Query(description="inclusive, ISO 8601 (without a zone: UTC)")] = None,
+    until: Annotated[dt.datetime | None, Query(description="exclusive, ISO 8601 (without a zone: UTC)")] = None,
     limit: Annotated[int | None, Query(ge=1, description="page size (bounded by the server maximum)")] = None,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> dict[str, Any]:

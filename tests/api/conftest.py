@@ -56,13 +56,15 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def serve(database_url: str, settings: Settings | None = None) -> Iterator[Served]:
-    """Run the app on a free loopback port until the generator is closed; yields its base URL."""
+def serve(database_url: str, settings: Settings | None = None, app=None) -> Iterator[Served]:
+    """Run the app (``create_app(settings)`` unless given) on a free loopback port until the
+    generator is closed; yields its base URL."""
     keys = keys_for(database_url)
     port = _free_port()
     # The shared servers do not rate limit (tests of many routes share one key per role);
     # tests/api/test_limits.py starts its own servers to test the limit.
-    app = create_app(settings or Settings(database_url=database_url, rate_limit_per_s=0))
+    if app is None:
+        app = create_app(settings or Settings(database_url=database_url, rate_limit_per_s=0))
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from typing import Annotated
 
 import httpx
+from fastapi import Request
 
 from api.app import create_app
-from api.auth import AllowedRoles, route_roles
+from api.audit import audit
+from api.auth import AllowedRoles, Principal, allow, route_roles
 from api.settings import Settings
 from fastapi.routing import iter_route_contexts
 from gis.api_keys import list_keys, revoke_key
@@ -172,3 +175,28 @@ def test_key_changes_on_the_command_line_are_audited(empty_store_url):
     assert [(e["action"], e["object_id"]) for e in events] == [("key.revoke", prefix), ("key.create", prefix)]
     assert all(token not in str(e) for e in events)
     assert events[1]["details"] == {"name": "crm", "role": "agent"} and events[1]["actor"].startswith("cli:")
+
+
+def test_a_route_records_an_audit_event_for_its_caller(city_store_url):
+    """The interface routes use: ``api.audit.audit`` records the caller's actor and role,
+    never the token, in its own transaction; the event is listed for admins."""
+    app = create_app(Settings(database_url=city_store_url, rate_limit_per_s=0))
+
+    @app.get("/api/v1/test-pii/{account_no}")
+    def read_pii(request: Request, account_no: str, principal: Annotated[Principal, allow("agent")]) -> dict:
+        audit(request, principal, "customer.pii_read", "customer", account_no, {"unmasked": ["phone"]})
+        return {"account_no": account_no}
+
+    server = serve(city_store_url, app=app)
+    base = next(server)
+    try:
+        assert httpx.get(base + "/api/v1/test-pii/0300000007", headers=base.headers("agent")).status_code == 200
+        assert httpx.get(base + "/api/v1/test-pii/0300000008", headers=base.headers("analyst")).status_code == 403
+        events = httpx.get(base + "/api/v1/audit", params={"action": "customer.pii_read"},
+                           headers=base.headers("admin")).json()["data"]
+    finally:
+        server.close()
+    prefix = base.keys["agent"].split("_")[1]
+    assert [(e["actor"], e["role"], e["object_id"], e["details"]) for e in events] == [
+        (f"test-agent ({prefix})", "agent", "0300000007", {"unmasked": ["phone"]})]
+    assert all(token not in str(events) for token in base.keys.values())
