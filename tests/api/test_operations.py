@@ -121,7 +121,7 @@ def postgis_city_url(pg_cluster):
     pg_cluster.created.remove(name)
 
 
-def test_serve_with_two_workers_over_postgis(postgis_city_url):
+def test_serve_with_two_workers_over_postgis(postgis_city_url, tmp_path):
     """A real ``gridatlas serve --workers 2`` process: both workers answer, every setting
     (the --database-url option and GRIDATLAS_* variables) reaches them, each request is one
     JSON log line without the token or personal query data, and SIGINT stops it cleanly."""
@@ -130,17 +130,19 @@ def test_serve_with_two_workers_over_postgis(postgis_city_url):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "GRIDATLAS_MAX_PAGE_SIZE": "7", "GRIDATLAS_DEFAULT_PAGE_SIZE": "5",
            "GRIDATLAS_RATE_LIMIT_PER_S": "0"}
     env.pop("GRIDATLAS_DATABASE_URL", None)
+    log_path = tmp_path / "serve.log"  # a file, not a pipe: a full pipe would block the server
+    log_file = log_path.open("w", encoding="utf-8")
     proc = subprocess.Popen(
         [sys.executable, "-c", "from api.cli import main; main()", "serve", "--workers", "2", "--port", str(port),
          "--database-url", postgis_city_url],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log_file,
     )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 90
         ready = 0
         while ready < 10:  # several successes in a row: both workers are up
-            assert proc.poll() is None, proc.stderr.read()
+            assert proc.poll() is None, log_path.read_text(encoding="utf-8")
             assert time.monotonic() < deadline, "the server never became ready"
             try:
                 ready = ready + 1 if httpx.get(base + "/ready", timeout=2).status_code == 200 else 0
@@ -166,10 +168,12 @@ def test_serve_with_two_workers_over_postgis(postgis_city_url):
     finally:
         proc.send_signal(signal.SIGINT)
         try:
-            _, stderr = proc.communicate(timeout=30)
+            proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             proc.kill()
-            _, stderr = proc.communicate()
+            proc.wait()
+        log_file.close()
+    stderr = log_path.read_text(encoding="utf-8")
     assert proc.returncode == 0, stderr[-2000:]
     lines = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
     access = [line for line in lines if line.get("logger") == "gridatlas.access" and line["path"] == "/api/v1/layers/customers"]
