@@ -143,14 +143,15 @@ _METHODS = ("get", "put", "post", "delete", "patch")
 
 
 def _bound_page_size(operation: dict[str, Any], settings: Settings) -> None:
-    """``limit`` query parameters: state the server's maximum page size (a setting) as ``maximum``."""
+    """``limit`` query parameters without a bound of their own are checked at run time against
+    the server's maximum page size (``api.limits.page_size``): state it as ``maximum``."""
     for parameter in operation.get("parameters", ()):
         if parameter.get("in") != "query" or parameter.get("name") != "limit":
             continue
         schema = parameter.get("schema", {})
         for branch in schema.get("anyOf", [schema]):
-            if branch.get("type") == "integer":
-                branch["maximum"] = min(branch.get("maximum", settings.max_page_size), settings.max_page_size)
+            if branch.get("type") == "integer" and "maximum" not in branch:
+                branch["maximum"] = settings.max_page_size
 
 
 def _complete(schema: dict[str, Any], app: FastAPI, settings: Settings) -> None:
