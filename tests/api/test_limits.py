@@ -7,6 +7,8 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from api.limits import max_bbox_area
 from api.ratelimit import TokenBuckets
@@ -142,6 +144,30 @@ def test_token_bucket_arithmetic():
     assert buckets.wait_time("k", now=0.2) == 0.0
     assert buckets.wait_time("other", now=0.2) == 0.0
     assert TokenBuckets(rate=0, burst=1).wait_time("k", now=0.0) == 0.0  # 0 turns limiting off
+
+
+@given(rate=st.floats(0.5, 100), burst=st.integers(1, 20),
+       gaps=st.lists(st.floats(0, 0.5), min_size=1, max_size=200))
+@settings(max_examples=200, deadline=None)
+def test_token_bucket_never_grants_more_than_burst_plus_rate_times_time(rate, burst, gaps):
+    """In every window [t_i, t_j] a key gets at most burst + rate·(t_j − t_i) requests, and a
+    refused request is told a positive wait; a request after that wait is granted."""
+    buckets = TokenBuckets(rate=rate, burst=burst)
+    times, granted = [], []
+    now = 0.0
+    for gap in gaps:
+        now += gap
+        wait = buckets.wait_time("k", now=now)
+        times.append(now)
+        granted.append(wait == 0.0)
+        assert wait >= 0.0
+    ok = [t for t, g in zip(times, granted) if g]
+    for i in range(len(ok)):
+        for j in range(i, len(ok)):
+            assert j - i + 1 <= burst + rate * (ok[j] - ok[i]) + 1e-9
+    retry = buckets.wait_time("k", now=now)
+    if retry > 0:
+        assert buckets.wait_time("k", now=now + retry + 1e-9) == 0.0
 
 
 @pytest.mark.parametrize(("field", "value"), [

@@ -6,6 +6,9 @@ Revises: 0002
 Enforced in the database rather than only in code, so no code path (a bug, a careless
 migration, an ad-hoc SQL session of the application's role) can rewrite the trail.
 An index on (action, at) serves the audit listing's most common filter.
+
+Note for later migrations: on SQLite, ``batch_alter_table("audit_events")`` rebuilds the
+table and drops its triggers; such a migration must create them again (see ``_SQLITE_UP``).
 """
 
 from __future__ import annotations
