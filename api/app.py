@@ -1,9 +1,11 @@
 """The FastAPI application factory: the composition root of the HTTP side.
 
 ``create_app(settings)`` builds the engine, migrates nothing (``gridatlas`` commands do),
-compiles the topology of the stored data version in the lifespan (and recompiles in the
-background when a load adds a new data version), and mounts the map UI
-with its Leaflet files served from the installed packages.
+compiles the topology of the stored data version in the background once the server is up
+(``/ready`` is 503 until then) and recompiles when a load adds a new data version, and
+mounts the map UI with its Leaflet files served from the installed packages. It also
+configures logging (JSON lines), the body-size and access-log middleware, the per-key rate
+limits and the completed OpenAPI document (roles and problem responses on every route).
 """
 
 from __future__ import annotations
@@ -18,8 +20,13 @@ from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
+from api import audit
 from api.auth import KeyCache
 from api.errors import add_exception_handlers
+from api.logs import configure_logging
+from api.middleware import AccessLogMiddleware, BodyLimitMiddleware
+from api.openapi import API_DESCRIPTION, install_openapi
+from api.ratelimit import TokenBuckets
 from api.routes import grid, health, impact, layers, plans
 from api.settings import Settings
 from api.state import TopologyHolder
@@ -31,15 +38,23 @@ __all__ = ["create_app"]
 log = logging.getLogger("gridatlas.api")
 
 
-async def _follow_data_version(holder: TopologyHolder, interval: float) -> None:
-    """Poll the store's data version; recompile off the event loop and swap when it moves.
+async def _compile_then_follow(app: FastAPI, holder: TopologyHolder, interval: float) -> None:
+    """Compile the current data version off the event loop (``/ready`` says "compiling" until
+    then), then poll the store's data version and recompile and swap when it moves.
 
     Requests keep reading the previous snapshot until the new one is complete.
     """
-    while True:
+    try:
+        await asyncio.to_thread(holder.refresh)
+        app.state.topology_status = "ok"
+    except Exception as exc:  # keep the process alive; /ready reports it and the loop retries
+        app.state.topology_status = f"failed: {type(exc).__name__}"
+        log.exception("compiling the topology failed")
+    while interval > 0:
         await asyncio.sleep(interval)
         try:
             await asyncio.to_thread(holder.refresh)
+            app.state.topology_status = "ok"
         except Exception:  # keep serving the last good snapshot; say why it was not replaced
             log.exception("reloading the topology failed; still serving the previous data version")
 
@@ -47,39 +62,43 @@ async def _follow_data_version(holder: TopologyHolder, interval: float) -> None:
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app for ``settings`` (read from the environment when not given)."""
     settings = settings if settings is not None else Settings()
+    configure_logging(fmt=settings.log_format, level=settings.log_level)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(settings.database_url)
         app.state.settings = settings
         app.state.engine = engine
-        app.state.keys = KeyCache(engine, settings.auth_cache_ttl_s)
+        app.state.keys = KeyCache(engine, settings.auth_cache_ttl_s, settings.key_touch_interval_s)
+        app.state.rate_limits = TokenBuckets(settings.rate_limit_per_s, settings.rate_limit_burst)
         app.state.topology = TopologyHolder(engine)
-        app.state.topology.refresh()
-        follower = None
-        if settings.reload_interval_s > 0:
-            follower = asyncio.create_task(_follow_data_version(app.state.topology, settings.reload_interval_s))
+        app.state.topology_status = "compiling"
+        follower = asyncio.create_task(_compile_then_follow(app, app.state.topology, settings.reload_interval_s))
         try:
             yield
         finally:
-            if follower is not None:
-                follower.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await follower
+            follower.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await follower
             engine.dispose()
 
     app = FastAPI(
         title="GridAtlas",
         version="0.1.0",
         summary="Customers tied to the distribution grid: layers, traces and outage impact.",
+        description=API_DESCRIPTION,
         lifespan=lifespan,
     )
     add_exception_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, default=settings.max_body_bytes,
+                       limits=[("/api/v1/imports/", settings.max_import_bytes)])
+    app.add_middleware(AccessLogMiddleware, data_version=lambda: _data_version(app))
     app.include_router(health.router)
     app.include_router(layers.router)
     app.include_router(grid.router)
     app.include_router(impact.router)
     app.include_router(plans.router)
+    app.include_router(audit.router)
 
     for name, directory in vendor_dirs().items():
         app.mount(f"/vendor/{name}", StaticFiles(directory=directory), name=f"vendor-{name}")
@@ -89,4 +108,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def root() -> RedirectResponse:
         return RedirectResponse("/map/")
 
+    install_openapi(app, settings)  # built lazily on the first /openapi.json, so it sees every route
     return app
+
+
+def _data_version(app: FastAPI) -> int | None:
+    holder = getattr(app.state, "topology", None)
+    snapshot = holder.snapshot if holder is not None else None
+    return snapshot.version if snapshot is not None else None

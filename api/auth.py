@@ -5,23 +5,32 @@ dependency authenticates the bearer token (``Authorization: Bearer ga_…``) aga
 hashed keys in the store and refuses other roles with 403. ``admin`` is admitted
 everywhere. Verified keys are cached for ``auth_cache_ttl_s`` so a lookup does not cost a
 database round trip per request; a revoked key stops working when its entry expires.
+A key's ``last_used_at`` is written at most once per ``key_touch_interval_s`` per process,
+and each key is rate limited (:mod:`api.ratelimit`) once it is known.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from gis.api_keys import KeyRecord, find_key, hash_token
+from sqlalchemy.exc import SQLAlchemyError
+
+from gis.api_keys import KeyRecord, find_key, hash_token, touch_key
 from gis.errors import NotAuthenticated, PermissionDenied
 from gis.models import ROLES
 
-__all__ = ["Principal", "KeyCache", "allow", "AllowedRoles", "ROLES", "PII_ROLES"]
+__all__ = ["Principal", "KeyCache", "allow", "AllowedRoles", "route_roles", "ROLES", "PII_ROLES"]
+
+log = logging.getLogger("gridatlas.api")
 
 #: Roles that see customers' phone numbers, ID numbers and full addresses unmasked.
 PII_ROLES = frozenset({"dispatcher", "agent", "admin"})
@@ -47,12 +56,19 @@ class Principal:
 
 
 class KeyCache:
-    """token digest → (principal or None, expiry); thread-safe, bounded by key count."""
+    """token digest → (principal or None, expiry); thread-safe, bounded by key count.
 
-    def __init__(self, engine: Any, ttl_s: float) -> None:
+    Also throttles ``last_used_at``: a key's use is written to the store at most once per
+    ``touch_interval_s`` in this process, so a busy key costs one UPDATE a minute, not one a
+    request.
+    """
+
+    def __init__(self, engine: Any, ttl_s: float, touch_interval_s: float = 60.0) -> None:
         self._engine = engine
         self._ttl = ttl_s
+        self._touch_interval = touch_interval_s
         self._entries: dict[str, tuple[Principal | None, float]] = {}
+        self._touched: dict[int, float] = {}
         self._lock = threading.Lock()
 
     def principal(self, token: str) -> Principal | None:
@@ -61,15 +77,29 @@ class KeyCache:
         with self._lock:
             hit = self._entries.get(digest)
         if hit is not None and hit[1] > now:
-            return hit[0]
-        with self._engine.connect() as conn:
-            record: KeyRecord | None = find_key(conn, token)
-        principal = Principal(record.id, record.name, record.role, record.prefix) if record else None
-        with self._lock:
-            if len(self._entries) > 10_000:  # unknown tokens must not grow the cache without bound
-                self._entries.clear()
-            self._entries[digest] = (principal, now + self._ttl)
+            principal = hit[0]
+        else:
+            with self._engine.connect() as conn:
+                record: KeyRecord | None = find_key(conn, token)
+            principal = Principal(record.id, record.name, record.role, record.prefix) if record else None
+            with self._lock:
+                if len(self._entries) > 10_000:  # unknown tokens must not grow the cache without bound
+                    self._entries.clear()
+                self._entries[digest] = (principal, now + self._ttl)
+        if principal is not None:
+            self._touch(principal.key_id, now)
         return principal
+
+    def _touch(self, key_id: int, now: float) -> None:
+        with self._lock:
+            last = self._touched.get(key_id)
+            if last is not None and now - last < self._touch_interval:
+                return
+            self._touched[key_id] = now
+        try:
+            touch_key(self._engine, key_id, dt.datetime.now(dt.timezone.utc))
+        except SQLAlchemyError:  # bookkeeping only: the request itself must not fail for it
+            log.warning("could not record the use of key %s", key_id, exc_info=True)
 
 
 _BEARER = HTTPBearer(auto_error=False, scheme_name="ApiKey",
@@ -90,6 +120,7 @@ def authenticate(
     if principal is None:
         raise NotAuthenticated("the API key is unknown or has been revoked", field="Authorization")
     request.state.principal = principal
+    request.app.state.rate_limits.take(principal.key_id, principal.prefix)
     return principal
 
 
@@ -118,3 +149,24 @@ def allow(*roles: str) -> Any:
     or on a route: ``dependencies=[allow("planner")]``.
     """
     return Depends(AllowedRoles(tuple(roles)))
+
+
+def _walk(dependant: Any) -> Iterator[Any]:
+    for dep in dependant.dependencies:
+        yield dep.call
+        yield from _walk(dep)
+
+
+def route_roles(route: Any) -> frozenset[str] | None:
+    """The roles a route admits (from its :class:`AllowedRoles` dependencies), None if it has none.
+
+    Several ``allow`` dependencies on one route all apply, so the admitted roles are their
+    intersection.
+    """
+    dependant = getattr(route, "dependant", None)
+    if dependant is None:
+        return None
+    found = [call for call in _walk(dependant) if isinstance(call, AllowedRoles)]
+    if not found:
+        return None
+    return frozenset.intersection(*(a.roles for a in found))

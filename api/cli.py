@@ -184,6 +184,17 @@ def impact(
     typer.echo(text, nl=not text.endswith("\n"))
 
 
+def _audit_cli(engine, action: str, prefix: str, details: dict[str, str]) -> None:
+    """Record a key change made on the command line (actor: the operating-system user)."""
+    import getpass
+
+    from gis.audit import record_event
+
+    with engine.begin() as conn:
+        record_event(conn, actor=f"cli:{getpass.getuser()}"[:100], role="admin", action=action,
+                     object_kind="api_key", object_id=prefix, details=details)
+
+
 @keys_app.command("create")
 def keys_create(
     role: Annotated[str, typer.Option(help="dispatcher | planner | agent | analyst | admin")],
@@ -196,6 +207,7 @@ def keys_create(
     engine = _engine(_settings(database_url))
     try:
         record, token = create_key(engine, name=name, role=role)
+        _audit_cli(engine, "key.create", record.prefix, {"name": record.name, "role": record.role})
     finally:
         engine.dispose()
     console.print(f"created key {record.prefix} ({record.name}, role {record.role}); store it now, it is not shown again:")
@@ -204,7 +216,10 @@ def keys_create(
 
 @keys_app.command("list")
 def keys_list(database_url: DbOption = None) -> None:
-    """Keys with their prefix, name, role and state (never the key itself)."""
+    """Keys with their prefix, role, name, state and last use (never the key itself).
+
+    The last use is recorded at most once a minute per key and server process.
+    """
     from gis.api_keys import list_keys
 
     engine = _engine(_settings(database_url))
@@ -215,7 +230,8 @@ def keys_list(database_url: DbOption = None) -> None:
         engine.dispose()
     for r in records:
         state = f"revoked {r.revoked_at:%Y-%m-%d %H:%M}" if r.revoked_at else "active"
-        typer.echo(f"{r.prefix}\t{r.role}\t{r.name}\t{state}")
+        used = f"last used {r.last_used_at:%Y-%m-%d %H:%M}" if r.last_used_at else "never used"
+        typer.echo(f"{r.prefix}\t{r.role}\t{r.name}\t{state}\t{used}")
 
 
 @keys_app.command("revoke")
@@ -226,6 +242,7 @@ def keys_revoke(prefix: Annotated[str, typer.Argument(help="the key's prefix (fr
     engine = _engine(_settings(database_url))
     try:
         record = revoke_key(engine, prefix)
+        _audit_cli(engine, "key.revoke", record.prefix, {"name": record.name, "role": record.role})
     finally:
         engine.dispose()
     console.print(f"revoked {record.prefix} ({record.name}, role {record.role})")
@@ -238,16 +255,28 @@ def serve(
     workers: Annotated[int, typer.Option(min=1)] = 1,
     database_url: DbOption = None,
 ) -> None:
-    """Serve the API and the map (migrating the store first)."""
-    import os
+    """Serve the API and the map (migrating the store first).
 
+    With ``--workers N`` uvicorn starts N processes over the same store; each builds its own
+    app from the environment, so every setting is exported as ``GRIDATLAS_*`` first. Rate
+    limits are per process: a key may reach N × GRIDATLAS_RATE_LIMIT_PER_S.
+    """
     import uvicorn
 
     settings = _settings(database_url)
     _engine(settings).dispose()
-    os.environ["GRIDATLAS_DATABASE_URL"] = settings.database_url  # worker processes read it
+    _export_settings(settings)  # worker processes build their Settings from these
     console.print(f"GridAtlas map: http://{host}:{port}/map/   API docs: http://{host}:{port}/docs")
-    uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers, log_level="info")
+    uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers,
+                log_level=settings.log_level.lower(), access_log=False)  # our access log replaces uvicorn's
+
+
+def _export_settings(settings: Settings) -> None:
+    """Put every setting into the environment as GRIDATLAS_<NAME> (JSON for non-strings)."""
+    import os
+
+    for name, value in settings.model_dump(mode="json").items():
+        os.environ[f"GRIDATLAS_{name.upper()}"] = value if isinstance(value, str) else json.dumps(value)
 
 
 @app.command()

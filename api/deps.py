@@ -26,6 +26,8 @@ def get_conn(request: Request) -> Iterator[Connection]:
 
 def get_snapshot(request: Request) -> GridSnapshot:
     snapshot = request.app.state.topology.snapshot
+    if snapshot is None and getattr(request.app.state, "topology_status", "ok") == "compiling":
+        raise StoreUnavailable("the grid is being compiled; retry in a few seconds (see /ready)")
     if snapshot is None:
         raise StoreUnavailable("no grid data loaded yet: run `gridatlas import city DIR` first")
     return snapshot

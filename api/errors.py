@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from http import HTTPStatus
 
 from fastapi import FastAPI, Request
@@ -10,24 +11,36 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from gis.errors import GridAtlasError
+from gis.errors import GridAtlasError, NotAuthenticated, RateLimited
 
-__all__ = ["add_exception_handlers", "problem"]
+__all__ = ["add_exception_handlers", "problem", "PROBLEM"]
 
 log = logging.getLogger("gridatlas.api")
 PROBLEM = "application/problem+json"
 
 
-def problem(status: int, detail: str, *, type_: str = "about:blank", **extra: object) -> JSONResponse:
+def problem(
+    status: int, detail: str, *, type_: str = "about:blank", headers: dict[str, str] | None = None, **extra: object
+) -> JSONResponse:
     body = {"type": type_, "title": HTTPStatus(status).phrase, "status": status, "detail": detail}
     body.update({k: v for k, v in extra.items() if v is not None})
-    return JSONResponse(body, status_code=status, media_type=PROBLEM)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
+
+
+def _headers(exc: Exception) -> dict[str, str] | None:
+    """RFC 6750: a 401 names the scheme; RFC 9110: a 429 says when to come back."""
+    if isinstance(exc, NotAuthenticated):
+        return {"WWW-Authenticate": 'Bearer realm="gridatlas"'}
+    if isinstance(exc, RateLimited):
+        return {"Retry-After": str(max(1, math.ceil(exc.retry_after)))}
+    return None
 
 
 async def _domain(request: Request, exc: GridAtlasError) -> JSONResponse:
     info = exc.to_dict()
     detail = str(info.pop("detail"))
-    return problem(exc.status, detail, type_=f"urn:gridatlas:{exc.code}", instance=request.url.path, **info)
+    return problem(exc.status, detail, type_=f"urn:gridatlas:{exc.code}", instance=request.url.path,
+                   headers=_headers(exc), **info)
 
 
 async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -49,7 +62,10 @@ async def _validation(request: Request, exc: RequestValidationError) -> JSONResp
 
 
 async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-    return problem(exc.status_code, str(exc.detail), instance=request.url.path)
+    if exc.status_code == 400 and "parsing the body" in str(exc.detail):  # FastAPI's JSON decode failure
+        return problem(400, "the request body is not well-formed JSON", type_="urn:gridatlas:bad-body",
+                       instance=request.url.path, field="body")
+    return problem(exc.status_code, str(exc.detail), instance=request.url.path, headers=exc.headers)
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -11,14 +11,14 @@ from pathlib import Path
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings", "DEFAULT_SAMPLE_DIR", "MAX_PLAN_STEPS"]
+__all__ = ["Settings", "DEFAULT_SAMPLE_DIR", "PLAN_STEPS_HARD_CAP"]
 
 #: The committed sample city the demo loads.
 DEFAULT_SAMPLE_DIR = Path(__file__).resolve().parent.parent / "data" / "samples" / "foshan"
 
-#: The most steps a switching plan may have (ad-hoc or stored). A bound of the request
-#: schema (it appears in the OpenAPI document), so a constant rather than an env setting.
-MAX_PLAN_STEPS = 500
+#: The most steps any one list of a plan may hold (the OpenAPI ``maxItems``); ``max_plan_steps``
+#: may lower the total a server accepts but never raise it above this.
+PLAN_STEPS_HARD_CAP = 1000
 
 
 class Settings(BaseSettings):
@@ -51,6 +51,33 @@ class Settings(BaseSettings):
         default=30.0, ge=0, description="how long a verified API key is trusted before the store is asked again"
     )
 
+    # Resource limits: each exceeded limit is a clear 4xx, never a slow 200.
+    max_bbox_area_deg2: float = Field(
+        default=4.0, gt=0, le=64800, description="largest bbox (square degrees) any bbox query may cover"
+    )
+    bbox_max_tiles: int = Field(
+        default=256, ge=1, le=65536,
+        description="at zoom z a bbox may cover at most this many 256-px tiles: tiles·(360/2^z)² square degrees",
+    )
+    max_plan_steps: int = Field(
+        default=500, ge=1, le=PLAN_STEPS_HARD_CAP, description="most steps (all lists together) one plan may have"
+    )
+    max_body_bytes: int = Field(default=1_048_576, ge=1024, description="largest request body, except imports")
+    max_import_bytes: int = Field(
+        default=268_435_456, ge=1024, description="largest request body under /api/v1/imports/ (file uploads)"
+    )
+    rate_limit_per_s: float = Field(
+        default=50.0, ge=0,
+        description="sustained requests per second per API key and worker process (0: no limit); "
+        "with N workers a key may reach N times this",
+    )
+    rate_limit_burst: int = Field(default=100, ge=1, description="requests a key may make at once before being limited")
+    key_touch_interval_s: float = Field(
+        default=60.0, ge=0, description="a key's last_used_at is written at most this often per worker process"
+    )
+    log_format: str = Field(default="json", pattern="^(json|text)$", description="json: one JSON object per line")
+    log_level: str = Field(default="INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
+
     @field_validator("database_url")
     @classmethod
     def _known_backend(cls, value: str) -> str:
@@ -70,6 +97,8 @@ class Settings(BaseSettings):
     def _consistent(self) -> Settings:
         if self.default_page_size > self.max_page_size:
             raise ValueError("default_page_size must not exceed max_page_size")
+        if self.max_body_bytes > self.max_import_bytes:
+            raise ValueError("max_body_bytes must not exceed max_import_bytes")
         if self.environment == "production" and self.secret_key == "change-me":
             raise ValueError("refusing to start in production with the default secret_key")
         return self

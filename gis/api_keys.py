@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection, Engine
 from gis.errors import InvalidInput, NotFound
 from gis.models import ROLES, ApiKey
 
-__all__ = ["KeyRecord", "hash_token", "create_key", "find_key", "list_keys", "revoke_key", "ROLES"]
+__all__ = ["KeyRecord", "hash_token", "create_key", "find_key", "list_keys", "revoke_key", "touch_key", "ROLES"]
 
 _TABLE = ApiKey.__table__
 
@@ -84,3 +84,9 @@ def revoke_key(engine: Engine, prefix: str) -> KeyRecord:
     if done is None:
         raise NotFound(f"no active key with prefix {prefix!r}", field="prefix", value=prefix)
     return _record(done)
+
+
+def touch_key(engine: Engine, key_id: int, at: dt.datetime) -> None:
+    """Record that key ``key_id`` was used at ``at`` (callers throttle this; see api.auth.KeyCache)."""
+    with engine.begin() as conn:
+        conn.execute(update(_TABLE).where(_TABLE.c.id == key_id).values(last_used_at=at))

@@ -16,6 +16,8 @@ __all__ = [
     "PreconditionRequired",
     "InvalidInput",
     "StoreUnavailable",
+    "PayloadTooLarge",
+    "RateLimited",
 ]
 
 
@@ -97,3 +99,21 @@ class StoreUnavailable(GridAtlasError):
 
     status = 503
     code = "store-unavailable"
+
+
+class PayloadTooLarge(GridAtlasError):
+    """A request body larger than the server accepts."""
+
+    status = 413
+    code = "payload-too-large"
+
+
+class RateLimited(GridAtlasError):
+    """The caller made more requests than its rate allows; ``retry_after`` seconds until the next."""
+
+    status = 429
+    code = "rate-limited"
+
+    def __init__(self, message: str, *, retry_after: float, field: str | None = None, value: object = None) -> None:
+        super().__init__(message, field=field, value=value)
+        self.retry_after = retry_after

@@ -14,7 +14,13 @@ def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/ready", summary="Readiness: the store answers and the topology is compiled")
+@router.get(
+    "/ready",
+    summary="Readiness: the store answers and the topology is compiled",
+    description="200 when the store answers and the grid of the current data version is compiled; 503 (with "
+    "the failing check) while the grid is compiling, when the store is unreachable or holds no data.",
+    responses={503: {"description": "not ready: see `checks`", "content": {"application/json": {}}}},
+)
 def ready(request: Request) -> JSONResponse:
     checks: dict[str, object] = {}
     try:
@@ -24,7 +30,13 @@ def ready(request: Request) -> JSONResponse:
     except Exception as exc:  # report, never raise: this is the readiness probe
         checks["database"] = f"unreachable: {type(exc).__name__}"
     snapshot = request.app.state.topology.snapshot
-    checks["topology"] = "ok" if snapshot is not None else "no data loaded"
+    status = getattr(request.app.state, "topology_status", "ok")
+    if snapshot is not None:
+        checks["topology"] = "ok"
+    elif status != "ok":
+        checks["topology"] = status  # "compiling" or "failed: …"
+    else:
+        checks["topology"] = "no data loaded"
     checks["data_version"] = None if snapshot is None else snapshot.version
     ok = checks["database"] == "ok" and snapshot is not None
     return JSONResponse({"status": "ready" if ok else "not ready", "checks": checks}, status_code=200 if ok else 503)

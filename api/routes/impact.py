@@ -9,17 +9,21 @@ from fastapi import APIRouter, Body, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.audit import audit
 from api.auth import Principal, allow
 from api.deps import SettingsDep, SnapshotDep
 from api.exports import export_response
 from api.jsonio import dumps
-from api.settings import MAX_PLAN_STEPS
-from api.routes.plans import _audit, details_reader, impact_page
+from api.limits import PLAN_STEPS_HARD_CAP, check_plan_size
+from api.routes.plans import details_reader, impact_page
 from gis.errors import InvalidInput
 from outage_impact import SwitchingPlan, isolate, plan_impact
 
 router = APIRouter(prefix="/api/v1", tags=["outage impact"])
 
+#: The OpenAPI maxItems of each list; the server's ``max_plan_steps`` bounds all lists together.
+MAX_PLAN_STEPS = PLAN_STEPS_HARD_CAP
+ElementId = Annotated[str, Field(min_length=1, max_length=64)]
 
 
 class StepIn(BaseModel):
@@ -37,16 +41,20 @@ class PlanIn(BaseModel):
         json_schema_extra={"examples": [
             {"title": "季华路检修", "open": ["SW000003"], "window_start": "2026-12-01T09:00:00+08:00", "window_end": "2026-12-01T15:00:00+08:00"},
             {"steps": [{"action": "close", "element": "SW000010"}, {"action": "open", "element": "SW000003"}]},
-        ]},
+        ], "anyOf": [{"required": [name]} for name in ("steps", "open", "close", "out_of_service", "in_service")]},
     )
     title: str | None = Field(default=None, max_length=300)
     window_start: dt.datetime | None = None
     window_end: dt.datetime | None = None
-    steps: list[StepIn] | None = Field(default=None, max_length=MAX_PLAN_STEPS)
-    open: list[str] | None = Field(default=None, max_length=MAX_PLAN_STEPS)
-    close: list[str] | None = Field(default=None, max_length=MAX_PLAN_STEPS)
-    out_of_service: list[str] | None = Field(default=None, max_length=MAX_PLAN_STEPS)
-    in_service: list[str] | None = Field(default=None, max_length=MAX_PLAN_STEPS)
+    steps: list[StepIn] | None = Field(default=None, min_length=1, max_length=MAX_PLAN_STEPS)
+    open: list[ElementId] | None = Field(default=None, min_length=1, max_length=MAX_PLAN_STEPS)
+    close: list[ElementId] | None = Field(default=None, min_length=1, max_length=MAX_PLAN_STEPS)
+    out_of_service: list[ElementId] | None = Field(default=None, min_length=1, max_length=MAX_PLAN_STEPS)
+    in_service: list[ElementId] | None = Field(default=None, min_length=1, max_length=MAX_PLAN_STEPS)
+
+    def step_count(self) -> int:
+        """Steps in all lists together (what ``max_plan_steps`` bounds)."""
+        return sum(len(v or ()) for v in (self.steps, self.open, self.close, self.out_of_service, self.in_service))
 
 
 class IsolationIn(BaseModel):
@@ -70,6 +78,7 @@ def impact(
                                                           "`page` says where, and a `next` link (POST the same body) follows")] = None,
     offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
 ) -> Response:
+    check_plan_size(plan.step_count(), settings)
     parsed = SwitchingPlan.from_dict(plan.model_dump(exclude_none=True))
     result = plan_impact(snapshot.index, parsed)
     if limit is None:
@@ -101,7 +110,7 @@ def impact_export(
 ) -> Response:
     parsed = SwitchingPlan.from_dict(plan.model_dump(exclude_none=True))
     result = plan_impact(snapshot.index, parsed)
-    _audit(request, principal, "export", "impact", None,
+    audit(request, principal, "export", "impact", None,
            {"format": format, "rows": result.count, "data_version": snapshot.version, "pii": principal.sees_pii,
             "steps": len(parsed.steps)})
     meta = {"title": parsed.title, "data_version": snapshot.version, "numberMatched": result.count}

@@ -10,27 +10,11 @@ from fastapi.responses import Response
 from api.auth import allow
 from api.deps import ConnDep, SettingsDep
 from api.jsonio import dumps
-from gis.errors import InvalidInput
+from api.limits import BBOX_PATTERN, check_bbox_area, page_size, parse_bbox
 from gis.store import LAYERS, query_layer
 
 router = APIRouter(prefix="/api/v1", tags=["layers"])
 GEOJSON = "application/geo+json"
-
-
-def parse_bbox(raw: str | None) -> tuple[float, float, float, float] | None:
-    if raw is None:
-        return None
-    parts = raw.split(",")
-    try:
-        values = tuple(float(p) for p in parts)
-    except ValueError:
-        values = ()
-    if len(values) != 4:
-        raise InvalidInput("bbox must be four numbers: minlon,minlat,maxlon,maxlat", field="bbox", value=raw)
-    minx, miny, maxx, maxy = values
-    if not (-180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90):
-        raise InvalidInput("bbox must be WGS 84 minlon,minlat,maxlon,maxlat with min ≤ max", field="bbox", value=raw)
-    return values  # type: ignore[return-value]
 
 
 @router.get("/layers", summary="The layers the map can draw", dependencies=[allow("dispatcher", "planner", "agent", "analyst")])
@@ -50,14 +34,15 @@ def get_layer(
     conn: ConnDep,
     settings: SettingsDep,
     layer: Annotated[str, Path(description="one of: " + ", ".join(LAYERS))],
-    bbox: Annotated[str | None, Query(description="minlon,minlat,maxlon,maxlat (WGS 84)", examples=["113.10,23.00,113.14,23.02"])] = None,
+    bbox: Annotated[str | None, Query(description="minlon,minlat,maxlon,maxlat (WGS 84); its area is bounded per zoom", pattern=BBOX_PATTERN, examples=["113.10,23.00,113.14,23.02"])] = None,
+    zoom: Annotated[float | None, Query(ge=0, le=24, description="the map's zoom; bounds the bbox area (see max_bbox_area)")] = None,
     limit: Annotated[int | None, Query(ge=1, description="page size (bounded by the server maximum)")] = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=100_000_000)] = 0,
 ) -> Response:
-    size = limit or settings.default_page_size
-    if size > settings.max_page_size:
-        raise InvalidInput(f"limit must be at most {settings.max_page_size}", field="limit", value=size)
-    page = query_layer(conn, layer, bbox=parse_bbox(bbox), limit=size, offset=offset)
+    size = page_size(limit, settings)
+    box = parse_bbox(bbox)
+    check_bbox_area(box, zoom, settings)
+    page = query_layer(conn, layer, bbox=box, limit=size, offset=offset)
     links = [{"rel": "self", "href": str(request.url), "type": GEOJSON}]
     if page.next_offset is not None:
         links.append({"rel": "next", "href": str(request.url.include_query_params(offset=page.next_offset, limit=size)), "type": GEOJSON})

@@ -5,7 +5,7 @@ their impact. Object-level rule: a planner changes only plans they created (``cr
 is the caller's :attr:`api.auth.Principal.actor`, "key name (key prefix)"); admin changes
 any. Approval follows the four-eyes practice of utility switching orders (编制 / 审批):
 only an admin may approve (consulting → approved), and never a plan they created
-themselves. Every change and every export goes through :func:`_audit`.
+themselves. Every change and every export is recorded with :func:`api.audit.audit`.
 
 Concurrency: ``GET`` returns ``ETag: "<version>"``; ``PUT`` needs ``If-Match`` with that tag
 (428 without it, 412 when the plan moved on), so no update is lost. Impact results name
@@ -23,12 +23,14 @@ from fastapi import APIRouter, Body, Header, Path, Query, Request
 from fastapi.responses import Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from api.audit import audit
 from api.auth import Principal, allow
 from api.deps import ConnDep, SettingsDep, SnapshotDep
 from api.exports import export_response
 from api.impact_cache import ImpactCache
 from api.jsonio import dumps
-from api.settings import MAX_PLAN_STEPS, Settings
+from api.limits import check_plan_size
+from api.settings import PLAN_STEPS_HARD_CAP, Settings
 from api.state import GridSnapshot
 from gis.customer_details import read_customer_details
 from gis.errors import InvalidInput, PermissionDenied, PreconditionFailed, PreconditionRequired
@@ -47,22 +49,12 @@ from outage_impact.impact import ImpactResult
 from outage_impact.plan import Step, resolve_steps
 from topology.errors import UnknownElement
 
-__all__ = ["router", "PlanBody", "PlanStepIn", "StatusIn", "details_reader", "impact_page", "_audit"]
+__all__ = ["router", "PlanBody", "PlanStepIn", "StatusIn", "details_reader", "impact_page"]
 
 router = APIRouter(prefix="/api/v1", tags=["switching plans"])
 
 READERS = ("planner", "dispatcher", "analyst")
 PlanId = Annotated[int, Path(ge=1, le=2**31 - 1, description="plan id")]
-
-
-def _audit(request: Request, principal: Principal, action: str, object_kind: str,
-           object_id: str | int | None = None, details: dict[str, Any] | None = None) -> None:
-    """The audit hook of plan changes and exports.
-
-    MERGE: point this at ``api.audit.audit(request, principal, action, object_kind, object_id, details)``
-    (built by the api-sec branch); until then it records nothing.
-    """
-    return None
 
 
 class PlanStepIn(BaseModel):
@@ -85,7 +77,7 @@ class PlanBody(BaseModel):
     title: str = Field(min_length=1, max_length=300)
     window_start: AwareDatetime | None = Field(default=None, description="with a time zone, e.g. +08:00")
     window_end: AwareDatetime | None = None
-    steps: list[PlanStepIn] = Field(min_length=1, max_length=MAX_PLAN_STEPS)
+    steps: list[PlanStepIn] = Field(min_length=1, max_length=PLAN_STEPS_HARD_CAP)
 
 
 class StatusIn(BaseModel):
@@ -212,13 +204,14 @@ def _plan_result(request: Request, settings: Settings, snapshot: GridSnapshot, p
 @router.post("/plans", status_code=201, summary="Create a switching plan (draft, version 1)",
              response_description="the stored plan; ETag carries its version",
              responses={201: {"headers": {"ETag": {"description": 'the plan version, e.g. "1"'}}}})
-def create(request: Request, snapshot: SnapshotDep, body: Annotated[PlanBody, Body()],
+def create(request: Request, snapshot: SnapshotDep, settings: SettingsDep, body: Annotated[PlanBody, Body()],
            principal: Annotated[Principal, allow("planner")]) -> Response:
+    check_plan_size(len(body.steps), settings)
     _check_against_grid(body, snapshot)
     plan = create_plan(request.app.state.engine, title=body.title, window_start=body.window_start,
                        window_end=body.window_end, steps=[(s.action, s.element) for s in body.steps],
                        created_by=principal.actor)
-    _audit(request, principal, "plan.create", "plan", plan.id, {"version": plan.version, "steps": len(plan.steps)})
+    audit(request, principal, "plan.create", "plan", plan.id, {"version": plan.version, "steps": len(plan.steps)})
     return _plan_response(plan, 201)
 
 
@@ -251,16 +244,17 @@ def read(conn: ConnDep, plan_id: PlanId) -> Response:
 @router.put("/plans/{plan_id}", summary="Replace title, window and steps (needs If-Match)",
             responses={412: {"description": "the plan changed since it was read"},
                        428: {"description": "If-Match is missing"}})
-def replace(request: Request, snapshot: SnapshotDep, plan_id: PlanId,
+def replace(request: Request, snapshot: SnapshotDep, settings: SettingsDep, plan_id: PlanId,
             body: Annotated[PlanBody, Body()], principal: Annotated[Principal, allow("planner")],
             if_match: Annotated[str | None, Header(description='the ETag read, e.g. "3"')] = None) -> Response:
     expected = _if_match(if_match, required=True)
     _may_change(principal, _read_plan(request, plan_id))
+    check_plan_size(len(body.steps), settings)
     _check_against_grid(body, snapshot)
     plan = update_plan(request.app.state.engine, plan_id, expected_version=expected, title=body.title,
                        window_start=body.window_start, window_end=body.window_end,
                        steps=[(s.action, s.element) for s in body.steps])
-    _audit(request, principal, "plan.update", "plan", plan_id, {"from_version": expected, "version": plan.version})
+    audit(request, principal, "plan.update", "plan", plan_id, {"from_version": expected, "version": plan.version})
     return _plan_response(plan)
 
 
@@ -281,7 +275,7 @@ def set_status(request: Request, plan_id: PlanId, body: Annotated[StatusIn, Body
     else:
         _may_change(principal, current)
     plan = change_status(request.app.state.engine, plan_id, body.status, expected_version=expected)
-    _audit(request, principal, "plan.status", "plan", plan_id,
+    audit(request, principal, "plan.status", "plan", plan_id,
            {"from": current.status, "to": plan.status, "version": plan.version})
     return _plan_response(plan)
 
@@ -292,7 +286,7 @@ def remove(request: Request, plan_id: PlanId, principal: Annotated[Principal, al
     expected = _if_match(if_match, required=False)
     _may_change(principal, _read_plan(request, plan_id))
     delete_plan(request.app.state.engine, plan_id, expected_version=expected)
-    _audit(request, principal, "plan.delete", "plan", plan_id, {"version": expected})
+    audit(request, principal, "plan.delete", "plan", plan_id, {"version": expected})
     return Response(status_code=204)
 
 
@@ -326,7 +320,7 @@ def export(request: Request, snapshot: SnapshotDep, settings: SettingsDep, plan_
            fmt: Literal["csv", "xlsx", "geojson"], principal: Annotated[Principal, allow(*READERS)]) -> Response:
     plan = _read_plan(request, plan_id)
     result = _plan_result(request, settings, snapshot, plan)
-    _audit(request, principal, "export", "plan", plan_id,
+    audit(request, principal, "export", "plan", plan_id,
            {"format": fmt, "rows": result.count, "plan_version": plan.version, "data_version": snapshot.version,
             "pii": principal.sees_pii})
     meta = {"plan_id": plan.id, "plan_version": plan.version, "data_version": snapshot.version,

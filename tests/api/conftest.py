@@ -56,22 +56,31 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def serve(database_url: str, settings: Settings | None = None) -> Iterator[Served]:
-    """Run the app on a free loopback port until the generator is closed; yields its base URL."""
+def serve(database_url: str, settings: Settings | None = None, app=None) -> Iterator[Served]:
+    """Run the app (``create_app(settings)`` unless given) on a free loopback port until the
+    generator is closed; yields its base URL."""
     keys = keys_for(database_url)
     port = _free_port()
-    app = create_app(settings or Settings(database_url=database_url))
+    # Test servers do not rate limit (tests of many routes share one key per role) unless the
+    # given settings set a rate explicitly, as tests/api/test_limits.py does to test the limit.
+    if app is None:
+        settings = settings or Settings(database_url=database_url)
+        if "rate_limit_per_s" not in settings.model_fields_set:
+            settings = settings.model_copy(update={"rate_limit_per_s": 0})
+        app = create_app(settings)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline:  # up, and done compiling the grid (or holding none)
         try:
-            if httpx.get(base + "/health", timeout=1).status_code == 200:
+            ready = httpx.get(base + "/ready", timeout=1)
+            if ready.json()["checks"]["topology"] != "compiling":
                 break
-        except httpx.HTTPError:
-            time.sleep(0.05)
+        except (httpx.HTTPError, ValueError, KeyError):
+            pass
+        time.sleep(0.05)
     else:
         raise RuntimeError("the API server did not start")
     try:

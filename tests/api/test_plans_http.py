@@ -8,7 +8,7 @@ import time
 import httpx
 import pytest
 
-from api.settings import MAX_PLAN_STEPS
+from api.settings import PLAN_STEPS_HARD_CAP
 from gis.api_keys import create_key
 from gis.db import make_engine
 
@@ -63,7 +63,7 @@ def test_bad_plans_are_refused_naming_field_and_value(client_as):
                                                                     {"action": "open", "element": "SW999999"}]})
     assert r.status_code == 422 and r.json()["field"] == "steps[1].element" and r.json()["value"] == "SW999999"
     assert "step 1" in r.json()["detail"] or "steps[1]" in r.json()["detail"]
-    r = planner.post("/api/v1/plans", json={**_plan(), "steps": [{"action": "open", "element": FUSE}] * (MAX_PLAN_STEPS + 1)})
+    r = planner.post("/api/v1/plans", json={**_plan(), "steps": [{"action": "open", "element": FUSE}] * (PLAN_STEPS_HARD_CAP + 1)})
     assert r.status_code == 422 and r.json()["field"] == "steps"
     r = planner.post("/api/v1/plans", json={**_plan(), "window_start": "2026-12-01T09:00:00"})
     assert r.status_code == 422 and r.json()["field"] == "window_start"

@@ -123,14 +123,14 @@ def base_url(chromium_path: str, tmp_path_factory: pytest.TempPathFactory) -> It
     deadline = time.monotonic() + 30
     while True:
         try:
-            with urllib.request.urlopen(f"{root}/health", timeout=2) as resp:
+            with urllib.request.urlopen(f"{root}/ready", timeout=2) as resp:  # the grid is compiled
                 if resp.status == 200:
                     break
         except OSError:
             pass
         if not thread.is_alive() or time.monotonic() > deadline:
             server.should_exit = True
-            pytest.fail("the GridAtlas server did not answer /health", pytrace=False)
+            pytest.fail("the GridAtlas server did not become ready (/ready)", pytrace=False)
         time.sleep(0.1)
     try:
         yield root

@@ -1,0 +1,96 @@
+"""The audit trail on both stores: append, filter, page; UPDATE and DELETE refused by the store."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+
+from gis.audit import query_events, record_event
+from gis.errors import InvalidInput
+
+
+def _seed(engine) -> None:
+    with engine.begin() as conn:
+        record_event(conn, actor="a (1111aaaa)", role="agent", action="customer.pii_read",
+                     object_kind="customer", object_id="0300000001", details={"unmasked": ["phone"]})
+        record_event(conn, actor="p (2222bbbb)", role="planner", action="plan.create",
+                     object_kind="plan", object_id="7")
+        record_event(conn, actor="a (1111aaaa)", role="agent", action="export",
+                     object_kind="impact", object_id=None, details={"format": "csv", "rows": 12})
+
+
+def test_events_are_recorded_filtered_and_paged(empty_store):
+    _seed(empty_store)
+    with empty_store.connect() as conn:
+        everything = query_events(conn, limit=10)
+        assert [e["action"] for e in everything] == ["export", "plan.create", "customer.pii_read"]
+        first = everything[-1]
+        assert first["actor"] == "a (1111aaaa)" and first["role"] == "agent"
+        assert first["object_kind"] == "customer" and first["object_id"] == "0300000001"
+        assert first["details"] == {"unmasked": ["phone"]}
+        assert first["at"].tzinfo is not None
+        assert abs((dt.datetime.now(dt.timezone.utc) - first["at"]).total_seconds()) < 60
+        assert [e["action"] for e in query_events(conn, actor="a (1111aaaa)", limit=10)] == ["export", "customer.pii_read"]
+        assert [e["object_id"] for e in query_events(conn, object_kind="plan", limit=10)] == ["7"]
+        assert query_events(conn, action="alert.ack", limit=10) == []
+        assert [e["action"] for e in query_events(conn, limit=1, offset=1)] == ["plan.create"]
+        future = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1)
+        assert query_events(conn, since=future, limit=10) == []
+        assert len(query_events(conn, until=future, limit=10)) == 3
+        # a naive or other-zone time means the same instant
+        beijing = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=1)).astimezone(dt.timezone(dt.timedelta(hours=8)))
+        assert len(query_events(conn, since=beijing, limit=10)) == 3
+
+
+def test_an_event_rolls_back_with_its_transaction(empty_store):
+    with pytest.raises(RuntimeError):
+        with empty_store.begin() as conn:
+            record_event(conn, actor="x (0000ffff)", role="admin", action="plan.update", object_kind="plan", object_id="1")
+            raise RuntimeError("the change failed")
+    with empty_store.connect() as conn:
+        assert query_events(conn, limit=10) == []
+
+
+@pytest.mark.parametrize("statement", [
+    "UPDATE audit_events SET actor = 'someone else'",
+    "UPDATE audit_events SET details = '{}' WHERE action = 'export'",
+    "DELETE FROM audit_events",
+    "DELETE FROM audit_events WHERE action = 'plan.create'",
+])
+def test_the_store_refuses_to_change_or_delete_events(empty_store, statement):
+    _seed(empty_store)
+    with pytest.raises(DBAPIError, match="append-only"):
+        with empty_store.begin() as conn:
+            conn.execute(text(statement))
+    with empty_store.connect() as conn:
+        events = query_events(conn, limit=10)
+    assert len(events) == 3 and {e["actor"] for e in events} == {"a (1111aaaa)", "p (2222bbbb)"}
+
+
+def test_emptying_the_table_is_refused(empty_store):
+    """PostgreSQL's TRUNCATE bypasses row triggers (a statement trigger stops it); SQLite has no
+    TRUNCATE, and its truncate optimization of an unqualified DELETE is off while triggers exist."""
+    _seed(empty_store)
+    statement = "TRUNCATE audit_events" if empty_store.dialect.name == "postgresql" else "DELETE FROM audit_events"
+    with pytest.raises(DBAPIError, match="append-only"):
+        with empty_store.begin() as conn:
+            conn.execute(text(statement))
+    with empty_store.connect() as conn:
+        assert len(query_events(conn, limit=10)) == 3
+
+
+@pytest.mark.parametrize(("field", "kwargs"), [
+    ("actor", {"actor": ""}),
+    ("action", {"action": "x" * 65}),
+    ("object_id", {"object_id": "9" * 101}),
+    ("details", {"details": {"blob": "x" * 5000}}),
+])
+def test_bad_events_are_refused_naming_the_field(empty_store, field, kwargs):
+    event = {"actor": "a (1111aaaa)", "role": "agent", "action": "export", "object_kind": "impact", "object_id": None}
+    event.update(kwargs)
+    with empty_store.begin() as conn, pytest.raises(InvalidInput) as caught:
+        record_event(conn, **event)
+    assert caught.value.field == field
