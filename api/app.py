@@ -20,7 +20,8 @@ from fastapi.staticfiles import StaticFiles
 
 from api.auth import KeyCache
 from api.errors import add_exception_handlers
-from api.routes import grid, health, impact, layers
+from api.customer_view import ViewCaches
+from api.routes import customers, grid, health, impact, layers, spatial
 from api.settings import Settings
 from api.state import TopologyHolder
 from gis.db import make_engine
@@ -56,6 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.keys = KeyCache(engine, settings.auth_cache_ttl_s)
         app.state.topology = TopologyHolder(engine)
         app.state.topology.refresh()
+        app.state.customer_views = ViewCaches()
         follower = None
         if settings.reload_interval_s > 0:
             follower = asyncio.create_task(_follow_data_version(app.state.topology, settings.reload_interval_s))
@@ -79,6 +81,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(layers.router)
     app.include_router(grid.router)
     app.include_router(impact.router)
+    app.include_router(customers.router)
+    app.include_router(spatial.router)
 
     for name, directory in vendor_dirs().items():
         app.mount(f"/vendor/{name}", StaticFiles(directory=directory), name=f"vendor-{name}")
