@@ -974,7 +974,8 @@
         r.sensitivity ? el('span', { class: 'ga-tag', text: r.sensitivity }) : null,
         el('div', { class: 'ga-subtitle', text: (r.address || '') + (r.matched ? ' · 匹配 matched: ' + [].concat(r.matched).join(', ') : '') })
       ]);
-      var pick = function () { pickResult(r).catch(report); };
+      // stop the click here: the item is removed at once, and Leaflet would take a detached target for a map click
+      var pick = function (ev) { if (ev) ev.stopPropagation(); pickResult(r).catch(report); };
       a.addEventListener('click', pick);
       a.addEventListener('keydown', function (ev) { if (ev.key === 'Enter') pick(); });
       searchResults.appendChild(a);
@@ -1123,7 +1124,7 @@
     showDownstream: showDownstream, clearHighlight: clearHighlight,
     highlightedSegmentIds: highlightedSegmentIds, highlightedTransformerIds: highlightedTransformerIds,
     zoomToHighlight: zoomToHighlight, fitExtent: fitExtent,
-    openView: openView, view: null, viewport: null, loadViewport: loadViewport, search: search, clickAt: clickAt
+    openView: openView, view: null, viewport: null, nearest: null, loadViewport: loadViewport, search: search, clickAt: clickAt
   };
 
   var jobs = {};

@@ -556,3 +556,34 @@ def test_search_box_lists_ranked_results_and_opens_the_view(open_map: Any, base_
     m.page.wait_for_function("acct => window.gridatlas.view && window.gridatlas.view.account_no === acct", arg=row["account_no"])
     assert m.page.locator(".ga-view").is_visible()
     assert m.rec.console_errors == [] and m.rec.page_errors == [] and m.rec.failed == []
+
+
+def test_search_box_renders_the_search_contract(open_map: Any) -> None:
+    """The UI side of GET /api/v1/search, fed a contract-shaped answer built from the sample's real rows
+    (the endpoint itself is tested where it is built; the test above runs against it once merged)."""
+    rows = [_customer_row(lambda r: r["account_no"].endswith("17")), _customer_row(lambda r: r["account_no"].endswith("01"))]
+
+    def answer(route: Any) -> None:
+        data = [{"account_no": r["account_no"], "name": r["name"], "address": r["address"], "phone": r["phone"],
+                 "category": r["category"], "sensitivity": r["sensitivity"] or None, "transformer_id": r["transformer_id"],
+                 "meter_box_id": r["meter_box_id"], "lon": float(r["lon"]), "lat": float(r["lat"]),
+                 "location_quality": r["location_quality"], "matched": "name", "score": 1.0 - i / 10}
+                for i, r in enumerate(rows)]
+        route.fulfill(status=200, content_type="application/json",
+                      body=json.dumps({"query": "x", "shape": "name", "count": len(data), "data": data, "suggestions": []}))
+
+    m = open_map({"**/api/v1/search?*": answer})
+    m.ready()
+    m.page.locator(".ga-header input[type=search]").fill(rows[0]["name"])
+    m.page.locator(".ga-header button[type=submit]").click()
+    items = m.page.locator(".ga-results .ga-result-item")
+    items.first.wait_for()
+    assert items.evaluate_all("els => els.map(e => e.dataset.account)") == [r["account_no"] for r in rows]
+    assert "matched: name" in m.page.locator(".ga-results").inner_text()
+    items.nth(1).click()
+    m.page.wait_for_function("acct => window.gridatlas.view && window.gridatlas.view.account_no === acct", arg=rows[1]["account_no"])
+    assert m.page.locator(".ga-results .ga-result-item").count() == 0
+    assert m.page.evaluate("() => window.gridatlas.nearest") is None     # picking a result is not a map click
+    assert m.page.locator(f".leaflet-popup .ga-pop[data-id='{rows[1]['account_no']}']").count() == 1
+    m.page.screenshot(path=str(Path("/tmp") / "gridatlas-view.png"))
+    assert m.rec.console_errors == [] and m.rec.page_errors == [] and m.rec.failed == []
