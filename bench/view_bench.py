@@ -70,7 +70,7 @@ def _city(customers: int, seed: int) -> tuple[Path, str]:
         generate_city(directory, customers=customers, seed=seed)
     store = CACHE / f"{name}.sqlite"
     url = f"sqlite:///{store}"
-    if not store.is_file() or store.stat().st_size == 0:
+    if not _loaded(url):
         from loaders.city import import_city
         manifest = json.loads((directory / "manifest.json").read_text(encoding="utf-8"))
         engine = make_engine(url)
@@ -82,6 +82,23 @@ def _city(customers: int, seed: int) -> tuple[Path, str]:
         finally:
             engine.dispose()
     return directory, url
+
+
+def _loaded(url: str) -> bool:
+    """Whether the store at ``url`` exists and holds a data version (an import is atomic)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from gis.store import latest_data_version
+    if not Path(url.removeprefix("sqlite:///")).is_file():
+        return False
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            return latest_data_version(conn) is not None
+    except SQLAlchemyError:
+        return False
+    finally:
+        engine.dispose()
 
 
 def _screen_bbox(lon: float, lat: float, zoom: float) -> tuple[float, float, float, float]:

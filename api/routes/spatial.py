@@ -11,6 +11,7 @@ from api.auth import allow
 from api.deps import SettingsDep, SnapshotDep
 from api.jsonio import dumps
 from api.routes.layers import parse_bbox
+from gis.errors import InvalidInput
 
 router = APIRouter(prefix="/api/v1", tags=["map"])
 
@@ -33,7 +34,8 @@ def viewport(snapshot: SnapshotDep, settings: SettingsDep,
              bbox: Annotated[str, Query(description="minlon,minlat,maxlon,maxlat (WGS 84)", examples=["113.10,23.00,113.14,23.02"])],
              zoom: Annotated[float, Query(ge=0, le=22, description="the map's zoom level (Web Mercator)")]) -> Response:
     box = parse_bbox(bbox)
-    assert box is not None
+    if box is None:  # the parameter is required; parse_bbox returns None only for a missing value
+        raise InvalidInput("bbox is required: minlon,minlat,maxlon,maxlat", field="bbox")
     body = snapshot.spatial.viewport(box, zoom, max_points=settings.viewport_max_points,
                                      cluster_px=settings.viewport_cluster_px, max_view_px=settings.viewport_max_px).to_dict()
     body["max_points"] = settings.viewport_max_points
