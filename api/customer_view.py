@@ -240,7 +240,8 @@ def customer_view(conn: Connection, snapshot: GridSnapshot, caches: ViewCaches, 
     if "interactions" in panels:
         view["interactions"] = _interactions(conn, account_no, "interaction_texts" in panels)
     if "emotion" in panels:
-        rules = EmotionRules()
+        rules = EmotionRules(angry_complaints_30d=settings.emotion_angry_complaints_30d,
+                             repeat_min=settings.emotion_repeat_min, repeat_days=settings.emotion_repeat_days)
         recent = read_interactions(conn, account_no, since=now - dt.timedelta(days=rules.long_days))
         view["emotion"] = emotion_label(recent, now=now, matcher=caches.matcher(settings.sensitive_words),
                                         rules=rules).to_dict()

@@ -70,6 +70,10 @@ class Settings(BaseSettings):
     sensitive_words: tuple[str, ...] = Field(
         default=DEFAULT_SENSITIVE_WORDS, description="敏感词 for the emotion label and alerts (JSON list)")
 
+    emotion_angry_complaints_30d: int = Field(default=2, ge=1, description="complaints in 30 days that make 'angry'")
+    emotion_repeat_min: int = Field(default=3, ge=2, description="contacts within emotion_repeat_days that count as repeat calls")
+    emotion_repeat_days: int = Field(default=7, ge=1, le=30)
+
     @field_validator("customer_view_panels")
     @classmethod
     def _known_panels(cls, value: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:

@@ -177,3 +177,40 @@ def test_nearest_and_viewport(client: httpx.Client, client_as, sample_customer: 
     r = client.get("/api/v1/viewport", params={"bbox": everything, "zoom": 19})
     assert r.status_code == 422 and r.json()["field"] == "bbox" and "zoom" in r.json()["detail"]
     assert client_as("admin").get("/api/v1/viewport", params={"bbox": everything, "zoom": 14}).status_code == 200
+
+
+def test_panels_per_role_are_configuration(tmp_path) -> None:
+    from pydantic import ValidationError
+
+    from api.settings import DEFAULT_VIEW_PANELS, Settings
+    custom = dict(DEFAULT_VIEW_PANELS, agent=("profile", "supply"))
+    assert Settings(customer_view_panels=custom).customer_view_panels["agent"] == ("profile", "supply")
+    for bad, word in (({**custom, "agent": ("profile", "secrets")}, "secrets"),
+                      ({k: v for k, v in custom.items() if k != "analyst"}, "analyst"),
+                      ({**custom, "janitor": ()}, "janitor")):
+        with pytest.raises(ValidationError) as info:
+            Settings(customer_view_panels=bad)
+        assert word in str(info.value)
+
+
+def test_a_role_sees_only_its_configured_panels(sqlite_templates, tmp_path) -> None:
+    import shutil
+
+    from api.settings import DEFAULT_VIEW_PANELS, Settings
+    from tests.api.conftest import serve
+    path = tmp_path / "store.sqlite"
+    shutil.copyfile(sqlite_templates["city"], path)
+    url = f"sqlite:///{path}"
+    panels = dict(DEFAULT_VIEW_PANELS, agent=("supply",))
+    served = serve(url, Settings(database_url=url, customer_view_panels=panels))
+    base = next(served)
+    try:
+        acct = _customers()[0]["account_no"]
+        body = httpx.get(f"{base}/api/v1/customers/{acct}", headers=base.headers("agent"), params={"at": AT}).json()
+        assert body["panels"] == ["supply"]
+        assert "supply" in body and not ({"profile", "contact", "outages", "interactions", "emotion", "stale"} & set(body))
+        fields = httpx.get(f"{base}/api/v1/customers/{acct}/fields", headers=base.headers("agent"),
+                           params={"q": "容量"}).json()["data"]
+        assert [f["field"] for f in fields] == ["transformer_kva"]      # contract_kva is in the hidden profile
+    finally:
+        served.close()
