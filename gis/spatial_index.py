@@ -162,7 +162,8 @@ class _PointTree:
         self._kx = EARTH_RADIUS_M * math.cos(math.radians(lat0)) * math.pi / 180
         self._ky = EARTH_RADIUS_M * math.pi / 180
         self._slack = slack
-        self.tree = cKDTree(np.column_stack([lon * self._kx, lat * self._ky])) if len(lon) else None
+        self.tree = (cKDTree(np.column_stack([lon * self._kx, lat * self._ky]), balanced_tree=False)
+                     if len(lon) else None)
 
     def within(self, lon: float, lat: float, radius_m: float, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Indices and haversine distances of the ``k`` nearest points within ``radius_m`` (sorted)."""
@@ -188,21 +189,22 @@ class _PointTree:
 class SpatialIndex:
     """Customers, meter boxes and 台区 hulls of one data version (see the module docstring)."""
 
+    #: customer columns returned with each point (gathered per query, never copied whole)
+    POINT_COLUMNS = ("account_no", "sensitivity", "category", "transformer_id", "meter_box_id", "location_quality")
+
     def __init__(self, customers: pd.DataFrame, meter_boxes: pd.DataFrame, transformers: pd.DataFrame) -> None:
-        cust = customers[np.isfinite(customers["lon"].to_numpy(float)) & np.isfinite(customers["lat"].to_numpy(float))]
-        order = np.argsort(cust["lon"].to_numpy(float), kind="stable")
-        self.lon = np.ascontiguousarray(cust["lon"].to_numpy(float)[order])
-        self.lat = np.ascontiguousarray(cust["lat"].to_numpy(float)[order])
-        self.account_no = np.asarray(cust["account_no"].to_numpy(object)[order])
-        self.sensitivity = _str_or_none(cust["sensitivity"].to_numpy(object)[order])
-        self.sensitive = np.array([s is not None for s in self.sensitivity], dtype=bool)
-        self.transformer_id = _str_or_none(cust["transformer_id"].to_numpy(object)[order]) \
-            if "transformer_id" in cust else np.full(len(order), None, dtype=object)
-        self.meter_box_id = _str_or_none(cust["meter_box_id"].to_numpy(object)[order]) \
-            if "meter_box_id" in cust else np.full(len(order), None, dtype=object)
-        for name in ("category", "location_quality"):
-            setattr(self, name, (_str_or_none(cust[name].to_numpy(object)[order]) if name in cust
-                                 else np.full(len(order), None, dtype=object)))
+        lon_all, lat_all = customers["lon"].to_numpy(float), customers["lat"].to_numpy(float)
+        placed = np.flatnonzero(np.isfinite(lon_all) & np.isfinite(lat_all))
+        order = placed[np.argsort(lon_all[placed], kind="stable")]
+        self._row = order                         # sorted position -> table row
+        self.lon = np.ascontiguousarray(lon_all[order])
+        self.lat = np.ascontiguousarray(lat_all[order])
+        n_rows = len(customers)
+        self._cols = {name: (customers[name].to_numpy(object) if name in customers else np.full(n_rows, None, dtype=object))
+                      for name in self.POINT_COLUMNS}
+        sens = self._cols["sensitivity"]
+        self.sensitive = (pd.notna(sens) & (sens != ""))[order]
+        self.account_no = self._cols["account_no"][order]
         mb = meter_boxes[np.isfinite(meter_boxes["lon"].to_numpy(float)) & np.isfinite(meter_boxes["lat"].to_numpy(float))]
         self.mb_id = mb["id"].to_numpy(object)
         self.mb_lon, self.mb_lat = mb["lon"].to_numpy(float), mb["lat"].to_numpy(float)
@@ -224,20 +226,27 @@ class SpatialIndex:
 
     # ------------------------------------------------------------------ build
     def _build_hulls(self) -> None:
-        has = np.array([t is not None for t in self.transformer_id], dtype=bool)
+        codes, ids = pd.factorize(pd.Series(self._cols["transformer_id"][self._row]), use_na_sentinel=True)
+        has = codes >= 0
         if not has.any():
             self.hull_ids = np.empty(0, dtype=object)
             self.hulls = np.empty(0, dtype=object)
             self._hull_tree = None
             return
-        ids, codes = np.unique(self.transformer_id[has].astype(str), return_inverse=True)
-        order = np.argsort(codes, kind="stable")
-        coords = np.column_stack([self.lon[has][order], self.lat[has][order]])
-        hulls = shapely.convex_hull(shapely.multipoints(coords, indices=codes[order]))
+        order = np.argsort(codes[has], kind="stable")
+        code = codes[has][order]
+        x, y = self.lon[has][order], self.lat[has][order]
+        keep = _hull_candidates(code, x, y, len(ids))
+        hulls = shapely.convex_hull(shapely.multipoints(np.column_stack([x[keep], y[keep]]), indices=code[keep]))
         thin = shapely.get_type_id(hulls) != shapely.GeometryType.POLYGON
         if thin.any():
             hulls[thin] = shapely.buffer(hulls[thin], _HULL_BUFFER_DEG, quad_segs=4)
-        self.hull_ids = ids.astype(object)
+        self.hull_ids = np.asarray(ids, dtype=object)
+        pos = pd.DataFrame(self._tr_pos.values(), index=list(self._tr_pos), columns=["lon", "lat"]) \
+            if self._tr_pos else pd.DataFrame(columns=["lon", "lat"], dtype=float)
+        located = pos.reindex(self.hull_ids)
+        self._hull_tr_lon = located["lon"].to_numpy(float)
+        self._hull_tr_lat = located["lat"].to_numpy(float)
         self.hulls = hulls
         self._hull_tree = shapely.STRtree(hulls)
 
@@ -246,21 +255,23 @@ class SpatialIndex:
     def n_customers(self) -> int:
         return len(self.lon)
 
+    def column(self, name: str, idx: np.ndarray) -> list[object]:
+        """Values of a :attr:`POINT_COLUMNS` column at sorted positions ``idx`` (None for null/NaN/"")."""
+        return _str_or_none(self._cols[name][self._row[idx]]).tolist()
+
     def transformer_area_at(self, lon: float, lat: float) -> str | None:
-        """The 台区 whose customer hull contains the point (nearest transformer among several)."""
+        """The 台区 whose customer hull contains the point (nearest transformer among several, then id)."""
         if self._hull_tree is None:
             return None
         hits = self._hull_tree.query(shapely.Point(lon, lat), predicate="intersects")
         if len(hits) == 0:
             return None
-        ids = sorted(str(self.hull_ids[h]) for h in hits)
-        if len(ids) == 1:
-            return ids[0]
-
-        def dist(t: str) -> float:
-            pos = self._tr_pos.get(t)
-            return float(haversine_m(lon, lat, pos[0], pos[1])) if pos else math.inf
-        return min(ids, key=lambda t: (dist(t), t))
+        if len(hits) == 1:
+            return str(self.hull_ids[hits[0]])
+        d = haversine_m(lon, lat, self._hull_tr_lon[hits], self._hull_tr_lat[hits])
+        d = np.where(np.isfinite(d), d, np.inf)
+        ids = self.hull_ids[hits].astype(str)
+        return str(ids[np.lexsort((ids, d))[0]])
 
     def nearest(self, lon: float, lat: float, radius_m: float, k: int = 5) -> Nearest:
         """Customers (k nearest), the nearest meter box and the 台区 at a point, within ``radius_m``."""
@@ -271,9 +282,9 @@ class SpatialIndex:
             raise InvalidInput("k must be between 1 and 100", field="k", value=k)
         idx, dist = self._customers.within(lon, lat, radius_m, k)
         customers = tuple(
-            NearCustomer(str(self.account_no[i]), float(d), float(self.lon[i]), float(self.lat[i]),
-                         self.sensitivity[i], self.transformer_id[i])
-            for i, d in zip(idx.tolist(), dist.tolist())
+            NearCustomer(str(a), float(d), float(self.lon[i]), float(self.lat[i]), s, t)
+            for i, d, a, s, t in zip(idx.tolist(), dist.tolist(), self.account_no[idx].tolist(),
+                                     self.column("sensitivity", idx), self.column("transformer_id", idx))
         )
         bidx, bdist = self._boxes.within(lon, lat, radius_m, 1)
         box = None
@@ -301,13 +312,13 @@ class SpatialIndex:
         idx = self.in_bbox(bbox)
         sens = int(self.sensitive[idx].sum())
         if len(idx) <= max_points:
+            cols = {name: self.column(name, idx) for name in self.POINT_COLUMNS}
             points = [
                 {"account_no": a, "lon": x, "lat": y, "sensitivity": s, "category": c, "transformer_id": t,
                  "meter_box_id": m, "location_quality": q}
                 for a, x, y, s, c, t, m, q in zip(
-                    self.account_no[idx].tolist(), self.lon[idx].tolist(), self.lat[idx].tolist(),
-                    self.sensitivity[idx].tolist(), self.category[idx].tolist(), self.transformer_id[idx].tolist(),
-                    self.meter_box_id[idx].tolist(), self.location_quality[idx].tolist())
+                    cols["account_no"], self.lon[idx].tolist(), self.lat[idx].tolist(), cols["sensitivity"],
+                    cols["category"], cols["transformer_id"], cols["meter_box_id"], cols["location_quality"])
             ]
             return Viewport(bbox, zoom, len(idx), sens, "points", points=points)
         cw, ch = cell_size(zoom, (bbox[1] + bbox[3]) / 2, cluster_px)
@@ -330,6 +341,36 @@ class SpatialIndex:
             for x, y, c, s, k in zip((sx / n).tolist(), (sy / n).tolist(), n.tolist(), ss.tolist(), occupied.tolist())
         ]
         return Viewport(bbox, zoom, len(idx), sens, "clusters", clusters=clusters, cell_deg=(cw, ch))
+
+
+_DIRECTIONS = np.radians(np.arange(0, 360, 45))
+
+
+def _hull_candidates(code: np.ndarray, x: np.ndarray, y: np.ndarray, groups: int) -> np.ndarray:
+    """Mask of the points that may be hull vertices of their group (Akl–Toussaint filter).
+
+    ``code`` is sorted. Per group, the extreme points in eight directions form a convex
+    octagon (counter-clockwise); a point strictly inside it is no hull vertex and is dropped.
+    Degenerate edges are ignored, so a group with fewer than three distinct extremes keeps
+    every point. The hull of the kept points equals the hull of all points. O(n).
+    """
+    starts = np.searchsorted(code, np.arange(groups))
+    vx = np.empty((groups, len(_DIRECTIONS)))
+    vy = np.empty_like(vx)
+    for k, angle in enumerate(_DIRECTIONS):
+        proj = x * math.cos(angle) + y * math.sin(angle)
+        best = np.maximum.reduceat(proj, starts)
+        hit = np.flatnonzero(proj == best[code])
+        first = hit[np.unique(code[hit], return_index=True)[1]]
+        vx[:, k], vy[:, k] = x[first], y[first]
+    inside = np.ones(len(x), dtype=bool)
+    for k in range(len(_DIRECTIONS)):
+        ax, ay = vx[:, k][code], vy[:, k][code]
+        ex = vx[:, (k + 1) % len(_DIRECTIONS)][code] - ax
+        ey = vy[:, (k + 1) % len(_DIRECTIONS)][code] - ay
+        cross = ex * (y - ay) - ey * (x - ax)
+        inside &= (cross > 0) | ((ex == 0) & (ey == 0))
+    return ~inside
 
 
 def cell_size(zoom: float, lat: float, cluster_px: int) -> tuple[float, float]:
