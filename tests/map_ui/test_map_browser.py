@@ -558,7 +558,7 @@ def test_search_box_lists_ranked_results_and_opens_the_view(open_map: Any, base_
     assert m.rec.console_errors == [] and m.rec.page_errors == [] and m.rec.failed == []
 
 
-def test_search_box_renders_the_search_contract(open_map: Any) -> None:
+def test_search_box_renders_the_search_contract(open_map: Any, tmp_path: Path) -> None:
     """The UI side of GET /api/v1/search, fed a contract-shaped answer built from the sample's real rows
     (the endpoint itself is tested where it is built; the test above runs against it once merged)."""
     rows = [_customer_row(lambda r: r["account_no"].endswith("17")), _customer_row(lambda r: r["account_no"].endswith("01"))]
@@ -585,5 +585,5 @@ def test_search_box_renders_the_search_contract(open_map: Any) -> None:
     assert m.page.locator(".ga-results .ga-result-item").count() == 0
     assert m.page.evaluate("() => window.gridatlas.nearest") is None     # picking a result is not a map click
     assert m.page.locator(f".leaflet-popup .ga-pop[data-id='{rows[1]['account_no']}']").count() == 1
-    m.page.screenshot(path=str(Path("/tmp") / "gridatlas-view.png"))
+    m.page.screenshot(path=str(tmp_path / "view.png"))
     assert m.rec.console_errors == [] and m.rec.page_errors == [] and m.rec.failed == []
