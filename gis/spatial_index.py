@@ -297,21 +297,29 @@ class SpatialIndex:
             area, rule = customers[0].transformer_id, "nearest_customer"
         return Nearest(lon, lat, radius_m, customers, box, area, rule if area else None)
 
-    def in_bbox(self, bbox: tuple[float, float, float, float]) -> np.ndarray:
-        """Indices (into the lon-sorted arrays) of the customers inside ``bbox`` (edges included)."""
+    def _bbox_slice(self, bbox: tuple[float, float, float, float]) -> tuple[slice, np.ndarray]:
+        """The lon-sorted slice overlapping ``bbox`` and the mask of its customers inside it (edges included)."""
         minx, miny, maxx, maxy = bbox
         a = int(np.searchsorted(self.lon, minx, side="left"))
         b = int(np.searchsorted(self.lon, maxx, side="right"))
         lat = self.lat[a:b]
-        return a + np.flatnonzero((lat >= miny) & (lat <= maxy))
+        return slice(a, b), (lat >= miny) & (lat <= maxy)
+
+    def in_bbox(self, bbox: tuple[float, float, float, float]) -> np.ndarray:
+        """Indices (into the lon-sorted arrays) of the customers inside ``bbox`` (edges included)."""
+        sl, mask = self._bbox_slice(bbox)
+        return sl.start + np.flatnonzero(mask)
 
     def viewport(self, bbox: tuple[float, float, float, float], zoom: float, *, max_points: int = 2000,
                  cluster_px: int = 60, max_view_px: int = 4096) -> Viewport:
         """Customers in ``bbox`` at ``zoom``: points up to ``max_points``, else grid clusters."""
         check_viewport(bbox, zoom, max_view_px)
         idx = self.in_bbox(bbox)
-        sens = int(self.sensitive[idx].sum())
-        if len(idx) <= max_points:
+        count = len(idx)
+        # positions, not boolean masks: a gather by flatnonzero is ~10x faster than boolean indexing here
+        sensitive = np.flatnonzero(self.sensitive[idx])
+        sens = len(sensitive)
+        if count <= max_points:
             cols = {name: self.column(name, idx) for name in self.POINT_COLUMNS}
             points = [
                 {"account_no": a, "lon": x, "lat": y, "sensitivity": s, "category": c, "transformer_id": t,
@@ -320,7 +328,7 @@ class SpatialIndex:
                     cols["account_no"], self.lon[idx].tolist(), self.lat[idx].tolist(), cols["sensitivity"],
                     cols["category"], cols["transformer_id"], cols["meter_box_id"], cols["location_quality"])
             ]
-            return Viewport(bbox, zoom, len(idx), sens, "points", points=points)
+            return Viewport(bbox, zoom, count, sens, "points", points=points)
         cw, ch = cell_size(zoom, (bbox[1] + bbox[3]) / 2, cluster_px)
         lon, lat = self.lon[idx], self.lat[idx]
         gx0, gy0 = math.floor(bbox[0] / cw), math.floor(bbox[1] / ch)
@@ -334,13 +342,14 @@ class SpatialIndex:
         n = counts[occupied]
         sx = np.bincount(key, weights=lon, minlength=size)[occupied]
         sy = np.bincount(key, weights=lat, minlength=size)[occupied]
-        ss = np.bincount(key, weights=self.sensitive[idx], minlength=size)[occupied]
+        # sensitive customers are few: count them on their own keys only
+        ss = np.bincount(key[sensitive], minlength=size)[occupied]
         clusters = [
             {"lon": round(x, 7), "lat": round(y, 7), "count": int(c), "sensitive_count": int(s),
              "cell": [int(k % nx + gx0), int(k // nx + gy0)]}
             for x, y, c, s, k in zip((sx / n).tolist(), (sy / n).tolist(), n.tolist(), ss.tolist(), occupied.tolist())
         ]
-        return Viewport(bbox, zoom, len(idx), sens, "clusters", clusters=clusters, cell_deg=(cw, ch))
+        return Viewport(bbox, zoom, count, sens, "clusters", clusters=clusters, cell_deg=(cw, ch))
 
 
 _DIRECTIONS = np.radians(np.arange(0, 360, 45))
