@@ -16,18 +16,20 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from api import audit
 from api.auth import KeyCache
+from api.customer_view import ViewCaches
 from api.errors import add_exception_handlers
+from api.limits import reject_unknown_query_params
 from api.logs import configure_logging
 from api.middleware import AccessLogMiddleware, BodyLimitMiddleware
 from api.openapi import API_DESCRIPTION, install_openapi
 from api.ratelimit import TokenBuckets
-from api.routes import grid, health, impact, layers, plans
+from api.routes import customers, grid, health, impact, layers, plans, spatial
 from api.settings import Settings
 from api.state import TopologyHolder
 from gis.db import make_engine
@@ -72,6 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.keys = KeyCache(engine, settings.auth_cache_ttl_s, settings.key_touch_interval_s)
         app.state.rate_limits = TokenBuckets(settings.rate_limit_per_s, settings.rate_limit_burst)
         app.state.topology = TopologyHolder(engine)
+        app.state.customer_views = ViewCaches()
         app.state.topology_status = "compiling"
         follower = asyncio.create_task(_compile_then_follow(app, app.state.topology, settings.reload_interval_s))
         try:
@@ -88,6 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Customers tied to the distribution grid: layers, traces and outage impact.",
         description=API_DESCRIPTION,
         lifespan=lifespan,
+        dependencies=[Depends(reject_unknown_query_params)],
     )
     add_exception_handlers(app)
     app.add_middleware(BodyLimitMiddleware, default=settings.max_body_bytes,
@@ -99,6 +103,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(impact.router)
     app.include_router(plans.router)
     app.include_router(audit.router)
+    app.include_router(customers.router)
+    app.include_router(spatial.router)
 
     for name, directory in vendor_dirs().items():
         app.mount(f"/vendor/{name}", StaticFiles(directory=directory), name=f"vendor-{name}")

@@ -7,10 +7,16 @@ done, so an oversized request never turns into a slow 200. The values live in
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
+from fastapi import Request
+
 from api.settings import PLAN_STEPS_HARD_CAP, Settings
 from gis.errors import InvalidInput
 
-__all__ = ["BBOX_PATTERN", "page_size", "parse_bbox", "check_bbox_area", "max_bbox_area", "check_plan_size", "PLAN_STEPS_HARD_CAP"]
+__all__ = ["BBOX_PATTERN", "page_size", "parse_bbox", "check_bbox_area", "max_bbox_area", "check_plan_size", "PLAN_STEPS_HARD_CAP",
+           "reject_unknown_query_params"]
 
 BBox = tuple[float, float, float, float]
 
@@ -82,3 +88,35 @@ def check_plan_size(total_steps: int, settings: Settings, *, field: str = "steps
             f"a plan may have at most {settings.max_plan_steps} steps in all; this one has {total_steps}",
             field=field, value=total_steps,
         )
+
+
+_KNOWN_QUERY: dict[int, frozenset[str]] = {}
+
+
+def _query_names(dependant: Any) -> Iterator[str]:
+    """Query parameter names of a route's dependant and all its sub-dependencies."""
+    for field in dependant.query_params:
+        yield field.alias
+    for sub in dependant.dependencies:
+        yield from _query_names(sub)
+
+
+def reject_unknown_query_params(request: Request) -> None:
+    """422 for a query parameter the route does not define (``limt=10`` is a typo, not a default).
+
+    App-wide dependency: integrators learn of a misspelt parameter at once instead of getting
+    a silently unfiltered answer. The route's known names are computed once per route.
+    """
+    route = request.scope.get("route")
+    if route is None or not hasattr(route, "dependant"):
+        return
+    known = _KNOWN_QUERY.get(id(route))
+    if known is None:
+        known = frozenset(_query_names(route.dependant))
+        _KNOWN_QUERY[id(route)] = known
+    for name in request.query_params.keys():
+        if name not in known:
+            raise InvalidInput(
+                f"unknown query parameter {name!r}; this endpoint accepts: {', '.join(sorted(known)) or 'none'}",
+                field=name or "(empty name)", value=request.query_params.get(name),
+            )

@@ -11,7 +11,10 @@ from pathlib import Path
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings", "DEFAULT_SAMPLE_DIR", "PLAN_STEPS_HARD_CAP"]
+from gis.models import ROLES
+from interactions.sensitive_words import DEFAULT_SENSITIVE_WORDS
+
+__all__ = ["Settings", "DEFAULT_SAMPLE_DIR", "PLAN_STEPS_HARD_CAP", "VIEW_PANELS", "DEFAULT_VIEW_PANELS"]
 
 #: The committed sample city the demo loads.
 DEFAULT_SAMPLE_DIR = Path(__file__).resolve().parent.parent / "data" / "samples" / "foshan"
@@ -19,6 +22,18 @@ DEFAULT_SAMPLE_DIR = Path(__file__).resolve().parent.parent / "data" / "samples"
 #: The most steps any one list of a plan may hold (the OpenAPI ``maxItems``); ``max_plan_steps``
 #: may lower the total a server accepts but never raise it above this.
 PLAN_STEPS_HARD_CAP = 1000
+
+#: Panels of the unified customer view. ``contact`` holds the PII (name, phones, address,
+#: ID number, WeChat); ``interaction_texts`` the texts of the recent contacts.
+VIEW_PANELS = ("profile", "contact", "supply", "outages", "interactions", "interaction_texts", "emotion", "stale")
+_ALL = VIEW_PANELS
+DEFAULT_VIEW_PANELS: dict[str, tuple[str, ...]] = {
+    "dispatcher": _ALL,
+    "agent": _ALL,
+    "admin": _ALL,
+    "planner": tuple(p for p in _ALL if p != "interaction_texts"),
+    "analyst": tuple(p for p in _ALL if p not in ("contact", "interaction_texts")),
+}
 
 
 class Settings(BaseSettings):
@@ -77,6 +92,39 @@ class Settings(BaseSettings):
     )
     log_format: str = Field(default="json", pattern="^(json|text)$", description="json: one JSON object per line")
     log_level: str = Field(default="INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
+
+    # -- map click, viewport and the unified customer view (issue 5)
+    viewport_max_points: int = Field(default=2000, ge=0, le=50_000,
+                                     description="customers drawn one by one up to this count, else grid clusters")
+    viewport_cluster_px: int = Field(default=60, ge=10, le=512, description="cluster cell size in screen pixels")
+    viewport_max_px: int = Field(default=4096, ge=256, description="largest bbox side accepted, in pixels at the zoom")
+    contact_stale_days: int = Field(default=365, ge=1,
+                                    description="a contact not verified for longer than this is flagged as stale")
+    customer_view_panels: dict[str, tuple[str, ...]] = Field(
+        default_factory=lambda: dict(DEFAULT_VIEW_PANELS),
+        description="role -> panels of the customer view it sees (JSON); panels: " + ", ".join(VIEW_PANELS),
+    )
+    sensitive_words: tuple[str, ...] = Field(
+        default=DEFAULT_SENSITIVE_WORDS, description="敏感词 for the emotion label and alerts (JSON list)")
+
+    emotion_angry_complaints_30d: int = Field(default=2, ge=1, description="complaints in 30 days that make 'angry'")
+    emotion_repeat_min: int = Field(default=3, ge=2, description="contacts within emotion_repeat_days that count as repeat calls")
+    emotion_repeat_days: int = Field(default=7, ge=1, le=30)
+
+    @field_validator("customer_view_panels")
+    @classmethod
+    def _known_panels(cls, value: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+        unknown_roles = sorted(set(value) - set(ROLES))
+        if unknown_roles:
+            raise ValueError(f"customer_view_panels: unknown role(s) {unknown_roles}; roles: {', '.join(ROLES)}")
+        missing = sorted(set(ROLES) - set(value))
+        if missing:
+            raise ValueError(f"customer_view_panels: no entry for role(s) {missing} (give [] to show nothing)")
+        for role, panels in value.items():
+            bad = sorted(set(panels) - set(VIEW_PANELS))
+            if bad:
+                raise ValueError(f"customer_view_panels[{role}]: unknown panel(s) {bad}; panels: {', '.join(VIEW_PANELS)}")
+        return value
 
     @field_validator("database_url")
     @classmethod

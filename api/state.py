@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.engine import Engine
 
+from gis.spatial_index import SpatialIndex, build_spatial_index
 from gis.store import latest_data_version, read_assets, snapshot_connection
 from topology import GridAssets, TopologyIndex, compile_index
 
@@ -20,6 +21,7 @@ class GridSnapshot:
     version: int
     assets: GridAssets
     index: TopologyIndex
+    spatial: SpatialIndex  # customers, meter boxes, 台区 hulls: map click and viewport
 
 
 def load_snapshot(engine: Engine) -> GridSnapshot | None:
@@ -35,7 +37,8 @@ def load_snapshot(engine: Engine) -> GridSnapshot | None:
             return None
         tables = read_assets(conn)
     assets = GridAssets.from_tables(tables, version=str(latest["id"]))
-    return GridSnapshot(version=int(latest["id"]), assets=assets, index=compile_index(assets))
+    return GridSnapshot(version=int(latest["id"]), assets=assets, index=compile_index(assets),
+                        spatial=build_spatial_index(tables))
 
 
 class TopologyHolder:

@@ -133,13 +133,18 @@ def _domain_plan(plan: PlanRecord | PlanBody, plan_id: int | None = None) -> Swi
 
 
 def _check_against_grid(body: PlanBody, snapshot: GridSnapshot) -> SwitchingPlan:
-    """Parse the body as a plan and check every step names an element of the served data version."""
+    """Parse the body as a plan; check every step names an element of the served data version and
+    that the steps can be carried out in order."""
     plan = _domain_plan(body)
     try:
         resolve_steps(plan, snapshot.index.has)
     except UnknownElement as exc:
         raise InvalidInput(f"{exc.field.replace('.element', '')}: {exc.message} in data version {snapshot.version}",
                            field=exc.field, value=exc.value) from exc
+    # Every step must also be possible in sequence (no closing a closed switch, no paralleling
+    # two sources): a stored plan is one the engine can evaluate. InvalidStep / LoopBetweenSources
+    # are 422s naming the step.
+    plan_impact(snapshot.index, plan)
     return plan
 
 
@@ -259,7 +264,8 @@ def replace(request: Request, snapshot: SnapshotDep, settings: SettingsDep, plan
 
 
 @router.post("/plans/{plan_id}/status", summary="Move a plan along draft → consulting → approved → executed / cancelled",
-             responses={409: {"description": "the transition is not allowed from the current status"}})
+             responses={409: {"description": "the transition is not allowed from the current status"},
+                        412: {"description": "If-Match is given and does not match the plan's version"}})
 def set_status(request: Request, plan_id: PlanId, body: Annotated[StatusIn, Body()],
                principal: Annotated[Principal, allow("planner")],
                if_match: Annotated[str | None, Header(description="optional: the ETag read")] = None) -> Response:
@@ -280,7 +286,9 @@ def set_status(request: Request, plan_id: PlanId, body: Annotated[StatusIn, Body
     return _plan_response(plan)
 
 
-@router.delete("/plans/{plan_id}", status_code=204, summary="Delete a draft plan")
+@router.delete("/plans/{plan_id}", status_code=204, summary="Delete a draft plan (If-Match optional)",
+               responses={412: {"description": "If-Match is given and does not match the plan's version"},
+                          409: {"description": "the plan is not a draft"}})
 def remove(request: Request, plan_id: PlanId, principal: Annotated[Principal, allow("planner")],
            if_match: Annotated[str | None, Header()] = None) -> Response:
     expected = _if_match(if_match, required=False)

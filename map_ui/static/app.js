@@ -3,16 +3,24 @@
  * Plain ES2017, no build step. Leaflet and leaflet.markercluster come from the app
  * itself (/vendor/...); there is no basemap: the grid is drawn on a plain background.
  *
+ * Customers are not loaded whole: on every moveend the map asks /api/v1/viewport for the
+ * visible bbox and draws single customers up to the server's threshold, server-side grid
+ * clusters (with counts) above it, so the map stays fast at 1M customers. A click on the
+ * map asks /api/v1/nearest and opens the unified customer view of the nearest customer;
+ * the search box asks /api/v1/search.
+ *
  * Test hooks: window.gridatlas = {map, layers, ready, counts, features, highlight,
  * openCustomer, openFeature, showUpstream, showDownstream, clearHighlight,
- * highlightedSegmentIds, highlightedTransformerIds, errors}.
+ * highlightedSegmentIds, highlightedTransformerIds, errors, openView, view, viewport,
+ * loadViewport, search, clickAt}.
  */
 (function () {
   'use strict';
 
   var API = '/api/v1';
   var PAGE_SIZE = 1000;               // server maximum is 5000; smaller pages show progress
-  var LAYER_ORDER = ['substations', 'segments', 'switches', 'transformers', 'meter_boxes', 'customers'];
+  var LAYER_ORDER = ['substations', 'segments', 'switches', 'transformers', 'meter_boxes'];   // customers: viewport
+  var CLICK_RADIUS_PX = 24;           // a map click looks for customers within this many screen pixels
 
   // Feeder colours: a fixed palette without the reserved hues (red = tie switches /
   // outage, magenta = sensitive customers, yellow = supply path, grey = LV).
@@ -193,10 +201,11 @@
   function meterBoxIcon() { return symIcon('mb', 'ga-mb', 7); }
   function ringIcon(lost) { return symIcon(lost ? 'ring:lost' : 'ring', 'ga-ring' + (lost ? ' ga-lost' : ''), 28); }
 
-  function clusterIcon(cluster) {
-    var n = cluster.getChildCount();
-    var size = n < 20 ? 22 : n < 100 ? 27 : n < 500 ? 33 : 40;
-    return L.divIcon({ html: '<div>' + n + '</div>', className: 'ga-cluster', iconSize: [size, size] });
+  function clusterIcon(n, sensitive) {
+    var size = n < 20 ? 22 : n < 100 ? 27 : n < 500 ? 33 : n < 5000 ? 40 : 48;
+    var label = n < 10000 ? String(n) : Math.round(n / 1000) + 'k';
+    var badge = sensitive ? '<span class="ga-cluster-sens" title="敏感客户 sensitive">' + sensitive + '</span>' : '';
+    return L.divIcon({ html: '<div>' + label + '</div>' + badge, className: 'ga-cluster', iconSize: [size, size] });
   }
 
   function segmentStyle(p) {
@@ -215,12 +224,7 @@
     switches: L.featureGroup(),
     transformers: L.featureGroup(),
     meter_boxes: L.featureGroup(),
-    customers: L.markerClusterGroup({
-      // each page is a chunk already (the browser breathes between pages), so addLayers is
-      // synchronous and `ready` means drawn
-      chunkedLoading: false, maxClusterRadius: 42, showCoverageOnHover: false,
-      spiderfyOnMaxZoom: true, iconCreateFunction: clusterIcon
-    }),
+    customers: L.featureGroup(),      // single customers and server-side clusters of the viewport
     sensitive_customers: L.featureGroup(),
     highlight: L.featureGroup()
   };
@@ -246,7 +250,7 @@
       substations: state.counts.substations, switches: state.counts.switches,
       transformers: state.counts.transformers, meter_boxes: state.counts.meter_boxes,
       mv_lines: layers.mv_lines.getLayers().length, lv_lines: layers.lv_lines.getLayers().length,
-      customers: layers.customers.getLayers().length, sensitive_customers: layers.sensitive_customers.getLayers().length
+      customers: state.counts.customers, sensitive_customers: layers.sensitive_customers.getLayers().length
     };
     OVERLAYS.forEach(function (o) {
       layerControl.removeLayer(layers[o[0]]);
@@ -269,17 +273,20 @@
   });
 
   // header: title and account search
-  var searchInput;
+  var searchInput, searchResults;
   new Box('ga-header', function (div) {
-    searchInput = el('input', { type: 'search', placeholder: '户号 Account no.', 'aria-label': '户号 Account number', autocomplete: 'off' });
-    var form = el('form', { class: 'ga-search' }, [searchInput, el('button', { class: 'ga-btn', type: 'submit' }, '定位 Locate')]);
+    searchInput = el('input', { type: 'search', placeholder: '电话/户号/户名/地址 Phone, account, name, address',
+                                'aria-label': '搜索客户 Search customers', autocomplete: 'off' });
+    var form = el('form', { class: 'ga-search', role: 'search' }, [searchInput, el('button', { class: 'ga-btn', type: 'submit' }, '定位 Locate')]);
+    searchResults = el('div', { class: 'ga-results', role: 'listbox', 'aria-label': '搜索结果 Search results' });
     form.addEventListener('submit', function (ev) {
       ev.preventDefault();
-      var acct = searchInput.value.trim();
-      if (acct) openCustomer(acct).catch(report);
+      var q = searchInput.value.trim();
+      if (q) search(q).catch(report);
     });
     div.appendChild(el('div', { class: 'ga-title' }, ['GridAtlas 电网一张图', el('small', { text: 'Dispatcher grid map' })]));
     div.appendChild(form);
+    div.appendChild(searchResults);
   }, { position: 'topleft' }).addTo(map);
   L.control.zoom({ position: 'topleft', zoomInTitle: '放大 Zoom in', zoomOutTitle: '缩小 Zoom out' }).addTo(map);
   L.control.scale({ imperial: false, position: 'bottomleft', maxWidth: 160 }).addTo(map);
@@ -477,8 +484,7 @@
       batches.get(r[0]).push(r[1]);
     });
     batches.forEach(function (items, group) {
-      if (group === layers.customers) group.addLayers(items);
-      else items.forEach(function (l) { group.addLayer(l); });
+      items.forEach(function (l) { group.addLayer(l); });
     });
     if (unplaced) report(new Error(name + ': ' + unplaced + ' 要素无坐标 features without geometry were not drawn'));
   }
@@ -601,7 +607,11 @@
         ['表箱 Meter box', p.meter_box_id],
         ['定位 Location', LOCATION_QUALITY[p.location_quality] || p.location_quality]
       ]));
-      box.appendChild(actionButtons('customer', p.account_no, result, { downstream: false }));
+      var actions = actionButtons('customer', p.account_no, result, { downstream: false });
+      var viewBtn = el('button', { class: 'ga-btn ga-secondary ga-btn-view', type: 'button' }, '客户视图 Customer view');
+      viewBtn.addEventListener('click', function () { openView(p.account_no).catch(report); });
+      actions.appendChild(viewBtn);
+      box.appendChild(actions);
     } else if (kind === 'switch') {
       box.appendChild(el('h3', {}, [SWITCH_KINDS[p.kind] || p.kind, ' ', f.id]));
       box.appendChild(table([
@@ -817,23 +827,31 @@
   }
 
   // ------------------------------------------------------------------ opening features
-  function openCustomer(acct) {
+  /**
+   * Fly to a customer and open its popup. Customers come from the viewport, so a customer
+   * not drawn yet is looked up (/customers/{acct}: its coordinates), the map zooms there and
+   * the viewport is reloaded before the popup opens.
+   */
+  async function openCustomer(acct) {
     acct = String(acct);
     var m = state.markers.customers.get(acct);
-    if (!m) return Promise.reject(new ApiError('未找到户号 account not found on the map: ' + acct, null, 404));
-    return new Promise(function (resolve) {
-      var open = function () { m.openPopup(); resolve(m); };
-      if (state.sensitive.has(acct)) {
-        if (!map.hasLayer(layers.sensitive_customers)) map.addLayer(layers.sensitive_customers);
-        map.setView(m.getLatLng(), Math.max(map.getZoom(), 18));
-        open();
-      } else if (layers.customers.getVisibleParent(m) === m && map.getBounds().contains(m.getLatLng())) {
-        open();
-      } else {
-        if (!map.hasLayer(layers.customers)) map.addLayer(layers.customers);
-        layers.customers.zoomToShowLayer(m, open);
+    if (!m || !map.getBounds().contains(m.getLatLng())) {
+      var ll = m ? m.getLatLng() : null;
+      if (!ll) {
+        var v = await api('/customers/' + encodeURIComponent(acct));
+        var prof = v.profile || {};
+        if (prof.lon === null || prof.lon === undefined) throw new ApiError('客户无坐标 customer has no coordinates: ' + acct, null, 404);
+        ll = L.latLng(prof.lat, prof.lon);
       }
-    });
+      map.setView(ll, Math.max(map.getZoom(), 19), { animate: false });
+      await loadViewport();
+      m = state.markers.customers.get(acct);
+      if (!m) throw new ApiError('未找到户号 account not found on the map: ' + acct, null, 404);
+    }
+    var layer = state.sensitive.has(acct) ? layers.sensitive_customers : layers.customers;
+    if (!map.hasLayer(layer)) map.addLayer(layer);
+    m.openPopup();
+    return m;
   }
 
   function openFeature(layerName, id) {
@@ -848,6 +866,256 @@
     return Promise.resolve(target);
   }
 
+  // ------------------------------------------------------------------ customers of the viewport
+  var vp = { seq: 0, key: null, pending: null, clusters: [] };
+
+  function viewportBox() {
+    var b = map.getBounds().pad(0.05);
+    var clamp = function (v, lo, hi) { return Math.min(hi, Math.max(lo, v)); };
+    return [clamp(b.getWest(), -180, 180), clamp(b.getSouth(), -90, 90), clamp(b.getEast(), -180, 180), clamp(b.getNorth(), -90, 90)]
+      .map(function (v) { return v.toFixed(6); });
+  }
+
+  /** Load the customers of the visible bbox (deduplicated; a newer load supersedes an older one). */
+  function loadViewport() {
+    var zoom = map.getZoom();
+    var key = viewportBox().join(',') + '@' + zoom;
+    if (vp.pending && vp.key === key) return vp.pending;
+    var seq = ++vp.seq;
+    vp.key = key;
+    var p = api('/viewport?bbox=' + encodeURIComponent(viewportBox().join(',')) + '&zoom=' + zoom).then(function (body) {
+      if (seq === vp.seq) drawViewport(body);
+      return body;
+    });
+    vp.pending = p;
+    p.then(function () { if (vp.pending === p) vp.pending = null; }, function () { if (vp.pending === p) vp.pending = null; });
+    return p;
+  }
+
+  function drawViewport(body) {
+    vp.clusters.forEach(function (m) { layers.customers.removeLayer(m); });
+    vp.clusters = [];
+    var keep = new Set();
+    if (body.mode === 'points') {
+      body.points.forEach(function (pt) {
+        var acct = String(pt.account_no);
+        keep.add(acct);
+        if (state.markers.customers.has(acct)) return;
+        var f = { type: 'Feature', id: acct, geometry: { type: 'Point', coordinates: [pt.lon, pt.lat] }, properties: pt };
+        state.features.customers.set(acct, f);
+        var r = ADDERS.customers(f);
+        r[0].addLayer(r[1]);
+      });
+    }
+    state.markers.customers.forEach(function (m, acct) {
+      if (keep.has(acct)) return;
+      layers.customers.removeLayer(m);
+      layers.sensitive_customers.removeLayer(m);
+      state.markers.customers.delete(acct);
+      state.features.customers.delete(acct);
+      state.sensitive.delete(acct);
+    });
+    if (body.mode === 'clusters') {
+      body.clusters.forEach(function (c) {
+        var m = L.marker([c.lat, c.lon], { icon: clusterIcon(c.count, c.sensitive_count), keyboard: false,
+          title: c.count + ' 客户 customers' + (c.sensitive_count ? ' · ' + c.sensitive_count + ' 敏感 sensitive' : '') });
+        m.options.gaCount = c.count;
+        m.on('click', function () { map.setView(m.getLatLng(), Math.min(map.getZoom() + 2, 20)); });
+        vp.clusters.push(m);
+        layers.customers.addLayer(m);
+      });
+    }
+    state.counts.customers = body.count;
+    state.sensitiveInView = body.sensitive_count;
+    ga.viewport = { mode: body.mode, count: body.count, sensitive_count: body.sensitive_count, zoom: body.zoom,
+                    clusters: body.mode === 'clusters' ? body.clusters.length : 0,
+                    points: body.mode === 'points' ? body.points.length : 0, max_points: body.max_points };
+  }
+
+  // ------------------------------------------------------------------ map click -> nearest customer -> view
+  function onMapClick(e) {
+    var t = e.originalEvent && e.originalEvent.target;
+    if (t && t.classList && t.classList.contains('leaflet-interactive')) return;   // a line's own popup
+    clickAt(e.latlng.lng, e.latlng.lat).catch(report);
+  }
+
+  async function clickAt(lon, lat) {
+    var ll = L.latLng(lat, lon);
+    var p = map.latLngToContainerPoint(ll);
+    var radius = Math.min(5000, Math.max(5, ll.distanceTo(map.containerPointToLatLng(p.add([CLICK_RADIUS_PX, 0])))));
+    var body = await api('/nearest?lon=' + lon.toFixed(7) + '&lat=' + lat.toFixed(7) + '&radius_m=' + radius.toFixed(1) + '&k=5');
+    ga.nearest = body;
+    if (!body.customers.length) {
+      statusLine.textContent = '附近 ' + Math.round(radius) + ' 米内无客户 No customer within ' + Math.round(radius) + ' m' +
+        (body.transformer_area ? ' · 台区 ' + body.transformer_area.transformer_id : '');
+      return null;
+    }
+    return openView(body.customers[0].account_no, body);
+  }
+
+  // ------------------------------------------------------------------ search box
+  async function search(q) {
+    searchResults.innerHTML = '';
+    var body;
+    try {
+      body = await api('/search?q=' + encodeURIComponent(q) + '&limit=10');
+    } catch (e) {
+      if (e.status === 404 && /^\d{6,}$/.test(q)) return openCustomer(q);   // no search service: an account number
+      throw e;
+    }
+    var items = body.data || [];
+    var list = items.length ? items : (body.suggestions || []);
+    if (!items.length) {
+      searchResults.appendChild(el('div', { class: 'ga-subtitle', text: '无匹配 No match' + (list.length ? ' · 附近建议 suggestions:' : '') }));
+    }
+    list.forEach(function (r, i) {
+      var a = el('a', { class: 'ga-result-item', role: 'option', 'data-account': r.account_no, tabindex: '0' }, [
+        el('b', { text: r.name || r.account_no }), ' ', el('span', { class: 'ga-chip', text: r.account_no }),
+        r.sensitivity ? el('span', { class: 'ga-tag', text: r.sensitivity }) : null,
+        el('div', { class: 'ga-subtitle', text: (r.address || '') + (r.matched ? ' · 匹配 matched: ' + [].concat(r.matched).join(', ') : '') })
+      ]);
+      // stop the click here: the item is removed at once, and Leaflet would take a detached target for a map click
+      var pick = function (ev) { if (ev) ev.stopPropagation(); pickResult(r).catch(report); };
+      a.addEventListener('click', pick);
+      a.addEventListener('keydown', function (ev) { if (ev.key === 'Enter') pick(); });
+      searchResults.appendChild(a);
+    });
+    ga.searchResults = list.map(function (r) { return r.account_no; });
+    return body;
+  }
+
+  async function pickResult(r) {
+    searchResults.innerHTML = '';
+    if (typeof r.lon === 'number' && typeof r.lat === 'number') {
+      map.setView([r.lat, r.lon], Math.max(map.getZoom(), 19), { animate: false });
+    }
+    await openCustomer(r.account_no);
+    return openView(r.account_no);
+  }
+
+  // ------------------------------------------------------------------ the unified customer view panel
+  var viewDiv = el('aside', { class: 'ga-box ga-view', role: 'dialog', 'aria-label': '客户视图 Customer view' });
+  viewDiv.hidden = true;
+  L.DomEvent.disableClickPropagation(viewDiv);
+  L.DomEvent.disableScrollPropagation(viewDiv);
+  map.getContainer().appendChild(viewDiv);
+
+  var EMOTION = { calm: '平静 calm', concerned: '关注 concerned', angry: '激动 angry' };
+
+  function section(title, body) {
+    return el('section', { class: 'ga-view-sec' }, [el('h4', { text: title })].concat(body));
+  }
+
+  async function openView(acct, nearest) {
+    acct = String(acct);
+    var v = await api('/customers/' + encodeURIComponent(acct));
+    ga.view = v;
+    renderView(v, nearest);
+    if (v.supply && v.supply.path && v.supply.path.length) {
+      showUpstream('customer', acct).catch(report);       // highlight the supply path on the map
+    }
+    return v;
+  }
+
+  function renderView(v, nearest) {
+    viewDiv.innerHTML = '';
+    viewDiv.setAttribute('data-account', v.account_no);
+    var close = el('button', { class: 'ga-close', type: 'button', title: '关闭 Close', 'aria-label': '关闭 Close' }, '×');
+    close.addEventListener('click', function () { viewDiv.hidden = true; ga.view = null; });
+    viewDiv.appendChild(close);
+    var name = v.contact ? v.contact.name : null;
+    viewDiv.appendChild(el('h3', {}, ['客户视图 Customer ', el('span', { class: 'ga-chip', text: v.account_no }), name ? ' ' + name : '']));
+    if (nearest && nearest.customers && nearest.customers.length) {
+      viewDiv.appendChild(el('div', { class: 'ga-subtitle', text: '点击处最近客户 nearest to the click: ' +
+        nearest.customers[0].distance_m + ' m' + (nearest.transformer_area ? ' · 台区 ' + nearest.transformer_area.transformer_id : '') }));
+    }
+    if (v.emotion) {
+      var em = el('div', { class: 'ga-emotion ga-emo-' + v.emotion.label }, [el('b', { text: '情绪 Emotion: ' + (EMOTION[v.emotion.label] || v.emotion.label) })]);
+      var ul = el('ul', {});
+      v.emotion.reasons.forEach(function (r) { ul.appendChild(el('li', { 'data-code': r.code, text: r.zh + ' · ' + r.en })); });
+      if (v.emotion.reasons.length) em.appendChild(ul);
+      viewDiv.appendChild(em);
+    }
+    if (v.stale && v.stale.length) {
+      viewDiv.appendChild(el('div', { class: 'ga-stale' }, v.stale.map(function (p) {
+        return el('div', { 'data-code': p.code, text: '⚠ ' + p.zh + ' · ' + p.en });
+      })));
+    }
+    var prof = v.profile || {};
+    var c = v.contact || {};
+    if (v.profile || v.contact) {
+      viewDiv.appendChild(section('档案 Profile' + (v.pii_masked ? ' (已脱敏 masked)' : ''), [table([
+        v.contact ? ['户名 Name', c.name] : null,
+        v.contact ? ['电话 Phone', [c.phone, c.phone_alt].filter(Boolean).join(' / ')] : null,
+        v.contact ? ['地址 Address', c.address] : null,
+        v.profile ? ['类别 Category', prof.category] : null,
+        v.profile ? ['合同容量 Capacity', prof.contract_kva !== null && prof.contract_kva !== undefined ? prof.contract_kva + ' kVA' : null] : null,
+        v.profile ? ['敏感 Sensitivity', prof.sensitivity ? el('span', { class: 'ga-tag', text: prof.sensitivity + ' ' + (SENSITIVITY_EN[prof.sensitivity] || '') }) : '否 no'] : null,
+        v.profile ? ['定位 Location', LOCATION_QUALITY[prof.location_quality] || prof.location_quality] : null,
+        v.profile ? ['核实 Verified', prof.contact_verified_at] : null
+      ])]));
+    }
+    if (v.supply) {
+      var s = v.supply, ch = s.chain || {};
+      var energ = s.energized
+        ? el('span', { class: 'ga-tag ga-closed ga-energized', text: '有电 energized' })
+        : el('span', { class: 'ga-tag ga-deenergized', text: '停电 not energized' });
+      var steps = [];
+      if (ch.substation) steps.push(['substation', ch.substation.id, ch.substation.name]);
+      if (ch.feeder) steps.push(['feeder', ch.feeder.id, ch.feeder.name]);
+      (ch.switches || []).forEach(function (w) { steps.push(['switch', w.id, w.name]); });
+      if (ch.transformer) steps.push(['transformer', ch.transformer.id, ch.transformer.name]);
+      if (ch.meter_box) steps.push(['meter_box', ch.meter_box.id, null]);
+      var ol = el('ol', { class: 'ga-chain' });
+      steps.forEach(function (st) {
+        ol.appendChild(el('li', { 'data-kind': st[0], 'data-id': st[1] }, [el('span', { class: 'ga-kind', text: st[0] === 'feeder' ? '馈线 feeder' : (PATH_KINDS[st[0]] || st[0]) }), st[1] + (st[2] ? ' ' + st[2] : '')]));
+      });
+      var hl = el('button', { class: 'ga-btn ga-secondary', type: 'button' }, '高亮路径 Highlight path');
+      hl.addEventListener('click', function () { showUpstream('customer', v.account_no).catch(report); });
+      viewDiv.appendChild(section('供电 Supply ', [el('div', {}, ['当前 Now: ', energ]), ol, s.note ? el('div', { class: 'ga-subtitle', text: s.note }) : null, hl]));
+    }
+    if (v.outages) {
+      var o = v.outages;
+      var rows = o.current.map(function (p) { return ['current', p]; }).concat(o.planned.map(function (p) { return ['planned', p]; }));
+      viewDiv.appendChild(section('停电 Outages', rows.length ? rows.map(function (r) {
+        var p = r[1];
+        return el('div', { class: 'ga-outage ga-' + r[0], 'data-plan': p.plan_id }, [
+          el('b', { text: (r[0] === 'current' ? '进行中 current' : '计划 planned') + ' #' + p.plan_id + ' ' + (p.title || '') }),
+          el('div', { class: 'ga-subtitle', text: (p.window_start || '?') + ' → ' + (p.window_end || '?') + ' · ' + p.status })
+        ]);
+      }) : [el('div', { class: 'ga-subtitle', text: '无 none' })]));
+    }
+    if (v.interactions) {
+      var it = v.interactions;
+      var chips = Object.keys(it.by_channel).map(function (k) { return el('span', { class: 'ga-chip', text: k + ' ' + it.by_channel[k] }); });
+      var recent = el('ul', { class: 'ga-recent' }, it.recent.map(function (r) {
+        return el('li', {}, [el('small', { text: r.occurred_at.slice(0, 16).replace('T', ' ') + ' · ' + r.channel + ' · ' + r.kind }),
+                             r.text ? el('div', { text: r.text }) : null]);
+      }));
+      viewDiv.appendChild(section('交互 Interactions · ' + it.total + ' 次 · 投诉 complaints ' + it.complaint_count, [el('div', {}, chips), recent]));
+    }
+    var finder = el('input', { type: 'search', class: 'ga-finder', placeholder: '查字段 Find a field: 容量 / capacity', 'aria-label': '查字段 Field finder' });
+    var found = el('div', { class: 'ga-found' });
+    var fseq = 0;
+    finder.addEventListener('input', function () {
+      var q = finder.value.trim();
+      var my = ++fseq;
+      if (!q) { found.innerHTML = ''; return; }
+      api('/customers/' + encodeURIComponent(v.account_no) + '/fields?q=' + encodeURIComponent(q)).then(function (b) {
+        if (my !== fseq) return;
+        found.innerHTML = '';
+        if (!b.data.length) found.appendChild(el('div', { class: 'ga-subtitle', text: '无匹配字段 no matching field' }));
+        found.appendChild(table(b.data.map(function (f) {
+          var val = f.value === true ? '是 yes' : f.value === false ? '否 no' : f.value;
+          return [f.label_zh + ' ' + f.label_en, val === null || val === undefined ? null : String(val)];
+        })));
+        found.setAttribute('data-fields', b.data.map(function (f) { return f.field; }).join(','));
+      }).catch(report);
+    });
+    viewDiv.appendChild(section('查字段 Field finder', [finder, found]));
+    viewDiv.hidden = false;
+  }
+
   // ------------------------------------------------------------------ start
   var ga = window.gridatlas = {
     map: map, layers: layers, counts: state.counts, features: state.features, highlight: null,
@@ -855,26 +1123,30 @@
     openCustomer: openCustomer, openFeature: openFeature, showUpstream: showUpstream,
     showDownstream: showDownstream, clearHighlight: clearHighlight,
     highlightedSegmentIds: highlightedSegmentIds, highlightedTransformerIds: highlightedTransformerIds,
-    zoomToHighlight: zoomToHighlight, fitExtent: fitExtent
+    zoomToHighlight: zoomToHighlight, fitExtent: fitExtent,
+    openView: openView, view: null, viewport: null, nearest: null, loadViewport: loadViewport, search: search, clickAt: clickAt
   };
 
   var jobs = {};
   LAYER_ORDER.forEach(function (name) {
     jobs[name] = loadLayer(name).catch(function (e) { report(e); throw e; });
   });
-  Promise.all([jobs.substations, jobs.segments].map(function (p) { return p.catch(function () {}); }))
+  var fitted = Promise.all([jobs.substations, jobs.segments].map(function (p) { return p.catch(function () {}); }))
     .then(function () { if (!fitExtent()) report(new Error('没有线路或变电站数据 no substations or segments to show')); });
+  jobs.customers = fitted.then(function () { return loadViewport(); }).catch(function (e) { report(e); throw e; });
+  map.on('moveend', function () { loadViewport().catch(report); });
+  map.on('click', function (e) { onMapClick(e); });
 
-  ga.ready = Promise.all(LAYER_ORDER.map(function (n) {
+  ga.ready = Promise.all(LAYER_ORDER.concat(['customers']).map(function (n) {
     return jobs[n].then(function () { return null; }, function (e) { return n + ': ' + e.message; });
   })).then(function (failures) {
     failures = failures.filter(Boolean);
     relabelOverlays();
     renderLegend();
-    var total = LAYER_ORDER.reduce(function (s, n) { return s + (state.counts[n] || 0); }, 0);
+    var total = LAYER_ORDER.concat(['customers']).reduce(function (s, n) { return s + (state.counts[n] || 0); }, 0);
     statusDiv.classList.add('ga-done');
     statusLine.textContent = (failures.length ? '部分加载 Partly loaded ' : '已加载 Loaded ') + fmt(total) + ' 要素 features · ' +
-      (state.counts.customers !== undefined ? fmt(state.counts.customers) + ' 客户 customers (' + state.sensitive.size + ' 敏感 sensitive) · ' : '') +
+      (state.counts.customers !== undefined ? fmt(state.counts.customers) + ' 客户 customers (' + fmt(state.sensitiveInView || 0) + ' 敏感 sensitive) · ' : '') +
       Array.from(state.feeders.keys()).filter(function (k) { return k !== '—'; }).length + ' 馈线 feeders';
     if (failures.length) throw new Error('layers failed to load: ' + failures.join('; '));
     return state.counts;

@@ -179,3 +179,11 @@ def test_limit_settings_are_validated(field, value):
         Settings(**{field: value})
     with pytest.raises(ValueError, match="max_body_bytes must not exceed max_import_bytes"):
         Settings(max_body_bytes=10_000, max_import_bytes=5_000)
+
+
+def test_an_unknown_query_parameter_is_named_not_ignored(client):
+    r = client.get("/api/v1/layers/transformers", params={"limt": 5})
+    assert r.status_code == 422
+    body = r.json()
+    assert body["field"] == "limt" and body["value"] == "5" and "limit" in body["detail"]
+    assert client.get("/api/v1/layers/transformers", params={"limit": 5}).status_code == 200

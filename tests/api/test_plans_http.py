@@ -71,6 +71,9 @@ def test_bad_plans_are_refused_naming_field_and_value(client_as):
     assert r.status_code == 422 and r.json()["field"] == "window_end"
     r = planner.post("/api/v1/plans", json={**_plan(), "steps": [{"action": "out_of_service", "element": FUSE}]})
     assert r.status_code == 422 and r.json()["field"] == "steps[0].element"
+    # steps that cannot be carried out in order are refused when stored, not when evaluated later
+    r = planner.post("/api/v1/plans", json={**_plan(), "steps": [{"action": "close", "element": FUSE}]})
+    assert r.status_code == 422 and r.json()["field"] == "steps[0]" and r.json()["value"] == FUSE
 
 
 def test_put_needs_if_match_and_refuses_a_stale_version(client_as):

@@ -315,26 +315,28 @@ def test_page_loads_every_layer_from_the_app_only(open_map: Any) -> None:
     counts = m.ready()
 
     expected = _manifest_counts()
-    for layer in ("substations", "segments", "switches", "transformers", "meter_boxes", "customers"):
+    for layer in ("substations", "segments", "switches", "transformers", "meter_boxes"):
         assert counts[layer] == expected[layer], (layer, counts[layer], expected[layer])
+    # Customers come from the viewport: at the data extent every customer is in view, as clusters.
+    assert counts["customers"] == expected["customers"]
     drawn = m.page.evaluate(
         """() => { const l = window.gridatlas.layers; return {
             segments: l.mv_lines.getLayers().length + l.lv_lines.getLayers().length,
-            customers: l.customers.getLayers().length + l.sensitive_customers.getLayers().length,
-            sensitive: l.sensitive_customers.getLayers().length,
+            clustered: l.customers.getLayers().reduce((s, m) => s + (m.options.gaCount || 0), 0),
             switches: l.switches.getLayers().length, transformers: l.transformers.getLayers().length,
             substations: l.substations.getLayers().length }; }"""
     )
     assert drawn["segments"] == expected["segments"]
-    assert drawn["customers"] == expected["customers"]
+    assert drawn["clustered"] == expected["customers"]       # the clusters' counts add up
     assert drawn["switches"] == expected["switches"]
     assert drawn["transformers"] == expected["transformers"]
     assert drawn["substations"] == expected["substations"]
-    assert drawn["sensitive"] > 0                      # their own, unclustered layer
+    viewport = m.page.evaluate("() => window.gridatlas.viewport")
+    assert viewport["mode"] == "clusters" and viewport["count"] == expected["customers"] and viewport["clusters"] > 1
 
-    # The layers were read page by page, following the next links.
-    customer_pages = [u for u in m.rec.requests if "/api/v1/layers/customers" in u]
-    assert len(customer_pages) >= 2 and any("offset=" in u for u in customer_pages), customer_pages
+    # Customers are never paged in whole: the map asks for the viewport only.
+    assert not [u for u in m.rec.requests if "/api/v1/layers/customers" in u]
+    assert any("/api/v1/viewport?" in u for u in m.rec.requests)
 
     # The view fits the data extent.
     minx, miny, maxx, maxy = json.loads((SAMPLE / "manifest.json").read_text(encoding="utf-8"))["bbox"]
@@ -359,7 +361,6 @@ def test_page_loads_every_layer_from_the_app_only(open_map: Any) -> None:
     assert m.rec.page_errors == [], m.rec.page_errors
     vendor = [u for u in m.rec.requests if "/vendor/" in u]
     assert any(u.endswith("/vendor/leaflet/leaflet.js") for u in vendor)
-    assert any(u.endswith("/vendor/leaflet.markercluster/leaflet.markercluster.js") for u in vendor)
 
 
 def test_customer_supply_path_highlights_the_traced_segments(open_map: Any) -> None:
@@ -450,3 +451,139 @@ def test_screenshot_is_a_drawn_map(open_map: Any, tmp_path: Path) -> None:
     colours, dominant = _png_colours(png)
     assert colours > 50, f"only {colours} colours: blank map?"
     assert dominant < 0.95, f"{dominant:.0%} of the map is one colour: nothing drawn?"
+
+
+# ---------------------------------------------------------------- map click, unified view, search, viewport
+def _customer_row(pred: Any = None) -> dict[str, str]:
+    with (SAMPLE / "customers.csv").open(encoding="utf-8", newline="") as fh:
+        return next(r for r in csv.DictReader(fh) if pred is None or pred(r))
+
+
+def _empty_spot_near(m: MapPage, lon: float, lat: float) -> tuple[float, float]:
+    """Screen coordinates next to a lon/lat where no marker or line catches the click."""
+    for dx, dy in ((6, 6), (-6, 6), (6, -6), (-6, -6), (9, 0), (0, 9), (-9, 0), (0, -9), (12, 12)):
+        xy = m.page.evaluate(
+            """([lon, lat, dx, dy]) => { const g = window.gridatlas, p = g.map.latLngToContainerPoint([lat, lon]);
+                const r = g.map.getContainer().getBoundingClientRect(); const x = r.left + p.x + dx, y = r.top + p.y + dy;
+                const hit = document.elementFromPoint(x, y);
+                return hit && !hit.closest('.leaflet-marker-icon, .leaflet-interactive, .leaflet-control, .ga-view') ? [x, y] : null; }""",
+            [lon, lat, dx, dy],
+        )
+        if xy:
+            return xy[0], xy[1]
+    raise AssertionError("no empty spot next to the customer")
+
+
+def test_map_click_opens_the_unified_view_of_the_nearest_customer(open_map: Any) -> None:
+    m = open_map()
+    m.ready()
+    row = _customer_row(lambda r: r["contract_kva"] and r["phone"])
+    lon, lat = float(row["lon"]), float(row["lat"])
+    m.page.evaluate("([lon, lat]) => { window.gridatlas.map.setView([lat, lon], 19, {animate: false}); "
+                    "return window.gridatlas.loadViewport().then(() => true); }", [lon, lat])
+    assert m.page.evaluate("() => window.gridatlas.viewport.mode") == "points"
+    x, y = _empty_spot_near(m, lon, lat)
+    m.page.mouse.click(x, y)
+    panel = m.page.locator(".ga-view")
+    panel.wait_for(state="visible")
+    nearest = m.page.evaluate("() => window.gridatlas.nearest")
+    acct = nearest["customers"][0]["account_no"]
+    assert nearest["customers"][0]["distance_m"] <= nearest["radius_m"]
+    m.page.wait_for_function("acct => window.gridatlas.view && window.gridatlas.view.account_no === acct", arg=acct)
+    assert panel.get_attribute("data-account") == acct
+
+    view = _api(m.base_url, f"/api/v1/customers/{acct}")
+    trace = _api(m.base_url, f"/api/v1/trace/customer/{acct}/upstream")
+    text = panel.inner_text()
+    assert "情绪 Emotion" in text and ("有电 energized" in text or "停电 not energized" in text)
+    chain = panel.locator(".ga-chain li").evaluate_all("els => els.map(e => [e.dataset.kind, e.dataset.id])")
+    assert chain[0] == ["substation", trace["path"][-1]["id"]]
+    assert chain[-1] == ["meter_box", view["supply"]["chain"]["meter_box"]["id"]]
+    if view["contact"]["name"]:
+        assert view["contact"]["name"] in text
+    # the supply path is highlighted on the map with the engine's trace
+    m.page.wait_for_function(
+        "acct => { const h = window.gridatlas.highlight; return h && h.kind === 'supply-path' && h.element.id === acct; }", arg=acct)
+    assert m.page.evaluate("() => window.gridatlas.highlightedSegmentIds()") == [r["id"] for r in trace["path"] if r["kind"] == "segment"]
+    # the field finder
+    panel.locator(".ga-finder").fill("容量")
+    m.page.wait_for_function("() => (document.querySelector('.ga-view .ga-found').dataset.fields || '').includes('contract_kva')")
+    assert "合同容量" in panel.locator(".ga-found").inner_text()
+    assert m.rec.console_errors == [] and m.rec.page_errors == [] and m.rec.failed == []
+
+
+def test_viewport_clusters_when_zoomed_out_and_points_when_zoomed_in(open_map: Any) -> None:
+    m = open_map()
+    m.ready()
+    out = m.page.evaluate("() => window.gridatlas.viewport")
+    assert out["mode"] == "clusters" and out["count"] > out["max_points"]
+    assert m.page.locator(".leaflet-marker-icon.ga-cluster").count() == out["clusters"]
+    row = _customer_row()
+    m.page.evaluate("([lon, lat]) => { window.gridatlas.map.setView([lat, lon], 19, {animate: false}); "
+                    "return window.gridatlas.loadViewport().then(() => true); }", [float(row["lon"]), float(row["lat"])])
+    inside = m.page.evaluate("() => window.gridatlas.viewport")
+    assert inside["mode"] == "points" and inside["points"] == inside["count"] <= inside["max_points"]
+    assert m.page.locator(".leaflet-marker-icon.ga-cluster").count() == 0
+    assert m.page.evaluate("acct => window.gridatlas.features.customers.has(acct)", row["account_no"])
+    m.page.evaluate("() => window.gridatlas.fitExtent()")       # animated: the moveend reloads the viewport
+    m.page.wait_for_function("() => window.gridatlas.viewport.mode === 'clusters'")
+    again = m.page.evaluate("() => window.gridatlas.viewport")
+    assert again["mode"] == "clusters" and again["count"] == out["count"]
+    assert not m.page.evaluate("acct => window.gridatlas.features.customers.has(acct)", row["account_no"])
+    assert m.rec.console_errors == [] and m.rec.page_errors == [] and m.rec.failed == []
+
+
+def test_search_box_lists_ranked_results_and_opens_the_view(open_map: Any, base_url: str) -> None:
+    request = urllib.request.Request(base_url + "/api/v1/search?q=test&limit=1",
+                                     headers={"Authorization": f"Bearer {_KEY['token']}"})
+    try:
+        urllib.request.urlopen(request, timeout=10).close()
+    except urllib.error.HTTPError as exc:
+        if exc.code == 404:
+            pytest.skip("GET /api/v1/search is not in this branch (built by the search work); "
+                        "remove this skip when the branches are merged")
+        raise
+    m = open_map()
+    m.ready()
+    row = _customer_row(lambda r: len(r["name"]) == 3)
+    m.page.locator(".ga-header input[type=search]").fill(row["account_no"])
+    m.page.locator(".ga-header button[type=submit]").click()
+    first = m.page.locator(".ga-results .ga-result-item").first
+    first.wait_for()
+    assert first.get_attribute("data-account") == row["account_no"]
+    assert "matched" in m.page.locator(".ga-results").inner_text()
+    first.click()
+    m.page.wait_for_function("acct => window.gridatlas.view && window.gridatlas.view.account_no === acct", arg=row["account_no"])
+    assert m.page.locator(".ga-view").is_visible()
+    assert m.rec.console_errors == [] and m.rec.page_errors == [] and m.rec.failed == []
+
+
+def test_search_box_renders_the_search_contract(open_map: Any, tmp_path: Path) -> None:
+    """The UI side of GET /api/v1/search, fed a contract-shaped answer built from the sample's real rows
+    (the endpoint itself is tested where it is built; the test above runs against it once merged)."""
+    rows = [_customer_row(lambda r: r["account_no"].endswith("17")), _customer_row(lambda r: r["account_no"].endswith("01"))]
+
+    def answer(route: Any) -> None:
+        data = [{"account_no": r["account_no"], "name": r["name"], "address": r["address"], "phone": r["phone"],
+                 "category": r["category"], "sensitivity": r["sensitivity"] or None, "transformer_id": r["transformer_id"],
+                 "meter_box_id": r["meter_box_id"], "lon": float(r["lon"]), "lat": float(r["lat"]),
+                 "location_quality": r["location_quality"], "matched": "name", "score": 1.0 - i / 10}
+                for i, r in enumerate(rows)]
+        route.fulfill(status=200, content_type="application/json",
+                      body=json.dumps({"query": "x", "shape": "name", "count": len(data), "data": data, "suggestions": []}))
+
+    m = open_map({"**/api/v1/search?*": answer})
+    m.ready()
+    m.page.locator(".ga-header input[type=search]").fill(rows[0]["name"])
+    m.page.locator(".ga-header button[type=submit]").click()
+    items = m.page.locator(".ga-results .ga-result-item")
+    items.first.wait_for()
+    assert items.evaluate_all("els => els.map(e => e.dataset.account)") == [r["account_no"] for r in rows]
+    assert "matched: name" in m.page.locator(".ga-results").inner_text()
+    items.nth(1).click()
+    m.page.wait_for_function("acct => window.gridatlas.view && window.gridatlas.view.account_no === acct", arg=rows[1]["account_no"])
+    assert m.page.locator(".ga-results .ga-result-item").count() == 0
+    assert m.page.evaluate("() => window.gridatlas.nearest") is None     # picking a result is not a map click
+    assert m.page.locator(f".leaflet-popup .ga-pop[data-id='{rows[1]['account_no']}']").count() == 1
+    m.page.screenshot(path=str(tmp_path / "view.png"))
+    assert m.rec.console_errors == [] and m.rec.page_errors == [] and m.rec.failed == []
