@@ -182,7 +182,7 @@ def _check_customers(df: pd.DataFrame, layers: dict[str, pd.DataFrame], area: BB
     dates = pd.to_datetime(df["contact_verified_at"], errors="coerce", format="ISO8601")
     bad = dates.isna().to_numpy() & df["contact_verified_at"].notna().to_numpy()
     p += [Problem(t, int(r), str(i), "contact_verified_at", v, "not an ISO date") for r, i, v in zip(df["_row"][bad], df["account_no"][bad], df["contact_verified_at"][bad])]
-    df["contact_verified_at"] = dates.dt.date
+    df["contact_verified_at"] = dates  # datetime64: written as a date by bulk_upsert, vectorized
     return p
 
 
