@@ -42,9 +42,10 @@ Progress = Callable[[str, int, int], None]
 
 #: Rows per COPY progress report / per SQLite executemany batch.
 _CHUNK = 100_000
-#: From this many rows a load also refreshes planner statistics (PostGIS) or refills
-#: the R*Tree in one pass (SQLite).
-_LARGE = 20_000
+#: From this many rows, and at least half the table's size, a load rebuilds the table's
+#: secondary indexes once (and re-validates foreign keys, PostGIS; refills the R*Tree,
+#: SQLite) instead of maintaining them per row, and refreshes planner statistics.
+_LARGE = 5_000
 
 
 class RejectedRow(InvalidInput):
@@ -480,7 +481,8 @@ def _sqlite_upsert(conn: Connection, plan: _Plan, frame: pd.DataFrame, progress:
     raw = conn.connection.driver_connection
     _sqlite_new_rows_complete(raw, plan, frame[plan.pk].to_numpy(dtype=object))
     total = len(frame)
-    bulk_index = plan.geom is not None and total >= _LARGE and sq.has_spatial_index(raw, plan.name, plan.geom)
+    dominates = _dominates(raw, plan, total)
+    bulk_index = plan.geom is not None and dominates and sq.has_spatial_index(raw, plan.name, plan.geom)
     cache = raw.execute("PRAGMA cache_size").fetchone()[0]
     raw.execute("PRAGMA cache_size = -262144")  # 256 MiB of page cache while the load runs
     try:
@@ -488,7 +490,7 @@ def _sqlite_upsert(conn: Connection, plan: _Plan, frame: pd.DataFrame, progress:
             sq.suspend_spatial_triggers(raw, plan.name, plan.geom)
         # As on PostGIS: a load that dominates the table rebuilds its secondary indexes once
         # (CREATE INDEX sorts) instead of inserting into each per row; same transaction.
-        indexes = _sqlite_suspend_indexes(raw, plan.name) if _dominates(raw, plan, total) else []
+        indexes = _sqlite_suspend_indexes(raw, plan.name) if dominates else []
         try:
             for start in range(0, total, _CHUNK):
                 rows = zip(*(a[start : start + _CHUNK] for a in arrays), *consts)
