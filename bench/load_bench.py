@@ -15,8 +15,10 @@ uses a folder as is), then measures in ONE run, interleaved, each ``--repeat`` t
   written with ``GeoDataFrame.to_postgis(if_exists="append")`` (``DataFrame.to_sql`` for the
   table without geometry) into a fresh migrated database, in one transaction.
 
-Each mode is split into read+validate (until the first write) and write (to commit).
-Prints a table with median and range, the ratios baseline/ours, and writes JSON.
+Each mode is split into read+validate (until the first write) and write (to commit), and
+reports CPU seconds of the client and of its PostgreSQL backends (a figure the load of a
+shared machine does not inflate). Prints a table with median and range, the ratios
+baseline/ours, and writes JSON.
 """
 
 from __future__ import annotations
@@ -91,14 +93,57 @@ class _PgDatabases:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
-def _timed_import(url: str, directory: Path, area) -> dict:
+class _Cpu:
+    """CPU seconds of this process plus the PostgreSQL backends serving ``database``.
+
+    A load-independent figure on a shared machine: on an idle 2-core box the wall time of a
+    load lies between max(client, server) and their sum. Backends are read from /proc (the
+    server is local); parallel index-build workers are not counted (a slight undercount).
+    """
+
+    def __init__(self, pg: "_PgDatabases | None", database: str | None) -> None:
+        self.pg, self.database = pg, database
+        self.client0 = self._client()
+
+    @staticmethod
+    def _client() -> float:
+        t = os.times()
+        return t.user + t.system
+
+    def server(self) -> float:
+        if self.pg is None:
+            return 0.0
+        with self.pg.admin.connect() as conn:
+            pids = conn.execute(text("SELECT pid FROM pg_stat_activity WHERE datname = :d"), {"d": self.database}).scalars().all()
+        tick = os.sysconf("SC_CLK_TCK")
+        total = 0.0
+        for pid in pids:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += (int(fields[11]) + int(fields[12])) / tick  # utime + stime
+        return total
+
+    def start(self) -> None:
+        self.client0 = self._client()
+        self.server0 = self.server()
+
+    def stop(self) -> dict:
+        return {"cpu_client_s": self._client() - self.client0, "cpu_server_s": self.server() - self.server0}
+
+
+def _timed_import(url: str, directory: Path, area, cpu: _Cpu) -> dict:
     engine = make_engine(url)
     try:
         migrate(engine)  # a fresh store: schema first, not timed
+        engine.dispose()  # backends opened by the migration are not the load's
         split = _Split()
+        cpu.start()
         t0 = time.perf_counter()
         result = import_city(engine, directory, service_area=area, progress=split)
         t1 = time.perf_counter()
+        used = cpu.stop()  # before dispose: the pool's backends are still there to be read
         assert not result.unchanged
         with engine.connect() as conn:
             counts = table_counts(conn, list(result.counts))
@@ -106,15 +151,17 @@ def _timed_import(url: str, directory: Path, area) -> dict:
     finally:
         engine.dispose()
     first = split.first_write or t1
-    return {"total_s": t1 - t0, "read_validate_s": first - t0, "write_s": t1 - first, "rows": sum(counts.values())}
+    return {"total_s": t1 - t0, "read_validate_s": first - t0, "write_s": t1 - first, "rows": sum(counts.values()), **used}
 
 
-def _timed_to_postgis(url: str, directory: Path, area) -> dict:
+def _timed_to_postgis(url: str, directory: Path, area, cpu: _Cpu) -> dict:
     import geopandas as gpd
 
     engine = make_engine(url)
     try:
         migrate(engine)
+        engine.dispose()
+        cpu.start()
         t0 = time.perf_counter()
         tables = read_city(directory, service_area=area)
         t1 = time.perf_counter()
@@ -126,11 +173,12 @@ def _timed_to_postgis(url: str, directory: Path, area) -> dict:
                 else:
                     df.to_sql(name, conn, if_exists="append", index=False)
         t2 = time.perf_counter()
+        used = cpu.stop()
         with engine.connect() as conn:
             rows = sum(table_counts(conn, list(tables)).values())
     finally:
         engine.dispose()
-    return {"total_s": t2 - t0, "read_validate_s": t1 - t0, "write_s": t2 - t1, "rows": rows}
+    return {"total_s": t2 - t0, "read_validate_s": t1 - t0, "write_s": t2 - t1, "rows": rows, **used}
 
 
 def _summary(values: list[float]) -> dict:
@@ -150,14 +198,14 @@ def run(args: argparse.Namespace) -> dict:
                 load = os.getloadavg()[0]
                 if mode == "sqlite":
                     path = Path(tmp) / f"run{r}.sqlite"
-                    res = _timed_import(f"sqlite:///{path}", directory, area)
+                    res = _timed_import(f"sqlite:///{path}", directory, area, _Cpu(None, None))
                     for p in Path(tmp).glob(f"run{r}.sqlite*"):
                         p.unlink()
                 else:
                     name, url = pg.fresh()
                     try:
                         fn = _timed_import if mode == "postgis" else _timed_to_postgis
-                        res = fn(url, directory, area)
+                        res = fn(url, directory, area, _Cpu(pg, name))
                     finally:
                         pg.drop(name)
                 res["loadavg_1m_before"] = load
@@ -175,7 +223,9 @@ def run(args: argparse.Namespace) -> dict:
         "runs": runs,
     }
     for mode, rs in runs.items():
-        out["results"][mode] = {k: _summary([x[k] for x in rs]) for k in ("total_s", "read_validate_s", "write_s")}
+        out["results"][mode] = {
+            k: _summary([x[k] for x in rs]) for k in ("total_s", "read_validate_s", "write_s", "cpu_client_s", "cpu_server_s")
+        }
         out["results"][mode]["rows"] = rs[0]["rows"]
     res = out["results"]
     if "to_postgis" in res and "postgis" in res:
@@ -189,10 +239,11 @@ def print_table(out: dict) -> None:
     res = out["results"]
     print(f"\ncity: {out['customers']:,} customers, {sum(out['counts'].values()):,} rows in all; "
           f"{out['repeat']} runs each; {out['machine']['cpus']} CPUs")
-    print(f"{'mode':<12}{'total s (median, range)':>28}{'read+validate s':>26}{'write s':>26}")
+    print(f"{'mode':<12}{'total s (median, range)':>28}{'read+validate s':>26}{'write s':>26}{'CPU s client+server':>22}")
     for mode, r in res.items():
         cells = [f"{r[k]['median']:7.2f} ({r[k]['min']:.2f}–{r[k]['max']:.2f})" for k in ("total_s", "read_validate_s", "write_s")]
-        print(f"{mode:<12}{cells[0]:>28}{cells[1]:>26}{cells[2]:>26}")
+        cpu = f"{r['cpu_client_s']['median']:.1f} + {r['cpu_server_s']['median']:.1f}"
+        print(f"{mode:<12}{cells[0]:>28}{cells[1]:>26}{cells[2]:>26}{cpu:>22}")
     if "ratio_to_postgis_over_ours" in out:
         ratio = out["ratio_to_postgis_over_ours"]
         print(f"to_postgis / ours (PostGIS): total {ratio['total_s']:.2f}x, write {ratio['write_s']:.2f}x")
