@@ -4,15 +4,21 @@ The interface every loader writes through: :func:`bulk_upsert`. Internals per st
 
 * **PostGIS** — the pgloader pattern: ``COPY`` (psycopg 3, on the caller's own connection,
   so inside its transaction) into a ``TEMP … ON COMMIT DROP`` staging table with the
-  table's columns and no constraints, geometry as hex EWKB; one SQL pass checks the
-  staged rows (required values, SRID 4326, geometry type and validity, lon/lat range,
-  duplicate ids) and a bad row raises :class:`RejectedRow` naming table, id, field and
-  value; then ``INSERT … SELECT … ON CONFLICT (pk) DO UPDATE SET`` the given columns only.
-  Foreign keys, CHECKs and indexes stay in force (a violation is also a RejectedRow).
+  table's columns and no constraints, geometry as plain WKB (``bytea``); one SQL pass
+  checks the staged rows (required values, geometry type, lon/lat range, validity) and a
+  bad row raises :class:`RejectedRow` naming table, id, field and value; then
+  ``INSERT … SELECT … ON CONFLICT (pk) DO UPDATE SET`` the given columns only. Duplicate
+  ids and foreign SRIDs are refused before the COPY (cheaper in numpy); a foreign-key or
+  CHECK violation is a RejectedRow too.
 * **SQLite** — the same checks vectorized in numpy/shapely, then ``executemany`` of
-  tuples in large batches with WKB from :func:`shapely.to_wkb`; a large batch fills the
-  R*Tree in one pass afterwards instead of through per-row triggers (see
-  :mod:`gis.dialects.sqlite`), in the same transaction.
+  tuples in 100k batches with WKB from :func:`shapely.to_wkb`.
+
+On both, a load that dominates its table (≥ ``_LARGE`` rows and ≥ half the table) rebuilds
+the table's non-unique indexes after the insert (PostGIS also re-adds its foreign keys,
+validated in one pass; SQLite refills the R*Tree in one pass instead of per-row triggers).
+That is DDL in the caller's transaction: a failure restores everything; until commit the
+table is locked for other writers (and, on PostGIS, readers). Durability settings are
+never touched.
 
 The Python validators of the loaders run first; the checks here are the backstop that
 keeps a bad row out of the store whatever the caller forgot.
