@@ -72,9 +72,17 @@ def check_required(table: str, df: pd.DataFrame, id_col: str, fields: Iterable[s
         col = df[field]
         mask = col.isna().to_numpy().copy()
         if col.dtype == object or pd.api.types.is_string_dtype(col):
-            mask |= (col.astype("string").str.strip() == "").fillna(False).to_numpy(dtype=bool)
+            mask[~mask] = _blank(col.to_numpy(dtype=object)[~mask])
         out += _problems(table, df, mask, id_col, field, "required value is missing")
     return out
+
+
+def _blank(values: np.ndarray) -> np.ndarray:
+    """Which values are empty or whitespace only; numpy's C string functions (~50x a str.strip loop)."""
+    if not len(values):
+        return np.zeros(0, dtype=bool)
+    text = np.asarray(values, dtype=np.dtypes.StringDType())
+    return (np.strings.str_len(text) == 0) | np.strings.isspace(text)
 
 
 def check_unique(table: str, df: pd.DataFrame, id_col: str) -> list[Problem]:
@@ -107,11 +115,14 @@ def check_lonlat(table: str, df: pd.DataFrame, id_col: str, lon: np.ndarray, lat
     minx, miny, maxx, maxy = area
     lon = np.asarray(lon, dtype=float)
     lat = np.asarray(lat, dtype=float)
-    work = df.assign(_lon=lon, _lat=lat, _coord=[f"{a},{b}" for a, b in zip(lon, lat)])
     with np.errstate(invalid="ignore"):
         swapped = (lat >= minx) & (lat <= maxx) & (lon >= miny) & (lon <= maxy)
         bad_range = ~swapped & (~np.isfinite(lon) | ~np.isfinite(lat) | (np.abs(lon) > 180) | (np.abs(lat) > 90))
         outside = ~bad_range & ~swapped & ((lon < minx) | (lon > maxx) | (lat < miny) | (lat > maxy))
+    coord = np.full(len(lon), None, dtype=object)
+    for i in np.flatnonzero(swapped | bad_range | outside):  # text only for the rows reported
+        coord[i] = f"{lon[i]},{lat[i]}"
+    work = df.assign(_coord=coord)
     return (
         _problems(table, work, bad_range, id_col, "lon,lat", "not a WGS 84 lon,lat coordinate", "_coord")
         + _problems(table, work, swapped, id_col, "lon,lat", "lon/lat look swapped (lat,lon given)", "_coord")

@@ -15,8 +15,6 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
 import numpy as np
 import pandas as pd
 import pyogrio
@@ -26,7 +24,8 @@ from sqlalchemy.engine import Engine
 
 from gis.errors import InvalidInput
 from gis.models import CHANNELS, INTERACTION_KINDS, LOCATION_QUALITIES, NODE_KINDS, SEGMENT_KINDS, SWITCH_KINDS
-from gis.store import latest_data_version, record_data_version, upsert_rows
+from gis.bulk import bulk_upsert
+from gis.store import latest_data_version, record_data_version
 from gis.validation import (
     BBox,
     Problem,
@@ -37,7 +36,7 @@ from gis.validation import (
     check_unique,
 )
 
-__all__ = ["CityImportError", "ImportResult", "import_city", "LAYER_ORDER"]
+__all__ = ["CityImportError", "ImportResult", "import_city", "read_city", "LAYER_ORDER"]
 
 #: Write order: every table after the tables it references.
 LAYER_ORDER = ("substations", "nodes", "feeders", "segments", "switches", "transformers", "meter_boxes")
@@ -183,7 +182,7 @@ def _check_customers(df: pd.DataFrame, layers: dict[str, pd.DataFrame], area: BB
     dates = pd.to_datetime(df["contact_verified_at"], errors="coerce", format="ISO8601")
     bad = dates.isna().to_numpy() & df["contact_verified_at"].notna().to_numpy()
     p += [Problem(t, int(r), str(i), "contact_verified_at", v, "not an ISO date") for r, i, v in zip(df["_row"][bad], df["account_no"][bad], df["contact_verified_at"][bad])]
-    df["contact_verified_at"] = dates.dt.date
+    df["contact_verified_at"] = dates  # datetime64: written as a date by bulk_upsert, vectorized
     return p
 
 
@@ -201,11 +200,6 @@ def _check_interactions(df: pd.DataFrame, area: BBox) -> list[Problem]:
     has = df["lon"].notna().to_numpy() & df["lat"].notna().to_numpy()
     p += check_lonlat(t, df[has], "id", df["lon"][has].to_numpy(), df["lat"][has].to_numpy(), area)
     return p
-
-
-def _records(df: pd.DataFrame, columns: tuple[str, ...]) -> list[dict[str, Any]]:
-    out = df[list(columns)].astype(object).where(df[list(columns)].notna(), None)
-    return out.to_dict("records")
 
 
 _COLUMNS = {
@@ -232,36 +226,24 @@ def _with_points(df: pd.DataFrame) -> pd.DataFrame:
     return df.assign(geom=geoms)
 
 
-def import_city(
-    engine: Engine,
-    directory: Path,
-    *,
-    service_area: BBox,
-    progress: Progress | None = None,
-) -> ImportResult:
-    """Validate the city files in ``directory`` and load them atomically into the store.
+def read_city(directory: Path, *, service_area: BBox, progress: Progress | None = None) -> dict[str, pd.DataFrame]:
+    """Read and check the city files; returns the tables to write, in write order.
 
-    Raises :class:`CityImportError` (every bad row) or :class:`InvalidInput` (a missing
-    or unreadable file); in both cases nothing is written.
+    Each frame holds exactly the table's columns (``geom`` as shapely, EPSG:4326).
+    Raises :class:`CityImportError` listing every bad row, or :class:`InvalidInput`.
     """
     directory = Path(directory)
-    for name in _FILES:
-        if not (directory / name).is_file():
-            raise InvalidInput(f"{directory} has no {name}: not a city directory", field="directory", value=str(directory))
     report = progress or (lambda stage, done, total: None)
-    digest = _content_hash(directory)
-    with engine.connect() as conn:
-        latest = latest_data_version(conn)
-    if latest is not None and latest["details"].get("sha256") == digest:
-        return ImportResult(data_version=latest["id"], unchanged=True, counts=latest["details"].get("counts", {}))
-
-    total = len(LAYER_ORDER) + 3
+    total = len(LAYER_ORDER) + 2
     layers = {}
     for i, name in enumerate(LAYER_ORDER):
         report(f"read {name}", i, total)
         layers[name] = _read_layer(directory / "grid.gpkg", name)
+    report("read customers", len(LAYER_ORDER), total)
     customers = _read_csv(directory / "customers.csv")
+    report("read interactions", len(LAYER_ORDER) + 1, total)
     interactions = _read_csv(directory / "interactions.csv")
+    report("validate", total, total)
     problems = _check_grid(layers, service_area)
     problems += _check_customers(customers, layers, service_area)
     problems += _check_interactions(interactions, service_area)
@@ -274,11 +256,38 @@ def import_city(
     tables = {name: layers[name] for name in LAYER_ORDER}
     tables["customers"] = _with_points(customers)
     tables["interactions"] = _with_points(interactions)
+    return {name: df[list(_COLUMNS[name])] for name, df in tables.items()}
+
+
+def import_city(
+    engine: Engine,
+    directory: Path,
+    *,
+    service_area: BBox,
+    progress: Progress | None = None,
+) -> ImportResult:
+    """Validate the city files in ``directory`` and load them atomically into the store.
+
+    Every table goes through :func:`gis.bulk.bulk_upsert` in ONE transaction. Raises
+    :class:`CityImportError` (every bad row) or :class:`InvalidInput` (a missing or
+    unreadable file, or a row the store's own checks refuse); then nothing is written.
+    """
+    directory = Path(directory)
+    for name in _FILES:
+        if not (directory / name).is_file():
+            raise InvalidInput(f"{directory} has no {name}: not a city directory", field="directory", value=str(directory))
+    report = progress or (lambda stage, done, total: None)
+    digest = _content_hash(directory)
+    with engine.connect() as conn:
+        latest = latest_data_version(conn)
+    if latest is not None and latest["details"].get("sha256") == digest:
+        return ImportResult(data_version=latest["id"], unchanged=True, counts=latest["details"].get("counts", {}))
+
+    tables = read_city(directory, service_area=service_area, progress=report)
     counts: dict[str, int] = {}
     with engine.begin() as conn:  # one transaction: all or nothing
-        for i, (name, df) in enumerate(tables.items()):
-            report(f"write {name}", len(LAYER_ORDER) + min(i, 2), total)
-            counts[name] = upsert_rows(conn, name, _records(df, _COLUMNS[name]))
+        for name, df in tables.items():
+            counts[name] = bulk_upsert(conn, name, df, progress=report)
         version = record_data_version(conn, f"city:{directory.resolve()}", {"sha256": digest, "counts": counts})
-    report("done", total, total)
+    report("done", 1, 1)
     return ImportResult(data_version=version, unchanged=False, counts=counts)

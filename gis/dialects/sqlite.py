@@ -13,6 +13,7 @@ import math
 import sqlite3
 import struct
 
+import numpy as np
 import shapely
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
@@ -22,6 +23,10 @@ __all__ = [
     "create_spatial_index",
     "drop_spatial_index",
     "rebuild_spatial_index",
+    "has_spatial_index",
+    "suspend_spatial_triggers",
+    "resume_spatial_triggers",
+    "refill_spatial_index",
     "bbox_clause",
     "wkb_bounds",
     "intersects_box",
@@ -90,12 +95,10 @@ def _rtree(table: str, column: str) -> str:
     return f"rtree_{table}_{column}"
 
 
-def create_spatial_index(bind, table: str, column: str) -> None:
-    """Create the R*Tree for ``table.column`` with its triggers and fill it."""
+def _trigger_sql(table: str, column: str) -> list[str]:
     rt = _rtree(table, column)
     box = f"ga_minx(NEW.{column}), ga_maxx(NEW.{column}), ga_miny(NEW.{column}), ga_maxy(NEW.{column})"
-    stmts = [
-        f"CREATE VIRTUAL TABLE IF NOT EXISTS {rt} USING rtree(id, minx, maxx, miny, maxy)",
+    return [
         f"""CREATE TRIGGER IF NOT EXISTS {rt}_insert AFTER INSERT ON {table}
             WHEN NEW.{column} IS NOT NULL
             BEGIN INSERT OR REPLACE INTO {rt} VALUES (NEW.rowid, {box}); END""",
@@ -107,7 +110,13 @@ def create_spatial_index(bind, table: str, column: str) -> None:
         f"""CREATE TRIGGER IF NOT EXISTS {rt}_delete AFTER DELETE ON {table}
             BEGIN DELETE FROM {rt} WHERE id = OLD.rowid; END""",
     ]
-    for stmt in stmts:
+
+
+def create_spatial_index(bind, table: str, column: str) -> None:
+    """Create the R*Tree for ``table.column`` with its triggers and fill it."""
+    rt = _rtree(table, column)
+    bind.execute(text(f"CREATE VIRTUAL TABLE IF NOT EXISTS {rt} USING rtree(id, minx, maxx, miny, maxy)"))
+    for stmt in _trigger_sql(table, column):
         bind.execute(text(stmt))
     rebuild_spatial_index(bind, table, column)
 
@@ -122,6 +131,48 @@ def rebuild_spatial_index(bind, table: str, column: str) -> None:
             f"ga_miny({column}), ga_maxy({column}) FROM {table} WHERE {column} IS NOT NULL"
         )
     )
+
+
+# -- bulk loads (gis.bulk): on the raw sqlite3 connection, inside the caller's transaction ----
+def has_spatial_index(raw: sqlite3.Connection, table: str, column: str) -> bool:
+    """Does ``table.column`` have its R*Tree and all three triggers?"""
+    rt = _rtree(table, column)
+    names = {r[0] for r in raw.execute("SELECT name FROM sqlite_master WHERE name LIKE ?", (rt + "%",))}
+    return {rt, f"{rt}_insert", f"{rt}_update", f"{rt}_delete"} <= names
+
+
+def suspend_spatial_triggers(raw: sqlite3.Connection, table: str, column: str) -> None:
+    """Drop the insert/update triggers for a bulk load; DDL is transactional in SQLite, so a
+    rollback restores them, and :func:`resume_spatial_triggers` must follow a refill."""
+    rt = _rtree(table, column)
+    raw.execute(f"DROP TRIGGER IF EXISTS {rt}_insert")
+    raw.execute(f"DROP TRIGGER IF EXISTS {rt}_update")
+
+
+def resume_spatial_triggers(raw: sqlite3.Connection, table: str, column: str) -> None:
+    for stmt in _trigger_sql(table, column):
+        raw.execute(stmt)
+
+
+def refill_spatial_index(raw: sqlite3.Connection, table: str, column: str) -> None:
+    """Rebuild the R*Tree from the table in one pass, bounds computed by shapely in bulk."""
+    rt = _rtree(table, column)
+    raw.execute(f"DELETE FROM {rt}")
+    rows = raw.execute(f"SELECT rowid, {column} FROM {table} WHERE {column} IS NOT NULL").fetchall()
+    if not rows:
+        return
+    ids, blobs = zip(*rows)
+    geoms = shapely.from_wkb(np.asarray(blobs, dtype=object))
+    bounds = shapely.bounds(geoms)
+    keep = np.flatnonzero(~shapely.is_empty(geoms))
+    raw.executemany(
+        f"INSERT INTO {rt} VALUES (?, ?, ?, ?, ?)",
+        zip(
+            np.asarray(ids)[keep].tolist(),
+            bounds[keep, 0].tolist(), bounds[keep, 2].tolist(), bounds[keep, 1].tolist(), bounds[keep, 3].tolist(),
+        ),
+    )
+
 
 
 def drop_spatial_index(bind, table: str, column: str) -> None:

@@ -144,16 +144,16 @@ def test_bad_rows_are_refused_by_row_field_and_value_and_nothing_is_lost(city_st
 def test_a_failure_mid_write_rolls_back_the_whole_load(empty_store, tmp_path, monkeypatch):
     import loaders.city as city_mod
 
-    real = city_mod.upsert_rows
+    real = city_mod.bulk_upsert
     calls = []
 
-    def failing(conn, table, rows):
+    def failing(conn, table, frame, **kwargs):
         calls.append(table)
         if table == "customers":
             raise RuntimeError("disk full (injected)")
-        return real(conn, table, rows)
+        return real(conn, table, frame, **kwargs)
 
-    monkeypatch.setattr(city_mod, "upsert_rows", failing)
+    monkeypatch.setattr(city_mod, "bulk_upsert", failing)
     with pytest.raises(RuntimeError):
         import_city(empty_store, SAMPLE_DIR, service_area=SERVICE_AREA)
     assert "nodes" in calls  # grid tables had been written inside the transaction …
