@@ -139,7 +139,7 @@ def _finish_load(result, rejects_path: Path) -> None:
     from loaders.rejects import write_rejects
 
     for note in result.notes:
-        console.print(f"  {note}")
+        console.print(f"  {note}", markup=False)
     counts = ", ".join(f"{k} {v}" for k, v in result.counts.items())
     if result.unchanged:
         console.print(f"already loaded (data version {result.data_version}); nothing changed ({counts} accepted)")
@@ -151,7 +151,7 @@ def _finish_load(result, rejects_path: Path) -> None:
         write_rejects(rejects_path, result.rejects)
         console.print(f"[yellow]{result.rejected_rows} row(s) rejected; report: {rejects_path}[/yellow]")
         for reject in result.rejects[:20]:
-            console.print(f"  {reject}")
+            console.print(f"  {reject}", markup=False, soft_wrap=True)
         if len(result.rejects) > 20:
             console.print(f"  … {len(result.rejects) - 20} more lines in the report")
         raise typer.Exit(3)
@@ -159,7 +159,9 @@ def _finish_load(result, rejects_path: Path) -> None:
 
 
 def _refused(exc: GridAtlasError) -> typer.Exit:
-    console.print(f"[red]refused, nothing was loaded:[/red] {exc.message}")
+    from rich.markup import escape
+
+    console.print("[red]refused, nothing was loaded:[/red] " + escape(exc.message), soft_wrap=True)
     return typer.Exit(2)
 
 
