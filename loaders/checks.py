@@ -342,7 +342,9 @@ def check_geometry(src: SourceFrame, area: BBox) -> None:
                                                   + (" (a MultiLineString whose parts do not join into one line)" if t == 5 else "")
                                                   for t in types])
     present &= ~wrong
-    invalid = present & ~shapely.is_valid(geoms)
+    with np.errstate(invalid="ignore"):
+        finite = np.isfinite(shapely.bounds(geoms)).all(axis=1)
+    invalid = present & finite & ~shapely.is_valid(geoms)  # non-finite: a CRS problem, reported below
     if invalid.any():
         src.reject(np.flatnonzero(invalid), label, [f"invalid geometry: {r}" for r in shapely.is_valid_reason(geoms[invalid])])
     present &= ~invalid
