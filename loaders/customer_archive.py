@@ -19,7 +19,7 @@ from gis.validation import BBox
 from loaders.checks import check_mapped_required
 from loaders.mapping import GeometrySpec, MappingError, TargetSpec, parse_mapping
 from loaders.pipeline import LoadResult, content_hash, run_load
-from loaders.sources import SHEET_SUFFIXES, TEXT_SUFFIXES, preflight, read_source
+from loaders.sources import SHEET_SUFFIXES, TEXT_SUFFIXES, header_columns, preflight, read_source
 
 __all__ = ["DEFAULT_HEADERS", "customer_spec", "import_customers"]
 
@@ -47,18 +47,6 @@ DEFAULT_HEADERS: Mapping[str, tuple[str, ...]] = {
 }
 
 
-def _header(path: Path, spec: TargetSpec) -> list[str]:
-    import pandas as pd
-
-    from loaders.sources import decode_text
-
-    if path.suffix.lower() in SHEET_SUFFIXES:
-        return [str(c).strip() for c in pd.read_excel(path, sheet_name=spec.sheet or 0, nrows=0, engine="openpyxl").columns]
-    text, _ = decode_text(path.read_bytes(), spec.encoding, str(path), spec.key)
-    first = text.splitlines()[0] if text else ""
-    return [c.strip().strip('"') for c in first.split("\t" if path.suffix.lower() == ".tsv" else ",")]
-
-
 def customer_spec(path: Path, mapping_text: str | None = None, *, mapping_name: str = "mapping") -> TargetSpec:
     """The :class:`TargetSpec` for an archive: default headers, overridden by the mapping's [customers]."""
     path = Path(path)
@@ -74,14 +62,7 @@ def customer_spec(path: Path, mapping_text: str | None = None, *, mapping_name: 
         if "customers" not in targets:
             raise MappingError(f"{mapping_name} has no [customers] table", field="[customers]")
         given = replace(targets["customers"], source=path)
-    try:
-        header = _header(path, given)
-    except MappingError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - a corrupt workbook raises many kinds
-        raise MappingError(f"cannot read the header of {path.name}: {type(exc).__name__}: {exc}", field="file",
-                           value=path.name) from exc
-    present = set(header)
+    present = set(header_columns(given))
     columns = dict(given.columns)
     taken = set(columns.values())
     auto: dict[str, str] = {}

@@ -25,7 +25,7 @@ from loaders.crs import crs_label, resolve_crs, to_wgs84
 from loaders.mapping import GEOMETRY_TYPES, ID_COLUMN, MappingError, TargetSpec
 from loaders.rejects import Reject
 
-__all__ = ["SourceFrame", "objects", "TEXT_SUFFIXES", "SHEET_SUFFIXES", "preflight", "read_source", "decode_text", "source_files"]
+__all__ = ["SourceFrame", "objects", "header_columns", "TEXT_SUFFIXES", "SHEET_SUFFIXES", "preflight", "read_source", "decode_text", "source_files"]
 
 TEXT_SUFFIXES = (".csv", ".txt", ".tsv")
 SHEET_SUFFIXES = (".xlsx", ".xlsm")
@@ -186,6 +186,12 @@ def _columns(path: Path, spec: TargetSpec) -> tuple[list[str], str, object]:
         raise MappingError(f"{path} layer {layer} has no geometry; map coordinate columns under {spec.key}: "
                            'geometry = { x = "X", y = "Y" } or { wkt = "WKT" }', field=f"{spec.key} geometry")
     return [str(c) for c in info["fields"]], layer or "", info.get("crs")
+
+
+def header_columns(spec: TargetSpec) -> list[str]:
+    """The column names of ``spec``'s source (CSV/XLSX header or layer fields), read without the rows."""
+    assert spec.source is not None
+    return _columns(spec.source, spec)[0]
 
 
 def preflight(spec: TargetSpec) -> None:

@@ -61,6 +61,7 @@ def test_a_mapping_overrides_headers_and_values(tmp_path, city_store):
     frame, accounts = _rekeyed(archive_frame(4))
     frame = frame.rename(columns={"户号": "客户号码", "用电类别": "类别"})
     frame["类别"] = ["城乡居民", "城乡居民", "一般工商业", "城乡居民"]
+    frame["证件号码"] = ["440601199001011234", None, "91440600MA4UXXXX0X", None]
     path = write_archive(tmp_path / "a.csv", frame)
     with pytest.raises(MappingError, match=r"\[customers.columns\] does not map account_no"):
         import_customers(city_store, path, service_area=SERVICE_AREA)
@@ -70,6 +71,8 @@ def test_a_mapping_overrides_headers_and_values(tmp_path, city_store):
     assert result.rejects == []
     got = store_frame(city_store, "customers").set_index("account_no").loc[accounts, "category"].tolist()
     assert got == ["居民", "居民", "非居民", "居民"]
+    ids = [None if pd.isna(v) else v for v in store_frame(city_store, "customers").set_index("account_no").loc[accounts, "id_number"]]
+    assert ids == ["440601199001011234", None, "91440600MA4UXXXX0X", None]
 
 
 def test_a_mapping_naming_a_missing_column_fails_before_reading(tmp_path, city_store):
