@@ -130,7 +130,7 @@ def _resolve_references(sources: dict[str, SourceFrame], stored: dict[str, set[s
             ok = _accepted(src)
             present = np.array([v is not None for v in values], dtype=bool)
             pool = known.get(target, set()) | stored.get(target, set())
-            bad = ok & present & ~np.isin(values, list(pool)) if pool else ok & present
+            bad = ok & present & ~pd.Series(values, dtype=object).isin(pool).to_numpy(dtype=bool)
             if not bad.any():
                 continue
             reasons = []
