@@ -136,7 +136,7 @@ def import_city_cmd(
 
 def _finish_load(result, rejects_path: Path) -> None:
     """Print what a load did, write the reject report, and exit 0 (all loaded) or 3 (rows rejected)."""
-    from loaders.rejects import write_rejects
+    from loaders.rejects import is_reject_report, write_rejects
 
     for note in result.notes:
         console.print(f"  {note}", markup=False)
@@ -155,6 +155,9 @@ def _finish_load(result, rejects_path: Path) -> None:
         if len(result.rejects) > 20:
             console.print(f"  … {len(result.rejects) - 20} more lines in the report")
         raise typer.Exit(3)
+    if is_reject_report(rejects_path):  # a report from an earlier run no longer applies
+        rejects_path.unlink()
+        console.print(f"removed the earlier reject report {rejects_path}: every row loaded this time", markup=False)
     raise typer.Exit(0)
 
 

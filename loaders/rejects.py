@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-__all__ = ["Reject", "REJECT_COLUMNS", "write_rejects", "default_rejects_path"]
+__all__ = ["Reject", "REJECT_COLUMNS", "write_rejects", "default_rejects_path", "is_reject_report"]
 
 REJECT_COLUMNS = ("source_file", "layer", "row", "id", "field", "value", "reason")
 
@@ -54,3 +54,13 @@ def write_rejects(path: Path, rejects: Iterable[Reject]) -> int:
             writer.writerow([r.source_file, r.layer, r.row, r.id, r.field, r.value, r.reason])
             n += 1
     return n
+
+
+def is_reject_report(path: Path) -> bool:
+    """Whether ``path`` is a report :func:`write_rejects` wrote (so it may be replaced or removed)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(200)
+    except OSError:
+        return False
+    return head.startswith(b"\xef\xbb\xbf" + ",".join(REJECT_COLUMNS).encode())

@@ -135,7 +135,7 @@ def _read_table_text(path: Path, spec: TargetSpec, *, nrows: int | None = None) 
     sep = "\t" if path.suffix.lower() == ".tsv" else ","
     try:
         df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_values=[""], sep=sep, nrows=nrows,
-                         skipinitialspace=False)
+                         skip_blank_lines=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise MappingError(f"{where} is not a readable CSV: {exc}", field=f"{spec.key} source", value=str(path)) from exc
     df.columns = [str(c).strip() for c in df.columns]
@@ -206,10 +206,12 @@ def preflight(spec: TargetSpec) -> None:
                            field=f"{spec.key} geometry")
     where = f"{path}" + (f" layer {layer}" if layer else "")
     present = set(columns)
+    garbled = spec.encoding is None and any(re.search(r"[\u0080-\u00ff]", c) for c in columns)
+    hint = (f' (the names look mis-decoded: if the file is GBK, add encoding = "gbk" under {spec.key})' if garbled else "")
     for target, src in spec.columns.items():
         if src not in present:
             raise MappingError(f"[{spec.table}.columns] {target} = {src!r}: {where} has no column {src!r}; its columns: "
-                               f"{', '.join(columns)}", field=f"[{spec.table}.columns] {target}", value=src)
+                               f"{', '.join(columns)}{hint}", field=f"[{spec.table}.columns] {target}", value=src)
     for name, src in (("x", spec.geometry.x), ("y", spec.geometry.y), ("wkt", spec.geometry.wkt)):
         if src is not None and src not in present:
             raise MappingError(f"{spec.key} geometry.{name} = {src!r}: {where} has no column {src!r}; its columns: "
@@ -302,10 +304,15 @@ def read_source(spec: TargetSpec) -> SourceFrame:
             raise MappingError(f"cannot read {path} layer {layer}: {exc}", field=f"{spec.key} source", value=str(path)) from exc
         file_crs = getattr(gdf, "crs", None)
         raw, first_row = gdf, 1
+    rows = np.arange(first_row, first_row + len(raw))
+    if kind != "ogr":  # blank lines keep their number but are not rows
+        blank = raw.isna().all(axis=1).to_numpy(dtype=bool)
+        if blank.any():
+            raw, rows = raw.loc[~blank].reset_index(drop=True), rows[~blank]
     labels = {t: (f"{s} ({t})" if s != t else t) for t, s in spec.columns.items()}
     index = pd.RangeIndex(len(raw))
     frame = pd.DataFrame({t: objects(raw[s].to_numpy(object), index) for t, s in spec.columns.items()}, index=index)
-    frame["_row"] = np.arange(first_row, first_row + len(raw))
+    frame["_row"] = rows
     frame["_bad"] = False
     frame["_srid"] = _objects([None] * len(frame), frame.index)
     src = SourceFrame(spec=spec, file=str(path), layer=layer, frame=frame, labels=labels, crs=None, encoding=encoding)

@@ -113,3 +113,17 @@ def test_any_crs_pyproj_knows_round_trips_to_wgs84(epsg):
     there = geoms.to_crs(epsg)
     back = to_wgs84(there.to_numpy(), resolve_crs(there.crs, None, where="x", key="[nodes]"))
     assert_same_geoms(back, geoms.to_numpy(), 1e-8)
+
+
+def test_a_gbk_shapefile_without_cpg_reads_with_the_declared_encoding(tmp_path, empty_store):
+    nodes = _nodes(3).assign(名称=["一号杆", "二号杆", "三号杆"])
+    nodes.to_file(tmp_path / "n.shp", encoding="GBK")
+    (tmp_path / "n.cpg").unlink(missing_ok=True)
+    (tmp_path / "m.toml").write_text(NODES.format(source="n.shp", crs="", top='crs = "EPSG:4326"'), encoding="utf-8")
+    with pytest.raises(MappingError, match='look mis-decoded: if the file is GBK, add encoding = "gbk" under \\[nodes\\]'):
+        import_layers(empty_store, tmp_path / "m.toml", service_area=SERVICE_AREA)
+    text = NODES.format(source="n.shp", crs='encoding = "gbk"', top="")
+    (tmp_path / "m.toml").write_text(text, encoding="utf-8")
+    result = import_layers(empty_store, tmp_path / "m.toml", service_area=SERVICE_AREA)
+    assert result.rejects == [] and result.counts == {"nodes": 3}
+    assert store_frame(empty_store, "nodes")["id"].tolist() == nodes["编号"].tolist()

@@ -108,3 +108,18 @@ def test_phone_numbers_are_normalized(raw, expected):
 def test_invalid_phone_numbers_keep_the_raw_value_in_the_reason(raw):
     kind, reason = normalize_phone(raw)
     assert kind == "error" and repr(raw) in reason
+
+
+def test_row_numbers_are_the_spreadsheet_rows_even_after_blank_lines(tmp_path, city_store):
+    frame, accounts = _rekeyed(archive_frame(3))
+    frame.loc[frame.index[2], "联系电话"] = "999"
+    lines = _csv_lines(frame)
+    path = tmp_path / "a.csv"
+    path.write_text("\n".join(lines[:2] + ["", ""] + lines[2:]) + "\n", encoding="utf-8")  # two blank lines
+    result = import_customers(city_store, path, service_area=SERVICE_AREA)
+    assert [(r.row, r.id) for r in result.rejects] == [(6, accounts[2])]  # header 1, rows 2–3, blanks 4–5
+    assert result.counts == {"customers": 2}
+
+
+def _csv_lines(frame: pd.DataFrame) -> list[str]:
+    return frame.to_csv(index=False).splitlines()

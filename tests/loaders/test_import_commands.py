@@ -53,6 +53,15 @@ def test_layers_exit_3_writes_the_report_and_loads_the_rest(tmp_path, empty_stor
         counts = table_counts(conn, ["transformers", "meter_boxes", "nodes"])
     assert counts == {"transformers": 57, "meter_boxes": 755 - len(orphans), "nodes": 1045}
 
+    # Fixed: the whole export loads, and the report of the earlier run is removed.
+    table.loc[4, "额定容量"] = "400"
+    table.to_csv(csv, index=False)
+    r = _run("import", "layers", str(mapping), "--rejects", str(report), "--database-url", empty_store_url)
+    assert r.exit_code == 0, r.output
+    assert not report.exists() and "removed the earlier reject report" in r.output
+    with empty_store.connect() as conn:
+        assert table_counts(conn, ["transformers", "meter_boxes"]) == {"transformers": 58, "meter_boxes": 755}
+
 
 def test_layers_exit_2_when_the_mapping_is_unusable(tmp_path, empty_store_url, empty_store):
     mapping = build_export(tmp_path / "export")
