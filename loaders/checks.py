@@ -134,21 +134,6 @@ def _number(v: object, column: str) -> float | None | str:
     return float(m.group(1))
 
 
-def _bool(v: object) -> bool | None | str:
-    if _is_blank(v):
-        return None
-    if isinstance(v, (bool, np.bool_)):
-        return bool(v)
-    if isinstance(v, (int, float, np.integer, np.floating)) and float(v) in (0.0, 1.0):
-        return bool(v)
-    s = str(v).strip().lower()
-    if s in _TRUE:
-        return True
-    if s in _FALSE:
-        return False
-    return "not a yes/no value: " + _BOOL_HELP
-
-
 def _date(v: object) -> Any:
     if _is_blank(v):
         return None

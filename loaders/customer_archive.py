@@ -15,6 +15,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 
+from sqlalchemy.engine import Engine
+
 from gis.validation import BBox
 from loaders.checks import check_mapped_required
 from loaders.mapping import GeometrySpec, MappingError, TargetSpec, parse_mapping
@@ -83,7 +85,7 @@ def customer_spec(path: Path, mapping_text: str | None = None, *, mapping_name: 
 
 
 def import_customers(
-    engine,
+    engine: Engine,
     path: Path,
     *,
     service_area: BBox,

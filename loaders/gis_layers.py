@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from sqlalchemy.engine import Engine
+
 from gis.validation import BBox
 from loaders.checks import check_mapped_required
 from loaders.mapping import load_mapping
@@ -22,7 +24,7 @@ __all__ = ["import_layers"]
 Progress = Callable[[str, int, int], None]
 
 
-def import_layers(engine, mapping_path: Path, *, service_area: BBox, progress: Progress | None = None) -> LoadResult:
+def import_layers(engine: Engine, mapping_path: Path, *, service_area: BBox, progress: Progress | None = None) -> LoadResult:
     """Load every table the mapping at ``mapping_path`` names; see :class:`LoadResult`.
 
     Raises :class:`loaders.mapping.MappingError` (nothing loaded) when the mapping, a file,
