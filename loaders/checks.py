@@ -239,6 +239,11 @@ def _convert(table: str, name: str, kind: object, values: np.ndarray) -> tuple[n
                 errors.append((int(i), r))
             else:
                 out[i] = r
+        nums = np.array([np.nan if v is None else v for v in out], dtype=float)
+        with np.errstate(invalid="ignore"):
+            errors += [(int(i), "not a finite number") for i in np.flatnonzero(np.isinf(nums))]
+            if name in _UNITS:  # voltages, capacities, lengths
+                errors += [(int(i), "must not be negative") for i in np.flatnonzero(nums < 0)]
         return out, errors
     if isinstance(kind, Boolean):
         lookup = {**{t: True for t in _TRUE}, **{t: False for t in _FALSE}}
@@ -262,6 +267,7 @@ def _convert(table: str, name: str, kind: object, values: np.ndarray) -> tuple[n
     length = getattr(kind, "length", None)
     if isinstance(kind, String) and length:
         errors = [(int(i), f"longer than {length} characters") for i, t in enumerate(texts) if t is not None and len(t) > length]
+    errors += [(int(i), "contains a NUL character") for i, t in enumerate(texts) if t is not None and "\x00" in t]
     return out, errors
 
 
@@ -345,6 +351,9 @@ def check_geometry(src: SourceFrame, area: BBox) -> None:
     expected = GEOMETRY_TYPES[table]
     label = "geom"
     geoms = _single(np.array(df["geom"].to_numpy(), dtype=object), expected)
+    has_z = shapely.has_z(geoms)
+    if has_z.any():  # the model is 2-D: drop heights (PointZ/LineStringZ exports are common)
+        geoms[has_z] = shapely.force_2d(geoms[has_z])
     todo = ~df["_bad"].to_numpy(dtype=bool)
     missing = shapely.is_missing(geoms)
     if table != "customers":

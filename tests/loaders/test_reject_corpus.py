@@ -210,3 +210,31 @@ def test_the_reject_report_opens_in_excel_and_keeps_every_column(tmp_path):
     assert pd.isna(back.iloc[0]["layer"])  # blank for CSV sources
     assert back.drop(columns="layer").iloc[0].tolist() == ["客户.csv", "6", "C5", "联系电话 (phone)", "12,345",
                                                            "not a phone number: '12,345'"]
+
+
+def test_numbers_heights_and_control_characters(tmp_path, empty_store):
+    """Negative or infinite capacities and NUL characters are rejected; Z coordinates are dropped."""
+    import geopandas as gpd
+    import shapely as shp
+
+    gdf = gpd.GeoDataFrame(
+        {"编号": ["N1", "N2", "N3", "N4"], "电压": ["10", "-10", "inf", "10"], "类型": ["母线", "杆塔", "杆塔", "杆塔"]},
+        geometry=[shp.Point(LON, LAT, 12.5)] * 4, crs=4326)
+    gdf.to_file(tmp_path / "n.gpkg", driver="GPKG")
+    (tmp_path / "m.toml").write_text('[nodes]\nsource = "n.gpkg"\n[nodes.columns]\nid = "编号"\nvoltage_kv = "电压"\nkind = "类型"\n',
+                                     encoding="utf-8")
+    result = import_layers(empty_store, tmp_path / "m.toml", service_area=SERVICE_AREA)
+    reasons = [(r.row, r.field, r.reason.split(" (")[0]) for r in result.rejects]
+    assert reasons == [(2, "电压 (voltage_kv)", "must not be negative"), (3, "电压 (voltage_kv)", "not a finite number")]  # feature numbers
+    stored = store_frame(empty_store, "nodes")
+    assert stored["id"].tolist() == ["N1", "N4"] and not stored["geom"][0].has_z
+
+
+def test_text_with_a_nul_character_is_rejected_not_sent_to_the_store():
+    import numpy as np
+    from sqlalchemy import String
+
+    from loaders.checks import _convert
+
+    out, errors = _convert("nodes", "id", String(64), np.array(["N1", "N\x002", None], dtype=object))
+    assert errors == [(1, "contains a NUL character")] and out[0] == "N1" and out[2] is None
