@@ -23,7 +23,7 @@ from loaders.mapping import GeometrySpec, MappingError, TargetSpec, parse_mappin
 from loaders.pipeline import LoadResult, content_hash, run_load
 from loaders.sources import SHEET_SUFFIXES, TEXT_SUFFIXES, header_columns, preflight, read_source
 
-__all__ = ["DEFAULT_HEADERS", "customer_spec", "import_customers"]
+__all__ = ["DEFAULT_HEADERS", "customer_spec", "complete_customer_spec", "import_customers"]
 
 Progress = Callable[[str, int, int], None]
 
@@ -64,9 +64,15 @@ def customer_spec(path: Path, mapping_text: str | None = None, *, mapping_name: 
         if "customers" not in targets:
             raise MappingError(f"{mapping_name} has no [customers] table", field="[customers]")
         given = replace(targets["customers"], source=path)
+    return complete_customer_spec(given)
+
+
+def complete_customer_spec(given: TargetSpec) -> TargetSpec:
+    """``given`` with every customer column it leaves unmapped taken from :data:`DEFAULT_HEADERS`
+    when the source has such a header, and 经度/纬度 (lon/lat) as the geometry of a table source."""
     present = set(header_columns(given))
     columns = dict(given.columns)
-    taken = set(columns.values())
+    taken = set(columns.values()) | set(given.geometry.source_columns())
     auto: dict[str, str] = {}
     for target, names in DEFAULT_HEADERS.items():
         if target in columns:
@@ -77,7 +83,8 @@ def customer_spec(path: Path, mapping_text: str | None = None, *, mapping_name: 
     geometry = given.geometry
     crs = given.crs
     lon, lat = auto.pop("lon", None), auto.pop("lat", None)
-    if geometry.kind == "file" and lon and lat:
+    is_table = given.source is not None and given.source.suffix.lower() in TEXT_SUFFIXES + SHEET_SUFFIXES
+    if geometry.kind == "file" and is_table and lon and lat:
         geometry = GeometrySpec("xy", x=lon, y=lat)
         crs = crs or "EPSG:4326"  # 经度/纬度 columns: lon/lat unless the mapping says otherwise
     columns = {**auto, **columns}

@@ -123,3 +123,18 @@ def test_row_numbers_are_the_spreadsheet_rows_even_after_blank_lines(tmp_path, c
 
 def _csv_lines(frame: pd.DataFrame) -> list[str]:
     return frame.to_csv(index=False).splitlines()
+
+
+def test_a_layers_mapping_uses_the_archive_headers_and_coordinates_it_does_not_map(tmp_path, city_store):
+    from loaders.gis_layers import import_layers
+
+    frame, accounts = _rekeyed(archive_frame(5))
+    write_archive(tmp_path / "客户.csv", frame)
+    (tmp_path / "m.toml").write_text('crs = "EPSG:4547"\n[customers]\nsource = "客户.csv"\n', encoding="utf-8")
+    result = import_layers(city_store, tmp_path / "m.toml", service_area=SERVICE_AREA)
+    assert result.rejects == [] and result.counts == {"customers": 5}
+    got = store_frame(city_store, "customers").set_index("account_no").loc[accounts]
+    has_xy = frame["经度"].notna().to_numpy()
+    assert (got["location_quality"].to_numpy()[has_xy] == "surveyed").all()
+    xs = [g.x for g in got["geom"]]
+    assert all(abs(x - float(lon)) < 1e-9 for x, lon, h in zip(xs, frame["经度"], has_xy) if h)
