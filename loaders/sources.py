@@ -76,8 +76,6 @@ def objects(values: object, index: pd.Index) -> pd.Series:
     return pd.Series(arr, index=index, dtype=object)
 
 
-_objects = objects
-
 
 def _text(value: object) -> str:
     if value is None:
@@ -314,7 +312,7 @@ def read_source(spec: TargetSpec) -> SourceFrame:
     frame = pd.DataFrame({t: objects(raw[s].to_numpy(object), index) for t, s in spec.columns.items()}, index=index)
     frame["_row"] = rows
     frame["_bad"] = False
-    frame["_srid"] = _objects([None] * len(frame), frame.index)
+    frame["_srid"] = objects([None] * len(frame), frame.index)
     src = SourceFrame(spec=spec, file=str(path), layer=layer, frame=frame, labels=labels, crs=None, encoding=encoding)
     if spec.table not in GEOMETRY_TYPES:
         return src
@@ -338,12 +336,12 @@ def read_source(spec: TargetSpec) -> SourceFrame:
         needs = ~has_own & ~shapely.is_missing(geoms)
         crs = resolve_crs(None, spec.crs, where=where, key=spec.key, fallback=spec.default_crs) if needs.any() or declared else None
     src.crs = crs
-    frame["_src_geom"] = _objects(geoms, frame.index)
+    frame["_src_geom"] = objects(geoms, frame.index)
     out = to_wgs84(geoms, crs) if crs is not None else geoms.copy()
     for srid in {s for s in frame["_srid"].dropna()}:
         rows = np.flatnonzero(frame["_srid"].to_numpy(object) == srid)
         out[rows] = to_wgs84(geoms[rows], CRS.from_epsg(int(srid)))
-    frame["geom"] = _objects(out, frame.index)
+    frame["geom"] = objects(out, frame.index)
     src.labels.setdefault("geom", "geometry")
     if crs is not None:
         src.labels["_crs"] = crs_label(crs)
