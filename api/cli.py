@@ -131,6 +131,125 @@ def import_city_cmd(
         console.print(f"loaded data version {result.data_version}: " + ", ".join(f"{k} {v}" for k, v in result.counts.items()))
 
 
+# --- Loading a utility's own data: GIS layers, customer archives, export (exit 0 / 3 / 2) ---------
+
+
+def _finish_load(result, rejects_path: Path) -> None:
+    """Print what a load did, write the reject report, and exit 0 (all loaded) or 3 (rows rejected)."""
+    from loaders.rejects import is_reject_report, write_rejects
+
+    for note in result.notes:
+        console.print(f"  {note}", markup=False)
+    counts = ", ".join(f"{k} {v}" for k, v in result.counts.items())
+    if result.unchanged:
+        console.print(f"already loaded (data version {result.data_version}); nothing changed ({counts} accepted)")
+    elif result.data_version is None:
+        console.print("nothing was loaded: no row was accepted")
+    else:
+        console.print(f"loaded data version {result.data_version}: {counts}")
+    if result.rejected_rows:
+        write_rejects(rejects_path, result.rejects)
+        console.print(f"[yellow]{result.rejected_rows} row(s) rejected; report: {rejects_path}[/yellow]")
+        for reject in result.rejects[:20]:
+            console.print(f"  {reject}", markup=False, soft_wrap=True)
+        if len(result.rejects) > 20:
+            console.print(f"  … {len(result.rejects) - 20} more lines in the report")
+        raise typer.Exit(3)
+    if is_reject_report(rejects_path):  # a report from an earlier run no longer applies
+        rejects_path.unlink()
+        console.print(f"removed the earlier reject report {rejects_path}: every row loaded this time", markup=False)
+    raise typer.Exit(0)
+
+
+def _refused(exc: GridAtlasError) -> typer.Exit:
+    from rich.markup import escape
+
+    console.print("[red]refused, nothing was loaded:[/red] " + escape(exc.message), soft_wrap=True)
+    return typer.Exit(2)
+
+
+RejectsOption = Annotated[Optional[Path], typer.Option("--rejects", help="reject report path (default: <input>.rejects.csv)")]
+
+
+@import_app.command("layers")
+def import_layers_cmd(
+    mapping: Annotated[Path, typer.Argument(help="TOML mapping of source files/layers/columns to GridAtlas tables")],
+    rejects: RejectsOption = None,
+    database_url: DbOption = None,
+) -> None:
+    """Load a GIS export (Shapefile, GeoPackage, GeoJSON, FlatGeobuf, CSV) through a mapping file.
+
+    Exit 0: all rows loaded; 3: some rows rejected (report written, the rest loaded);
+    2: input unusable (nothing loaded).
+    """
+    from loaders.gis_layers import import_layers
+    from loaders.rejects import default_rejects_path
+
+    settings = _settings(database_url)
+    engine = _engine(settings)
+    try:
+        with _progress() as report:
+            result = import_layers(engine, mapping, service_area=settings.service_area, progress=report)
+    except GridAtlasError as exc:
+        raise _refused(exc) from exc
+    finally:
+        engine.dispose()
+    _finish_load(result, rejects or default_rejects_path(mapping))
+
+
+@import_app.command("customers")
+def import_customers_cmd(
+    file: Annotated[Path, typer.Argument(help="customer archive: CSV (UTF-8 or GBK) or XLSX, Chinese headers welcome")],
+    mapping: Annotated[Optional[Path], typer.Option("--mapping", help="TOML whose [customers] table overrides the headers")] = None,
+    rejects: RejectsOption = None,
+    database_url: DbOption = None,
+) -> None:
+    """Load a customer archive, joined to the grid by 台区编号 / 表箱编号 (exit 0 / 3 / 2 as for layers)."""
+    from loaders.customer_archive import import_customers
+    from loaders.rejects import default_rejects_path
+
+    settings = _settings(database_url)
+    try:
+        text = mapping.read_text(encoding="utf-8-sig") if mapping is not None else None
+    except (OSError, UnicodeDecodeError) as exc:
+        console.print(f"[red]refused, nothing was loaded:[/red] cannot read the mapping {mapping}: {exc}")
+        raise typer.Exit(2) from exc
+    engine = _engine(settings)
+    try:
+        with _progress() as report:
+            result = import_customers(engine, file, service_area=settings.service_area, mapping_text=text,
+                                      mapping_name=str(mapping) if mapping else "mapping", progress=report)
+    except GridAtlasError as exc:
+        raise _refused(exc) from exc
+    finally:
+        engine.dispose()
+    _finish_load(result, rejects or default_rejects_path(file))
+
+
+@app.command("export")
+def export_cmd(
+    out: Annotated[Path, typer.Argument(help="OUT.gpkg (one layer per table) or OUT.geojson (one file per table if several)")],
+    layers: Annotated[Optional[list[str]], typer.Option("--layers", help="tables to export (repeatable or comma-separated; default all)")] = None,
+    database_url: DbOption = None,
+) -> None:
+    """Export the grid and customers to GeoPackage/GeoJSON, with an identity mapping for re-import."""
+    from loaders.export import export_store
+
+    tables = [t.strip() for item in (layers or []) for t in item.split(",") if t.strip()]
+    engine = _engine(_settings(database_url))
+    try:
+        counts = export_store(engine, out, tables or None)
+    except GridAtlasError as exc:
+        console.print(f"[red]error:[/red] {exc.message}")
+        raise typer.Exit(2) from exc
+    finally:
+        engine.dispose()
+    console.print(f"wrote {out}: " + ", ".join(f"{k} {v}" for k, v in counts.items()) + f"; mapping {out.name}.mapping.toml")
+
+
+# --- end of loading commands -----------------------------------------------------------------------
+
+
 @app.command()
 def validate(
     database_url: DbOption = None,

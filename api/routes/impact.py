@@ -118,7 +118,9 @@ def impact_export(
                            chunk_size=settings.export_chunk_size, filename="impact", meta=meta)
 
 
-@router.post("/isolation", summary="Isolation points and ranked alternative plans for working on equipment", dependencies=[allow("dispatcher", "planner")])
+@router.post("/isolation", summary="Isolation points and ranked alternative plans for working on equipment",
+             dependencies=[allow("dispatcher", "planner")],
+             responses={409: {"description": "the element cannot be isolated (e.g. no switch between it and a source)"}})
 def isolation(snapshot: SnapshotDep, request: Annotated[IsolationIn, Body()]) -> Response:
     result = isolate(
         snapshot.index,

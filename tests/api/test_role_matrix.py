@@ -49,11 +49,11 @@ class Sample:
     prepare: Callable[[httpx.Client, httpx.Client], dict[str, Any]] | None = None
 
     def request(self, client: httpx.Client, admin: httpx.Client) -> httpx.Response:
-        fields = {"path": self.path, "params": self.params, "json": self.json, "headers": self.headers}
+        fields = {"path": self.path, "params": self.params, "json": self.json, "headers": self.headers, "files": None}
         if self.prepare is not None:
             fields.update(self.prepare(admin, client))
         return client.request(self.method, fields["path"], params=fields["params"], json=fields["json"],
-                              headers={**client.headers, **fields["headers"]})
+                              files=fields["files"], headers={**client.headers, **fields["headers"]})
 
 
 FUSE = "SW000030"  # a fuse with 24 customers downstream in the sample city
@@ -78,6 +78,12 @@ def _plan_path(suffix: str = "") -> Callable[[httpx.Client, httpx.Client], dict[
     return prepare
 
 
+def _upload(admin: httpx.Client, caller: httpx.Client) -> dict[str, Any]:
+    """A two-customer archive (re-loading sample customers: an idempotent upsert)."""
+    head = (SAMPLE_DIR / "customers.csv").read_text(encoding="utf-8").splitlines()[:3]
+    return {"files": {"file": ("customers.csv", ("\n".join(head) + "\n").encode("utf-8"), "text/csv")}}
+
+
 #: One representative valid request per (method, route template). Other branches add theirs.
 SAMPLES: dict[tuple[str, str], Sample] = {
     ("GET", "/api/v1/layers"): Sample("GET", "/api/v1/layers"),
@@ -99,6 +105,7 @@ SAMPLES: dict[tuple[str, str], Sample] = {
     ("GET", "/api/v1/viewport"): Sample("GET", "/api/v1/viewport", params={
         "bbox": f"{float(FIRST.lon) - 0.01},{float(FIRST.lat) - 0.01},{float(FIRST.lon) + 0.01},{float(FIRST.lat) + 0.01}",
         "zoom": 15}),
+    ("POST", "/api/v1/imports/customers"): Sample("POST", "/api/v1/imports/customers", prepare=_upload),
     ("POST", "/api/v1/impact/export"):
         Sample("POST", "/api/v1/impact/export", params={"format": "csv"}, json={"open": [FUSE]}),
     ("POST", "/api/v1/plans"): Sample("POST", "/api/v1/plans", json=PLAN),
