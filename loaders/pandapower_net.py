@@ -102,7 +102,7 @@ class PandapowerImport:
 # ------------------------------------------------------------------ small helpers
 def _ints(col: pd.Series) -> np.ndarray:
     """Integral values as float (NaN where missing or not an integer)."""
-    num = pd.to_numeric(col, errors="coerce").to_numpy(dtype=float)
+    num = np.array(pd.to_numeric(col, errors="coerce"), dtype=float)  # a copy (pandas 3 views are read-only)
     with np.errstate(invalid="ignore"):
         num[np.isfinite(num) & (num != np.round(num))] = np.nan
     return num
@@ -180,7 +180,7 @@ class _Builder:
 
     def _bus_points(self, bus: pd.DataFrame) -> dict[int, tuple[float, float]]:
         if self.place_at is not None:
-            roots = [int(b) for t in ("ext_grid", "gen") for b in _ints(_col(self.net[t], "bus") if len(self.net[t]) else pd.Series(dtype=float)) if np.isfinite(b)]
+            roots = [int(b) for t in ("ext_grid", "gen") if "bus" in self.net[t] for b in _ints(self.net[t]["bus"]) if np.isfinite(b)]
             self.notes["coordinates"] = f"schematic layout around {self.place_at[0]},{self.place_at[1]} (not geographic)"
             return tree_layout(bus.index.tolist(), self._all_branches(), roots, self.place_at)
         xy: dict[int, tuple[float, float]] = {}
