@@ -284,7 +284,7 @@ PlaceAtOption = Annotated[Optional[str], typer.Option(
 RejectsOption = Annotated[Optional[Path], typer.Option("--rejects", help="reject report CSV (default: beside the input)")]
 
 
-def _import_network(net_path: Path, content: bytes, source: str, rejects_path: Path, *,
+def _import_network(net_path: Path, source: str, rejects_path: Path, *,
                     crs: str, place_at: Optional[str], database_url: Optional[str]) -> None:
     """Shared tail of `import pandapower` and `import simbench`: exit 0, 3 (rows rejected) or 2."""
     from gis.errors import InvalidInput
@@ -304,7 +304,7 @@ def _import_network(net_path: Path, content: bytes, source: str, rejects_path: P
     try:
         net = read_pandapower_json(net_path)
         with _progress() as report:
-            result = import_net(engine, net, content, source=source, service_area=settings.service_area,
+            result = import_net(engine, net, source=source, service_area=settings.service_area,
                                 crs=crs, place_at=point, progress=report)
     except InvalidInput as exc:
         console.print(f"[red]refused, nothing was loaded:[/red] {exc.message}")
@@ -330,12 +330,7 @@ def import_pandapower_cmd(
     database_url: DbOption = None,
 ) -> None:
     """Load a pandapower network (buses, lines, switches, trafos, sources, loads) in one transaction."""
-    try:
-        content = file.read_bytes()
-    except OSError as exc:
-        console.print(f"[red]refused, nothing was loaded:[/red] cannot read {file}: {exc}")
-        raise typer.Exit(2) from exc
-    _import_network(file, content, str(file.resolve()), rejects or file.with_name(file.stem + ".rejects.csv"),
+    _import_network(file, str(file.resolve()), rejects or file.with_name(file.stem + ".rejects.csv"),
                     crs=crs, place_at=place_at, database_url=database_url)
 
 
@@ -361,7 +356,7 @@ def import_simbench_cmd(
         except InvalidInput as exc:
             console.print(f"[red]refused, nothing was loaded:[/red] {exc.message}")
             raise typer.Exit(2) from exc
-        _import_network(path, path.read_bytes(), f"simbench:{code}",
+        _import_network(path, f"simbench:{code}",
                         rejects or Path.cwd() / f"simbench-{code}.rejects.csv",
                         crs="EPSG:4326", place_at=place_at, database_url=database_url)
 

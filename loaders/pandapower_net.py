@@ -36,7 +36,7 @@ any geodata and lays the network out schematically around that point
 outside the service area (or without coordinates) are rejected row by row, with every
 element at them; when no bus is usable the load is refused (:class:`InvalidInput`).
 Accepted rows are written in one transaction through :func:`gis.bulk.bulk_upsert`; the
-input's content hash (plus the options) makes a re-import a no-op.
+hash of the converted tables makes a re-import of the same data a no-op.
 """
 
 from __future__ import annotations
@@ -448,6 +448,18 @@ class _Builder:
 
 
 # ------------------------------------------------------------------ public API
+def _tables_hash(tables: dict[str, pd.DataFrame]) -> str:
+    """SHA-256 of the tables' content: rows sorted by id, columns by name, geometry as WKB."""
+    digest = hashlib.sha256()
+    for name in WRITE_ORDER:
+        df = tables[name]
+        df = df.sort_values(df.columns[0], kind="stable")[sorted(df.columns)]
+        if "geom" in df:
+            df = df.assign(geom=[g.wkb_hex for g in df["geom"]])
+        digest.update(name.encode() + b"\0" + df.to_csv(index=False).encode())
+    return digest.hexdigest()
+
+
 def convert_net(
     net: PandapowerNet,
     *,
@@ -476,7 +488,6 @@ def convert_net(
 def import_net(
     engine: Engine,
     net: PandapowerNet,
-    content: bytes,
     *,
     source: str,
     service_area: BBox,
@@ -486,12 +497,12 @@ def import_net(
 ) -> PandapowerImport:
     """Convert ``net`` and write its accepted rows in ONE transaction (idempotent).
 
-    ``content`` is the network file's bytes: with the options it forms the content hash
-    that makes a re-import a no-op (``unchanged=True``, rejects recomputed for the report).
+    The hash of the converted tables (not of the file: SimBench writes its columns in a
+    different order on every run) makes a re-import of the same data a no-op
+    (``unchanged=True``; the rejects are recomputed for the report).
     """
     conv = convert_net(net, source=source, service_area=service_area, crs=crs, place_at=place_at)
-    options = json.dumps({"crs": crs, "place_at": place_at, "area": list(service_area)}, sort_keys=True)
-    digest = hashlib.sha256(content + b"\0" + options.encode()).hexdigest()
+    digest = _tables_hash(conv.tables)
     with engine.connect() as conn:
         latest = latest_data_version(conn)
     if latest is not None and latest["details"].get("sha256") == digest:

@@ -86,7 +86,7 @@ def test_impact_sets_equal_pandapower(name: str, pp_oracle: Oracle, empty_store_
     path = Path(built["path"])
     engine = make_engine(empty_store_url)
     try:
-        result = import_net(engine, read_pandapower_json(path), path.read_bytes(), source=name,
+        result = import_net(engine, read_pandapower_json(path), source=name,
                             service_area=area, place_at=place_at)
         snapshot = load_snapshot(engine)
     finally:
