@@ -14,6 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from api.state import load_snapshot
@@ -24,7 +25,7 @@ from loaders.pandapower_json import parse_pandapower_json, read_pandapower_json
 from loaders.pandapower_net import convert_net, import_net
 from outage_impact import load_plans, plan_impact
 from tests.pp_oracle import Oracle, pp_oracle  # noqa: F401
-from topology import GridAssets, build_graph
+from topology import GridAssets, build_graph, compile_index
 from topology.graph import energized_nodes
 
 AREA = (112.5, 22.5, 113.6, 23.6)
@@ -106,8 +107,8 @@ def _assets(conv) -> GridAssets:
         pts = t[name]["geom"]
         t[name]["lon"] = [p.x for p in pts]
         t[name]["lat"] = [p.y for p in pts]
-    t["feeders"] = __import__("pandas").DataFrame(columns=["id", "name", "substation_id", "head_switch_id"])
-    t["meter_boxes"] = __import__("pandas").DataFrame(columns=["id", "node", "transformer_id"])
+    t["feeders"] = pd.DataFrame(columns=["id", "name", "substation_id", "head_switch_id"])
+    t["meter_boxes"] = pd.DataFrame(columns=["id", "node", "transformer_id"])
     for col in ("meter_box_id", "transformer_id", "sensitivity"):
         t["customers"][col] = None
     return GridAssets.from_tables(t, version="1")
@@ -168,7 +169,7 @@ def test_sgen_and_pv_gen_do_not_keep_an_island_supplied(pp_oracle):  # noqa: F81
     conv = _convert(path)
     assert conv.tables["substations"]["id"].tolist() == ["ext_grid:0"]
     assert conv.notes["gen_not_slack"] == 1
-    index = __import__("topology").compile_index(_assets(conv))
+    index = compile_index(_assets(conv))
     for switch in ("switch:0", "switch:1"):
         got = set(plan_impact(index, load_plans({"open": [switch]})[0]).customers)
         assert got == {"load:1"} == pp_oracle.lost("sgen_island", [int(switch.split(":")[1])])[0]
