@@ -130,16 +130,17 @@ def export_simbench(code: str, out: Path, *, python: str | None = None) -> None:
             last = (done.stderr.strip().splitlines() or ["(no message)"])[-1]
             raise InvalidInput(f"simbench could not build {code!r} with {python}: {last}", field="code", value=code)
         return
+    advice = ("install them in a separate environment (python -m venv pp && pp/bin/pip install simbench) "
+              f"and point {PYTHON_ENV} (or --python) at its python")
+    if int(pd.__version__.split(".")[0]) >= 3:
+        raise InvalidInput(f"the 'simbench' package (and pandapower) need pandas<3, this environment has pandas "
+                           f"{pd.__version__}: {advice}", field="simbench", value=code)
     try:
         import pandapower
         import simbench
     except ImportError as exc:
-        raise InvalidInput(
-            "importing SimBench networks needs the 'simbench' package (and pandapower), which pin "
-            "pandas<3: install them in a separate environment (python -m venv pp && pp/bin/pip install "
-            f"simbench) and point {PYTHON_ENV} (or --python) at its python",
-            field="simbench", value=code,
-        ) from exc
+        raise InvalidInput(f"importing SimBench networks needs the 'simbench' package (and pandapower): {advice}",
+                           field="simbench", value=code) from exc
     try:
         net = simbench.get_simbench_net(code)
     except Exception as exc:  # noqa: BLE001 - simbench raises bare ValueError/KeyError/etc. for codes

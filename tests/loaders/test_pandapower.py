@@ -325,3 +325,11 @@ def test_unknown_simbench_code(pp_oracle, tmp_path):  # noqa: F811
 
     with pytest.raises(InvalidInput, match="simbench could not build 'no-such-code'"):
         export_simbench("no-such-code", tmp_path / "x.json", python=pandapower_python())
+
+
+def test_simbench_without_a_pandapower_interpreter_names_the_package(tmp_path, monkeypatch):
+    from loaders.pandapower_json import PYTHON_ENV, export_simbench
+
+    monkeypatch.delenv(PYTHON_ENV, raising=False)
+    with pytest.raises(InvalidInput, match="'simbench' package.*GRIDATLAS_PANDAPOWER_PYTHON"):
+        export_simbench("1-LV-rural1--0-sw", tmp_path / "x.json")
