@@ -237,6 +237,9 @@ class _Builder:
         self.buses()
         self.unmodelled()
         lines = self._branches("line", "from_bus", "to_bus")
+        # line geometry first: a line refused for its geodata takes its switches with it
+        self.line_geoms = {i: self._line_geom(i, row, a, b) for i, (a, b, row) in lines.items()}
+        lines = {i: v for i, v in lines.items() if self.line_geoms[i] is not None}
         trafos = self._branches("trafo", "hv_bus", "lv_bus")
         sw = self._switches(lines, trafos)
         ends: dict[tuple[str, int, int], str] = {}   # (table, element, bus) -> node the element starts at
@@ -320,9 +323,7 @@ class _Builder:
         rows = []
         for i, (a, b, row) in lines.items():
             na, nb = self._end("line", i, a, ends), self._end("line", i, b, ends)
-            geom = self._line_geom(i, row, a, b)
-            if geom is None:
-                continue
+            geom = self.line_geoms[i]
             kind = "overhead" if row.get("type") == "ol" else ("lv_cable" if self.bus_kv[a] < 1 else "cable")
             length = pd.to_numeric(pd.Series([row.get("length_km")]), errors="coerce").iloc[0]
             rows.append({"id": f"line:{i}", "node_a": na, "node_b": nb, "kind": kind,

@@ -333,3 +333,24 @@ def test_simbench_without_a_pandapower_interpreter_names_the_package(tmp_path, m
     monkeypatch.delenv(PYTHON_ENV, raising=False)
     with pytest.raises(InvalidInput, match="'simbench' package.*GRIDATLAS_PANDAPOWER_PYTHON"):
         export_simbench("1-LV-rural1--0-sw", tmp_path / "x.json")
+
+
+def test_a_line_whose_geodata_leaves_the_area_is_rejected_with_its_switches(pp_oracle):  # noqa: F811
+    code = """
+net = pp.create_empty_network()
+b = [pp.create_bus(net, 20, geodata=(113.0 + 0.01 * i, 23.0)) for i in range(3)]
+pp.create_ext_grid(net, b[0])
+T = "NA2XS2Y 1x95 RM/25 12/20 kV"
+pp.create_line(net, b[0], b[1], 1.0, T, geodata=[(113.0, 23.0), (113.005, 23.001), (113.01, 23.0)])
+pp.create_line(net, b[1], b[2], 1.0, T, geodata=[(113.01, 23.0), (7.5, 48.0), (113.02, 23.0)])
+pp.create_switch(net, b[1], 1, "l")
+"""
+    conv = _convert(_net(pp_oracle, "line_geo", code), place_at=None)
+    assert [(r.layer, r.row, r.field, r.value, r.reason) for r in conv.rejects] == [
+        ("line", 1, "geo", "7.5,48.0", "outside the service area 112.5,22.5,113.6,23.6"),
+        ("switch", 0, "element", 1, "line:1 was rejected"),
+    ]
+    seg = conv.tables["segments"].set_index("id")
+    assert list(seg.index) == ["line:0"]
+    assert list(seg.loc["line:0", "geom"].coords) == [(113.0, 23.0), (113.005, 23.001), (113.01, 23.0)]
+    assert conv.tables["switches"].empty and "bus:1/line:1" not in set(conv.tables["nodes"]["id"])
