@@ -425,6 +425,90 @@ def demo(
     serve(host=host, port=port, workers=1, database_url=database_url)
 
 
+# ---------------------------------------------------------------- pandapower / SimBench networks
+CrsOption = Annotated[str, typer.Option("--crs", help="CRS of the bus/line geodata (any pyproj CRS)")]
+PlaceAtOption = Annotated[Optional[str], typer.Option(
+    "--place-at", help="LON,LAT: ignore geodata and lay the network out schematically around this point")]
+RejectsOption = Annotated[Optional[Path], typer.Option("--rejects", help="reject report CSV (default: beside the input)")]
+
+
+def _import_network(net_path: Path, source: str, rejects_path: Path, *,
+                    crs: str, place_at: Optional[str], database_url: Optional[str]) -> None:
+    """Shared tail of `import pandapower` and `import simbench`: exit 0, 3 (rows rejected) or 2."""
+    from gis.errors import InvalidInput
+    from loaders.pandapower_json import read_pandapower_json
+    from loaders.pandapower_net import import_net
+    from loaders.reject_csv import write_rejects
+
+    point = None
+    if place_at is not None:
+        try:
+            lon, lat = (float(v) for v in place_at.split(","))
+            point = (lon, lat)
+        except ValueError as exc:
+            raise typer.BadParameter("must be LON,LAT, e.g. 113.1,23.0", param_hint="--place-at") from exc
+    settings = _settings(database_url)
+    engine = _engine(settings)
+    try:
+        net = read_pandapower_json(net_path)
+        with _progress() as report:
+            result = import_net(engine, net, source=source, service_area=settings.service_area,
+                                crs=crs, place_at=point, progress=report)
+    except InvalidInput as exc:
+        console.print(f"[red]refused, nothing was loaded:[/red] {exc.message}")
+        raise typer.Exit(2) from exc
+    finally:
+        engine.dispose()
+    state = "already loaded" if result.unchanged else "loaded"
+    console.print(f"{state} data version {result.data_version}: " + ", ".join(f"{k} {v}" for k, v in result.counts.items()))
+    if result.rejects:
+        write_rejects(rejects_path, result.rejects)
+        console.print(f"[yellow]{len(result.rejects)} row(s) rejected; report: {rejects_path}[/yellow]")
+        for r in result.rejects[:10]:
+            console.print(f"  {r}")
+        raise typer.Exit(3)
+
+
+@import_app.command("pandapower")
+def import_pandapower_cmd(
+    file: Annotated[Path, typer.Argument(help="a network written by pandapower.to_json")],
+    crs: CrsOption = "EPSG:4326",
+    place_at: PlaceAtOption = None,
+    rejects: RejectsOption = None,
+    database_url: DbOption = None,
+) -> None:
+    """Load a pandapower network (buses, lines, switches, trafos, sources, loads) in one transaction."""
+    _import_network(file, str(file.resolve()), rejects or file.with_name(file.stem + ".rejects.csv"),
+                    crs=crs, place_at=place_at, database_url=database_url)
+
+
+@import_app.command("simbench")
+def import_simbench_cmd(
+    code: Annotated[str, typer.Argument(help="a SimBench code, e.g. 1-LV-rural1--0-sw")],
+    python: Annotated[Optional[str], typer.Option(
+        "--python", help="a Python with simbench installed (default: $GRIDATLAS_PANDAPOWER_PYTHON, else this one)")] = None,
+    place_at: PlaceAtOption = None,
+    rejects: RejectsOption = None,
+    database_url: DbOption = None,
+) -> None:
+    """Load a SimBench network (needs the simbench package; see --python)."""
+    import tempfile
+
+    from gis.errors import InvalidInput
+    from loaders.pandapower_json import export_simbench
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"{code}.json"
+        try:
+            export_simbench(code, path, python=python)
+        except InvalidInput as exc:
+            console.print(f"[red]refused, nothing was loaded:[/red] {exc.message}")
+            raise typer.Exit(2) from exc
+        _import_network(path, f"simbench:{code}",
+                        rejects or Path.cwd() / f"simbench-{code}.rejects.csv",
+                        crs="EPSG:4326", place_at=place_at, database_url=database_url)
+
+
 def main() -> None:
     try:
         app()

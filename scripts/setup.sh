@@ -32,6 +32,14 @@ if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$digest" ]]; then
   echo "$digest" > "$stamp"
 fi
 
+if [[ $want_test == 1 && ! -f .venv-pandapower/.installed ]]; then
+  # pandapower + simbench pin pandas<3, so the pandapower cross-check runs them in their own venv.
+  echo "==> creating .venv-pandapower (pandapower, simbench)"
+  "$PYTHON" -m venv .venv-pandapower
+  .venv-pandapower/bin/python -m pip install --quiet 'pandapower>=3.1,<4' 'simbench>=1.5'
+  touch .venv-pandapower/.installed
+fi
+
 if [[ $want_test == 1 ]]; then
   # System packages the test suite needs: Debian's Chromium (map tests, driven by
   # Playwright) and PostGIS for the PostgreSQL the machine runs (server-store tests).
