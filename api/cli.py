@@ -438,7 +438,7 @@ def _import_network(net_path: Path, source: str, rejects_path: Path, *,
     from gis.errors import InvalidInput
     from loaders.pandapower_json import read_pandapower_json
     from loaders.pandapower_net import import_net
-    from loaders.reject_csv import write_rejects
+    from loaders.rejects import write_rejects
 
     point = None
     if place_at is not None:

@@ -60,7 +60,7 @@ from gis.errors import InvalidInput
 from gis.store import latest_data_version, record_data_version
 from gis.validation import BBox, check_lonlat
 from loaders.pandapower_json import PandapowerNet
-from loaders.reject_csv import Reject
+from loaders.rejects import Reject
 from loaders.schematic import tree_layout
 
 __all__ = ["Conversion", "PandapowerImport", "convert_net", "import_net", "WRITE_ORDER"]
@@ -144,7 +144,8 @@ class _Builder:
         self.notes: dict[str, Any] = {}
 
     def reject(self, layer: str, index: Any, field_: str, value: Any, reason: str) -> None:
-        self.rejects.append(Reject(self.source, layer, index, f"{layer}:{index}", field_, value, reason))
+        self.rejects.append(Reject(self.source, layer, index, f"{layer}:{index}", field_,
+                                   "" if value is None else str(value), reason))
 
     # -------------------------------------------------------------- buses
     def buses(self) -> None:

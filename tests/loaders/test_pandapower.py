@@ -208,8 +208,8 @@ net.switch.loc[1, "element"] = 7
     got = [(r.layer, r.row, r.id, r.field, r.value, r.reason) for r in conv.rejects]
     assert got == [
         ("trafo3w", 0, "trafo3w:0", "element", "trafo3w", "three-winding transformers are not modelled; split it into two-winding trafos"),
-        ("switch", 0, "switch:0", "element", 0, "at a trafo3w, which is not modelled"),
-        ("switch", 1, "switch:1", "element", 7, "unknown reference to line"),
+        ("switch", 0, "switch:0", "element", "0", "at a trafo3w, which is not modelled"),
+        ("switch", 1, "switch:1", "element", "7", "unknown reference to line"),
     ]
     assert conv.tables["switches"].empty and conv.tables["segments"]["id"].tolist() == ["line:0"]
 
@@ -286,7 +286,7 @@ def test_import_is_atomic_idempotent_and_reports_rejects(pp_oracle, empty_store_
     assert r.returncode == 3, r.stderr
     with open(tmp_path / "net.rejects.csv", encoding="utf-8-sig", newline="") as fh:
         rows = list(csv.reader(fh))
-    assert rows[0] == ["source", "layer", "row", "id", "field", "value", "reason"]
+    assert rows[0] == ["source_file", "layer", "row", "id", "field", "value", "reason"]
     assert [row[1:] for row in rows[1:]] == [
         ["bus", "4", "bus:4", "geo", "7.5,48.0", "outside the service area 112.5,22.5,113.6,23.6"],
         ["line", "1", "line:1", "to_bus", "4", "bus:4 was rejected"],
@@ -348,7 +348,7 @@ pp.create_switch(net, b[1], 1, "l")
     conv = _convert(_net(pp_oracle, "line_geo", code), place_at=None)
     assert [(r.layer, r.row, r.field, r.value, r.reason) for r in conv.rejects] == [
         ("line", 1, "geo", "7.5,48.0", "outside the service area 112.5,22.5,113.6,23.6"),
-        ("switch", 0, "element", 1, "line:1 was rejected"),
+        ("switch", 0, "element", "1", "line:1 was rejected"),
     ]
     seg = conv.tables["segments"].set_index("id")
     assert list(seg.index) == ["line:0"]
