@@ -20,7 +20,7 @@ from fastapi.staticfiles import StaticFiles
 
 from api.auth import KeyCache
 from api.errors import add_exception_handlers
-from api.routes import grid, health, impact, layers
+from api.routes import grid, health, impact, layers, search
 from api.settings import Settings
 from api.state import TopologyHolder
 from gis.db import make_engine
@@ -79,6 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(layers.router)
     app.include_router(grid.router)
     app.include_router(impact.router)
+    app.include_router(search.router)
 
     for name, directory in vendor_dirs().items():
         app.mount(f"/vendor/{name}", StaticFiles(directory=directory), name=f"vendor-{name}")

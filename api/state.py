@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.engine import Engine
 
+from gis.search import CallerIndex, build_caller_index
 from gis.store import latest_data_version, read_assets, snapshot_connection
 from topology import GridAssets, TopologyIndex, compile_index
 
@@ -20,6 +21,7 @@ class GridSnapshot:
     version: int
     assets: GridAssets
     index: TopologyIndex
+    callers: CallerIndex | None = None  # exact phone / 尾号 / 户号 lookups (gis.search)
 
 
 def load_snapshot(engine: Engine) -> GridSnapshot | None:
@@ -34,8 +36,9 @@ def load_snapshot(engine: Engine) -> GridSnapshot | None:
         if latest is None:
             return None
         tables = read_assets(conn)
+        callers = build_caller_index(conn)
     assets = GridAssets.from_tables(tables, version=str(latest["id"]))
-    return GridSnapshot(version=int(latest["id"]), assets=assets, index=compile_index(assets))
+    return GridSnapshot(version=int(latest["id"]), assets=assets, index=compile_index(assets), callers=callers)
 
 
 class TopologyHolder:

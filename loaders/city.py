@@ -26,6 +26,7 @@ from sqlalchemy.engine import Engine
 
 from gis.errors import InvalidInput
 from gis.models import CHANNELS, INTERACTION_KINDS, LOCATION_QUALITIES, NODE_KINDS, SEGMENT_KINDS, SWITCH_KINDS
+from gis.search import reindex_customers
 from gis.store import latest_data_version, record_data_version, upsert_rows
 from gis.validation import (
     BBox,
@@ -279,6 +280,7 @@ def import_city(
         for i, (name, df) in enumerate(tables.items()):
             report(f"write {name}", len(LAYER_ORDER) + min(i, 2), total)
             counts[name] = upsert_rows(conn, name, _records(df, _COLUMNS[name]))
+        reindex_customers(conn)  # the search rows of this load, in its transaction
         version = record_data_version(conn, f"city:{directory.resolve()}", {"sha256": digest, "counts": counts})
     report("done", total, total)
     return ImportResult(data_version=version, unchanged=False, counts=counts)
