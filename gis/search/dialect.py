@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection
 from gis.errors import StoreUnavailable
 from gis.search.tables import FTS_TABLE
 
-__all__ = ["check_store", "SQLITE_MIN_VERSION", "contains_sql"]
+__all__ = ["check_store", "SQLITE_MIN_VERSION", "contains_sql", "contains_any_sql"]
 
 #: FTS5's trigram tokenizer appeared in SQLite 3.34.0.
 SQLITE_MIN_VERSION = (3, 34, 0)
@@ -70,3 +70,23 @@ def contains_sql(dialect: str, column: str, n_long: int, n_short: int = 0) -> st
         f"SELECT s.account_no, s.{column} FROM {source} WHERE {' AND '.join(where)} "
         f"ORDER BY length(s.{column}), s.{column}, s.account_no LIMIT :cap"
     )
+
+
+def contains_any_sql(dialect: str, column: str, fragments: list[str]) -> tuple[str, dict[str, object]]:
+    """SELECT of (account_no, column) for rows containing ANY of ``fragments`` (each ≥ 3 characters).
+
+    PostGIS ORs LIKE patterns (a BitmapOr of GIN scans); SQLite asks FTS5 for the phrases
+    with OR (the trigram tokenizer matches a phrase as a substring). Same rows, same order.
+    """
+    if column not in _COLUMNS or not fragments or any(len(f) < 3 or '"' in f for f in fragments):
+        raise ValueError("need fragments of 3+ characters without double quotes")
+    order = f"ORDER BY length(s.{column}), s.{column}, s.account_no LIMIT :cap"
+    if dialect == "sqlite":
+        phrases = " OR ".join(f'"{f}"' for f in fragments)
+        sql = (f"SELECT s.account_no, s.{column} FROM {FTS_TABLE} AS f JOIN customer_search AS s ON s.id = f.rowid "
+               f"WHERE {FTS_TABLE} MATCH :m {order}")
+        return sql, {"m": f"{column} : ({phrases})"}
+    where = " OR ".join(f"s.{column} LIKE :f{i}" for i in range(len(fragments)))
+    return f"SELECT s.account_no, s.{column} FROM customer_search AS s WHERE {where} {order}", {
+        f"f{i}": f"%{f}%" for i, f in enumerate(fragments)
+    }

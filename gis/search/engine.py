@@ -36,7 +36,7 @@ from sqlalchemy.engine import Connection
 
 from gis.errors import InvalidInput
 from gis.models import Customer
-from gis.search.dialect import check_store, contains_sql
+from gis.search.dialect import check_store, contains_any_sql, contains_sql
 from gis.search.memory import CallerIndex, prefix_upper
 from gis.search.normalize import Query, parse_query, trigram_similarity
 
@@ -52,7 +52,6 @@ MATCHED = ("phone", "phone_last4", "account", "account_prefix", "name", "pinyin"
 FUZZY_MIN = 0.6
 #: How many address suggestions an unknown caller gets.
 SUGGESTIONS = 5
-_MAX_FUZZY_QUERIES = 12
 _CONTAINS_CAP_MIN = 50
 
 
@@ -179,29 +178,26 @@ def _text(conn: Connection, q: Query, limit: int) -> list[Match]:
 
 
 def _fuzzy(conn: Connection, q: Query, cap: int) -> list[Match]:
-    """Addresses sharing the query's longest fragments, scored by trigram similarity.
+    """Addresses sharing the query's longest fragment, scored by trigram similarity.
 
-    Fragments of each term are tried longest first, down to 3 characters (the trigram
-    index's unit); the first length that finds any address stops the search, so common short
-    fragments are only tried when nothing longer matches; at most :data:`_MAX_FUZZY_QUERIES`
-    lookups of at most ``cap`` rows each.
+    The longest fragment length n (≥ 3, the trigram index's unit) at which some address
+    contains some fragment of a term is found by binary search — containment is monotone in
+    n — with one indexed lookup per step (every fragment of that length ORed), so an
+    11-character query costs about three lookups of at most ``cap`` rows.
     """
-    terms = sorted(set(q.terms), key=lambda t: (-len(t), t))
-    longest = len(terms[0]) if terms else 0
-    found: dict[str, str] = {}
-    lookups = 0
-    for n in range(longest - 1 if len(terms) == 1 else longest, 2, -1):
-        for term in terms:
-            if len(term) < n:
-                continue
-            for i in range(len(term) - n + 1):
-                if lookups >= _MAX_FUZZY_QUERIES:
-                    break
-                lookups += 1
-                found.update(_contains(conn, "address_key", [term[i : i + n]], cap))
-        if found or lookups >= _MAX_FUZZY_QUERIES:
-            break
-    return [_match(a, "address", 0.3 * trigram_similarity(q.text, v), (len(v), v)) for a, v in found.items()]
+    terms = sorted(set(q.terms))
+    lo, hi = 3, max((len(t) for t in terms), default=0)
+    found: list[tuple[str, str]] = []
+    while lo <= hi:
+        n = (lo + hi) // 2
+        fragments = sorted({t[i : i + n] for t in terms if len(t) >= n for i in range(len(t) - n + 1)})
+        sql, params = contains_any_sql(conn.dialect.name, "address_key", fragments)
+        rows = [tuple(r) for r in conn.execute(text(sql), {**params, "cap": cap})]
+        if rows:
+            found, lo = rows, n + 1
+        else:
+            hi = n - 1
+    return [_match(a, "address", 0.3 * trigram_similarity(q.text, v), (len(v), v)) for a, v in found]
 
 
 def _best(matches: Sequence[Match]) -> list[Match]:
