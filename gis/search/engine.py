@@ -50,7 +50,7 @@ ITEM_FIELDS = (
 MATCHED = ("phone", "phone_last4", "account", "account_prefix", "name", "pinyin", "pinyin_initials", "address")
 #: A fuzzy candidate joins the results when this share of the query's trigrams occurs in its address.
 FUZZY_MIN = 0.6
-#: How many address suggestions an unknown caller gets.
+#: How many address suggestions an unknown caller gets (at most ``limit``).
 SUGGESTIONS = 5
 _CONTAINS_CAP_MIN = 50
 
@@ -246,5 +246,5 @@ def search_customers(conn: Connection, q: object, *, limit: int = 20, index: Cal
         close = [m for m in fuzzy if m.score >= round(0.3 * FUZZY_MIN, 4)]
         ranked = (ranked + close)[:limit]
         if not ranked:
-            suggestions = fuzzy[:SUGGESTIONS]
+            suggestions = fuzzy[: min(limit, SUGGESTIONS)]
     return SearchResult(query=query.raw, shape=query.shape, data=_items(conn, ranked), suggestions=_items(conn, suggestions))

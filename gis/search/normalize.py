@@ -43,6 +43,7 @@ MAX_KEY_LENGTH = 64
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ffff]")
 _PHONE_PUNCT = re.compile(r"[\s\-().+/]")
 _LATIN_PUNCT = re.compile(r"[\s'’·]")
+_NON_DIGIT = re.compile(r"[^0-9]")
 _DROP = re.compile(r"[%_\\\"*]")  # LIKE / FTS metacharacters carry no meaning in names or addresses
 
 
@@ -62,7 +63,7 @@ def normalize_phone(value: str | None) -> str | None:
     """Digits only, without a +86 / 0086 country code; None when nothing numeric remains."""
     if not value:
         return None
-    digits = "".join(ch for ch in unicodedata.normalize("NFKC", value) if ch.isdigit() and ch.isascii())
+    digits = value if value.isascii() and value.isdigit() else _NON_DIGIT.sub("", unicodedata.normalize("NFKC", value))
     if len(digits) == 15 and digits.startswith("0086"):
         digits = digits[4:]
     elif len(digits) == 13 and digits.startswith("86") and digits[2] == "1":
