@@ -11,9 +11,10 @@ pinyin     every reading, exact then prefix; initials exact then prefix    pinyi
                                                                            pinyin_initials
 name       1–2 characters: name exact and prefix (a surname); 3+: also     name,
 (Chinese)  name and address containing the text (trigram)                  address
-address /  the address containing every term (``人民南路 12号``); when       address
-mixed      that finds too few, fuzzy: trigram similarity of the query to
-           addresses sharing its longest fragments
+address /  the address containing every term (``人民南路 12号``); a single    address,
+mixed      term also as a name (exact, prefix, contained); when that finds  name
+           too few, fuzzy: trigram similarity of the query to addresses
+           sharing its longest fragments
 =========  ==============================================================  ==========
 
 Ranking (``score``, then the matched value, then the account): exact phone/account 1.0 ·
@@ -166,7 +167,7 @@ def _text(conn: Connection, q: Query, limit: int) -> list[Match]:
     out: list[Match] = []
     cap = max(limit, _CONTAINS_CAP_MIN)
     single = len(q.terms) == 1
-    if single and q.shape in ("name", "address"):  # Chinese only: the name's exact and prefix matches
+    if single:  # one term: the name exact, then names starting with it (a surname), then containing it
         for name, account in _names(conn, q.text, limit):
             out.append(_match(account, "name", 0.9) if name == q.text else _match(account, "name", 0.7, (0, name)))
         if len(q.text) >= 3:
