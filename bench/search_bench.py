@@ -42,6 +42,12 @@ from gis.store import latest_data_version  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 PG_ADMIN = os.environ.get("GRIDATLAS_BENCH_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 KINDS = ("phone", "last4", "account", "account_prefix", "name", "pinyin", "address")
+INDEX_LOOKUPS = {
+    "phone": lambda index, q: index.phone(q, 20),
+    "last4": lambda index, q: index.phone_last4(q, 20),
+    "account": lambda index, q: index.account(q),
+    "account_prefix": lambda index, q: index.account_prefix(q, 20),
+}
 BASELINE_COLUMN = {"phone": "phone", "last4": "phone", "account": "account_no", "account_prefix": "account_no",
                    "name": "name", "address": "address"}
 
@@ -140,6 +146,15 @@ def time_in_process(url: str, queries: dict[str, list[str]], repeat: int, baseli
                     samples.append((time.perf_counter() - t0) * 1000)
                     counts.append(result.to_dict()["count"])
                 entry = {"search": _stats(samples), "mean_results": round(sum(counts) / len(counts), 1)}
+                lookup = INDEX_LOOKUPS.get(kind)
+                if lookup is not None:  # the in-memory index alone, without fetching the records
+                    ticks = []
+                    for i in range(repeat):
+                        q = qs[i % len(qs)]
+                        t0 = time.perf_counter()
+                        lookup(index, q)
+                        ticks.append((time.perf_counter() - t0) * 1000)
+                    entry["index_lookup"] = _stats(ticks)
                 column = BASELINE_COLUMN.get(kind)
                 if column and baseline_repeat:
                     base = []

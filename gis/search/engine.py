@@ -12,16 +12,17 @@ pinyin     every reading, exact then prefix; initials exact then prefix    pinyi
 name       1–2 characters: name exact and prefix (a surname); 3+: also     name,
 (Chinese)  name and address containing the text (trigram)                  address
 address /  the address containing every term (``人民南路 12号``); a single    address,
-mixed      term also as a name (exact, prefix, contained); when that finds  name
-           too few, fuzzy: trigram similarity of the query to addresses
+mixed      term also as a name (exact, prefix, contained); when nothing     name
+           matches, fuzzy: trigram similarity of the query to addresses
            sharing its longest fragments
 =========  ==============================================================  ==========
 
 Ranking (``score``, then the matched value, then the account): exact phone/account 1.0 ·
 exact name 0.9 · exact pinyin 0.85 / initials 0.8 · last four 0.75 · name prefix 0.7 ·
 account prefix 0.65 · pinyin prefix 0.6 / 0.55 · containment 0.4–0.5 (more of the field
-covered scores higher) · fuzzy below 0.3. No match gives an empty list plus address
-suggestions, never an error. Every step is deterministic and written once for both stores,
+covered scores higher) · fuzzy below 0.3 (only when nothing else matched; a candidate whose
+address holds ≥ :data:`FUZZY_MIN` of the query's trigrams is a result, the others are
+suggestions). No match gives an empty list plus address suggestions, never an error. Every step is deterministic and written once for both stores,
 so SQLite and PostGIS (and the memory index) return the same list.
 """
 
@@ -147,11 +148,14 @@ def _digits(conn: Connection, q: Query, index: CallerIndex | None, limit: int) -
     if len(d) == 4:
         hits = index.phone_last4(d, limit) if index is not None else _keys(conn, "last4", d, limit, prefix=False)
         out += [_match(a, "phone_last4", 0.75) for _, a in hits]
-    elif len(d) >= 5:
-        out += [_match(a, "phone", 0.4 + 0.1 * len(d) / len(v), (len(v), v)) for a, v in _contains(conn, "phones", [d], max(limit, _CONTAINS_CAP_MIN))]
     if len(account) >= 3:
         prefixed = index.account_prefix(account, limit) if index is not None else _account_prefix(conn, account, limit)
         out += [_match(a, "account", 1.0) if a == account else _match(a, "account_prefix", 0.65, (0, a)) for a in prefixed]
+    exact = any(m.score == 1.0 for m in out)
+    # A partial number (substring, scores < 0.5) is looked for only when nothing matched exactly and
+    # the better tiers left room: it could never rank into a full list of higher scores.
+    if len(d) >= 5 and not exact and len({m.account_no for m in out}) < limit:
+        out += [_match(a, "phone", 0.4 + 0.1 * len(d) / len(v), (len(v), v)) for a, v in _contains(conn, "phones", [d], max(limit, _CONTAINS_CAP_MIN))]
     return out
 
 
@@ -240,7 +244,7 @@ def search_customers(conn: Connection, q: object, *, limit: int = 20, index: Cal
         matches = _text(conn, query, limit)
     ranked = _best(matches)[:limit]
     suggestions: list[Match] = []
-    if query.terms and len(ranked) < limit and len(query.text) >= 4:
+    if query.terms and not ranked and len(query.text) >= 4:
         fuzzy = _best(_fuzzy(conn, query, max(limit, _CONTAINS_CAP_MIN)))
         seen = {m.account_no for m in ranked}
         fuzzy = [m for m in fuzzy if m.account_no not in seen]

@@ -30,9 +30,12 @@ class _Keys:
     accounts: np.ndarray
 
     def exact(self, key: str, limit: int) -> list[tuple[str, str]]:
-        lo = int(np.searchsorted(self.keys, key, side="left"))
-        hi = min(int(np.searchsorted(self.keys, key, side="right")), lo + limit)
-        return [(key, str(a)) for a in self.accounts[lo:hi]]
+        k = _probe(self.keys, key)
+        if k is None:
+            return []
+        lo = int(np.searchsorted(self.keys, k, side="left"))
+        hi = min(int(np.searchsorted(self.keys, k, side="right")), lo + limit)
+        return [(key, _text(a)) for a in self.accounts[lo:hi]]
 
     @property
     def nbytes(self) -> int:
@@ -54,12 +57,16 @@ class CallerIndex:
         return self.last4.exact(digits, limit)
 
     def account(self, account_no: str) -> bool:
-        i = int(np.searchsorted(self.accounts, account_no))
-        return i < len(self.accounts) and self.accounts[i] == account_no
+        k = _probe(self.accounts, account_no)
+        i = int(np.searchsorted(self.accounts, k)) if k is not None else len(self.accounts)
+        return i < len(self.accounts) and self.accounts[i] == k
 
     def account_prefix(self, prefix: str, limit: int) -> list[str]:
-        lo, hi = np.searchsorted(self.accounts, [prefix, prefix_upper(prefix)])
-        return [str(a) for a in self.accounts[lo : min(hi, lo + limit)]]
+        lo_key, hi_key = _probe(self.accounts, prefix), _probe(self.accounts, prefix_upper(prefix))
+        if lo_key is None or hi_key is None:
+            return []
+        lo, hi = np.searchsorted(self.accounts, [lo_key, hi_key])
+        return [_text(a) for a in self.accounts[lo : min(hi, lo + limit)]]
 
     @property
     def nbytes(self) -> int:
@@ -69,14 +76,38 @@ class CallerIndex:
         return len(self.accounts)
 
 
+def _array(values: list[str]) -> np.ndarray:
+    """Byte strings (a quarter of the memory) when every value is ASCII, as ids and digits are."""
+    if not values:
+        return np.array([], dtype="S1")
+    try:
+        return np.array(values, dtype="S")
+    except UnicodeEncodeError:
+        return np.array(values)
+
+
+def _probe(array: np.ndarray, value: str) -> str | bytes | None:
+    """``value`` in the array's string kind; None when it cannot occur there (non-ASCII vs bytes)."""
+    if array.dtype.kind != "S":
+        return value
+    try:
+        return value.encode("ascii")
+    except UnicodeEncodeError:
+        return None
+
+
+def _text(value) -> str:
+    return value.decode("ascii") if isinstance(value, bytes) else str(value)
+
+
 def _keys(conn: Connection, kind: str) -> _Keys:
     rows = conn.exec_driver_sql(
         f"SELECT key, account_no FROM customer_keys WHERE kind = '{kind}' ORDER BY key, account_no"
     ).fetchall()
     if not rows:
-        return _Keys(np.array([], dtype="<U1"), np.array([], dtype="<U1"))
+        return _Keys(_array([]), _array([]))
     keys, accounts = zip(*rows)
-    return _Keys(np.array(keys), np.array(accounts))
+    return _Keys(_array(list(keys)), _array(list(accounts)))
 
 
 def build_caller_index(conn: Connection) -> CallerIndex:
@@ -86,5 +117,5 @@ def build_caller_index(conn: Connection) -> CallerIndex:
     return CallerIndex(
         phones=_keys(conn, "phone"),
         last4=_keys(conn, "last4"),
-        accounts=np.array(accounts) if accounts else np.array([], dtype="<U1"),
+        accounts=_array(list(accounts)),
     )

@@ -98,7 +98,10 @@ EXPECTED = {
     "lvqiang": ("pinyin", [("0300200002", "pinyin", 0.85)], []),
     # addresses: every term contained (shorter addresses first), then fuzzy (trigram similarity)
     "人民南路 12号": ("mixed", [("0300100001", "address", 0.4538), ("0300200001", "address", 0.4467),
-                             ("0300100006", "address", 0.4467), ("0300100003", "address", 0.24)], []),
+                             ("0300100006", "address", 0.4467)], []),
+    # a typo: nothing contains it; addresses holding ≥ 60 % of its trigrams are fuzzy results
+    "人民南路12好": ("mixed", [("0300100001", "address", 0.24), ("0300100003", "address", 0.24),
+                            ("0300200001", "address", 0.24), ("0300100006", "address", 0.24)], []),
     "临园路": ("name", [("0300100004", "address", 0.4231), ("0300100002", "address", 0.42)], []),
     "１２号": ("mixed", [("0300100001", "address", 0.4231), ("0300200001", "address", 0.42), ("0300100006", "address", 0.42)], []),
     # an unknown caller: nothing matches; the nearest addresses are suggested
