@@ -63,7 +63,7 @@ class CallerIndex:
 
     def account_prefix(self, prefix: str, limit: int) -> list[str]:
         lo_key, hi_key = _probe(self.accounts, prefix), _probe(self.accounts, prefix_upper(prefix))
-        if lo_key is None or hi_key is None:
+        if lo_key is None or hi_key is None:  # longer than every account, or not ASCII: none starts so
             return []
         lo, hi = np.searchsorted(self.accounts, [lo_key, hi_key])
         return [_text(a) for a in self.accounts[lo : min(hi, lo + limit)]]
@@ -87,7 +87,14 @@ def _array(values: list[str]) -> np.ndarray:
 
 
 def _probe(array: np.ndarray, value: str) -> str | bytes | None:
-    """``value`` in the array's string kind; None when it cannot occur there (non-ASCII vs bytes)."""
+    """``value`` in the array's string kind; None when it cannot occur there.
+
+    A value longer than the array's width, or non-ASCII against byte strings, matches nothing
+    (and must not reach ``searchsorted``, which would copy the whole array to a wider dtype).
+    """
+    width = array.dtype.itemsize // (1 if array.dtype.kind == "S" else 4)
+    if len(value) > width:
+        return None
     if array.dtype.kind != "S":
         return value
     try:
