@@ -1,4 +1,4 @@
-"""The ``gridatlas`` command line: sample, import, validate, impact, keys, serve and demo.
+"""The ``gridatlas`` command line: sample, import, validate, impact, locate, keys, serve and demo.
 
 Like the HTTP app, every command builds its settings and engine here and hands them down.
 Domain errors print their message (naming field, row and value) and exit with status 2.
@@ -365,6 +365,39 @@ def keys_revoke(prefix: Annotated[str, typer.Argument(help="the key's prefix (fr
     finally:
         engine.dispose()
     console.print(f"revoked {record.prefix} ({record.name}, role {record.role})")
+
+
+@app.command()
+def locate(
+    query: Annotated[str, typer.Argument(help="phone (any format, or its last 4 digits), account number or prefix, name, pinyin or address")],
+    limit: Annotated[int, typer.Option(min=1, max=500)] = 10,
+    as_json: Annotated[bool, typer.Option("--json", help="the API's JSON (same fields and ranking)")] = False,
+    show_pii: Annotated[bool, typer.Option("--show-pii", help="print phones and addresses unmasked")] = False,
+    database_url: DbOption = None,
+) -> None:
+    """Locate a caller: ranked customers with the field that matched (phones and addresses masked unless --show-pii)."""
+    from api.masking import mask_customer
+    from gis.search import search_customers
+
+    engine = _engine(_settings(database_url))
+    try:
+        with engine.connect() as conn:
+            result = search_customers(conn, query, limit=limit).to_dict()
+    finally:
+        engine.dispose()
+    for key in ("data", "suggestions"):
+        result[key] = [mask_customer(item, sees_pii=show_pii) for item in result[key]]
+    if as_json:
+        typer.echo(json.dumps(result, ensure_ascii=False, indent=2))
+        return
+    rows = result["data"] or result["suggestions"]
+    if not result["data"]:
+        console.print(f"no customer matches {query!r}" + (f"; nearest by address:" if rows else ""))
+    else:
+        console.print(f"{result['count']} match(es) for {query!r} (read as {result['shape']}):")
+    for item in rows:
+        typer.echo(f"{item['account_no']}\t{item['name']}\t{item['phone'] or '-'}\t{item['address'] or '-'}"
+                   f"\t{item['matched']} {item['score']:.2f}\t{item['lon']:.6f},{item['lat']:.6f}")
 
 
 @app.command()

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.engine import Engine
 
+from gis.search import CallerIndex, build_caller_index
 from gis.spatial_index import SpatialIndex, build_spatial_index
 from gis.store import latest_data_version, read_assets, snapshot_connection
 from topology import GridAssets, TopologyIndex, compile_index
@@ -22,6 +23,7 @@ class GridSnapshot:
     assets: GridAssets
     index: TopologyIndex
     spatial: SpatialIndex  # customers, meter boxes, 台区 hulls: map click and viewport
+    callers: CallerIndex | None = None  # exact phone / 尾号 / 户号 lookups (gis.search)
 
 
 def load_snapshot(engine: Engine) -> GridSnapshot | None:
@@ -36,9 +38,10 @@ def load_snapshot(engine: Engine) -> GridSnapshot | None:
         if latest is None:
             return None
         tables = read_assets(conn)
+        callers = build_caller_index(conn)
     assets = GridAssets.from_tables(tables, version=str(latest["id"]))
     return GridSnapshot(version=int(latest["id"]), assets=assets, index=compile_index(assets),
-                        spatial=build_spatial_index(tables))
+                        spatial=build_spatial_index(tables), callers=callers)
 
 
 class TopologyHolder:

@@ -25,6 +25,7 @@ from sqlalchemy.engine import Engine
 from gis.errors import InvalidInput
 from gis.models import CHANNELS, INTERACTION_KINDS, LOCATION_QUALITIES, NODE_KINDS, SEGMENT_KINDS, SWITCH_KINDS
 from gis.bulk import bulk_upsert
+from gis.search import reindex_customers
 from gis.store import latest_data_version, record_data_version
 from gis.validation import (
     BBox,
@@ -288,6 +289,7 @@ def import_city(
     with engine.begin() as conn:  # one transaction: all or nothing
         for name, df in tables.items():
             counts[name] = bulk_upsert(conn, name, df, progress=report)
+        reindex_customers(conn)  # the search rows of this load, in its transaction
         version = record_data_version(conn, f"city:{directory.resolve()}", {"sha256": digest, "counts": counts})
     report("done", 1, 1)
     return ImportResult(data_version=version, unchanged=False, counts=counts)

@@ -56,6 +56,7 @@ from pyproj.exceptions import CRSError
 from sqlalchemy.engine import Engine
 
 from gis.bulk import bulk_upsert
+from gis.search import reindex_customers
 from gis.errors import InvalidInput
 from gis.store import latest_data_version, record_data_version
 from gis.validation import BBox, check_lonlat
@@ -512,6 +513,7 @@ def import_net(
     with engine.begin() as conn:  # one transaction: all or nothing
         for name in WRITE_ORDER:
             counts[name] = bulk_upsert(conn, name, conv.tables[name], progress=progress)
+        reindex_customers(conn, conv.tables["customers"]["account_no"].tolist())  # search rows, same transaction
         details = {"sha256": digest, "counts": counts, "rejected": len(conv.rejects), **conv.notes}
         version = record_data_version(conn, f"pandapower:{source}", details)
     return PandapowerImport(version, False, counts, conv.rejects, conv.notes)

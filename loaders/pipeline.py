@@ -24,6 +24,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from gis import bulk
 from gis.models import Base
+from gis.search import reindex_customers
 from gis.store import latest_data_version, record_data_version
 from gis.validation import BBox
 from loaders.checks import check_columns, check_geometry
@@ -256,6 +257,8 @@ def run_load(
             frame = _frame_for_write(src)
             if len(frame):
                 bulk.bulk_upsert(conn, name, frame)
+                if name == "customers":  # their search rows, in the same transaction
+                    reindex_customers(conn, frame["account_no"].tolist())
         result.data_version = record_data_version(conn, source_label, {
             "sha256": digest, "counts": result.counts, "rejected_rows": result.rejected_rows,
         })

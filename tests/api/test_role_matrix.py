@@ -105,6 +105,7 @@ SAMPLES: dict[tuple[str, str], Sample] = {
     ("GET", "/api/v1/viewport"): Sample("GET", "/api/v1/viewport", params={
         "bbox": f"{float(FIRST.lon) - 0.01},{float(FIRST.lat) - 0.01},{float(FIRST.lon) + 0.01},{float(FIRST.lat) + 0.01}",
         "zoom": 15}),
+    ("GET", "/api/v1/search"): Sample("GET", "/api/v1/search", params={"q": FIRST.phone, "limit": 5}),
     ("POST", "/api/v1/imports/customers"): Sample("POST", "/api/v1/imports/customers", prepare=_upload),
     ("POST", "/api/v1/impact/export"):
         Sample("POST", "/api/v1/impact/export", params={"format": "csv"}, json={"open": [FUSE]}),
@@ -131,6 +132,7 @@ def _customers_of_layer(body: dict[str, Any]) -> list[dict[str, Any]]:
 #: merge; the customers layer is here now (it must carry no PII field for any role).
 CUSTOMER_ROUTES_FOR_MASKING: dict[str, tuple[Sample, Callable[[Any], list[dict[str, Any]]]]] = {
     "customers layer": (Sample("GET", "/api/v1/layers/customers", params={"limit": 50}), _customers_of_layer),
+    "search": (Sample("GET", "/api/v1/search", params={"q": FIRST.phone, "limit": 5}), lambda body: body["data"]),
     "customer view": (Sample("GET", f"/api/v1/customers/{FIRST.account_no}"),
                       lambda body: [{"account_no": body["account_no"], **(body.get("contact") or {})}]),
 }

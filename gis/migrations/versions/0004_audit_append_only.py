@@ -1,7 +1,7 @@
 """audit_events is append-only: the store refuses UPDATE, DELETE (and on PostgreSQL TRUNCATE)
 
 Revision ID: 0004
-Revises: 0002
+Revises: 0003
 
 Enforced in the database rather than only in code, so no code path (a bug, a careless
 migration, an ad-hoc SQL session of the application's role) can rewrite the trail.
@@ -16,7 +16,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0004"
-down_revision = "0002"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 

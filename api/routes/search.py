@@ -1,0 +1,53 @@
+"""Locating a caller: ``GET /api/v1/search?q=…`` over phone, 尾号, 户号, 户名, pinyin and address.
+
+The query's shape picks the indexes (``gis.search``); exact phone and account lookups are
+answered from the snapshot's in-memory index. Personal data is masked by the caller's role.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
+
+from api.audit import audit
+from api.auth import Principal, allow
+from api.deps import ConnDep, SettingsDep
+from api.jsonio import dumps
+from api.masking import mask_customer
+from gis.errors import InvalidInput
+from gis.search import search_customers
+
+router = APIRouter(prefix="/api/v1", tags=["search"])
+
+
+@router.get(
+    "/search",
+    summary="Locate a caller by phone, last 4 digits, account number, name, pinyin or address",
+    description=(
+        "One query box: `13812345678`, `+86 138-1234-5678`, `1234` (尾号), `0300100001` or a prefix, "
+        "`张伟`, `张`, `zhangwei`, `zw`, `人民南路 12号`. Results are ranked (exact phone/account first) and "
+        "say which field `matched`; no match returns an empty `data` list and address `suggestions`. "
+        "Phones and addresses are masked for roles that do not see personal data."
+    ),
+)
+def search(
+    request: Request,
+    principal: Annotated[Principal, allow("dispatcher", "agent", "planner", "analyst")],
+    conn: ConnDep,
+    settings: SettingsDep,
+    q: Annotated[str, Query(description="what the caller said or what 95598 shows")],
+    limit: Annotated[int, Query(ge=1, description="at most this many results (bounded by the server maximum)")] = 20,
+) -> Response:
+    if limit > settings.max_page_size:
+        raise InvalidInput(f"limit must be at most {settings.max_page_size}", field="limit", value=limit)
+    snapshot = request.app.state.topology.snapshot
+    result = search_customers(conn, q, limit=limit, index=snapshot.callers if snapshot is not None else None).to_dict()
+    for key in ("data", "suggestions"):
+        result[key] = [mask_customer(item, sees_pii=principal.sees_pii) for item in result[key]]
+    shown = [item["account_no"] for key in ("data", "suggestions") for item in result[key]]
+    if principal.sees_pii and shown:  # which customers' contact data was shown unmasked (never the data, nor q)
+        audit(request, principal, "customer.pii_read", "search", None,
+              {"unmasked": ["phone", "address"], "accounts": shown[:50], "count": len(shown)})
+    return Response(dumps(result), media_type="application/json")

@@ -1,0 +1,209 @@
+"""Caller search on both stores: every query shape with exact expected results.
+
+A hand-built set of customers (2-character names, heteronyms 曾 and 单, the compound
+surname 欧阳, shared and formatted phone numbers, a landline, text read from a GBK-encoded
+CSV with full-width digits) is loaded into each store; each query's full ranked answer is
+asserted, and the store path, the in-memory index path and the other store must agree.
+"""
+
+from __future__ import annotations
+
+import io
+import random
+
+import pandas as pd
+import pytest
+import shapely
+from sqlalchemy import inspect, text
+
+from gis.db import make_engine, migrate
+from gis.errors import InvalidInput, StoreUnavailable
+from gis.search import build_caller_index, reindex_customers, search_customers
+from gis.search.normalize import normalize_phone, pinyin_keys
+from gis.store import upsert_rows
+from tests.conftest import SAMPLE_DIR
+
+# account_no, name, address, phone, phone_alt
+PEOPLE = [
+    ("0300100001", "张伟", "佛山市禅城区人民南路12号", "13800001234", None),
+    ("0300100002", "张伟", "佛山市南海区桂城街道临园路8号", "+86 139-0000-5678", None),
+    ("0300100003", "曾伟", "佛山市禅城区人民南路120号", "0757-83331234", None),
+    ("0300100004", "单丽", "佛山市顺德区大良临园路3号", "159 1234 5678", "138-0000-1234"),
+    ("0300100005", "欧阳娜娜", "佛山市禅城区汾江中路1号", "18600009999", None),
+    ("0300100006", "张伟华", "佛山市禅城区人民南路12号之一", "13700004321", None),
+    ("0300200003", "佛山市禅城区陈记家具店", "佛山市禅城区祖庙路5号", "0757-82220000", None),
+    ("0300200004", "王芳", "佛山市禅城区祖庙路88号", "13500008888", None),
+]
+# Rows that arrive in a GBK-encoded CSV (full-width digits, an ideographic space).
+GBK_CSV = "account_no,name,address,phone\n0300200001,李明,佛山市禅城区人民南路１２号　３栋,１３６００００７７７７\n0300200002,吕强,佛山市禅城区普澜二路9号,13600006666\n"
+
+
+def _rows() -> list[dict]:
+    gbk = pd.read_csv(io.BytesIO(GBK_CSV.encode("gbk")), encoding="gbk", dtype=str)
+    people = PEOPLE + [(r.account_no, r.name, r.address, r.phone, None) for r in gbk.itertuples()]
+    return [
+        {"account_no": a, "name": n, "address": addr, "phone": p, "phone_alt": alt, "category": "居民",
+         "location_quality": "geocoded", "geom": shapely.Point(113.1 + i / 1000, 23.0 + i / 1000)}
+        for i, (a, n, addr, p, alt) in enumerate(people)
+    ]
+
+
+@pytest.fixture
+def store(empty_store):
+    with empty_store.begin() as conn:
+        upsert_rows(conn, "customers", _rows())
+        assert reindex_customers(conn) == len(PEOPLE) + 2
+    return empty_store
+
+
+def _answer(conn, q, index=None, limit=20):
+    result = search_customers(conn, q, limit=limit, index=index)
+    return result.shape, [(d["account_no"], d["matched"], d["score"]) for d in result.data], [d["account_no"] for d in result.suggestions]
+
+
+EXPECTED = {
+    # phones: full, formatted, +86, landline with its area code, shared by two customers (one as phone_alt)
+    "13800001234": ("phone", [("0300100001", "phone", 1.0), ("0300100004", "phone", 1.0)], []),
+    "+86 138-0000-1234": ("phone", [("0300100001", "phone", 1.0), ("0300100004", "phone", 1.0)], []),
+    "139 0000 5678": ("phone", [("0300100002", "phone", 1.0)], []),
+    "0757-8333-1234": ("phone", [("0300100003", "phone", 1.0)], []),
+    "13600007777": ("phone", [("0300200001", "phone", 1.0)], []),  # typed full-width in the GBK file
+    # 尾号: the last four digits of any number
+    "1234": ("phone", [("0300100001", "phone_last4", 0.75), ("0300100003", "phone_last4", 0.75), ("0300100004", "phone_last4", 0.75)], []),
+    # a partial number: a substring of the numbers, shorter number lists first
+    "00012": ("account", [("0300100001", "phone", 0.4455), ("0300100004", "phone", 0.4217)], []),
+    # account numbers: exact, then prefix
+    "0300100004": ("account", [("0300100004", "account", 1.0)], []),
+    "03002": ("account", [("0300200001", "account_prefix", 0.65), ("0300200002", "account_prefix", 0.65),
+                          ("0300200003", "account_prefix", 0.65), ("0300200004", "account_prefix", 0.65)], []),
+    # names: two characters exact, then longer names with that prefix; a surname alone; compound surname
+    "张伟": ("name", [("0300100001", "name", 0.9), ("0300100002", "name", 0.9), ("0300100006", "name", 0.7)], []),
+    "张": ("name", [("0300100001", "name", 0.7), ("0300100002", "name", 0.7), ("0300100006", "name", 0.7)], []),
+    "曾伟": ("name", [("0300100003", "name", 0.9)], []),
+    "欧阳": ("name", [("0300100005", "name", 0.7)], []),
+    "欧阳娜娜": ("name", [("0300100005", "name", 0.9)], []),
+    "李明": ("name", [("0300200001", "name", 0.9)], []),
+    "陈记家具": ("name", [("0300200003", "name", 0.4364)], []),
+    # pinyin: full and initials, every reading of a heteronym
+    "zhangwei": ("pinyin", [("0300100001", "pinyin", 0.85), ("0300100002", "pinyin", 0.85), ("0300100006", "pinyin", 0.6)], []),
+    "zengwei": ("pinyin", [("0300100003", "pinyin", 0.85)], []),
+    "cengwei": ("pinyin", [("0300100003", "pinyin", 0.85)], []),
+    "Zeng Wei": ("pinyin", [("0300100003", "pinyin", 0.85)], []),
+    "shanli": ("pinyin", [("0300100004", "pinyin", 0.85)], []),
+    "danli": ("pinyin", [("0300100004", "pinyin", 0.85)], []),
+    "sl": ("pinyin", [("0300100004", "pinyin_initials", 0.8)], []),
+    "zw": ("pinyin", [("0300100001", "pinyin_initials", 0.8), ("0300100002", "pinyin_initials", 0.8),
+                      ("0300100003", "pinyin_initials", 0.8), ("0300100006", "pinyin_initials", 0.55)], []),
+    "ouyang": ("pinyin", [("0300100005", "pinyin", 0.6)], []),
+    "lvqiang": ("pinyin", [("0300200002", "pinyin", 0.85)], []),
+    # addresses: every term contained (shorter addresses first), then fuzzy (trigram similarity)
+    "人民南路 12号": ("mixed", [("0300100001", "address", 0.4538), ("0300200001", "address", 0.4467),
+                             ("0300100006", "address", 0.4467)], []),
+    # a typo: nothing contains it; addresses holding ≥ 60 % of its trigrams are fuzzy results
+    "人民南路12好": ("mixed", [("0300100001", "address", 0.24), ("0300100003", "address", 0.24),
+                            ("0300200001", "address", 0.24), ("0300100006", "address", 0.24)], []),
+    "临园路": ("name", [("0300100004", "address", 0.4231), ("0300100002", "address", 0.42)], []),
+    "１２号": ("mixed", [("0300100001", "address", 0.4231), ("0300200001", "address", 0.42), ("0300100006", "address", 0.42)], []),
+    # an unknown caller: nothing matches; the nearest addresses are suggested
+    "幸福路88号": ("mixed", [], ["0300200004"]),
+    "13999999999": ("phone", [], []),
+    "xyz": ("pinyin", [], []),
+}
+
+
+@pytest.mark.parametrize("q", list(EXPECTED))
+def test_every_query_shape_gives_the_exact_ranked_answer(store, q):
+    with store.connect() as conn:
+        assert _answer(conn, q) == EXPECTED[q]
+
+
+def test_the_memory_index_answers_exactly_as_the_store(store):
+    with store.connect() as conn:
+        index = build_caller_index(conn)
+        for q in EXPECTED:
+            assert _answer(conn, q, index) == _answer(conn, q), q
+        assert len(index) == len(PEOPLE) + 2
+
+
+def test_items_carry_the_contract_fields(store):
+    with store.connect() as conn:
+        item = search_customers(conn, "13800001234").data[0]
+    assert item == {
+        "account_no": "0300100001", "name": "张伟", "address": "佛山市禅城区人民南路12号", "phone": "13800001234",
+        "category": "居民", "sensitivity": None, "transformer_id": None, "meter_box_id": None,
+        "lon": 113.1, "lat": 23.0, "location_quality": "geocoded", "matched": "phone", "score": 1.0,
+    }
+
+
+def test_limit_cuts_the_ranked_list(store):
+    with store.connect() as conn:
+        assert [d["account_no"] for d in search_customers(conn, "zw", limit=2).data] == ["0300100001", "0300100002"]
+
+
+@pytest.mark.parametrize("q, message", [("", "empty"), ("   ", "empty"), ("张\x00伟", "control"), ("1" * 101, "longer"), (None, "text")])
+def test_an_absurd_query_is_refused_naming_the_field(store, q, message):
+    with store.connect() as conn, pytest.raises(InvalidInput, match=message) as err:
+        search_customers(conn, q)
+    assert err.value.field == "q"
+
+
+def test_reindexing_some_customers_replaces_their_rows(store):
+    with store.begin() as conn:
+        conn.execute(text("UPDATE customers SET phone = '13911112222', address = '佛山市禅城区季华五路1号' WHERE account_no = '0300100004'"))
+        assert reindex_customers(conn, ["0300100004"]) == 1
+    with store.connect() as conn:
+        assert _answer(conn, "13911112222")[1] == [("0300100004", "phone", 1.0)]
+        assert _answer(conn, "15912345678")[1] == []
+        assert [a for a, _, _ in _answer(conn, "临园路")[1]] == ["0300100002"]
+        assert [a for a, _, _ in _answer(conn, "季华五路")[1]] == ["0300100004"]
+        assert _answer(conn, "13800001234")[1] == [("0300100001", "phone", 1.0), ("0300100004", "phone", 1.0)]  # phone_alt kept
+
+
+def test_the_migration_creates_the_trigram_indexes(empty_store):
+    names = set(inspect(empty_store).get_table_names())
+    assert {"customer_search", "customer_keys"} <= names
+    with empty_store.connect() as conn:
+        if empty_store.dialect.name == "postgresql":
+            idx = set(conn.execute(text("SELECT indexname FROM pg_indexes WHERE indexdef LIKE '%gin_trgm_ops%'")).scalars())
+            assert idx == {"ix_customer_search_name_key_trgm", "ix_customer_search_address_key_trgm", "ix_customer_search_phones_trgm"}
+        else:
+            sql = conn.execute(text("SELECT sql FROM sqlite_master WHERE name = 'customer_search_fts'")).scalar_one()
+            assert "fts5" in sql and "trigram" in sql
+
+
+def test_a_database_without_utf8_ctype_is_refused_clearly(pg_cluster):
+    name = f"{pg_cluster.prefix}ascii"
+    with pg_cluster.admin.connect() as conn:
+        conn.execute(text(f"CREATE DATABASE \"{name}\" ENCODING 'UTF8' LC_CTYPE 'C' LC_COLLATE 'C' TEMPLATE template0"))
+    pg_cluster.created.append(name)
+    engine = make_engine(pg_cluster.url(name))
+    try:
+        with pytest.raises(StoreUnavailable, match="UTF-8") as err:
+            migrate(engine)
+        assert err.value.field == "database_url"
+    finally:
+        engine.dispose()
+
+
+def test_normalization_of_phones_and_heteronyms():
+    assert normalize_phone("+86 138-0000-1234") == normalize_phone("0086 13800001234") == "13800001234"
+    assert normalize_phone("(0757) 8333 1234") == "075783331234"
+    full, initials = pinyin_keys("单丽")
+    assert set(full) == {"danli", "shanli", "chanli"} and set(initials) == {"dl", "sl", "cl"}
+    full, _ = pinyin_keys("曾长乐")  # 3 heteronyms: 2 × 2 × 2 readings at most (capped at 16)
+    assert {"zengzhangle", "cengchangle", "zengchangyue"} <= set(full) and len(full) <= 16
+
+
+def test_address_fragments_match_a_brute_force_scan_of_the_sample(city_store):
+    """Property against a simple reference: every fragment finds exactly the addresses containing it."""
+    customers = pd.read_csv(SAMPLE_DIR / "customers.csv", dtype=str)
+    rng = random.Random(5)
+    addresses = customers["address"].dropna().tolist()
+    with city_store.connect() as conn:
+        for _ in range(25):
+            address = rng.choice(addresses)
+            start = rng.randrange(6, len(address) - 3)
+            fragment = address[start : start + rng.randint(3, 6)]
+            expected = set(customers.loc[customers["address"].str.contains(fragment, regex=False, na=False), "account_no"])
+            got = {d["account_no"] for d in search_customers(conn, fragment, limit=5000).data if d["matched"] == "address" and d["score"] >= 0.4}
+            assert got == expected, fragment
