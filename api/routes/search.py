@@ -18,6 +18,7 @@ from api.jsonio import dumps
 from api.masking import mask_customer
 from gis.errors import InvalidInput
 from gis.search import search_customers
+from gis.search.normalize import MAX_QUERY_LENGTH
 
 router = APIRouter(prefix="/api/v1", tags=["search"])
 
@@ -37,7 +38,9 @@ def search(
     principal: Annotated[Principal, allow("dispatcher", "agent", "planner", "analyst")],
     conn: ConnDep,
     settings: SettingsDep,
-    q: Annotated[str, Query(description="what the caller said or what 95598 shows")],
+    q: Annotated[str, Query(min_length=1, max_length=MAX_QUERY_LENGTH,
+                            description="what the caller said or what 95598 shows (no control characters; "
+                                        "a query of only spaces or punctuation is refused)")],
     limit: Annotated[int, Query(ge=1, description="at most this many results (bounded by the server maximum)")] = 20,
 ) -> Response:
     if limit > settings.max_page_size:
