@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
+from sqlalchemy.engine import Connection
 
 from api.auth import Principal, allow
 from api.deps import ConnDep, SettingsDep
@@ -34,12 +35,25 @@ def audit(
     object_kind: str,
     object_id: str | int | None = None,
     details: Mapping[str, Any] | None = None,
+    *,
+    conn: Connection | None = None,
 ) -> None:
-    """Append one event for ``principal`` in its own short transaction."""
+    """Append one event for ``principal``.
+
+    A route that already holds the request's connection (``ConnDep``) passes it as ``conn``:
+    the event is written and committed on it. Taking a second pooled connection while holding
+    one would deadlock a busy worker (every request holding one, all waiting for another).
+    Otherwise the event gets its own short transaction.
+    """
     object_id = None if object_id is None else str(object_id)
-    with request.app.state.engine.begin() as conn:
-        record_event(conn, actor=principal.actor, role=principal.role, action=action,
-                     object_kind=object_kind, object_id=object_id, details=details)
+    fields = dict(actor=principal.actor, role=principal.role, action=action,
+                  object_kind=object_kind, object_id=object_id, details=details)
+    if conn is not None:
+        record_event(conn, **fields)
+        conn.commit()
+        return
+    with request.app.state.engine.begin() as own:
+        record_event(own, **fields)
 
 
 router = APIRouter(prefix="/api/v1", tags=["audit"])

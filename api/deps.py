@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.engine import Connection
 
+from api.auth import Principal, authenticate
 from api.settings import Settings
 from api.state import GridSnapshot
 from gis.errors import StoreUnavailable
@@ -19,7 +20,13 @@ def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_conn(request: Request) -> Iterator[Connection]:
+def get_conn(request: Request, _caller: Annotated[Principal, Depends(authenticate)]) -> Iterator[Connection]:
+    """The request's pooled connection, taken only after the caller is authenticated.
+
+    Authentication may read the store (a key not yet cached): resolving it first means a
+    request never holds one pooled connection while waiting for another, which would
+    deadlock a busy worker. Every route using it is under /api/v1, so a key is required anyway.
+    """
     with request.app.state.engine.connect() as conn:
         yield conn
 

@@ -77,16 +77,18 @@ def impact(
                                                           "returned (as before); with it `customers` is one page, "
                                                           "`page` says where, and a `next` link (POST the same body) follows")] = None,
     offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
+    area: Annotated[bool, Query(description="include the map area (union of per-台区 hulls; most of the "
+                                            "cost at 1M customers): false for list consumers")] = True,
 ) -> Response:
     check_plan_size(plan.step_count(), settings)
     parsed = SwitchingPlan.from_dict(plan.model_dump(exclude_none=True))
     result = plan_impact(snapshot.index, parsed)
     if limit is None:
-        body = result.to_dict(steps=steps)
+        body = result.to_dict(steps=steps, area=area)
     else:
         if limit > settings.max_page_size:
             raise InvalidInput(f"limit must be at most {settings.max_page_size}", field="limit", value=limit)
-        body = impact_page(request, result, limit=limit, offset=offset, steps=steps, method="POST")
+        body = impact_page(request, result, limit=limit, offset=offset, steps=steps, area=area, method="POST")
     body["data_version"] = snapshot.version
     return Response(dumps(body), media_type="application/json")
 

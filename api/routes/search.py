@@ -52,5 +52,5 @@ def search(
     shown = [item["account_no"] for key in ("data", "suggestions") for item in result[key]]
     if principal.sees_pii and shown:  # which customers' contact data was shown unmasked (never the data, nor q)
         audit(request, principal, "customer.pii_read", "search", None,
-              {"unmasked": ["phone", "address"], "accounts": shown[:50], "count": len(shown)})
+              {"unmasked": ["phone", "address"], "accounts": shown[:50], "count": len(shown)}, conn=conn)
     return Response(dumps(result), media_type="application/json")

@@ -101,6 +101,9 @@ def test_impact_of_opening_a_feeder_head_equals_its_downstream_customers(client)
     assert body["customer_minutes"] == body["count"] * 360
     assert sum(body["by_transformer"].values()) == body["count"]
     assert body["data_version"] == 1
+    assert body["area"]["type"] in ("Polygon", "MultiPolygon")
+    page = client.post("/api/v1/impact", params={"limit": 10, "area": "false"}, json=plan).json()
+    assert "area" not in page and page["customers"] == body["customers"][:10] and page["count"] == body["count"]
 
 
 def test_closing_a_tie_between_two_energized_feeders_is_refused(client):
