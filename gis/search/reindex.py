@@ -29,7 +29,8 @@ __all__ = ["BULK_SHARE", "reindex_customers", "search_rows"]
 BULK_SHARE = 1 / 3
 
 _TABLES = ("customer_search", "customer_keys")
-_IDS = "reindex_ids"  # the temporary table holding a partial reindex's account numbers
+_IDS = "reindex_ids"
+_SQLITE_CACHE_KIB = -524288  # page cache for the reindex (negative: KiB), restored afterwards  # the temporary table holding a partial reindex's account numbers
 
 
 def search_rows(records: Iterable[Sequence]) -> tuple[list[tuple[str, str, str, str]], list[tuple[str, str, str]]]:
@@ -76,6 +77,7 @@ def _stage_ids(conn: Connection, ids: list[str], *, sqlite: bool) -> None:
         conn.connection.driver_connection.executemany(f"INSERT INTO temp.{_IDS} VALUES (?)", [(i,) for i in ids])
     else:
         _copy(conn, _IDS, "account_no", ((i,) for i in ids))
+        conn.exec_driver_sql(f"ANALYZE pg_temp.{_IDS}")  # the planner sees 100 ids as 100, not as a big table
 
 
 def _select_customers(conn: Connection, staged: bool, *, sqlite: bool):
@@ -172,14 +174,25 @@ def reindex_customers(conn: Connection, account_nos: Iterable[str] | None = None
     ids = None if account_nos is None else list(dict.fromkeys(account_nos))
     if ids is not None and not ids:
         return 0
+    if not sqlite:
+        return _reindex(conn, ids, sqlite=False)
+    raw = conn.connection.driver_connection
+    (cache_size,) = raw.execute("PRAGMA cache_size").fetchone()
+    raw.execute(f"PRAGMA cache_size = {_SQLITE_CACHE_KIB}")  # the search tables' B-trees stay in memory
+    try:
+        return _reindex(conn, ids, sqlite=True)
+    finally:
+        raw.execute(f"PRAGMA cache_size = {int(cache_size)}")
+
+
+def _reindex(conn: Connection, ids: list[str] | None, *, sqlite: bool) -> int:
     staged = ids is not None
     if staged:
         _stage_ids(conn, ids, sqlite=sqlite)
     search, keys = search_rows(_select_customers(conn, staged, sqlite=sqlite))
     bulk = not staged or len(ids) > BULK_SHARE * conn.exec_driver_sql("SELECT count(*) FROM customer_search").scalar_one()
-    if sqlite or not bulk:  # written in key order, B-tree pages fill sequentially (PostgreSQL's bulk path sorts in CREATE INDEX)
-        search.sort()
-        keys.sort()
+    search.sort()  # written in key order: B-tree pages fill sequentially, index builds get presorted input
+    keys.sort()
     ddl = _drop_indexes(conn, sqlite=sqlite) if bulk else []
     _delete(conn, staged, sqlite=sqlite, truncate=bulk)
     if sqlite and bulk and staged:  # the FTS mirror is rebuilt whole below
