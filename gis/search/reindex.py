@@ -4,7 +4,7 @@ The derived columns are computed here in Python (one implementation for both sto
 folded name and address, normalized phones, last four digits, every pinyin reading and
 its initials. The ids of a partial reindex go to a temporary table that the select and
 the deletes join (no giant IN lists). Rows are written sorted by their keys, with COPY on
-PostgreSQL and ``executemany`` on SQLite.
+PostgreSQL and ``executemany`` on SQLite; SQLite gets a large page cache for the duration.
 
 A *bulk* reindex (all customers, or more than :data:`BULK_SHARE` of the indexed ones)
 drops the search tables' secondary indexes and constraints (trigram GIN indexes, B-trees,
@@ -30,6 +30,7 @@ BULK_SHARE = 1 / 3
 
 _TABLES = ("customer_search", "customer_keys")
 _IDS = "reindex_ids"
+_FEW = 20000  # up to this many ids, PostgreSQL deletes through an array of them
 _SQLITE_CACHE_KIB = -524288  # page cache for the reindex (negative: KiB), restored afterwards  # the temporary table holding a partial reindex's account numbers
 
 
@@ -87,7 +88,7 @@ def _select_customers(conn: Connection, staged: bool, *, sqlite: bool):
     return conn.exec_driver_sql(sql)
 
 
-def _delete(conn: Connection, staged: bool, *, sqlite: bool, truncate: bool) -> None:
+def _delete(conn: Connection, staged: bool, *, sqlite: bool, truncate: bool, few: bool = False) -> None:
     """Remove the old rows: all of them, or those of the staged ids (also ids no longer in customers)."""
     if not staged:
         if sqlite:
@@ -99,14 +100,17 @@ def _delete(conn: Connection, staged: bool, *, sqlite: bool, truncate: bool) -> 
             if not truncate:
                 conn.exec_driver_sql("DELETE FROM customer_search")
         return
-    ids = f"(SELECT account_no FROM temp.{_IDS})" if sqlite else f'(SELECT account_no COLLATE "C" FROM {_IDS})'
+    ids = f"(SELECT account_no FROM temp.{_IDS})" if sqlite else f'(SELECT account_no COLLATE "C" FROM pg_temp.{_IDS})'
+    if not sqlite and few:  # an array the planner sizes right: index probes, not a scan of millions of keys
+        ids = f"ANY (ARRAY{ids})"
     if sqlite and not truncate:  # an external-content FTS5 table is told the old values it must forget
         conn.exec_driver_sql(
             f"INSERT INTO {FTS_TABLE}({FTS_TABLE}, rowid, name_key, address_key, phones) "
             f"SELECT 'delete', id, name_key, address_key, phones FROM customer_search WHERE account_no IN {ids}"
         )
-    conn.exec_driver_sql(f"DELETE FROM customer_keys WHERE account_no IN {ids}")
-    conn.exec_driver_sql(f"DELETE FROM customer_search WHERE account_no IN {ids}")
+    op = "=" if ids.startswith("ANY") else "IN"
+    conn.exec_driver_sql(f"DELETE FROM customer_keys WHERE account_no {op} {ids}")
+    conn.exec_driver_sql(f"DELETE FROM customer_search WHERE account_no {op} {ids}")
 
 
 def _copy(conn: Connection, table: str, columns: str, rows: Iterable[tuple]) -> None:
@@ -191,10 +195,11 @@ def _reindex(conn: Connection, ids: list[str] | None, *, sqlite: bool) -> int:
         _stage_ids(conn, ids, sqlite=sqlite)
     search, keys = search_rows(_select_customers(conn, staged, sqlite=sqlite))
     bulk = not staged or len(ids) > BULK_SHARE * conn.exec_driver_sql("SELECT count(*) FROM customer_search").scalar_one()
-    search.sort()  # written in key order: B-tree pages fill sequentially, index builds get presorted input
-    keys.sort()
+    if not bulk:  # written in key order, B-tree pages fill sequentially (for 1M rows the sort costs more than it saves)
+        search.sort()
+        keys.sort()
     ddl = _drop_indexes(conn, sqlite=sqlite) if bulk else []
-    _delete(conn, staged, sqlite=sqlite, truncate=bulk)
+    _delete(conn, staged, sqlite=sqlite, truncate=bulk, few=staged and len(ids) <= _FEW)
     if sqlite and bulk and staged:  # the FTS mirror is rebuilt whole below
         conn.exec_driver_sql(f"INSERT INTO {FTS_TABLE}({FTS_TABLE}) VALUES ('delete-all')")
     _write(conn, search, keys, sqlite=sqlite)
