@@ -2,87 +2,168 @@
 
 The derived columns are computed here in Python (one implementation for both stores):
 folded name and address, normalized phones, last four digits, every pinyin reading and
-its initials. Bulk writes use COPY on PostgreSQL and ``executemany`` on SQLite; the FTS5
-mirror is rebuilt in one pass after a full reindex and maintained row-wise otherwise.
+its initials. The ids of a partial reindex go to a temporary table that the select and
+the deletes join (no giant IN lists). Rows are written sorted by their keys, with COPY on
+PostgreSQL and ``executemany`` on SQLite; SQLite gets a large page cache for the duration.
+
+A *bulk* reindex (all customers, or more than :data:`BULK_SHARE` of the indexed ones)
+drops the search tables' secondary indexes and constraints (trigram GIN indexes, B-trees,
+foreign keys; on SQLite the plain indexes), empties or deletes, writes, then recreates them
+from their recorded definitions — all in the same transaction, since DDL is transactional
+on both stores; building an index once is far cheaper than maintaining it row by row. The
+SQLite FTS5 mirror is then rebuilt in one statement; a small reindex maintains it row-wise.
 """
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from gis.search.normalize import compact, normalize_phone, pinyin_keys
 from gis.search.tables import FTS_TABLE
 
-__all__ = ["reindex_customers", "search_rows"]
+__all__ = ["BULK_SHARE", "reindex_customers", "search_rows"]
 
-_CHUNK = 900  # SQLite's bound-parameter limit leaves room for this many ids per IN list
+#: A partial reindex of more than this share of the indexed customers takes the bulk path.
+BULK_SHARE = 1 / 3
+
+_TABLES = ("customer_search", "customer_keys")
+_IDS = "reindex_ids"
+_FEW = 20000  # up to this many ids, PostgreSQL deletes through an array of them
+_SQLITE_CACHE_KIB = -524288  # page cache for the reindex (negative: KiB), restored afterwards  # the temporary table holding a partial reindex's account numbers
 
 
 def search_rows(records: Iterable[Sequence]) -> tuple[list[tuple[str, str, str, str]], list[tuple[str, str, str]]]:
     """(customer_search rows, customer_keys rows) for (account_no, name, address, phone, phone_alt) records."""
     search: list[tuple[str, str, str, str]] = []
     keys: list[tuple[str, str, str]] = []
-    cache: dict[str, tuple[list[str], list[str]]] = {}
+    cache: dict[str | None, tuple[str, list[str], list[str]]] = {}
+    add_key = keys.append
+    add_search = search.append
     for account_no, name, address, phone, phone_alt in records:
-        phones = list(dict.fromkeys(p for p in (normalize_phone(phone), normalize_phone(phone_alt)) if p))
-        name_key = compact(name)
-        search.append((account_no, name_key, compact(address), " ".join(phones)))
+        p1 = normalize_phone(phone) if phone else None
+        p2 = normalize_phone(phone_alt) if phone_alt else None
+        if p2 is None or p2 == p1:
+            phones = (p1,) if p1 else ()
+        else:
+            phones = (p1, p2) if p1 else (p2,)
+        entry = cache.get(name)
+        if entry is None:  # many customers share a name: fold and spell it once
+            name_key = compact(name)
+            full, initials = pinyin_keys(name_key)
+            entry = cache[name] = (name_key, full, initials)
+        name_key, full, initials = entry
+        add_search((account_no, name_key, compact(address), " ".join(phones)))
         for number in phones:
-            keys.append(("phone", number[:64], account_no))
-        for last4 in dict.fromkeys(p[-4:] for p in phones if len(p) >= 4):
-            keys.append(("last4", last4, account_no))
-        readings = cache.get(name_key)
-        if readings is None:
-            readings = cache[name_key] = pinyin_keys(name_key)
-        full, initials = readings
-        keys.extend(("pinyin", k, account_no) for k in full)
-        keys.extend(("initials", k, account_no) for k in initials)
+            add_key(("phone", number[:64], account_no))
+        if len(phones) == 2 and len(phones[0]) >= 4 and len(phones[1]) >= 4 and phones[0][-4:] == phones[1][-4:]:
+            add_key(("last4", phones[0][-4:], account_no))
+        else:
+            for number in phones:
+                if len(number) >= 4:
+                    add_key(("last4", number[-4:], account_no))
+        for k in full:
+            add_key(("pinyin", k, account_no))
+        for k in initials:
+            add_key(("initials", k, account_no))
     return search, keys
 
 
-def _select_customers(conn: Connection, account_nos: Sequence[str] | None):
-    sql = "SELECT account_no, name, address, phone, phone_alt FROM customers"
-    if account_nos is None:
-        yield from conn.exec_driver_sql(sql)
-        return
-    for start in range(0, len(account_nos), _CHUNK):
-        chunk = list(account_nos[start : start + _CHUNK])
-        yield from conn.execute(text(sql + " WHERE account_no IN :ids").bindparams(_expanding()), {"ids": chunk})
+def _stage_ids(conn: Connection, ids: list[str], *, sqlite: bool) -> None:
+    """Put ``ids`` into the temporary table the select and the deletes join."""
+    conn.exec_driver_sql(f"DROP TABLE IF EXISTS {'temp' if sqlite else 'pg_temp'}.{_IDS}")
+    conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {_IDS} (account_no TEXT PRIMARY KEY)")
+    if sqlite:
+        conn.connection.driver_connection.executemany(f"INSERT INTO temp.{_IDS} VALUES (?)", [(i,) for i in ids])
+    else:
+        _copy(conn, _IDS, "account_no", ((i,) for i in ids))
+        conn.exec_driver_sql(f"ANALYZE pg_temp.{_IDS}")  # the planner sees 100 ids as 100, not as a big table
 
 
-def _expanding():
-    from sqlalchemy import bindparam
+def _select_customers(conn: Connection, staged: bool, *, sqlite: bool):
+    sql = "SELECT c.account_no, c.name, c.address, c.phone, c.phone_alt FROM customers c"
+    if staged:
+        sql += f" JOIN {'temp.' if sqlite else ''}{_IDS} t ON t.account_no = c.account_no"
+    return conn.exec_driver_sql(sql)
 
-    return bindparam("ids", expanding=True)
 
-
-def _delete(conn: Connection, account_nos: Sequence[str] | None, *, sqlite: bool) -> None:
-    if account_nos is None:
-        conn.exec_driver_sql("DELETE FROM customer_keys")
-        conn.exec_driver_sql("DELETE FROM customer_search")
+def _delete(conn: Connection, staged: bool, *, sqlite: bool, truncate: bool, few: bool = False) -> None:
+    """Remove the old rows: all of them, or those of the staged ids (also ids no longer in customers)."""
+    if not staged:
         if sqlite:
             conn.exec_driver_sql(f"INSERT INTO {FTS_TABLE}({FTS_TABLE}) VALUES ('delete-all')")
+            conn.exec_driver_sql("DELETE FROM customer_keys")
+            conn.exec_driver_sql("DELETE FROM customer_search")
+        else:
+            conn.exec_driver_sql("TRUNCATE customer_keys, customer_search" if truncate else "DELETE FROM customer_keys")
+            if not truncate:
+                conn.exec_driver_sql("DELETE FROM customer_search")
         return
-    for start in range(0, len(account_nos), _CHUNK):
-        ids = {"ids": list(account_nos[start : start + _CHUNK])}
-        if sqlite:  # an external-content FTS5 table is told the old values it must forget
-            conn.execute(text(
-                f"INSERT INTO {FTS_TABLE}({FTS_TABLE}, rowid, name_key, address_key, phones) "
-                "SELECT 'delete', id, name_key, address_key, phones FROM customer_search WHERE account_no IN :ids"
-            ).bindparams(_expanding()), ids)
-        conn.execute(text("DELETE FROM customer_keys WHERE account_no IN :ids").bindparams(_expanding()), ids)
-        conn.execute(text("DELETE FROM customer_search WHERE account_no IN :ids").bindparams(_expanding()), ids)
+    ids = f"(SELECT account_no FROM temp.{_IDS})" if sqlite else f'(SELECT account_no COLLATE "C" FROM pg_temp.{_IDS})'
+    if not sqlite and few:  # an array the planner sizes right: index probes, not a scan of millions of keys
+        ids = f"ANY (ARRAY{ids})"
+    if sqlite and not truncate:  # an external-content FTS5 table is told the old values it must forget
+        conn.exec_driver_sql(
+            f"INSERT INTO {FTS_TABLE}({FTS_TABLE}, rowid, name_key, address_key, phones) "
+            f"SELECT 'delete', id, name_key, address_key, phones FROM customer_search WHERE account_no IN {ids}"
+        )
+    op = "=" if ids.startswith("ANY") else "IN"
+    conn.exec_driver_sql(f"DELETE FROM customer_keys WHERE account_no {op} {ids}")
+    conn.exec_driver_sql(f"DELETE FROM customer_search WHERE account_no {op} {ids}")
 
 
-def _copy(conn: Connection, table: str, columns: str, rows: list[tuple]) -> None:
+def _copy(conn: Connection, table: str, columns: str, rows: Iterable[tuple]) -> None:
     raw = conn.connection.driver_connection
     with raw.cursor() as cur, cur.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
         for row in rows:
             copy.write_row(row)
+
+
+def _write(conn: Connection, search: list[tuple], keys: list[tuple], *, sqlite: bool) -> None:
+    if sqlite:
+        raw = conn.connection.driver_connection
+        raw.executemany("INSERT INTO customer_search (account_no, name_key, address_key, phones) VALUES (?, ?, ?, ?)", search)
+        raw.executemany("INSERT INTO customer_keys (kind, key, account_no) VALUES (?, ?, ?)", keys)
+    else:
+        _copy(conn, "customer_search", "account_no, name_key, address_key, phones", search)
+        _copy(conn, "customer_keys", "kind, key, account_no", keys)
+
+
+def _drop_indexes(conn: Connection, *, sqlite: bool) -> list[str]:
+    """Drop the search tables' secondary indexes (and on PostgreSQL constraints); return the DDL recreating them."""
+    if sqlite:
+        rows = conn.exec_driver_sql(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
+            "AND tbl_name IN ('customer_search', 'customer_keys') ORDER BY name"
+        ).all()
+        for name, _sql in rows:
+            conn.exec_driver_sql(f'DROP INDEX "{name}"')
+        return [sql for _name, sql in rows]
+    constraints = conn.exec_driver_sql(
+        "SELECT conrelid::regclass::text, conname, contype, pg_get_constraintdef(oid) FROM pg_constraint "
+        "WHERE conrelid IN ('customer_search'::regclass, 'customer_keys'::regclass) AND contype IN ('p', 'u', 'f') "
+        "ORDER BY contype = 'f', conrelid::regclass::text, conname"
+    ).all()
+    indexes = conn.exec_driver_sql(
+        "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) FROM pg_index i "
+        "WHERE i.indrelid IN ('customer_search'::regclass, 'customer_keys'::regclass) "
+        "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid) ORDER BY 1"
+    ).all()
+    for table, name, _type, _definition in reversed(constraints):  # foreign keys first
+        conn.exec_driver_sql(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
+    for name, _definition in indexes:
+        conn.exec_driver_sql(f"DROP INDEX {name}")
+    keys = [f'ALTER TABLE {t} ADD CONSTRAINT "{n}" {d}' for t, n, ty, d in constraints if ty != "f"]
+    fks = [f'ALTER TABLE {t} ADD CONSTRAINT "{n}" {d}' for t, n, ty, d in constraints if ty == "f"]
+    return keys + [d for _n, d in indexes] + fks
+
+
+def _rebuild_indexes(conn: Connection, ddl: list[str], *, sqlite: bool) -> None:
+    if not sqlite:  # index builds sort in memory; this lasts until the caller's commit
+        conn.exec_driver_sql("SET LOCAL maintenance_work_mem = '512MB'")
+    for statement in ddl:
+        conn.exec_driver_sql(statement)
 
 
 def reindex_customers(conn: Connection, account_nos: Iterable[str] | None = None) -> int:
@@ -90,27 +171,48 @@ def reindex_customers(conn: Connection, account_nos: Iterable[str] | None = None
 
     Runs in the caller's transaction (a city load calls it just before recording the data
     version), so the search always matches the customers of the same commit. Customers that
-    no longer exist lose their rows.
+    no longer exist lose their rows. A bulk reindex takes exclusive locks on the two search
+    tables until the commit (readers of the search wait; the load is writing anyway).
     """
     sqlite = conn.dialect.name == "sqlite"
     ids = None if account_nos is None else list(dict.fromkeys(account_nos))
-    search, keys = search_rows(_select_customers(conn, ids))
-    _delete(conn, ids, sqlite=sqlite)
-    if not search:
+    if ids is not None and not ids:
         return 0
+    if not sqlite:
+        return _reindex(conn, ids, sqlite=False)
+    raw = conn.connection.driver_connection
+    (cache_size,) = raw.execute("PRAGMA cache_size").fetchone()
+    raw.execute(f"PRAGMA cache_size = {_SQLITE_CACHE_KIB}")  # the search tables' B-trees stay in memory
+    try:
+        return _reindex(conn, ids, sqlite=True)
+    finally:
+        raw.execute(f"PRAGMA cache_size = {int(cache_size)}")
+
+
+def _reindex(conn: Connection, ids: list[str] | None, *, sqlite: bool) -> int:
+    staged = ids is not None
+    if staged:
+        _stage_ids(conn, ids, sqlite=sqlite)
+    search, keys = search_rows(_select_customers(conn, staged, sqlite=sqlite))
+    bulk = not staged or len(ids) > BULK_SHARE * conn.exec_driver_sql("SELECT count(*) FROM customer_search").scalar_one()
+    if not bulk:  # written in key order, B-tree pages fill sequentially (for 1M rows the sort costs more than it saves)
+        search.sort()
+        keys.sort()
+    ddl = _drop_indexes(conn, sqlite=sqlite) if bulk else []
+    _delete(conn, staged, sqlite=sqlite, truncate=bulk, few=staged and len(ids) <= _FEW)
+    if sqlite and bulk and staged:  # the FTS mirror is rebuilt whole below
+        conn.exec_driver_sql(f"INSERT INTO {FTS_TABLE}({FTS_TABLE}) VALUES ('delete-all')")
+    _write(conn, search, keys, sqlite=sqlite)
+    if bulk:
+        _rebuild_indexes(conn, ddl, sqlite=sqlite)
     if sqlite:
-        raw = conn.connection.driver_connection
-        raw.executemany("INSERT INTO customer_search (account_no, name_key, address_key, phones) VALUES (?, ?, ?, ?)", search)
-        raw.executemany("INSERT INTO customer_keys (kind, key, account_no) VALUES (?, ?, ?)", keys)
-        if ids is None:
+        if bulk:
             conn.exec_driver_sql(f"INSERT INTO {FTS_TABLE}({FTS_TABLE}) VALUES ('rebuild')")
-        else:
-            for start in range(0, len(ids), _CHUNK):
-                conn.execute(text(
-                    f"INSERT INTO {FTS_TABLE}(rowid, name_key, address_key, phones) "
-                    "SELECT id, name_key, address_key, phones FROM customer_search WHERE account_no IN :ids"
-                ).bindparams(_expanding()), {"ids": ids[start : start + _CHUNK]})
-    else:
-        _copy(conn, "customer_search", "account_no, name_key, address_key, phones", search)
-        _copy(conn, "customer_keys", "kind, key, account_no", keys)
+        elif search:
+            conn.exec_driver_sql(
+                f"INSERT INTO {FTS_TABLE}(rowid, name_key, address_key, phones) "
+                f"SELECT id, name_key, address_key, phones FROM customer_search WHERE account_no IN (SELECT account_no FROM temp.{_IDS})"
+            )
+    if staged:
+        conn.exec_driver_sql(f"DROP TABLE {'temp' if sqlite else 'pg_temp'}.{_IDS}")
     return len(search)

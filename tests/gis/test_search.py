@@ -207,3 +207,71 @@ def test_address_fragments_match_a_brute_force_scan_of_the_sample(city_store):
             expected = set(customers.loc[customers["address"].str.contains(fragment, regex=False, na=False), "account_no"])
             got = {d["account_no"] for d in search_customers(conn, fragment, limit=5000).data if d["matched"] == "address" and d["score"] >= 0.4}
             assert got == expected, fragment
+
+
+def _search_state(conn) -> tuple:
+    """Every row of the search tables (without the surrogate id) and the DDL of their indexes."""
+    search = conn.execute(text("SELECT account_no, name_key, address_key, phones FROM customer_search ORDER BY account_no")).all()
+    keys = conn.execute(text("SELECT kind, key, account_no FROM customer_keys ORDER BY kind, key, account_no")).all()
+    if conn.dialect.name == "postgresql":
+        ddl = conn.execute(text(
+            "SELECT indexdef FROM pg_indexes WHERE tablename IN ('customer_search', 'customer_keys') "
+            "UNION ALL SELECT conname || ' ' || pg_get_constraintdef(oid) FROM pg_constraint "
+            "WHERE conrelid IN ('customer_search'::regclass, 'customer_keys'::regclass) ORDER BY 1")).scalars().all()
+    else:
+        ddl = conn.execute(text("SELECT type, name, sql FROM sqlite_master WHERE tbl_name LIKE 'customer_s%' "
+                                "OR tbl_name = 'customer_keys' ORDER BY name")).all()
+        conn.execute(text("INSERT INTO customer_search_fts(customer_search_fts) VALUES ('integrity-check')"))
+    return search, keys, ddl
+
+
+_CHANGED_QUERIES = ["13911112222", "15912345678", "临园路", "季华五路", "wangfang", "王芳", "zhaoliu", "赵六", "1234"]
+
+
+@pytest.mark.parametrize("share", [0.0, 1.0], ids=["bulk", "partial"])
+def test_the_bulk_and_partial_paths_give_identical_rows_and_answers(store, monkeypatch, share):
+    """The same change reindexed through the bulk path (indexes dropped and rebuilt) and the
+    row-wise path leaves identical rows, the same indexes and the same answer to every query."""
+    import gis.search.reindex as reindex_module
+
+    with store.connect() as conn:
+        before = _search_state(conn)
+    sqlite = store.dialect.name == "sqlite"
+    with store.connect() as conn:
+        if sqlite:  # outside a transaction, where SQLite honours it
+            conn.connection.driver_connection.execute("PRAGMA foreign_keys = OFF")
+        with conn.begin():
+            conn.execute(text("UPDATE customers SET phone = '13911112222', address = '佛山市禅城区季华五路1号' WHERE account_no = '0300100004'"))
+            conn.execute(text("UPDATE customers SET name = '赵六' WHERE account_no = '0300100006'"))
+            if not sqlite:
+                conn.execute(text("SET LOCAL session_replication_role = replica"))
+            conn.execute(text("DELETE FROM customers WHERE account_no = '0300200004'"))  # no cascade: the reindex must drop its rows
+        if sqlite:
+            conn.connection.driver_connection.execute("PRAGMA foreign_keys = ON")
+    monkeypatch.setattr(reindex_module, "BULK_SHARE", share)
+    with store.begin() as conn:
+        assert reindex_customers(conn, ["0300100004", "0300100006", "0300200004", "0300100004"]) == 2
+    with store.connect() as conn:
+        changed = _search_state(conn)
+        answers = {q: _answer(conn, q) for q in [*EXPECTED, *_CHANGED_QUERIES]}
+    assert changed[2] == before[2]  # every index and constraint is back, unchanged
+    assert "0300200004" not in {r[0] for r in changed[0]} | {r[2] for r in changed[1]}
+    assert answers["13911112222"][1] == [("0300100004", "phone", 1.0)] and answers["15912345678"][1] == []
+    assert [a for a, _, _ in answers["赵六"][1]] == ["0300100006"] and answers["王芳"][1] == []
+    with store.begin() as conn:  # a full reindex (always the bulk path) agrees exactly
+        assert reindex_customers(conn) == len(PEOPLE) + 1
+    with store.connect() as conn:
+        assert _search_state(conn) == changed
+        assert {q: _answer(conn, q) for q in answers} == answers
+
+
+def test_a_rolled_back_bulk_reindex_leaves_rows_and_indexes_intact(store):
+    with store.connect() as conn:
+        before = _search_state(conn)
+    with pytest.raises(RuntimeError), store.begin() as conn:
+        conn.execute(text("UPDATE customers SET name = '赵六'"))
+        reindex_customers(conn)
+        raise RuntimeError("the load fails after the reindex")
+    with store.connect() as conn:
+        assert _search_state(conn) == before
+        assert _answer(conn, "张伟") == EXPECTED["张伟"]
