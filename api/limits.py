@@ -102,14 +102,14 @@ def _query_names(dependant: Any) -> Iterator[str]:
 
 
 def reject_unknown_query_params(request: Request) -> None:
-    """422 for a query parameter the route does not define (``limt=10`` is a typo, not a default).
+    """422 for a query parameter an /api/ route does not define (``limt=10`` is a typo, not a default).
 
     App-wide dependency: integrators learn of a misspelt parameter at once instead of getting
     a silently unfiltered answer. The route's known names are computed once per route.
     """
     route = request.scope.get("route")
-    if route is None or not hasattr(route, "dependant"):
-        return
+    if route is None or not hasattr(route, "dependant") or not request.url.path.startswith("/api/"):
+        return  # the map's pages and probes are not API calls (a browser may add ?utm=…)
     known = _KNOWN_QUERY.get(id(route))
     if known is None:
         known = frozenset(_query_names(route.dependant))
