@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
@@ -171,6 +171,18 @@ def _refused(exc: GridAtlasError) -> typer.Exit:
 RejectsOption = Annotated[Optional[Path], typer.Option("--rejects", help="reject report path (default: <input>.rejects.csv)")]
 
 
+def _run_load(settings: Settings, load: Callable[..., Any]) -> Any:
+    """Run ``load(engine, progress=…)`` with a progress bar; a refused input exits 2."""
+    engine = _engine(settings)
+    try:
+        with _progress() as report:
+            return load(engine, progress=report)
+    except GridAtlasError as exc:
+        raise _refused(exc) from exc
+    finally:
+        engine.dispose()
+
+
 @import_app.command("layers")
 def import_layers_cmd(
     mapping: Annotated[Path, typer.Argument(help="TOML mapping of source files/layers/columns to GridAtlas tables")],
@@ -186,14 +198,8 @@ def import_layers_cmd(
     from loaders.rejects import default_rejects_path
 
     settings = _settings(database_url)
-    engine = _engine(settings)
-    try:
-        with _progress() as report:
-            result = import_layers(engine, mapping, service_area=settings.service_area, progress=report)
-    except GridAtlasError as exc:
-        raise _refused(exc) from exc
-    finally:
-        engine.dispose()
+    result = _run_load(settings, lambda engine, progress: import_layers(
+        engine, mapping, service_area=settings.service_area, progress=progress))
     _finish_load(result, rejects or default_rejects_path(mapping))
 
 
@@ -214,15 +220,9 @@ def import_customers_cmd(
     except (OSError, UnicodeDecodeError) as exc:
         console.print(f"[red]refused, nothing was loaded:[/red] cannot read the mapping {mapping}: {exc}")
         raise typer.Exit(2) from exc
-    engine = _engine(settings)
-    try:
-        with _progress() as report:
-            result = import_customers(engine, file, service_area=settings.service_area, mapping_text=text,
-                                      mapping_name=str(mapping) if mapping else "mapping", progress=report)
-    except GridAtlasError as exc:
-        raise _refused(exc) from exc
-    finally:
-        engine.dispose()
+    result = _run_load(settings, lambda engine, progress: import_customers(
+        engine, file, service_area=settings.service_area, mapping_text=text,
+        mapping_name=str(mapping) if mapping else "mapping", progress=progress))
     _finish_load(result, rejects or default_rejects_path(file))
 
 
@@ -462,7 +462,6 @@ def demo(
 CrsOption = Annotated[str, typer.Option("--crs", help="CRS of the bus/line geodata (any pyproj CRS)")]
 PlaceAtOption = Annotated[Optional[str], typer.Option(
     "--place-at", help="LON,LAT: ignore geodata and lay the network out schematically around this point")]
-RejectsOption = Annotated[Optional[Path], typer.Option("--rejects", help="reject report CSV (default: beside the input)")]
 
 
 def _import_network(net_path: Path, source: str, rejects_path: Path, *,

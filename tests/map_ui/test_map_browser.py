@@ -533,16 +533,7 @@ def test_viewport_clusters_when_zoomed_out_and_points_when_zoomed_in(open_map: A
     assert m.rec.console_errors == [] and m.rec.page_errors == [] and m.rec.failed == []
 
 
-def test_search_box_lists_ranked_results_and_opens_the_view(open_map: Any, base_url: str) -> None:
-    request = urllib.request.Request(base_url + "/api/v1/search?q=test&limit=1",
-                                     headers={"Authorization": f"Bearer {_KEY['token']}"})
-    try:
-        urllib.request.urlopen(request, timeout=10).close()
-    except urllib.error.HTTPError as exc:
-        if exc.code == 404:
-            pytest.skip("GET /api/v1/search is not in this branch (built by the search work); "
-                        "remove this skip when the branches are merged")
-        raise
+def test_search_box_lists_ranked_results_and_opens_the_view(open_map: Any) -> None:
     m = open_map()
     m.ready()
     row = _customer_row(lambda r: len(r["name"]) == 3)
