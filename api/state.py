@@ -38,7 +38,7 @@ def load_snapshot(engine: Engine) -> GridSnapshot | None:
         if latest is None:
             return None
         tables = read_assets(conn)
-        callers = build_caller_index(conn)
+        callers = build_caller_index(conn, tables["customers"])
     assets = GridAssets.from_tables(tables, version=str(latest["id"]))
     return GridSnapshot(version=int(latest["id"]), assets=assets, index=compile_index(assets),
                         spatial=build_spatial_index(tables), callers=callers)

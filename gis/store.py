@@ -33,6 +33,7 @@ __all__ = [
     "upsert_rows",
     "read_asset_tables",
     "read_assets",
+    "read_customer_points",
     "snapshot_connection",
     "query_layer",
     "latest_data_version",
@@ -112,6 +113,12 @@ _ASSET_SPEC: dict[str, tuple[tuple[str, ...], bool]] = {
         True,
     ),
 }
+
+
+def read_customer_points(conn: Connection) -> pd.DataFrame:
+    """The customers' grid columns with ``lon``/``lat``, ordered by account number (as :func:`read_assets`)."""
+    columns, point_xy = _ASSET_SPEC["customers"]
+    return _frame(conn, "customers", columns, point_xy=point_xy)
 
 
 def read_asset_tables(engine: Engine) -> dict[str, pd.DataFrame]:

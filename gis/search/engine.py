@@ -39,16 +39,13 @@ from sqlalchemy.engine import Connection
 from gis.errors import InvalidInput
 from gis.models import Customer
 from gis.search.dialect import check_store, contains_any_sql, contains_sql
-from gis.search.memory import CallerIndex, prefix_upper
+from gis.search.memory import RECORD_FIELDS, CallerIndex, prefix_upper
 from gis.search.normalize import Query, parse_query, trigram_similarity
 
 __all__ = ["Match", "SearchResult", "search_customers", "ITEM_FIELDS", "MATCHED", "FUZZY_MIN", "SUGGESTIONS"]
 
 #: The fields of every result item, in order (the HTTP contract).
-ITEM_FIELDS = (
-    "account_no", "name", "address", "phone", "category", "sensitivity", "transformer_id",
-    "meter_box_id", "lon", "lat", "location_quality", "matched", "score",
-)
+ITEM_FIELDS = (*RECORD_FIELDS, "matched", "score")
 MATCHED = ("phone", "phone_last4", "account", "account_prefix", "name", "pinyin", "pinyin_initials", "address")
 #: A fuzzy candidate joins the results when this share of the query's trigrams occurs in its address.
 FUZZY_MIN = 0.6
@@ -213,8 +210,14 @@ def _best(matches: Sequence[Match]) -> list[Match]:
     return sorted(best.values())
 
 
-def _items(conn: Connection, matches: Sequence[Match]) -> list[dict[str, Any]]:
-    records = _records(conn, [m.account_no for m in matches])
+def _items(conn: Connection, matches: Sequence[Match], index: CallerIndex | None) -> list[dict[str, Any]]:
+    """The result items of ``matches``: records from the memory index, the store only for accounts
+    it does not hold (added since the index's data version)."""
+    wanted = [m.account_no for m in matches]
+    records = index.records(wanted) if index is not None else {}
+    missing = [a for a in wanted if a not in records]
+    if missing:
+        records.update(_records(conn, missing))
     items = []
     for m in matches:
         rec = records.get(m.account_no)
@@ -226,8 +229,10 @@ def _items(conn: Connection, matches: Sequence[Match]) -> list[dict[str, Any]]:
 def search_customers(conn: Connection, q: object, *, limit: int = 20, index: CallerIndex | None = None) -> SearchResult:
     """Find customers for the query ``q``; ranked items with the field that matched.
 
-    ``index`` (the snapshot's :class:`CallerIndex`) answers exact phone/account lookups from
-    memory; without it the store answers them. Raises :class:`InvalidInput` (field ``q`` or
+    ``index`` (the snapshot's :class:`CallerIndex`) answers exact phone/account lookups and
+    supplies the result records from memory; without it the store answers them. ``conn`` is
+    used only for what the index cannot answer, so a lazily opened connection
+    (:class:`gis.db.LazyConnection`) is never opened for an exact lookup. Raises :class:`InvalidInput` (field ``q`` or
     ``limit``) for an empty, overlong or control-character query; a query that matches
     nothing returns no items and, for text, address suggestions.
     """
@@ -252,4 +257,4 @@ def search_customers(conn: Connection, q: object, *, limit: int = 20, index: Cal
         ranked = (ranked + close)[:limit]
         if not ranked:
             suggestions = fuzzy[: min(limit, SUGGESTIONS)]
-    return SearchResult(query=query.raw, shape=query.shape, data=_items(conn, ranked), suggestions=_items(conn, suggestions))
+    return SearchResult(query=query.raw, shape=query.shape, data=_items(conn, ranked, index), suggestions=_items(conn, suggestions, index))

@@ -21,6 +21,7 @@ __all__ = [
     "MAX_READINGS",
     "HETERONYM_CHARS",
     "MAX_KEY_LENGTH",
+    "phone_keys",
     "Query",
     "parse_query",
     "fold_text",
@@ -69,6 +70,22 @@ def normalize_phone(value: str | None) -> str | None:
     elif len(digits) == 13 and digits.startswith("86") and digits[2] == "1":
         digits = digits[2:]
     return digits or None
+
+
+def phone_keys(phone: str | None, phone_alt: str | None) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(normalized numbers, their 尾号) of one customer's two phone fields.
+
+    A number given twice counts once; two numbers ending in the same four digits give one
+    尾号. The store's ``customer_keys`` and the in-memory index both take their phone keys from here, so they cannot disagree.
+    """
+    p1 = normalize_phone(phone) if phone else None
+    p2 = normalize_phone(phone_alt) if phone_alt else None
+    if p2 is None or p2 == p1:
+        phones: tuple[str, ...] = (p1,) if p1 else ()
+    else:
+        phones = (p1, p2) if p1 else (p2,)
+    last4 = tuple(dict.fromkeys(n[-4:] for n in phones if len(n) >= 4))
+    return phones, last4
 
 
 @lru_cache(maxsize=65536)

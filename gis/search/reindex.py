@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 
 from sqlalchemy.engine import Connection
 
-from gis.search.normalize import compact, normalize_phone, pinyin_keys
+from gis.search.normalize import compact, phone_keys, pinyin_keys
 from gis.search.tables import FTS_TABLE
 
 __all__ = ["BULK_SHARE", "reindex_customers", "search_rows"]
@@ -42,12 +42,7 @@ def search_rows(records: Iterable[Sequence]) -> tuple[list[tuple[str, str, str, 
     add_key = keys.append
     add_search = search.append
     for account_no, name, address, phone, phone_alt in records:
-        p1 = normalize_phone(phone) if phone else None
-        p2 = normalize_phone(phone_alt) if phone_alt else None
-        if p2 is None or p2 == p1:
-            phones = (p1,) if p1 else ()
-        else:
-            phones = (p1, p2) if p1 else (p2,)
+        phones, last4 = phone_keys(phone, phone_alt)
         entry = cache.get(name)
         if entry is None:  # many customers share a name: fold and spell it once
             name_key = compact(name)
@@ -57,12 +52,8 @@ def search_rows(records: Iterable[Sequence]) -> tuple[list[tuple[str, str, str, 
         add_search((account_no, name_key, compact(address), " ".join(phones)))
         for number in phones:
             add_key(("phone", number[:64], account_no))
-        if len(phones) == 2 and len(phones[0]) >= 4 and len(phones[1]) >= 4 and phones[0][-4:] == phones[1][-4:]:
-            add_key(("last4", phones[0][-4:], account_no))
-        else:
-            for number in phones:
-                if len(number) >= 4:
-                    add_key(("last4", number[-4:], account_no))
+        for digits in last4:
+            add_key(("last4", digits, account_no))
         for k in full:
             add_key(("pinyin", k, account_no))
         for k in initials:

@@ -16,7 +16,7 @@ import pytest
 import shapely
 from sqlalchemy import inspect, text
 
-from gis.db import make_engine, migrate
+from gis.db import LazyConnection, make_engine, migrate
 from gis.errors import InvalidInput, StoreUnavailable
 from gis.search import build_caller_index, reindex_customers, search_customers
 from gis.search.normalize import normalize_phone, pinyin_keys
@@ -122,7 +122,33 @@ def test_the_memory_index_answers_exactly_as_the_store(store):
         index = build_caller_index(conn)
         for q in EXPECTED:
             assert _answer(conn, q, index) == _answer(conn, q), q
+            # the records it keeps are the store's, field for field (coordinates to the bit)
+            assert search_customers(conn, q, index=index).to_dict() == search_customers(conn, q).to_dict(), q
         assert len(index) == len(PEOPLE) + 2
+
+
+@pytest.mark.parametrize("q", ["13800001234", "+86 138-0000-1234", "1234", "0300100004"])
+def test_an_exact_lookup_is_answered_from_memory_without_opening_a_connection(store, q):
+    with store.connect() as conn:
+        index = build_caller_index(conn)
+    with LazyConnection(store) as lazy:
+        assert search_customers(lazy, q, index=index).data
+        assert not lazy.opened
+    with LazyConnection(store) as lazy:  # a shape the index cannot answer opens it
+        assert search_customers(lazy, "张伟", index=index).data
+        assert lazy.opened
+
+
+def test_a_customer_added_after_the_index_was_built_still_gets_its_record_from_the_store(store):
+    with store.connect() as conn:
+        index = build_caller_index(conn)
+    with store.begin() as conn:
+        row = dict(_rows()[0], account_no="0300900001", name="张伟", phone="13800009999")
+        upsert_rows(conn, "customers", [row])
+        reindex_customers(conn, ["0300900001"])
+    with store.connect() as conn:
+        found = {d["account_no"]: d for d in search_customers(conn, "张伟", index=index).data}
+    assert found["0300900001"]["phone"] == "13800009999"
 
 
 def test_items_carry_the_contract_fields(store):
