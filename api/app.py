@@ -32,6 +32,7 @@ from api.ratelimit import TokenBuckets
 from api.routes import customers, grid, health, impact, imports, layers, plans, search, spatial
 from api.settings import Settings
 from api.state import TopologyHolder
+from gis.audit import AuditWriter
 from gis.db import make_engine
 from map_ui.assets import STATIC_DIR, vendor_dirs
 
@@ -72,6 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.settings = settings
         app.state.engine = engine
         app.state.keys = KeyCache(engine, settings.auth_cache_ttl_s, settings.key_touch_interval_s)
+        app.state.audit = AuditWriter(make_engine(settings.database_url, pool_size=1))
         app.state.rate_limits = TokenBuckets(settings.rate_limit_per_s, settings.rate_limit_burst)
         app.state.topology = TopologyHolder(engine)
         app.state.customer_views = ViewCaches()
@@ -83,6 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             follower.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await follower
+            await asyncio.to_thread(app.state.audit.close)
             engine.dispose()
 
     app = FastAPI(

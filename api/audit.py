@@ -1,7 +1,8 @@
 """Recording audit events from routes, and the admin's audit listing.
 
 Routes call :func:`audit` after the action succeeded (or inside their own transaction with
-:func:`gis.audit.record_event` when the event must commit with the change). The principal
+:func:`gis.audit.record_event` when the event must commit with the change); it returns once
+the event is committed. The principal
 supplies who and in which role; the token never reaches the trail, and ``details`` say what
 was done, never the personal data itself (record ``{"unmasked": ["phone", "address"]}``,
 not the phone number).
@@ -18,12 +19,10 @@ from collections.abc import Mapping
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from sqlalchemy.engine import Connection
-
 from api.auth import Principal, allow
 from api.deps import ConnDep, SettingsDep
 from api.limits import page_size
-from gis.audit import query_events, record_event
+from gis.audit import query_events
 
 __all__ = ["audit", "router"]
 
@@ -35,25 +34,16 @@ def audit(
     object_kind: str,
     object_id: str | int | None = None,
     details: Mapping[str, Any] | None = None,
-    *,
-    conn: Connection | None = None,
 ) -> None:
-    """Append one event for ``principal``.
+    """Append one event for ``principal`` and return once it is committed.
 
-    A route that already holds the request's connection (``ConnDep``) passes it as ``conn``:
-    the event is written and committed on it. Taking a second pooled connection while holding
-    one would deadlock a busy worker (every request holding one, all waiting for another).
-    Otherwise the event gets its own short transaction.
+    The app's :class:`gis.audit.AuditWriter` commits it (group commit, its own connection),
+    so a route may call this while holding the request's connection.
     """
-    object_id = None if object_id is None else str(object_id)
-    fields = dict(actor=principal.actor, role=principal.role, action=action,
-                  object_kind=object_kind, object_id=object_id, details=details)
-    if conn is not None:
-        record_event(conn, **fields)
-        conn.commit()
-        return
-    with request.app.state.engine.begin() as own:
-        record_event(own, **fields)
+    request.app.state.audit.record(
+        actor=principal.actor, role=principal.role, action=action, object_kind=object_kind,
+        object_id=None if object_id is None else str(object_id), details=details,
+    )
 
 
 router = APIRouter(prefix="/api/v1", tags=["audit"])

@@ -13,16 +13,20 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import queue
+import threading
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 
-from gis.errors import InvalidInput
+from gis.errors import InvalidInput, StoreUnavailable
 from gis.models import AuditEvent
 
-__all__ = ["record_event", "query_events", "AUDIT_ACTIONS", "MAX_DETAILS_CHARS"]
+__all__ = ["record_event", "query_events", "AuditWriter", "AUDIT_ACTIONS", "MAX_DETAILS_CHARS"]
 
 _TABLE = AuditEvent.__table__
 
@@ -50,8 +54,7 @@ def _utc(value: dt.datetime) -> dt.datetime:
     return value.astimezone(dt.timezone.utc)
 
 
-def record_event(
-    conn: Connection,
+def _event_row(
     *,
     actor: str,
     role: str,
@@ -59,9 +62,8 @@ def record_event(
     object_kind: str,
     object_id: str | None,
     details: Mapping[str, Any] | None = None,
-) -> None:
-    """Append one event in ``conn``'s transaction (commit is the caller's: the event then
-    stands or falls with the change it records)."""
+) -> dict[str, Any]:
+    """One checked ``audit_events`` row (``at`` is now, in UTC)."""
     for name, value, limit in (("actor", actor, 100), ("role", role, 32), ("action", action, 64),
                                ("object_kind", object_kind, 32)):
         if not value or len(value) > limit:
@@ -72,10 +74,93 @@ def record_event(
     if len(json.dumps(body, default=str, ensure_ascii=False)) > MAX_DETAILS_CHARS:
         raise InvalidInput(f"audit details must serialize to at most {MAX_DETAILS_CHARS} characters",
                            field="details")
-    conn.execute(_TABLE.insert().values(
-        actor=actor, role=role, action=action, object_kind=object_kind, object_id=object_id,
-        at=dt.datetime.now(dt.timezone.utc), details=json.loads(json.dumps(body, default=str)),
-    ))
+    return dict(actor=actor, role=role, action=action, object_kind=object_kind, object_id=object_id,
+                at=dt.datetime.now(dt.timezone.utc), details=json.loads(json.dumps(body, default=str)))
+
+
+def record_event(conn: Connection, **fields: Any) -> None:
+    """Append one event in ``conn``'s transaction (commit is the caller's: the event then
+    stands or falls with the change it records). Fields: actor, role, action, object_kind,
+    object_id, details."""
+    conn.execute(_TABLE.insert().values(**_event_row(**fields)))
+
+
+class AuditWriter:
+    """Group commit of audit events that record something already done (a read, an export).
+
+    :meth:`record` returns only once its event is committed, so no response goes out for an
+    action whose event could still be lost. One writer thread with its own engine commits
+    the events: those that arrive while a commit runs go together in the next one. Under
+    load one commit then serves many requests, where an insert + commit per request would
+    serialize them on the store's commit; a lone request waits just for its own commit.
+    The writer's separate engine (one connection) means a request holding a pooled
+    connection can never wait on a writer that waits for the pool.
+    """
+
+    def __init__(self, engine: Engine, *, max_batch: int = 1000, timeout_s: float = 30.0) -> None:
+        self._engine = engine
+        self._max_batch = max_batch
+        self._timeout = timeout_s
+        self._queue: queue.SimpleQueue[tuple[dict[str, Any], Future] | None] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+
+    def record(self, **fields: Any) -> None:
+        """Append one event (fields as :func:`record_event`) and wait until it is committed.
+
+        Raises :class:`InvalidInput` for a malformed event and :class:`StoreUnavailable`
+        when the store did not take it (the caller's request then fails: unrecorded PII reads
+        are not served)."""
+        row = _event_row(**fields)
+        done: Future = Future()
+        with self._lock:
+            if self._closed:
+                raise StoreUnavailable("the audit trail is closed (the server is shutting down)")
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="audit-writer", daemon=True)
+                self._thread.start()
+            self._queue.put((row, done))
+        try:
+            done.result(timeout=self._timeout)
+        except FutureTimeout as exc:
+            raise StoreUnavailable(f"the audit event was not committed within {self._timeout:g} s") from exc
+
+    def close(self) -> None:
+        """Commit what is queued, stop the thread, release the engine."""
+        with self._lock:
+            self._closed = True
+            thread, self._thread = self._thread, None
+        if thread is not None:
+            self._queue.put(None)
+            thread.join()
+        self._engine.dispose()
+
+    def _run(self) -> None:
+        stop = False
+        while not stop:
+            item = self._queue.get()
+            if item is None:
+                break
+            batch = [item]
+            while len(batch) < self._max_batch:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    stop = True
+                    break
+                batch.append(item)
+            try:
+                with self._engine.begin() as conn:
+                    conn.execute(_TABLE.insert(), [row for row, _ in batch])
+            except Exception as exc:  # every waiter learns its event was not stored
+                for _, done in batch:
+                    done.set_exception(StoreUnavailable(f"the audit trail could not be written: {type(exc).__name__}"))
+            else:
+                for _, done in batch:
+                    done.set_result(None)
 
 
 def query_events(

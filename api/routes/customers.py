@@ -7,7 +7,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
-from sqlalchemy.engine import Connection
 
 from api.audit import audit
 from api.auth import Principal, allow
@@ -23,14 +22,14 @@ AccountNo = Annotated[str, Path(min_length=1, max_length=32, description="户号
 AsOf = Annotated[dt.datetime | None, Query(description="evaluate 'now' at this time (ISO 8601 with offset); default: now")]
 
 
-def _audit_pii(request: Request, conn: Connection, principal: Principal, account_no: str, view: dict,
+def _audit_pii(request: Request, principal: Principal, account_no: str, view: dict,
                action_detail: str) -> None:
     """Record a read of the customer's personal data when it was shown unmasked (names of fields only)."""
     contact = view.get("contact") or {}
     unmasked = sorted(k for k in PII_FIELDS if contact.get(k) is not None)
     if principal.sees_pii and unmasked:
         audit(request, principal, "customer.pii_read", "customer", account_no,
-              {"unmasked": unmasked, "via": action_detail}, conn=conn)
+              {"unmasked": unmasked, "via": action_detail})
 
 
 def _now(at: dt.datetime | None) -> dt.datetime:
@@ -46,7 +45,7 @@ def get_customer(request: Request, conn: ConnDep, snapshot: SnapshotDep, setting
                  principal: Annotated[Principal, allow("dispatcher", "agent", "planner", "analyst")],
                  account_no: AccountNo, at: AsOf = None) -> Response:
     view = customer_view(conn, snapshot, request.app.state.customer_views, settings, principal, account_no, _now(at))
-    _audit_pii(request, conn, principal, account_no, view, "customer view")
+    _audit_pii(request, principal, account_no, view, "customer view")
     return Response(dumps(view), media_type="application/json")
 
 
@@ -59,6 +58,6 @@ def find_customer_fields(request: Request, conn: ConnDep, snapshot: SnapshotDep,
     view = customer_view(conn, snapshot, request.app.state.customer_views, settings, principal, account_no, _now(at))
     fields = view_fields(view, q)
     if any(f["field"] in PII_FIELDS for f in fields):
-        _audit_pii(request, conn, principal, account_no, view, "field finder")
+        _audit_pii(request, principal, account_no, view, "field finder")
     return Response(dumps({"account_no": account_no, "query": q, "count": len(fields), "data": fields}),
                     media_type="application/json")

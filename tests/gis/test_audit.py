@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.exc import DBAPIError
 
-from gis.audit import query_events, record_event
-from gis.errors import InvalidInput
+from gis.audit import AuditWriter, query_events, record_event
+from gis.db import make_engine
+from gis.errors import InvalidInput, StoreUnavailable
 
 
 def _seed(engine) -> None:
@@ -94,3 +98,53 @@ def test_bad_events_are_refused_naming_the_field(empty_store, field, kwargs):
     with empty_store.begin() as conn, pytest.raises(InvalidInput) as caught:
         record_event(conn, **event)
     assert caught.value.field == field
+
+
+def _writer_engine(engine):
+    return make_engine(engine.url.render_as_string(hide_password=False), pool_size=1)
+
+
+def test_the_writer_commits_concurrent_events_together_and_returns_only_once_committed(empty_store):
+    writer_engine = _writer_engine(empty_store)
+    commits = []
+    first = threading.Event()
+
+    @event.listens_for(writer_engine, "commit")
+    def _count(conn):
+        commits.append(1)
+
+    @event.listens_for(writer_engine, "before_execute")
+    def _hold_the_first_batch(conn, *args):
+        if not first.is_set():  # while the first commit is under way, the others queue up
+            first.set()
+            time.sleep(0.3)
+
+    writer = AuditWriter(writer_engine)
+    n = 40
+
+    def one(i: int) -> None:
+        writer.record(actor=f"k{i} (0000aaaa)", role="agent", action="customer.pii_read",
+                      object_kind="customer", object_id=f"03000{i:05d}", details={"unmasked": ["phone"]})
+        with empty_store.connect() as conn:  # visible to everyone as soon as record() returns
+            assert query_events(conn, object_id=f"03000{i:05d}", limit=1)
+
+    try:
+        with ThreadPoolExecutor(max_workers=n) as pool:
+            list(pool.map(one, range(n)))
+    finally:
+        writer.close()
+    with empty_store.connect() as conn:
+        assert len(query_events(conn, action="customer.pii_read", limit=100)) == n
+    assert 2 <= len(commits) <= 3  # the first event alone, then the 39 that queued behind it
+
+
+def test_the_writer_fails_every_waiter_when_the_store_refuses_and_refuses_after_close(empty_store):
+    engine = make_engine("postgresql+psycopg://postgres@127.0.0.1:1/none")  # nothing listens there
+    writer = AuditWriter(engine, timeout_s=20)
+    with pytest.raises(StoreUnavailable, match="audit trail could not be written"):
+        writer.record(actor="a (1111aaaa)", role="agent", action="export", object_kind="impact", object_id=None)
+    with pytest.raises(InvalidInput, match="actor"):  # a malformed event is refused before it is queued
+        writer.record(actor="", role="agent", action="export", object_kind="impact", object_id=None)
+    writer.close()
+    with pytest.raises(StoreUnavailable, match="closed"):
+        writer.record(actor="a (1111aaaa)", role="agent", action="export", object_kind="impact", object_id=None)
