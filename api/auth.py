@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -71,6 +72,20 @@ class KeyCache:
         self._touched: dict[int, float] = {}
         self._lock = threading.Lock()
 
+    def cached(self, token: str) -> Principal | None | object:
+        """The principal from memory, or :data:`MISS` when the store must be asked (an unknown or
+        expired entry, or a ``last_used_at`` write is due): never blocks, so the event loop may call it."""
+        hit = self._entries.get(hash_token(token))
+        now = time.monotonic()
+        if hit is None or hit[1] <= now:
+            return MISS
+        principal = hit[0]
+        if principal is not None:
+            last = self._touched.get(principal.key_id)
+            if last is None or now - last >= self._touch_interval:
+                return MISS
+        return principal
+
     def principal(self, token: str) -> Principal | None:
         digest = hash_token(token)
         now = time.monotonic()
@@ -102,21 +117,32 @@ class KeyCache:
             log.warning("could not record the use of key %s", key_id, exc_info=True)
 
 
+#: :meth:`KeyCache.cached` found nothing usable in memory.
+MISS = object()
+
 _BEARER = HTTPBearer(auto_error=False, scheme_name="ApiKey",
                      description="`Authorization: Bearer ga_…`; keys are created with `gridatlas keys create --role R`")
 
 
-def authenticate(
+async def authenticate(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)]
 ) -> Principal:
-    """The caller of this request; 401 when the key is missing, malformed, unknown or revoked."""
+    """The caller of this request; 401 when the key is missing, malformed, unknown or revoked.
+
+    Runs on the event loop: a cached key costs a hash and a dict lookup; only a key the
+    store must be asked about goes to a worker thread.
+    """
     cached = getattr(request.state, "principal", None)
     if cached is not None:
         return cached
     if credentials is None or not credentials.credentials.strip():
         raise NotAuthenticated("this endpoint needs an API key: send `Authorization: Bearer <key>`",
                                field="Authorization")
-    principal = request.app.state.keys.principal(credentials.credentials.strip())
+    token = credentials.credentials.strip()
+    keys: KeyCache = request.app.state.keys
+    principal = keys.cached(token)
+    if principal is MISS:
+        principal = await run_in_threadpool(keys.principal, token)
     if principal is None:
         raise NotAuthenticated("the API key is unknown or has been revoked", field="Authorization")
     request.state.principal = principal
@@ -133,7 +159,7 @@ class AllowedRoles:
             raise ValueError(f"unknown roles {sorted(unknown)}")
         self.roles = frozenset(roles) | {"admin"}
 
-    def __call__(self, principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
+    async def __call__(self, principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
         if principal.role not in self.roles:
             raise PermissionDenied(
                 f"role {principal.role!r} may not use this endpoint (allowed: {', '.join(sorted(self.roles))})",

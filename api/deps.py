@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.engine import Connection
 
 from api.auth import Principal, authenticate
 from api.settings import Settings
 from api.state import GridSnapshot
+from gis.db import LazyConnection
 from gis.errors import StoreUnavailable
 
-__all__ = ["SettingsDep", "ConnDep", "SnapshotDep"]
+__all__ = ["SettingsDep", "ConnDep", "LazyConnDep", "SnapshotDep"]
 
 
-def get_settings(request: Request) -> Settings:
+# The dependencies that only read app state are coroutines: FastAPI runs them on the event
+# loop instead of sending each to a worker thread (a hop per dependency per request).
+
+
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
@@ -31,7 +37,18 @@ def get_conn(request: Request, _caller: Annotated[Principal, Depends(authenticat
         yield conn
 
 
-def get_snapshot(request: Request) -> GridSnapshot:
+async def get_lazy_conn(request: Request, _caller: Annotated[Principal, Depends(authenticate)]) -> AsyncIterator[LazyConnection]:
+    """Like :func:`get_conn`, but the connection is opened only if the route touches the store
+    (an exact caller lookup answered from memory takes none, nor a worker thread here)."""
+    conn = LazyConnection(request.app.state.engine)
+    try:
+        yield conn
+    finally:
+        if conn.opened:
+            await run_in_threadpool(conn.close)
+
+
+async def get_snapshot(request: Request) -> GridSnapshot:
     snapshot = request.app.state.topology.snapshot
     if snapshot is None and getattr(request.app.state, "topology_status", "ok") == "compiling":
         raise StoreUnavailable("the grid is being compiled; retry in a few seconds (see /ready)")
@@ -42,4 +59,5 @@ def get_snapshot(request: Request) -> GridSnapshot:
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ConnDep = Annotated[Connection, Depends(get_conn)]
+LazyConnDep = Annotated[LazyConnection, Depends(get_lazy_conn)]
 SnapshotDep = Annotated[GridSnapshot, Depends(get_snapshot)]

@@ -101,7 +101,7 @@ def _query_names(dependant: Any) -> Iterator[str]:
         yield from _query_names(sub)
 
 
-def reject_unknown_query_params(request: Request) -> None:
+async def reject_unknown_query_params(request: Request) -> None:
     """422 for a query parameter an /api/ route does not define (``limt=10`` is a typo, not a default).
 
     App-wide dependency: integrators learn of a misspelt parameter at once instead of getting

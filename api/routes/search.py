@@ -1,7 +1,7 @@
 """Locating a caller: ``GET /api/v1/search?q=…`` over phone, 尾号, 户号, 户名, pinyin and address.
 
-The query's shape picks the indexes (``gis.search``); exact phone and account lookups are
-answered from the snapshot's in-memory index. Personal data is masked by the caller's role.
+The query's shape picks the indexes (``gis.search``); exact phone, 尾号 and account lookups
+are answered from the snapshot's in-memory index, records included, without touching the store. Personal data is masked by the caller's role.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from fastapi.responses import Response
 
 from api.audit import audit
 from api.auth import Principal, allow
-from api.deps import ConnDep, SettingsDep
+from api.deps import LazyConnDep, SettingsDep
 from api.jsonio import dumps
 from api.masking import mask_customer
 from gis.errors import InvalidInput
@@ -36,7 +36,7 @@ router = APIRouter(prefix="/api/v1", tags=["search"])
 def search(
     request: Request,
     principal: Annotated[Principal, allow("dispatcher", "agent", "planner", "analyst")],
-    conn: ConnDep,
+    conn: LazyConnDep,
     settings: SettingsDep,
     q: Annotated[str, Query(min_length=1, max_length=MAX_QUERY_LENGTH,
                             description="what the caller said or what 95598 shows (no control characters; "
@@ -52,5 +52,5 @@ def search(
     shown = [item["account_no"] for key in ("data", "suggestions") for item in result[key]]
     if principal.sees_pii and shown:  # which customers' contact data was shown unmasked (never the data, nor q)
         audit(request, principal, "customer.pii_read", "search", None,
-              {"unmasked": ["phone", "address"], "accounts": shown[:50], "count": len(shown)}, conn=conn)
+              {"unmasked": ["phone", "address"], "accounts": shown[:50], "count": len(shown)})
     return Response(dumps(result), media_type="application/json")
