@@ -14,6 +14,7 @@ Actions in use: ``customer.pii_read`` (object_kind "customer", object_id the 户
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import Mapping
 from typing import Annotated, Any
@@ -23,8 +24,9 @@ from api.auth import Principal, allow
 from api.deps import ConnDep, SettingsDep
 from api.limits import page_size
 from gis.audit import query_events
+from gis.errors import StoreUnavailable
 
-__all__ = ["audit", "router"]
+__all__ = ["audit", "audit_async", "router"]
 
 
 def audit(
@@ -44,6 +46,26 @@ def audit(
         actor=principal.actor, role=principal.role, action=action, object_kind=object_kind,
         object_id=None if object_id is None else str(object_id), details=details,
     )
+
+
+async def audit_async(
+    request: Request,
+    principal: Principal,
+    action: str,
+    object_kind: str,
+    object_id: str | int | None = None,
+    details: Mapping[str, Any] | None = None,
+) -> None:
+    """:func:`audit` for coroutine routes: awaits the commit without holding a thread."""
+    writer = request.app.state.audit
+    done = writer.submit(
+        actor=principal.actor, role=principal.role, action=action, object_kind=object_kind,
+        object_id=None if object_id is None else str(object_id), details=details,
+    )
+    try:
+        await asyncio.wait_for(asyncio.wrap_future(done), timeout=writer.timeout_s)
+    except TimeoutError as exc:
+        raise StoreUnavailable(f"the audit event was not committed within {writer.timeout_s:g} s") from exc
 
 
 router = APIRouter(prefix="/api/v1", tags=["audit"])

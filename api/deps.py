@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
-from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.engine import Connection
 
 from api.auth import Principal, authenticate
 from api.settings import Settings
 from api.state import GridSnapshot
-from gis.db import LazyConnection
 from gis.errors import StoreUnavailable
 
-__all__ = ["SettingsDep", "ConnDep", "LazyConnDep", "SnapshotDep"]
+__all__ = ["SettingsDep", "ConnDep", "SnapshotDep"]
 
 
 # The dependencies that only read app state are coroutines: FastAPI runs them on the event
@@ -37,17 +35,6 @@ def get_conn(request: Request, _caller: Annotated[Principal, Depends(authenticat
         yield conn
 
 
-async def get_lazy_conn(request: Request, _caller: Annotated[Principal, Depends(authenticate)]) -> AsyncIterator[LazyConnection]:
-    """Like :func:`get_conn`, but the connection is opened only if the route touches the store
-    (an exact caller lookup answered from memory takes none, nor a worker thread here)."""
-    conn = LazyConnection(request.app.state.engine)
-    try:
-        yield conn
-    finally:
-        if conn.opened:
-            await run_in_threadpool(conn.close)
-
-
 async def get_snapshot(request: Request) -> GridSnapshot:
     snapshot = request.app.state.topology.snapshot
     if snapshot is None and getattr(request.app.state, "topology_status", "ok") == "compiling":
@@ -59,5 +46,4 @@ async def get_snapshot(request: Request) -> GridSnapshot:
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ConnDep = Annotated[Connection, Depends(get_conn)]
-LazyConnDep = Annotated[LazyConnection, Depends(get_lazy_conn)]
 SnapshotDep = Annotated[GridSnapshot, Depends(get_snapshot)]

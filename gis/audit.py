@@ -106,12 +106,16 @@ class AuditWriter:
         self._thread: threading.Thread | None = None
         self._closed = False
 
-    def record(self, **fields: Any) -> None:
-        """Append one event (fields as :func:`record_event`) and wait until it is committed.
+    @property
+    def timeout_s(self) -> float:
+        return self._timeout
 
-        Raises :class:`InvalidInput` for a malformed event and :class:`StoreUnavailable`
-        when the store did not take it (the caller's request then fails: unrecorded PII reads
-        are not served)."""
+    def submit(self, **fields: Any) -> Future:
+        """Queue one event (fields as :func:`record_event`); the future is done once it is committed.
+
+        Raises :class:`InvalidInput` for a malformed event at once; the future fails with
+        :class:`StoreUnavailable` when the store did not take it (the caller's request then
+        fails: unrecorded PII reads are not served)."""
         row = _event_row(**fields)
         done: Future = Future()
         with self._lock:
@@ -121,6 +125,11 @@ class AuditWriter:
                 self._thread = threading.Thread(target=self._run, name="audit-writer", daemon=True)
                 self._thread.start()
             self._queue.put((row, done))
+        return done
+
+    def record(self, **fields: Any) -> None:
+        """:meth:`submit` and wait until the event is committed."""
+        done = self.submit(**fields)
         try:
             done.result(timeout=self._timeout)
         except FutureTimeout as exc:

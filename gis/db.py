@@ -25,7 +25,6 @@ __all__ = [
     "current_revision",
     "head_revision",
     "vacuum",
-    "LazyConnection",
 ]
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
@@ -53,44 +52,6 @@ def make_engine(url: str, *, echo: bool = False, pool_size: int = 5) -> Engine:
     if backend == "sqlite":
         _sqlite_transactions(engine)
     return engine
-
-
-class LazyConnection:
-    """A connection of ``engine`` opened on first use (and closed on exit if it was).
-
-    For work that usually needs no store, such as a caller lookup answered from an in-memory
-    index: such a request takes no connection from the pool and no round trip. Attribute
-    access is forwarded to the real :class:`~sqlalchemy.engine.Connection`; ``dialect`` is the
-    engine's, so asking for it opens nothing.
-    """
-
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
-        self._conn = None
-
-    @property
-    def dialect(self):
-        return self._engine.dialect
-
-    @property
-    def opened(self) -> bool:
-        return self._conn is not None
-
-    def __getattr__(self, name: str):
-        if self._conn is None:
-            self._conn = self._engine.connect()
-        return getattr(self._conn, name)
-
-    def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
-
-    def __enter__(self) -> LazyConnection:
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.close()
 
 
 def _sqlite_transactions(engine: Engine) -> None:

@@ -1,7 +1,8 @@
 """Locating a caller: ``GET /api/v1/search?q=…`` over phone, 尾号, 户号, 户名, pinyin and address.
 
 The query's shape picks the indexes (``gis.search``); exact phone, 尾号 and account lookups
-are answered from the snapshot's in-memory index, records included, without touching the store. Personal data is masked by the caller's role.
+are answered from the snapshot's in-memory index, records included, on the event loop without
+touching the store. Personal data is masked by the caller's role.
 """
 
 from __future__ import annotations
@@ -9,15 +10,17 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
+from sqlalchemy.engine import Engine
 
-from api.audit import audit
+from api.audit import audit_async
 from api.auth import Principal, allow
-from api.deps import LazyConnDep, SettingsDep
+from api.deps import SettingsDep
 from api.jsonio import dumps
 from api.masking import mask_customer
 from gis.errors import InvalidInput
-from gis.search import search_customers
+from gis.search import CallerIndex, SearchResult, search_customers, search_in_memory
 from gis.search.normalize import MAX_QUERY_LENGTH
 
 router = APIRouter(prefix="/api/v1", tags=["search"])
@@ -33,10 +36,9 @@ router = APIRouter(prefix="/api/v1", tags=["search"])
         "Phones and addresses are masked for roles that do not see personal data."
     ),
 )
-def search(
+async def search(
     request: Request,
     principal: Annotated[Principal, allow("dispatcher", "agent", "planner", "analyst")],
-    conn: LazyConnDep,
     settings: SettingsDep,
     q: Annotated[str, Query(min_length=1, max_length=MAX_QUERY_LENGTH,
                             description="what the caller said or what 95598 shows (no control characters; "
@@ -46,11 +48,22 @@ def search(
     if limit > settings.max_page_size:
         raise InvalidInput(f"limit must be at most {settings.max_page_size}", field="limit", value=limit)
     snapshot = request.app.state.topology.snapshot
-    result = search_customers(conn, q, limit=limit, index=snapshot.callers if snapshot is not None else None).to_dict()
+    index = snapshot.callers if snapshot is not None else None
+    # An exact lookup is answered here on the event loop (microseconds, no store); anything
+    # else goes to a worker thread with a pooled connection.
+    found = search_in_memory(q, index, limit=limit) if index is not None else None
+    if found is None:
+        found = await run_in_threadpool(_search_store, request.app.state.engine, q, limit, index)
+    result = found.to_dict()
     for key in ("data", "suggestions"):
         result[key] = [mask_customer(item, sees_pii=principal.sees_pii) for item in result[key]]
     shown = [item["account_no"] for key in ("data", "suggestions") for item in result[key]]
     if principal.sees_pii and shown:  # which customers' contact data was shown unmasked (never the data, nor q)
-        audit(request, principal, "customer.pii_read", "search", None,
-              {"unmasked": ["phone", "address"], "accounts": shown[:50], "count": len(shown)})
+        await audit_async(request, principal, "customer.pii_read", "search", None,
+                          {"unmasked": ["phone", "address"], "accounts": shown[:50], "count": len(shown)})
     return Response(dumps(result), media_type="application/json")
+
+
+def _search_store(engine: Engine, q: str, limit: int, index: CallerIndex | None) -> SearchResult:
+    with engine.connect() as conn:
+        return search_customers(conn, q, limit=limit, index=index)

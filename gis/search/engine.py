@@ -42,7 +42,7 @@ from gis.search.dialect import check_store, contains_any_sql, contains_sql
 from gis.search.memory import RECORD_FIELDS, CallerIndex, prefix_upper
 from gis.search.normalize import Query, parse_query, trigram_similarity
 
-__all__ = ["Match", "SearchResult", "search_customers", "ITEM_FIELDS", "MATCHED", "FUZZY_MIN", "SUGGESTIONS"]
+__all__ = ["Match", "SearchResult", "search_customers", "search_in_memory", "ITEM_FIELDS", "MATCHED", "FUZZY_MIN", "SUGGESTIONS"]
 
 #: The fields of every result item, in order (the HTTP contract).
 ITEM_FIELDS = (*RECORD_FIELDS, "matched", "score")
@@ -231,10 +231,10 @@ def search_customers(conn: Connection, q: object, *, limit: int = 20, index: Cal
 
     ``index`` (the snapshot's :class:`CallerIndex`) answers exact phone/account lookups and
     supplies the result records from memory; without it the store answers them. ``conn`` is
-    used only for what the index cannot answer, so a lazily opened connection
-    (:class:`gis.db.LazyConnection`) is never opened for an exact lookup. Raises :class:`InvalidInput` (field ``q`` or
-    ``limit``) for an empty, overlong or control-character query; a query that matches
-    nothing returns no items and, for text, address suggestions.
+    used only for what the index cannot answer (see :func:`search_in_memory`). Raises
+    :class:`InvalidInput` (field ``q`` or ``limit``) for an empty, overlong or
+    control-character query; a query that matches nothing returns no items and, for text,
+    address suggestions.
     """
     query = parse_query(q)
     if not isinstance(limit, int) or limit < 1:
@@ -258,3 +258,32 @@ def search_customers(conn: Connection, q: object, *, limit: int = 20, index: Cal
         if not ranked:
             suggestions = fuzzy[: min(limit, SUGGESTIONS)]
     return SearchResult(query=query.raw, shape=query.shape, data=_items(conn, ranked, index), suggestions=_items(conn, suggestions, index))
+
+
+class _StoreNeeded(Exception):
+    """Raised by :data:`_NO_STORE` when a query needs more than the memory index."""
+
+
+class _NoStore:
+    """Stands in for the connection: any use means the store is needed."""
+
+    def __getattr__(self, name: str):
+        raise _StoreNeeded(name)
+
+
+_NO_STORE = _NoStore()
+
+
+def search_in_memory(q: object, index: CallerIndex, *, limit: int = 20) -> SearchResult | None:
+    """The answer of :func:`search_customers` when the memory index alone gives it, else None.
+
+    Exact phone, 尾号 and account lookups (and account prefixes filling ``limit``) need no
+    store: no connection, no round trip, no thread — an API worker answers them on its
+    event loop. It runs the very same code with a stand-in connection, so it cannot answer
+    differently; a query that would touch the store returns None (call :func:`search_customers`).
+    Raises :class:`InvalidInput` as :func:`search_customers` does.
+    """
+    try:
+        return search_customers(_NO_STORE, q, limit=limit, index=index)  # type: ignore[arg-type]
+    except _StoreNeeded:
+        return None

@@ -16,9 +16,9 @@ import pytest
 import shapely
 from sqlalchemy import inspect, text
 
-from gis.db import LazyConnection, make_engine, migrate
+from gis.db import make_engine, migrate
 from gis.errors import InvalidInput, StoreUnavailable
-from gis.search import build_caller_index, reindex_customers, search_customers
+from gis.search import build_caller_index, reindex_customers, search_customers, search_in_memory
 from gis.search.normalize import normalize_phone, pinyin_keys
 from gis.store import upsert_rows
 from tests.conftest import SAMPLE_DIR
@@ -128,15 +128,19 @@ def test_the_memory_index_answers_exactly_as_the_store(store):
 
 
 @pytest.mark.parametrize("q", ["13800001234", "+86 138-0000-1234", "1234", "0300100004"])
-def test_an_exact_lookup_is_answered_from_memory_without_opening_a_connection(store, q):
+def test_an_exact_lookup_is_answered_from_memory_alone(store, q):
     with store.connect() as conn:
         index = build_caller_index(conn)
-    with LazyConnection(store) as lazy:
-        assert search_customers(lazy, q, index=index).data
-        assert not lazy.opened
-    with LazyConnection(store) as lazy:  # a shape the index cannot answer opens it
-        assert search_customers(lazy, "张伟", index=index).data
-        assert lazy.opened
+        expected = search_customers(conn, q).to_dict()
+    found = search_in_memory(q, index)  # the same answer, no store involved
+    assert found is not None and found.to_dict() == expected
+
+
+@pytest.mark.parametrize("q", ["张伟", "zw", "00012", "人民南路 12号", "13999999999"[:5]])
+def test_other_shapes_say_they_need_the_store(store, q):
+    with store.connect() as conn:
+        index = build_caller_index(conn)
+    assert search_in_memory(q, index) is None
 
 
 def test_a_customer_added_after_the_index_was_built_still_gets_its_record_from_the_store(store):
