@@ -244,7 +244,7 @@ def customer_view(conn: Connection, snapshot: GridSnapshot, caches: ViewCaches, 
                              repeat_min=settings.emotion_repeat_min, repeat_days=settings.emotion_repeat_days)
         recent = read_interactions(conn, account_no, since=now - dt.timedelta(days=rules.long_days))
         view["emotion"] = emotion_label(recent, now=now, matcher=caches.matcher(settings.sensitive_words),
-                                        rules=rules).to_dict()
+                                        rules=rules, name_words="interaction_texts" in panels).to_dict()
     if "stale" in panels:
         view["stale"] = _stale(record, now, settings.contact_stale_days)
     return view

@@ -71,8 +71,12 @@ def _aware(value: dt.datetime) -> dt.datetime:
 
 
 def emotion_label(interactions: Sequence[Mapping[str, object]], *, now: dt.datetime,
-                  matcher: WordMatcher, rules: EmotionRules | None = None) -> Emotion:
-    """The label and its reasons. ``interactions``: mappings with id, kind, occurred_at, text."""
+                  matcher: WordMatcher, rules: EmotionRules | None = None, name_words: bool = True) -> Emotion:
+    """The label and its reasons. ``interactions``: mappings with id, kind, occurred_at, text.
+
+    With ``name_words=False`` (a reader who may not see the interaction texts) a sensitive-word
+    reason says how many contacts held such words, not which words: the words are part of the text.
+    """
     rules = rules if rules is not None else EmotionRules()
     now = _aware(now)
     items = sorted(
@@ -97,10 +101,8 @@ def emotion_label(interactions: Sequence[Mapping[str, object]], *, now: dt.datet
         reasons.append(EmotionReason("complaints_30d", "angry", f"近{rules.recent_days}天投诉 {len(c30)} 次",
                                      f"{len(c30)} complaints in the last {rules.recent_days} days", tuple(c30)))
     if words30:
-        found = list(dict.fromkeys(w for v in words30.values() for w in v))
-        reasons.append(EmotionReason("sensitive_words_30d", "angry", f"近{rules.recent_days}天出现敏感词：{'、'.join(found)}",
-                                     f"sensitive words in the last {rules.recent_days} days: {', '.join(found)}",
-                                     tuple(words30)))
+        zh, en = _word_texts(words30, rules.recent_days, name_words)
+        reasons.append(EmotionReason("sensitive_words_30d", "angry", zh, en, tuple(words30)))
     if burst and c30:
         reasons.append(EmotionReason("repeat_with_complaint", "angry",
                                      f"{rules.repeat_days}天内来电 {len(burst)} 次且近期有投诉",
@@ -113,12 +115,18 @@ def emotion_label(interactions: Sequence[Mapping[str, object]], *, now: dt.datet
         reasons.append(EmotionReason("complaint_90d", "concerned", f"近{rules.long_days}天投诉 {len(c90)} 次",
                                      f"{len(c90)} complaint(s) in the last {rules.long_days} days", tuple(c90)))
     if words90:
-        found = list(dict.fromkeys(w for v in words90.values() for w in v))
-        reasons.append(EmotionReason("sensitive_words_90d", "concerned", f"近{rules.long_days}天出现敏感词：{'、'.join(found)}",
-                                     f"sensitive words in the last {rules.long_days} days: {', '.join(found)}",
-                                     tuple(words90)))
+        zh, en = _word_texts(words90, rules.long_days, name_words)
+        reasons.append(EmotionReason("sensitive_words_90d", "concerned", zh, en, tuple(words90)))
     label = max((r.label for r in reasons), key=_RANK.__getitem__, default="calm")
     return Emotion(label, tuple(reasons))
+
+
+def _word_texts(words: Mapping[str, Sequence[str]], days: int, name_words: bool) -> tuple[str, str]:
+    """The reason's Chinese and English text: the words found, or only how many contacts held some."""
+    if not name_words:
+        return (f"近{days}天 {len(words)} 次联系出现敏感词", f"sensitive words in {len(words)} contact(s) in the last {days} days")
+    found = list(dict.fromkeys(w for v in words.values() for w in v))
+    return f"近{days}天出现敏感词：{'、'.join(found)}", f"sensitive words in the last {days} days: {', '.join(found)}"
 
 
 def _repeat_burst(items: list[tuple[dt.datetime, str, str, object]], since: dt.datetime,

@@ -53,6 +53,18 @@ def test_sensitive_word_recent_is_angry_older_is_concerned() -> None:
     assert "记者、媒体、曝光" in older.reasons[0].zh
 
 
+def test_a_reader_without_the_texts_learns_that_sensitive_words_occurred_not_which() -> None:
+    contacts = [_i("a", 5, "报修", "再不解决就投诉到１２３９８！"), _i("b", 45, "报修", "我要找记者，让媒体曝光！")]
+    shown = emotion_label(contacts, now=NOW, matcher=M)
+    hidden = emotion_label(contacts, now=NOW, matcher=M, name_words=False)
+    assert hidden.label == shown.label == "angry" and _codes(hidden) == _codes(shown)
+    assert [r.interactions for r in hidden.reasons] == [r.interactions for r in shown.reasons]
+    for reason in hidden.reasons:
+        assert not any(w in reason.zh or w in reason.en for w in ("12398", "投诉到", "记者", "媒体", "曝光"))
+    assert hidden.reasons[0].zh == "近30天 1 次联系出现敏感词"
+    assert hidden.reasons[1].en == "sensitive words in 2 contact(s) in the last 90 days"
+
+
 def test_repeat_contacts_are_concerned_and_angry_with_a_complaint() -> None:
     calls = [_i("a", 6), _i("b", 4), _i("c", 1)]
     e = emotion_label(calls, now=NOW, matcher=M)
