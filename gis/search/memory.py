@@ -97,7 +97,7 @@ class _Coded:
 
     @classmethod
     def pack(cls, column: Sequence[Any]) -> _Coded:
-        codes, uniques = pd.factorize(pd.Series(column, dtype=object), use_na_sentinel=True)
+        codes, uniques = pd.factorize(np.asarray(column, dtype=object), use_na_sentinel=True)
         return cls(codes.astype(np.int16 if len(uniques) < 2**15 else np.int32), tuple(uniques))
 
     def __getitem__(self, i: int) -> Any:
@@ -203,6 +203,10 @@ def _sorted_keys(keys: list[str], accounts: list[str]) -> _Keys:
     return _Keys(k[order], a[order])
 
 
+_TEXT_FIELDS = ("account_no", "name", "address", "phone", "phone_alt", "location_quality")
+_GRID_FIELDS = ("category", "sensitivity", "transformer_id", "meter_box_id", "lon", "lat")
+
+
 def build_caller_index(conn: Connection, located: pd.DataFrame | None = None) -> CallerIndex:
     """Read the customers (in the caller's snapshot) into the in-memory index.
 
@@ -214,24 +218,32 @@ def build_caller_index(conn: Connection, located: pd.DataFrame | None = None) ->
     check_store(conn)
     if located is None:
         located = read_customer_points(conn)
-    rows = conn.exec_driver_sql(
-        "SELECT account_no, name, address, phone, phone_alt, location_quality FROM customers"
-    ).fetchall()
-    text = pd.DataFrame(rows, columns=["account_no", "name", "address", "phone", "phone_alt", "location_quality"])
-    grid = located[["account_no", "category", "sensitivity", "transformer_id", "meter_box_id", "lon", "lat"]]
-    frame = text.merge(grid, on="account_no", how="inner", validate="one_to_one")
-    frame = frame.astype({c: object for c in (*_PACKED, *_CODED, "phone_alt")})
-    frame = frame.where(frame.notna(), None)  # SQL NULL is None in every column, never NaN
-    accounts = _array(frame["account_no"].tolist())
+    rows = conn.exec_driver_sql(  # the order read_customer_points uses, so the two line up
+        f"SELECT {', '.join(_TEXT_FIELDS)} FROM customers ORDER BY account_no"
+    ).all()
+    columns_in: dict[str, Any] = {name: list(values) for name, values in zip(_TEXT_FIELDS, zip(*rows))} if rows \
+        else {name: [] for name in _TEXT_FIELDS}
+    del rows
+    accounts = _array(columns_in["account_no"])
+    take = _positions(accounts, _array(located["account_no"].tolist()))
+    for name in _GRID_FIELDS:
+        if name in ("lon", "lat"):
+            values = located[name].to_numpy(dtype=np.float64)
+        else:  # pandas' string columns hold NaN where the store has NULL: back to None
+            values = located[name].to_numpy(dtype=object, copy=True)
+            values[pd.isna(values)] = None
+        columns_in[name] = values if take is None else values[take]
     order = np.argsort(accounts, kind="stable")  # bytewise, whatever the store's collation
-    accounts = accounts[order]
-    frame = frame.iloc[order]
+    if not (order == np.arange(len(order))).all():
+        accounts = accounts[order]
+        columns_in = {name: np.asarray(values, dtype=object if name not in ("lon", "lat") else np.float64)[order]
+                      for name, values in columns_in.items()}
 
     phone_k: list[str] = []
     phone_a: list[str] = []
     last4_k: list[str] = []
     last4_a: list[str] = []
-    for account_no, phone, phone_alt in zip(frame["account_no"], frame["phone"], frame["phone_alt"]):
+    for account_no, phone, phone_alt in zip(columns_in["account_no"], columns_in["phone"], columns_in["phone_alt"]):
         if phone is None and phone_alt is None:
             continue
         numbers, last4 = phone_keys(phone, phone_alt)
@@ -242,14 +254,24 @@ def build_caller_index(conn: Connection, located: pd.DataFrame | None = None) ->
 
     columns: dict[str, _Packed | _Coded | np.ndarray] = {}
     for name in _PACKED:
-        columns[name] = _Packed.pack(frame[name].tolist())
+        columns[name] = _Packed.pack(columns_in[name])
     for name in _CODED:
-        columns[name] = _Coded.pack(frame[name].tolist())
+        columns[name] = _Coded.pack(columns_in[name])
     for name in ("lon", "lat"):
-        columns[name] = frame[name].to_numpy(dtype=np.float64, copy=True)
+        columns[name] = np.ascontiguousarray(columns_in[name], dtype=np.float64)
     return CallerIndex(
         phones=_sorted_keys(phone_k, phone_a),
         last4=_sorted_keys(last4_k, last4_a),
         accounts=accounts,
         columns=columns,
     )
+
+
+def _positions(accounts: np.ndarray, located: np.ndarray) -> np.ndarray | None:
+    """Where each of ``accounts`` sits in ``located``; None when they are the same sequence."""
+    if np.array_equal(accounts, located):
+        return None
+    take = pd.Index(located).get_indexer(accounts)
+    if len(located) != len(accounts) or (take < 0).any():
+        raise ValueError("the located customers are not the snapshot's customers")
+    return take

@@ -41,8 +41,9 @@ GBK_CSV = "account_no,name,address,phone\n0300200001,李明,佛山市禅城区�
 def _rows() -> list[dict]:
     gbk = pd.read_csv(io.BytesIO(GBK_CSV.encode("gbk")), encoding="gbk", dtype=str)
     people = PEOPLE + [(r.account_no, r.name, r.address, r.phone, None) for r in gbk.itertuples()]
-    return [
+    return [  # every other customer has a sensitivity: a column mixing text and NULL
         {"account_no": a, "name": n, "address": addr, "phone": p, "phone_alt": alt, "category": "居民",
+         "sensitivity": "重要客户" if i % 2 else None,
          "location_quality": "geocoded", "geom": shapely.Point(113.1 + i / 1000, 23.0 + i / 1000)}
         for i, (a, n, addr, p, alt) in enumerate(people)
     ]
