@@ -101,15 +101,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                        limits=[("/api/v1/imports/", settings.max_import_bytes)])
     app.add_middleware(AccessLogMiddleware, data_version=lambda: _data_version(app))
     app.include_router(health.router)
+    # Routes are matched in order: the hottest (a dispatcher's caller lookup, impact) first.
+    app.include_router(search.router)
+    app.include_router(impact.router)
     app.include_router(layers.router)
     app.include_router(grid.router)
-    app.include_router(impact.router)
     app.include_router(plans.router)
     app.include_router(audit.router)
     app.include_router(customers.router)
     app.include_router(spatial.router)
     app.include_router(imports.router)
-    app.include_router(search.router)
 
     for name, directory in vendor_dirs().items():
         app.mount(f"/vendor/{name}", StaticFiles(directory=directory), name=f"vendor-{name}")

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import atexit
 import datetime as dt
-import json
 import logging
 import logging.handlers
 import queue
 import sys
 import threading
 from typing import Any
+
+import orjson
 
 __all__ = ["JsonFormatter", "configure_logging", "stop_logging"]
 
@@ -42,7 +43,7 @@ class JsonFormatter(logging.Formatter):
             line.update(access)
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
-        return json.dumps(line, ensure_ascii=False, default=str)
+        return orjson.dumps(line, default=str).decode()
 
 
 def configure_logging(*, fmt: str = "json", level: str = "INFO", stream: Any = None) -> None:

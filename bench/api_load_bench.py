@@ -8,6 +8,8 @@ creates a dispatcher key, starts ``gridatlas serve --workers N`` as a subprocess
 
 * ``lookup``  — ``GET /api/v1/search?q=<full mobile number>``, cycling through 2,000 real
   customers' numbers (the caller-lookup of a dispatcher);
+* ``lookup_analyst`` — the same as an analyst: masked results, so no PII-read audit event
+  (the difference to ``lookup`` is the cost of the audit trail);
 * ``impact``  — ``POST /api/v1/impact?limit=50&area=false`` opening one switch, cycling
   through 200 normally closed switches (summary + the first page of customers, computed
   every time: ad-hoc plans are not cached; without the map polygon, which list consumers
@@ -209,6 +211,7 @@ def main() -> None:
     engine = make_engine(url)
     try:
         token = create_key(engine, name="bench", role="dispatcher")[1]
+        analyst = create_key(engine, name="bench-analyst", role="analyst")[1]
     finally:
         engine.dispose()
     proc, base = start_server(url, args.workers)
@@ -220,8 +223,10 @@ def main() -> None:
                 r = client.request("POST" if "json" in kwargs else "GET", path, **kwargs)
                 if r.status_code != 200:
                     raise RuntimeError(f"{path} answered {r.status_code}: {r.text[:300]}")
-        for name, items, request in (("lookup", phones, LOOKUP), ("impact", switches, IMPACT)):
-            script = _lua(token, items, request)
+        for name, key, items, request in (("lookup", token, phones, LOOKUP),
+                                          ("lookup_analyst", analyst, phones, LOOKUP),
+                                          ("impact", token, switches, IMPACT)):
+            script = _lua(key, items, request)
             light = run_wrk(base, script, connections=args.light_connections, threads=1, duration=args.light_duration)
             heavy = run_wrk(base, script, connections=args.connections, threads=2, duration=args.duration)
             report[name] = {"light": light, "saturated": heavy}

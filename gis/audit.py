@@ -11,6 +11,7 @@ unmasked, how many rows an export held), never secrets or the personal data itse
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import queue
@@ -146,6 +147,7 @@ class AuditWriter:
         self._engine.dispose()
 
     def _run(self) -> None:
+        conn: Connection | None = None  # held open between batches: no pool checkout, no ping per commit
         stop = False
         while not stop:
             item = self._queue.get()
@@ -162,14 +164,22 @@ class AuditWriter:
                     break
                 batch.append(item)
             try:
-                with self._engine.begin() as conn:
-                    conn.execute(_TABLE.insert(), [row for row, _ in batch])
+                if conn is None:
+                    conn = self._engine.connect()
+                conn.execute(_TABLE.insert(), [row for row, _ in batch])
+                conn.commit()
             except Exception as exc:  # every waiter learns its event was not stored
+                if conn is not None:  # a fresh connection for the next batch (the store may have restarted)
+                    with contextlib.suppress(Exception):
+                        conn.close()
+                    conn = None
                 for _, done in batch:
                     done.set_exception(StoreUnavailable(f"the audit trail could not be written: {type(exc).__name__}"))
             else:
                 for _, done in batch:
                     done.set_result(None)
+        if conn is not None:
+            conn.close()
 
 
 def query_events(
