@@ -200,3 +200,20 @@ def test_a_route_records_an_audit_event_for_its_caller(city_store_url):
     assert [(e["actor"], e["role"], e["object_id"], e["details"]) for e in events] == [
         (f"test-agent ({prefix})", "agent", "0300000007", {"unmasked": ["phone"]})]
     assert all(token not in str(events) for token in base.keys.values())
+
+
+def test_the_key_cache_answers_from_memory_only_when_nothing_is_due(empty_store):
+    from api.auth import MISS, KeyCache
+    from gis.api_keys import create_key
+
+    _record, token = create_key(empty_store, name="loop", role="agent")
+    cache = KeyCache(empty_store, ttl_s=60, touch_interval_s=60)
+    assert cache.cached(token) is MISS  # never seen: the store must be asked
+    assert cache.principal(token).role == "agent"  # asks it, caches, records the use
+    assert cache.cached(token).role == "agent"  # now memory alone answers
+    assert cache.cached("ga_unknown_token") is MISS
+    assert cache.principal("ga_unknown_token") is None
+    assert cache.cached("ga_unknown_token") is None  # an unknown key is remembered as unknown
+    due = KeyCache(empty_store, ttl_s=60, touch_interval_s=0)
+    due.principal(token)
+    assert due.cached(token) is MISS  # its last use is due to be written: the thread pool does that
