@@ -94,11 +94,7 @@ def _delete(conn: Connection, staged: bool, *, sqlite: bool, truncate: bool, few
     ids = f"(SELECT account_no FROM temp.{_IDS})" if sqlite else f'(SELECT account_no COLLATE "C" FROM pg_temp.{_IDS})'
     if not sqlite and few:  # an array the planner sizes right: index probes, not a scan of millions of keys
         ids = f"ANY (ARRAY{ids})"
-    if sqlite and not truncate:  # an external-content FTS5 table is told the old values it must forget
-        conn.exec_driver_sql(
-            f"INSERT INTO {FTS_TABLE}({FTS_TABLE}, rowid, name_key, address_key, phones) "
-            f"SELECT 'delete', id, name_key, address_key, phones FROM customer_search WHERE account_no IN {ids}"
-        )
+    # (on SQLite the trigger of migration 0005 tells the FTS5 mirror which rows to forget)
     op = "=" if ids.startswith("ANY") else "IN"
     conn.exec_driver_sql(f"DELETE FROM customer_keys WHERE account_no {op} {ids}")
     conn.exec_driver_sql(f"DELETE FROM customer_search WHERE account_no {op} {ids}")
@@ -123,14 +119,14 @@ def _write(conn: Connection, search: list[tuple], keys: list[tuple], *, sqlite: 
 
 def _drop_indexes(conn: Connection, *, sqlite: bool) -> list[str]:
     """Drop the search tables' secondary indexes (and on PostgreSQL constraints); return the DDL recreating them."""
-    if sqlite:
+    if sqlite:  # indexes, and the trigger keeping the FTS mirror (rebuilt whole on this path)
         rows = conn.exec_driver_sql(
-            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
-            "AND tbl_name IN ('customer_search', 'customer_keys') ORDER BY name"
+            "SELECT type, name, sql FROM sqlite_master WHERE type IN ('index', 'trigger') AND sql IS NOT NULL "
+            "AND tbl_name IN ('customer_search', 'customer_keys') ORDER BY type, name"
         ).all()
-        for name, _sql in rows:
-            conn.exec_driver_sql(f'DROP INDEX "{name}"')
-        return [sql for _name, sql in rows]
+        for kind, name, _sql in rows:
+            conn.exec_driver_sql(f'DROP {kind.upper()} "{name}"')
+        return [sql for _kind, _name, sql in rows]
     constraints = conn.exec_driver_sql(
         "SELECT conrelid::regclass::text, conname, contype, pg_get_constraintdef(oid) FROM pg_constraint "
         "WHERE conrelid IN ('customer_search'::regclass, 'customer_keys'::regclass) AND contype IN ('p', 'u', 'f') "

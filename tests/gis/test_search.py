@@ -306,3 +306,27 @@ def test_a_rolled_back_bulk_reindex_leaves_rows_and_indexes_intact(store):
     with store.connect() as conn:
         assert _search_state(conn) == before
         assert _answer(conn, "张伟") == EXPECTED["张伟"]
+
+
+def test_a_deleted_customer_leaves_no_search_entry(store):
+    """The cascade removes its search rows; on SQLite the FTS5 mirror forgets it too (migration 0005)."""
+    with store.connect() as conn:
+        assert [d["account_no"] for d in search_customers(conn, "祖庙路88号").data] == ["0300200004"]
+    with store.begin() as conn:
+        conn.execute(text("DELETE FROM customers WHERE account_no = '0300200004'"))
+    with store.begin() as conn:
+        reindex_customers(conn, ["0300100001"])  # a small reindex beside it keeps the mirror consistent
+    with store.connect() as conn:
+        assert search_customers(conn, "祖庙路88号").data == []
+        assert conn.execute(text("SELECT count(*) FROM customer_keys WHERE account_no = '0300200004'")).scalar() == 0
+        if conn.dialect.name == "sqlite":  # the mirror holds exactly the table's rows
+            conn.execute(text("INSERT INTO customer_search_fts(customer_search_fts, rank) VALUES ('integrity-check', 1)"))
+            assert conn.execute(text("SELECT count(*) FROM customer_search_fts WHERE customer_search_fts MATCH '祖庙路88'")).scalar() == 0
+    with store.begin() as conn:  # a full (bulk) reindex drops and recreates the trigger
+        reindex_customers(conn)
+    with store.begin() as conn:
+        conn.execute(text("DELETE FROM customers WHERE account_no = '0300200003'"))
+    with store.connect() as conn:
+        assert "0300200003" not in {d["account_no"] for d in search_customers(conn, "陈记家具").data}
+        if conn.dialect.name == "sqlite":
+            conn.execute(text("INSERT INTO customer_search_fts(customer_search_fts, rank) VALUES ('integrity-check', 1)"))
