@@ -174,7 +174,9 @@ def run_wrk(base: str, script: str, *, connections: int, threads: int, duration:
         ).stdout
     finally:
         os.unlink(fh.name)
-    dist = dict(re.findall(r"^\s+(50|75|90|99)%\s+(\S+)$", out, re.M))
+    dist = dict(re.findall(r"^\s+(50|75|90|99)(?:\.0+)?%\s+(\S+)\s*$", out, re.M))
+    if not {"50", "90", "99"} <= dist.keys():
+        raise RuntimeError(f"cannot read wrk's latency distribution from:\n{out}")
     result = {
         "connections": connections,
         "median_ms": round(_ms(dist["50"]), 2),
