@@ -1,11 +1,10 @@
 """Recording audit events from routes, and the admin's audit listing.
 
-Routes call :func:`audit` after the action succeeded (or inside their own transaction with
-:func:`gis.audit.record_event` when the event must commit with the change); it returns once
-the event is committed. The principal
-supplies who and in which role; the token never reaches the trail, and ``details`` say what
-was done, never the personal data itself (record ``{"unmasked": ["phone", "address"]}``,
-not the phone number).
+Routes call :func:`audit` (coroutine routes :func:`audit_async`) after the action succeeded;
+it returns once the event is committed. A route whose event must commit with its change calls
+:func:`gis.audit.record_event` inside its own transaction instead. The principal supplies who
+and in which role; the token never reaches the trail, and ``details`` say what was done, never
+the personal data itself (record ``{"unmasked": ["phone", "address"]}``, not the phone number).
 
 Actions in use: ``customer.pii_read`` (object_kind "customer", object_id the 户号),
 ``export`` (object_kind e.g. "plan"/"impact", details format and row count), ``import``,
@@ -20,6 +19,7 @@ from collections.abc import Mapping
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
+
 from api.auth import Principal, allow
 from api.deps import ConnDep, SettingsDep
 from api.limits import page_size

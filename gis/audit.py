@@ -16,9 +16,9 @@ import datetime as dt
 import json
 import queue
 import threading
+from collections.abc import Mapping
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
-from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import select
@@ -79,11 +79,20 @@ def _event_row(
                 at=dt.datetime.now(dt.timezone.utc), details=json.loads(json.dumps(body, default=str)))
 
 
-def record_event(conn: Connection, **fields: Any) -> None:
+def record_event(
+    conn: Connection,
+    *,
+    actor: str,
+    role: str,
+    action: str,
+    object_kind: str,
+    object_id: str | None,
+    details: Mapping[str, Any] | None = None,
+) -> None:
     """Append one event in ``conn``'s transaction (commit is the caller's: the event then
-    stands or falls with the change it records). Fields: actor, role, action, object_kind,
-    object_id, details."""
-    conn.execute(_TABLE.insert().values(**_event_row(**fields)))
+    stands or falls with the change it records)."""
+    conn.execute(_TABLE.insert().values(**_event_row(
+        actor=actor, role=role, action=action, object_kind=object_kind, object_id=object_id, details=details)))
 
 
 class AuditWriter:

@@ -4,7 +4,7 @@ Built once per data version inside the snapshot transaction: sorted numpy string
 ``searchsorted`` (O(log n), a few microseconds at 1M customers) answer exactly as the store's
 ``customer_keys`` / ``customer_search`` queries do, in the same order, and every customer's
 result fields (:data:`RECORD_FIELDS`) are kept packed beside them, so an exact lookup needs
-no round trip to the store at all. At 1M customers the whole index takes about 150 MB.
+no round trip to the store at all. At 1M customers the whole index takes about 175 MB.
 
 The phone keys come from :func:`gis.search.normalize.phone_keys`, as the store's do; keys
 and accounts are sorted bytewise (the "C" collation of the store's key tables).
