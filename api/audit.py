@@ -42,10 +42,8 @@ def audit(
     The app's :class:`gis.audit.AuditWriter` commits it (group commit, its own connection),
     so a route may call this while holding the request's connection.
     """
-    request.app.state.audit.record(
-        actor=principal.actor, role=principal.role, action=action, object_kind=object_kind,
-        object_id=None if object_id is None else str(object_id), details=details,
-    )
+    writer = request.app.state.audit
+    writer.record(**_fields(principal, action, object_kind, object_id, details))
 
 
 async def audit_async(
@@ -58,14 +56,17 @@ async def audit_async(
 ) -> None:
     """:func:`audit` for coroutine routes: awaits the commit without holding a thread."""
     writer = request.app.state.audit
-    done = writer.submit(
-        actor=principal.actor, role=principal.role, action=action, object_kind=object_kind,
-        object_id=None if object_id is None else str(object_id), details=details,
-    )
+    done = writer.submit(**_fields(principal, action, object_kind, object_id, details))
     try:
         await asyncio.wait_for(asyncio.wrap_future(done), timeout=writer.timeout_s)
     except TimeoutError as exc:
         raise StoreUnavailable(f"the audit event was not committed within {writer.timeout_s:g} s") from exc
+
+
+def _fields(principal: Principal, action: str, object_kind: str, object_id: str | int | None,
+            details: Mapping[str, Any] | None) -> dict[str, Any]:
+    return dict(actor=principal.actor, role=principal.role, action=action, object_kind=object_kind,
+                object_id=None if object_id is None else str(object_id), details=details)
 
 
 router = APIRouter(prefix="/api/v1", tags=["audit"])
