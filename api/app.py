@@ -85,7 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             follower.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await follower
-            await asyncio.to_thread(app.state.audit.close)
+            await app.state.audit.aclose()
             engine.dispose()
 
     app = FastAPI(

@@ -13,7 +13,6 @@ Actions in use: ``customer.pii_read`` (object_kind "customer", object_id the 户
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 from collections.abc import Mapping
 from typing import Annotated, Any
@@ -24,7 +23,6 @@ from api.auth import Principal, allow
 from api.deps import ConnDep, SettingsDep
 from api.limits import page_size
 from gis.audit import query_events
-from gis.errors import StoreUnavailable
 
 __all__ = ["audit", "audit_async", "router"]
 
@@ -42,8 +40,7 @@ def audit(
     The app's :class:`gis.audit.AuditWriter` commits it (group commit, its own connection),
     so a route may call this while holding the request's connection.
     """
-    writer = request.app.state.audit
-    writer.record(**_fields(principal, action, object_kind, object_id, details))
+    request.app.state.audit.record(**_fields(principal, action, object_kind, object_id, details))
 
 
 async def audit_async(
@@ -54,13 +51,8 @@ async def audit_async(
     object_id: str | int | None = None,
     details: Mapping[str, Any] | None = None,
 ) -> None:
-    """:func:`audit` for coroutine routes: awaits the commit without holding a thread."""
-    writer = request.app.state.audit
-    done = writer.submit(**_fields(principal, action, object_kind, object_id, details))
-    try:
-        await asyncio.wait_for(asyncio.wrap_future(done), timeout=writer.timeout_s)
-    except TimeoutError as exc:
-        raise StoreUnavailable(f"the audit event was not committed within {writer.timeout_s:g} s") from exc
+    """:func:`audit` for coroutine routes: awaits the commit on the writer's own loop."""
+    await request.app.state.audit.record_async(**_fields(principal, action, object_kind, object_id, details))
 
 
 def _fields(principal: Principal, action: str, object_kind: str, object_id: str | int | None,

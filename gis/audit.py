@@ -11,16 +11,16 @@ unmasked, how many rows an export held), never secrets or the personal data itse
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import contextlib
 import datetime as dt
 import json
-import queue
-import threading
 from collections.abc import Mapping
-from concurrent.futures import Future
-from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
+import psycopg
+from psycopg.types.json import Json
 from sqlalchemy import select
 from sqlalchemy.engine import Connection, Engine
 
@@ -30,6 +30,7 @@ from gis.models import AuditEvent
 __all__ = ["record_event", "query_events", "AuditWriter", "AUDIT_ACTIONS", "MAX_DETAILS_CHARS"]
 
 _TABLE = AuditEvent.__table__
+_COLUMNS = ("actor", "role", "action", "object_kind", "object_id", "at", "details")
 
 #: Actions the API records (others may be added; the names are lower-case dotted words).
 AUDIT_ACTIONS = (
@@ -98,97 +99,148 @@ def record_event(
 class AuditWriter:
     """Group commit of audit events that record something already done (a read, an export).
 
-    :meth:`record` returns only once its event is committed, so no response goes out for an
-    action whose event could still be lost. One writer thread with its own engine commits
-    the events: those that arrive while a commit runs go together in the next one. Under
-    load one commit then serves many requests, where an insert + commit per request would
-    serialize them on the store's commit; a lone request waits just for its own commit.
-    The writer's separate engine (one connection) means a request holding a pooled
-    connection can never wait on a writer that waits for the pool.
+    A caller returns only once its event is committed, so no response goes out for an
+    action whose event could still be lost. The writer lives on the event loop that serves
+    the requests: one task commits the events, and those that arrive while a commit runs go
+    together in the next one. Under load one commit then serves many requests, where an
+    insert + commit per request would serialize them on the store's commit; a lone request
+    waits just for its own commit. On PostgreSQL the commit is psycopg's asynchronous
+    connection on that same loop, so an event costs the request's thread no hand-off and no
+    contention for the GIL with a writer thread; SQLite, which has no asynchronous driver,
+    commits each batch in a thread. The writer's own connection (never the request pool)
+    means a request holding a pooled connection can never wait on a writer that waits for
+    the pool.
+
+    Create it on the loop that will run it; coroutines call :meth:`record_async`, code in
+    other threads (synchronous routes) :meth:`record`.
     """
 
     def __init__(self, engine: Engine, *, max_batch: int = 1000, timeout_s: float = 30.0) -> None:
+        self._loop = asyncio.get_running_loop()  # raises outside a running loop: the writer needs one
         self._engine = engine
+        self._batches = _PostgresBatches(engine) if engine.dialect.name == "postgresql" else _EngineBatches(engine)
         self._max_batch = max_batch
         self._timeout = timeout_s
-        self._queue: queue.SimpleQueue[tuple[dict[str, Any], Future] | None] = queue.SimpleQueue()
-        self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
+        self._pending: list[tuple[dict[str, Any], asyncio.Future]] = []
+        self._wake = asyncio.Event()
         self._closed = False
+        self._commits = 0
+        self._task = self._loop.create_task(self._run(), name="audit-writer")
 
     @property
-    def timeout_s(self) -> float:
-        return self._timeout
+    def commits(self) -> int:
+        """Batches committed so far (events per commit = load the group commit absorbs)."""
+        return self._commits
 
-    def submit(self, **fields: Any) -> Future:
-        """Queue one event (fields as :func:`record_event`); the future is done once it is committed.
+    async def record_async(self, **fields: Any) -> None:
+        """Queue one event (fields as :func:`record_event`) and return once it is committed.
 
-        Raises :class:`InvalidInput` for a malformed event at once; the future fails with
-        :class:`StoreUnavailable` when the store did not take it (the caller's request then
-        fails: unrecorded PII reads are not served)."""
+        Raises :class:`InvalidInput` for a malformed event before queueing it, and
+        :class:`StoreUnavailable` when the store did not take it in time (the caller's request
+        then fails: unrecorded PII reads are not served)."""
         row = _event_row(**fields)
-        done: Future = Future()
-        with self._lock:
-            if self._closed:
-                raise StoreUnavailable("the audit trail is closed (the server is shutting down)")
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="audit-writer", daemon=True)
-                self._thread.start()
-            self._queue.put((row, done))
-        return done
-
-    def record(self, **fields: Any) -> None:
-        """:meth:`submit` and wait until the event is committed."""
-        done = self.submit(**fields)
+        if self._closed:
+            raise StoreUnavailable("the audit trail is closed (the server is shutting down)")
+        done = self._loop.create_future()
+        self._pending.append((row, done))
+        self._wake.set()
         try:
-            done.result(timeout=self._timeout)
-        except FutureTimeout as exc:
+            await asyncio.wait_for(done, timeout=self._timeout)
+        except TimeoutError as exc:
             raise StoreUnavailable(f"the audit event was not committed within {self._timeout:g} s") from exc
 
-    def close(self) -> None:
-        """Commit what is queued, stop the thread, release the engine."""
-        with self._lock:
-            self._closed = True
-            thread, self._thread = self._thread, None
-        if thread is not None:
-            self._queue.put(None)
-            thread.join()
+    def record(self, **fields: Any) -> None:
+        """:meth:`record_async` from a thread other than the writer's loop (blocks until committed)."""
+        try:
+            on_own_loop = asyncio.get_running_loop() is self._loop
+        except RuntimeError:  # no loop in this thread: the usual case
+            on_own_loop = False
+        if on_own_loop:
+            raise RuntimeError("AuditWriter.record() would block its own event loop; await record_async()")
+        if self._loop.is_closed() or not self._loop.is_running():
+            raise StoreUnavailable("the audit trail is closed (its event loop has stopped)")
+        done = asyncio.run_coroutine_threadsafe(self.record_async(**fields), self._loop)
+        try:
+            done.result(timeout=self._timeout + 5)  # record_async times out first; this guards a stopped loop
+        except concurrent.futures.TimeoutError as exc:
+            done.cancel()
+            raise StoreUnavailable(f"the audit event was not committed within {self._timeout:g} s") from exc
+
+    async def aclose(self) -> None:
+        """Commit what is queued, stop the writer, release its connection and engine."""
+        self._closed = True
+        self._wake.set()
+        await self._task
+        await self._batches.close()
         self._engine.dispose()
 
-    def _run(self) -> None:
-        conn: Connection | None = None  # held open between batches: no pool checkout, no ping per commit
-        stop = False
-        while not stop:
-            item = self._queue.get()
-            if item is None:
-                break
-            batch = [item]
-            while len(batch) < self._max_batch:
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._pending:
+                batch, self._pending = self._pending[:self._max_batch], self._pending[self._max_batch:]
                 try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is None:
-                    stop = True
-                    break
-                batch.append(item)
-            try:
-                if conn is None:
-                    conn = self._engine.connect()
-                conn.execute(_TABLE.insert(), [row for row, _ in batch])
-                conn.commit()
-            except Exception as exc:  # every waiter learns its event was not stored
-                if conn is not None:  # a fresh connection for the next batch (the store may have restarted)
-                    with contextlib.suppress(Exception):
-                        conn.close()
-                    conn = None
+                    await self._batches.commit([row for row, _ in batch])
+                except Exception as exc:  # every waiter learns its event was not stored
+                    outcome: BaseException | None = StoreUnavailable(
+                        f"the audit trail could not be written: {type(exc).__name__}")
+                else:
+                    outcome = None
+                    self._commits += 1
                 for _, done in batch:
-                    done.set_exception(StoreUnavailable(f"the audit trail could not be written: {type(exc).__name__}"))
-            else:
-                for _, done in batch:
-                    done.set_result(None)
+                    if done.done():  # its waiter gave up (timeout) or went away
+                        continue
+                    if outcome is None:
+                        done.set_result(None)
+                    else:
+                        done.set_exception(outcome)
+            if self._closed:
+                return
+
+
+class _PostgresBatches:
+    """Batches committed through one psycopg asynchronous connection, held open between batches
+    (no pool checkout, no ping) and replaced after a failure (the store may have restarted)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._conninfo = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        self._insert = str(_TABLE.insert().compile(dialect=engine.dialect, column_keys=list(_COLUMNS)))
+        self._conn: psycopg.AsyncConnection | None = None
+
+    async def commit(self, rows: list[dict[str, Any]]) -> None:
+        try:
+            if self._conn is None:
+                self._conn = await psycopg.AsyncConnection.connect(self._conninfo)
+            async with self._conn.cursor() as cur:
+                await cur.executemany(self._insert, [{**row, "details": Json(row["details"])} for row in rows])
+            await self._conn.commit()
+        except BaseException:
+            await self.close()
+            raise
+
+    async def close(self) -> None:
+        conn, self._conn = self._conn, None
         if conn is not None:
-            conn.close()
+            with contextlib.suppress(Exception):
+                await conn.close()
+
+
+class _EngineBatches:
+    """Batches committed through the engine in a thread (SQLite has no asynchronous driver)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    async def commit(self, rows: list[dict[str, Any]]) -> None:
+        await asyncio.to_thread(self._commit, rows)
+
+    def _commit(self, rows: list[dict[str, Any]]) -> None:
+        with self._engine.begin() as conn:
+            conn.execute(_TABLE.insert(), rows)
+
+    async def close(self) -> None:
+        pass
 
 
 def query_events(

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import threading
-import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from gis.audit import AuditWriter, query_events, record_event
@@ -104,47 +105,95 @@ def _writer_engine(engine):
     return make_engine(engine.url.render_as_string(hide_password=False), pool_size=1)
 
 
-def test_the_writer_commits_concurrent_events_together_and_returns_only_once_committed(empty_store):
-    writer_engine = _writer_engine(empty_store)
-    commits = []
-    first = threading.Event()
+@pytest.fixture
+def loop() -> Iterator[asyncio.AbstractEventLoop]:
+    """An event loop running in its own thread, as the API server's is for its route threads."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    yield loop
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join()
+    loop.close()
 
-    @event.listens_for(writer_engine, "commit")
-    def _count(conn):
-        commits.append(1)
 
-    @event.listens_for(writer_engine, "before_execute")
-    def _hold_the_first_batch(conn, *args):
-        if not first.is_set():  # while the first commit is under way, the others queue up
-            first.set()
-            time.sleep(0.3)
+def _on(loop: asyncio.AbstractEventLoop, coro):
+    return asyncio.run_coroutine_threadsafe(coro, loop).result(timeout=60)
 
-    writer = AuditWriter(writer_engine)
+
+async def _open_writer(engine, **kwargs) -> AuditWriter:
+    return AuditWriter(engine, **kwargs)
+
+
+def _event(i: int) -> dict:
+    return dict(actor=f"k{i} (0000aaaa)", role="agent", action="customer.pii_read",
+                object_kind="customer", object_id=f"03000{i:05d}", details={"unmasked": ["phone"]})
+
+
+def test_the_writer_commits_concurrent_events_together_and_returns_only_once_committed(empty_store, loop):
+    writer = _on(loop, _open_writer(_writer_engine(empty_store)))
     n = 40
 
+    def visible(i: int) -> bool:
+        with empty_store.connect() as conn:
+            return bool(query_events(conn, object_id=f"03000{i:05d}", limit=1))
+
+    async def one(i: int) -> bool:
+        await writer.record_async(**_event(i))
+        return await asyncio.to_thread(visible, i)  # visible to everyone as soon as it returns
+
+    async def all_at_once() -> list[bool]:
+        return await asyncio.gather(*(one(i) for i in range(n)))
+
+    try:
+        assert _on(loop, all_at_once()) == [True] * n
+        assert writer.commits == 1  # the 40 arrived before the writer ran: one commit for all
+    finally:
+        _on(loop, writer.aclose())
+    with empty_store.connect() as conn:
+        events = query_events(conn, action="customer.pii_read", limit=100)
+    assert sorted(e["object_id"] for e in events) == sorted(f"03000{i:05d}" for i in range(n))
+    assert events[0]["details"] == {"unmasked": ["phone"]} and events[0]["at"].tzinfo is not None
+
+
+def test_synchronous_callers_in_other_threads_wait_for_their_commit(empty_store, loop):
+    writer = _on(loop, _open_writer(_writer_engine(empty_store)))
+    n = 24
+
     def one(i: int) -> None:
-        writer.record(actor=f"k{i} (0000aaaa)", role="agent", action="customer.pii_read",
-                      object_kind="customer", object_id=f"03000{i:05d}", details={"unmasked": ["phone"]})
-        with empty_store.connect() as conn:  # visible to everyone as soon as record() returns
+        writer.record(**_event(i))
+        with empty_store.connect() as conn:
             assert query_events(conn, object_id=f"03000{i:05d}", limit=1)
 
     try:
-        with ThreadPoolExecutor(max_workers=n) as pool:
+        with ThreadPoolExecutor(max_workers=8) as pool:
             list(pool.map(one, range(n)))
+        with pytest.raises(RuntimeError, match="block its own event loop"):
+            _on(loop, _call_record_on_the_loop(writer))
     finally:
-        writer.close()
+        _on(loop, writer.aclose())
+    assert 1 <= writer.commits <= n
     with empty_store.connect() as conn:
         assert len(query_events(conn, action="customer.pii_read", limit=100)) == n
-    assert 2 <= len(commits) <= 3  # the first event alone, then the 39 that queued behind it
 
 
-def test_the_writer_fails_every_waiter_when_the_store_refuses_and_refuses_after_close(empty_store):
+async def _call_record_on_the_loop(writer: AuditWriter) -> None:
+    writer.record(**_event(0))
+
+
+def test_the_writer_fails_every_waiter_when_the_store_refuses_and_refuses_after_close(empty_store, loop):
     engine = make_engine("postgresql+psycopg://postgres@127.0.0.1:1/none")  # nothing listens there
-    writer = AuditWriter(engine, timeout_s=20)
+    writer = _on(loop, _open_writer(engine, timeout_s=20))
     with pytest.raises(StoreUnavailable, match="audit trail could not be written"):
         writer.record(actor="a (1111aaaa)", role="agent", action="export", object_kind="impact", object_id=None)
+
+    async def two_at_once() -> list:
+        return await asyncio.gather(*(writer.record_async(**_event(i)) for i in range(2)), return_exceptions=True)
+
+    assert [type(outcome) for outcome in _on(loop, two_at_once())] == [StoreUnavailable, StoreUnavailable]
     with pytest.raises(InvalidInput, match="actor"):  # a malformed event is refused before it is queued
         writer.record(actor="", role="agent", action="export", object_kind="impact", object_id=None)
-    writer.close()
+    _on(loop, writer.aclose())
+    assert writer.commits == 0
     with pytest.raises(StoreUnavailable, match="closed"):
         writer.record(actor="a (1111aaaa)", role="agent", action="export", object_kind="impact", object_id=None)
