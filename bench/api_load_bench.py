@@ -17,7 +17,9 @@ creates a dispatcher key, starts ``gridatlas serve --workers N`` as a subprocess
 
 Each scenario runs twice: at light load (``--light-connections``, the latency a user sees)
 and at saturation (``--connections``, the throughput). wrk counts every non-2xx response
-and socket error; the report is JSON with median/p90/p99 latency, requests/s and errors.
+and socket error; the report is JSON with median/p90/p99 latency, requests/s, errors and
+the server processes' CPU milliseconds per request (user + system, read from /proc: the
+figure other jobs on a shared machine disturb least).
 """
 
 from __future__ import annotations
@@ -126,6 +128,22 @@ def start_server(url: str, workers: int) -> tuple[subprocess.Popen, str]:
     raise RuntimeError("the server did not become ready")
 
 
+def server_cpu_s(pgid: int) -> float:
+    """CPU seconds (user + system) used so far by the server's processes (its process group:
+    the supervisor and its workers). Per request, this is the figure the other jobs on a shared
+    machine disturb least: they steal wall time, not the server's CPU time."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the process ended meanwhile
+            continue
+        if int(fields[2]) == pgid:  # fields[0] is the state; pgrp, then utime/stime at 11, 12
+            total += int(fields[11]) + int(fields[12])
+    return total / tick
+
+
 def stop_server(proc: subprocess.Popen) -> None:
     os.killpg(proc.pid, signal.SIGTERM)
     try:
@@ -229,8 +247,14 @@ def main() -> None:
                                           ("lookup_analyst", analyst, phones, LOOKUP),
                                           ("impact", token, switches, IMPACT)):
             script = _lua(key, items, request)
-            light = run_wrk(base, script, connections=args.light_connections, threads=1, duration=args.light_duration)
-            heavy = run_wrk(base, script, connections=args.connections, threads=2, duration=args.duration)
+            runs = []
+            for connections, threads, duration in ((args.light_connections, 1, args.light_duration),
+                                                   (args.connections, 2, args.duration)):
+                cpu = server_cpu_s(proc.pid)
+                run = run_wrk(base, script, connections=connections, threads=threads, duration=duration)
+                run["server_cpu_ms_per_request"] = round(1e3 * (server_cpu_s(proc.pid) - cpu) / run["requests"], 3)
+                runs.append(run)
+            light, heavy = runs
             report[name] = {"light": light, "saturated": heavy}
             print(f"{name}: light {light}  saturated {heavy}", file=sys.stderr)
     finally:
