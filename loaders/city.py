@@ -26,6 +26,7 @@ from gis.errors import InvalidInput
 from gis.models import CHANNELS, INTERACTION_KINDS, LOCATION_QUALITIES, NODE_KINDS, SEGMENT_KINDS, SWITCH_KINDS
 from gis.bulk import bulk_upsert
 from gis.search import reindex_customers
+from gis.search.reindex import PreparedRows
 from gis.store import latest_data_version, record_data_version
 from gis.validation import (
     BBox,
@@ -219,6 +220,9 @@ _COLUMNS = {
     "interactions": ("id", "account_no", "channel", "kind", "occurred_at", "text", "caller_phone", "geom"),
 }
 
+#: What the search rows are built from (:class:`gis.search.reindex.PreparedRows`).
+_SEARCH_COLUMNS = ("account_no", "name", "address", "phone", "phone_alt")
+
 
 def _with_points(df: pd.DataFrame) -> pd.DataFrame:
     has = df["lon"].notna().to_numpy() & df["lat"].notna().to_numpy()
@@ -286,10 +290,14 @@ def import_city(
 
     tables = read_city(directory, service_area=service_area, progress=report)
     counts: dict[str, int] = {}
-    with engine.begin() as conn:  # one transaction: all or nothing
-        for name, df in tables.items():
-            counts[name] = bulk_upsert(conn, name, df, progress=report)
-        reindex_customers(conn)  # the search rows of this load, in its transaction
-        version = record_data_version(conn, f"city:{directory.resolve()}", {"sha256": digest, "counts": counts})
+    customers = tables["customers"]
+    # The customers' search rows are built on a thread while the database writes the tables.
+    columns = [customers[c].to_numpy(dtype=object, na_value=None) for c in _SEARCH_COLUMNS]
+    with PreparedRows(columns, copy_text=engine.dialect.name == "postgresql") as prepared:
+        with engine.begin() as conn:  # one transaction: all or nothing
+            for name, df in tables.items():
+                counts[name] = bulk_upsert(conn, name, df, progress=report)
+            reindex_customers(conn, prepared=prepared)  # the search rows of this load, in its transaction
+            version = record_data_version(conn, f"city:{directory.resolve()}", {"sha256": digest, "counts": counts})
     report("done", 1, 1)
     return ImportResult(data_version=version, unchanged=False, counts=counts)

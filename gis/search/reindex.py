@@ -16,6 +16,9 @@ SQLite FTS5 mirror is then rebuilt in one statement; a small reindex maintains i
 
 from __future__ import annotations
 
+import re
+import threading
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
 from sqlalchemy.engine import Connection
@@ -23,7 +26,7 @@ from sqlalchemy.engine import Connection
 from gis.search.normalize import compact, phone_keys, pinyin_keys
 from gis.search.tables import FTS_TABLE
 
-__all__ = ["BULK_SHARE", "reindex_customers", "search_rows"]
+__all__ = ["BULK_SHARE", "PreparedRows", "reindex_customers", "search_rows"]
 
 #: A partial reindex of more than this share of the indexed customers takes the bulk path.
 BULK_SHARE = 1 / 3
@@ -31,7 +34,9 @@ BULK_SHARE = 1 / 3
 _TABLES = ("customer_search", "customer_keys")
 _IDS = "reindex_ids"
 _FEW = 20000  # up to this many ids, PostgreSQL deletes through an array of them
-_SQLITE_CACHE_KIB = -524288  # page cache for the reindex (negative: KiB), restored afterwards  # the temporary table holding a partial reindex's account numbers
+_SQLITE_CACHE_KIB = -524288  # page cache for the reindex (negative: KiB), restored afterwards
+_PREPARE_CHUNK = 50_000  # records per step of a PreparedRows build (a cancel is seen between steps)
+_COPY_SPECIAL = re.compile(r"[\\\t\n\r]")  # characters COPY's text format would need escaped
 
 
 def search_rows(records: Iterable[Sequence]) -> tuple[list[tuple[str, str, str, str]], list[tuple[str, str, str]]]:
@@ -59,6 +64,83 @@ def search_rows(records: Iterable[Sequence]) -> tuple[list[tuple[str, str, str, 
         for k in initials:
             add_key(("initials", k, account_no))
     return search, keys
+
+
+class PreparedRows:
+    """The search rows of a load's customers, built on a background thread while the load writes.
+
+    A whole-city load knows its customers before it writes them; their search rows (pure
+    Python: folding, phone keys, pinyin) are built here while the database is busy with the
+    tables, so :func:`reindex_customers` only has to write them. ``columns`` are the
+    account_no, name, address, phone and phone_alt values (None for missing). With
+    ``copy_text`` (PostgreSQL) the rows come out as COPY text, unless an account number holds
+    a character COPY would need escaped; then as tuples. Use as a context manager: leaving it
+    stops the build (between chunks) and waits for the thread.
+    """
+
+    def __init__(self, columns: Sequence[Sequence], *, copy_text: bool) -> None:
+        self.count = len(columns[0])
+        self._columns = columns
+        self._text = copy_text
+        self._stop = threading.Event()
+        self._result: tuple[list, list] | None = None  # None: not built (stopped, or failed)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._build, name="search-rows", daemon=True)
+
+    def __enter__(self) -> PreparedRows:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def result(self) -> tuple[list, list, bool]:
+        """(customer_search rows, customer_keys rows, whether they are COPY text chunks rather
+        than tuples), waiting for the build to finish."""
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        if self._result is None:
+            raise RuntimeError("the search rows' build was stopped")
+        return (*self._result, self._text)
+
+    def _build(self) -> None:
+        try:
+            self._result = self._rows()
+        except BaseException as exc:  # handed to the caller by result()
+            self._error = exc
+
+    def _rows(self) -> tuple[list, list] | None:
+        # Key rows sorted by (kind, key, account_no) make the primary key's build (PostgreSQL) and
+        # the WITHOUT ROWID inserts (SQLite) sequential: sorting them as text lines here is cheap,
+        # and right as long as no field holds a tab or a lower character (a tab: COPY text too).
+        lines = not any(_COPY_SPECIAL.search(str(a)) for a in self._columns[0])
+        self._text = self._text and lines
+        search: list = []
+        keys: list = []
+        by_kind: dict[str, list[str]] = defaultdict(list)
+        for start in range(0, self.count, _PREPARE_CHUNK):
+            if self._stop.is_set():
+                return None
+            s, k = search_rows(zip(*(c[start : start + _PREPARE_CHUNK] for c in self._columns)))
+            if self._text:  # one str per chunk: COPY reads it whole, no per-row call
+                search.append("".join(f"{a}\t{n}\t{d}\t{p}\n" for a, n, d, p in s))
+            else:
+                search += s
+            if lines:
+                for kind, key, a in k:
+                    by_kind[kind].append(f"{kind}\t{key}\t{a}\n")
+            else:
+                keys += k
+        for kind in sorted(by_kind):  # one sort per kind: the GIL is never held for long
+            rows = by_kind.pop(kind)
+            rows.sort()
+            if self._text:
+                keys += ("".join(rows[i : i + _PREPARE_CHUNK]) for i in range(0, len(rows), _PREPARE_CHUNK))
+            else:
+                keys += (tuple(r[:-1].split("\t")) for r in rows)
+        return search, keys
 
 
 def _stage_ids(conn: Connection, ids: list[str], *, sqlite: bool) -> None:
@@ -100,21 +182,26 @@ def _delete(conn: Connection, staged: bool, *, sqlite: bool, truncate: bool, few
     conn.exec_driver_sql(f"DELETE FROM customer_search WHERE account_no {op} {ids}")
 
 
-def _copy(conn: Connection, table: str, columns: str, rows: Iterable[tuple]) -> None:
+def _copy(conn: Connection, table: str, columns: str, rows: Iterable, *, text: bool = False) -> None:
+    """COPY ``rows`` (tuples, or with ``text`` chunks of COPY text) into ``table``."""
     raw = conn.connection.driver_connection
     with raw.cursor() as cur, cur.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row(row)
+        if text:
+            for chunk in rows:
+                copy.write(chunk)
+        else:
+            for row in rows:
+                copy.write_row(row)
 
 
-def _write(conn: Connection, search: list[tuple], keys: list[tuple], *, sqlite: bool) -> None:
+def _write(conn: Connection, search: list, keys: list, *, sqlite: bool, text: bool = False) -> None:
     if sqlite:
         raw = conn.connection.driver_connection
         raw.executemany("INSERT INTO customer_search (account_no, name_key, address_key, phones) VALUES (?, ?, ?, ?)", search)
         raw.executemany("INSERT INTO customer_keys (kind, key, account_no) VALUES (?, ?, ?)", keys)
     else:
-        _copy(conn, "customer_search", "account_no, name_key, address_key, phones", search)
-        _copy(conn, "customer_keys", "kind, key, account_no", keys)
+        _copy(conn, "customer_search", "account_no, name_key, address_key, phones", search, text=text)
+        _copy(conn, "customer_keys", "kind, key, account_no", keys, text=text)
 
 
 def _drop_indexes(conn: Connection, *, sqlite: bool) -> list[str]:
@@ -147,40 +234,57 @@ def _drop_indexes(conn: Connection, *, sqlite: bool) -> list[str]:
 
 
 def _rebuild_indexes(conn: Connection, ddl: list[str], *, sqlite: bool) -> None:
-    if not sqlite:  # index builds sort in memory; this lasts until the caller's commit
-        conn.exec_driver_sql("SET LOCAL maintenance_work_mem = '512MB'")
+    if not sqlite:  # index builds sort in memory (7M key rows need ~650 MB); lasts until the caller's commit
+        conn.exec_driver_sql("SET LOCAL maintenance_work_mem = '1GB'")
     for statement in ddl:
         conn.exec_driver_sql(statement)
+    if not sqlite:  # the planner's statistics of the rebuilt tables (autovacuum would come much later)
+        conn.exec_driver_sql("ANALYZE customer_search, customer_keys")
 
 
-def reindex_customers(conn: Connection, account_nos: Iterable[str] | None = None) -> int:
+def reindex_customers(
+    conn: Connection, account_nos: Iterable[str] | None = None, *, prepared: PreparedRows | None = None
+) -> int:
     """Rebuild the search rows of ``account_nos`` (all customers when None); returns the count.
 
     Runs in the caller's transaction (a city load calls it just before recording the data
     version), so the search always matches the customers of the same commit. Customers that
     no longer exist lose their rows. A bulk reindex takes exclusive locks on the two search
     tables until the commit (readers of the search wait; the load is writing anyway).
+
+    ``prepared`` (a full reindex only): the rows of customers the caller has just written
+    with these values; used when they are all the customers stored (the caller's rows are
+    among them, so equal counts mean the same set), else the rows are built from the store.
     """
     sqlite = conn.dialect.name == "sqlite"
     ids = None if account_nos is None else list(dict.fromkeys(account_nos))
     if ids is not None and not ids:
         return 0
+    if prepared is not None and (
+        ids is not None or conn.exec_driver_sql("SELECT count(*) FROM customers").scalar_one() != prepared.count
+    ):
+        prepared = None
     if not sqlite:
-        return _reindex(conn, ids, sqlite=False)
+        return _reindex(conn, ids, sqlite=False, prepared=prepared)
     raw = conn.connection.driver_connection
     (cache_size,) = raw.execute("PRAGMA cache_size").fetchone()
     raw.execute(f"PRAGMA cache_size = {_SQLITE_CACHE_KIB}")  # the search tables' B-trees stay in memory
     try:
-        return _reindex(conn, ids, sqlite=True)
+        return _reindex(conn, ids, sqlite=True, prepared=prepared)
     finally:
         raw.execute(f"PRAGMA cache_size = {int(cache_size)}")
 
 
-def _reindex(conn: Connection, ids: list[str] | None, *, sqlite: bool) -> int:
+def _reindex(conn: Connection, ids: list[str] | None, *, sqlite: bool, prepared: PreparedRows | None) -> int:
     staged = ids is not None
     if staged:
         _stage_ids(conn, ids, sqlite=sqlite)
-    search, keys = search_rows(_select_customers(conn, staged, sqlite=sqlite))
+    if prepared is not None:
+        search, keys, text = prepared.result()
+        count = prepared.count
+    else:
+        search, keys = search_rows(_select_customers(conn, staged, sqlite=sqlite))
+        text, count = False, len(search)
     bulk = not staged or len(ids) > BULK_SHARE * conn.exec_driver_sql("SELECT count(*) FROM customer_search").scalar_one()
     if not bulk:  # written in key order, B-tree pages fill sequentially (for 1M rows the sort costs more than it saves)
         search.sort()
@@ -189,7 +293,7 @@ def _reindex(conn: Connection, ids: list[str] | None, *, sqlite: bool) -> int:
     _delete(conn, staged, sqlite=sqlite, truncate=bulk, few=staged and len(ids) <= _FEW)
     if sqlite and bulk and staged:  # the FTS mirror is rebuilt whole below
         conn.exec_driver_sql(f"INSERT INTO {FTS_TABLE}({FTS_TABLE}) VALUES ('delete-all')")
-    _write(conn, search, keys, sqlite=sqlite)
+    _write(conn, search, keys, sqlite=sqlite, text=text)
     if bulk:
         _rebuild_indexes(conn, ddl, sqlite=sqlite)
     if sqlite:
@@ -202,4 +306,4 @@ def _reindex(conn: Connection, ids: list[str] | None, *, sqlite: bool) -> int:
             )
     if staged:
         conn.exec_driver_sql(f"DROP TABLE {'temp' if sqlite else 'pg_temp'}.{_IDS}")
-    return len(search)
+    return count

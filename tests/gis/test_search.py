@@ -330,3 +330,42 @@ def test_a_deleted_customer_leaves_no_search_entry(store):
         assert "0300200003" not in {d["account_no"] for d in search_customers(conn, "陈记家具").data}
         if conn.dialect.name == "sqlite":
             conn.execute(text("INSERT INTO customer_search_fts(customer_search_fts, rank) VALUES ('integrity-check', 1)"))
+
+
+def _columns(rows: list[dict]) -> list[list]:
+    return [[r[c] for r in rows] for c in ("account_no", "name", "address", "phone", "phone_alt")]
+
+
+@pytest.mark.parametrize("odd_account", [False, True], ids=["copy-text", "tuples"])
+def test_rows_prepared_while_loading_equal_rows_built_from_the_store(store, odd_account):
+    """A city load's search rows, built on a thread from its frame, are exactly those a reindex
+    from the store gives; an account number COPY text would need escaped takes the tuple path."""
+    from gis.search.reindex import PreparedRows
+
+    rows = _rows()
+    if odd_account:
+        rows.append({**rows[0], "account_no": "03\\00\t1", "geom": shapely.Point(113.2, 23.1)})
+        with store.begin() as conn:
+            upsert_rows(conn, "customers", rows[-1:])
+            reindex_customers(conn)
+    with store.connect() as conn:
+        expected = _search_state(conn)
+    with PreparedRows(_columns(rows), copy_text=store.dialect.name == "postgresql") as prepared:
+        with store.begin() as conn:
+            assert reindex_customers(conn, prepared=prepared) == len(rows)
+        assert prepared.result()[2] is (store.dialect.name == "postgresql" and not odd_account)
+    with store.connect() as conn:
+        assert _search_state(conn) == expected
+
+
+def test_prepared_rows_of_fewer_customers_than_stored_are_not_used(store):
+    """Customers stored before the load are not in the load's frame: the rows come from the store."""
+    from gis.search.reindex import PreparedRows
+
+    with store.connect() as conn:
+        expected = _search_state(conn)
+    with PreparedRows(_columns(_rows()[:3]), copy_text=False) as prepared:
+        with store.begin() as conn:
+            assert reindex_customers(conn, prepared=prepared) == len(PEOPLE) + 2
+    with store.connect() as conn:
+        assert _search_state(conn) == expected
