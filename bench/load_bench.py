@@ -94,7 +94,7 @@ class _PgDatabases:
 
 
 class _Cpu:
-    """CPU seconds of this process plus the PostgreSQL backends serving ``database``.
+    """CPU seconds of this process (and its finished child processes) plus the PostgreSQL backends serving ``database``.
 
     A load-independent figure on a shared machine: on an idle 2-core box the wall time of a
     load lies between max(client, server) and their sum. Backends are read from /proc (the
@@ -107,8 +107,8 @@ class _Cpu:
 
     @staticmethod
     def _client() -> float:
-        t = os.times()
-        return t.user + t.system
+        t = os.times()  # with the finished children: the worker building the search rows
+        return t.user + t.system + t.children_user + t.children_system
 
     def server(self) -> float:
         if self.pg is None:

@@ -85,13 +85,13 @@ def _load(url: str, city: Path) -> float:
         engine.dispose()
 
 
-def prepare_stores(work: Path, city: Path, stores: list[str]) -> dict[str, tuple[str, float]]:
+def prepare_stores(work: Path, city: Path, stores: list[str], pg_database: str | None = None) -> dict[str, tuple[str, float]]:
     out = {}
     if "sqlite" in stores:
         url = f"sqlite:///{work / (city.name + '-search.sqlite')}"
         out["sqlite"] = (url, _load(url, city))
     if "postgis" in stores:
-        name = f"gridatlas_bench_search_{city.name.replace('-', '_')}"
+        name = pg_database or f"gridatlas_bench_search_{city.name.replace('-', '_')}"
         admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:
             if not conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first():
@@ -227,11 +227,12 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("/tmp/gridatlas-bench"))
     parser.add_argument("--no-http", action="store_true")
     parser.add_argument("--prepare-only", action="store_true", help="generate and load, then stop")
+    parser.add_argument("--pg-database", help="PostGIS database to load / reuse (default gridatlas_bench_search_<city>)")
     args = parser.parse_args()
 
     args.work.mkdir(parents=True, exist_ok=True)
     city = prepare_city(args.work, args.customers, args.seed)
-    stores = prepare_stores(args.work, city, args.stores)
+    stores = prepare_stores(args.work, city, args.stores, args.pg_database)
     if args.prepare_only:
         print(json.dumps({k: {"url": u, "load_s": round(s, 1)} for k, (u, s) in stores.items()}, indent=2))
         return

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
@@ -220,8 +221,10 @@ _COLUMNS = {
     "interactions": ("id", "account_no", "channel", "kind", "occurred_at", "text", "caller_phone", "geom"),
 }
 
-#: What the search rows are built from (:class:`gis.search.reindex.PreparedRows`).
+#: What the search rows are built from (:class:`gis.search.reindex.PreparedRows`), and from
+#: how many customers on in a worker process (its start, ~0.5 s, is hidden behind the load).
 _SEARCH_COLUMNS = ("account_no", "name", "address", "phone", "phone_alt")
+_PREPARE_MIN = 50_000
 
 
 def _with_points(df: pd.DataFrame) -> pd.DataFrame:
@@ -291,9 +294,11 @@ def import_city(
     tables = read_city(directory, service_area=service_area, progress=report)
     counts: dict[str, int] = {}
     customers = tables["customers"]
-    # The customers' search rows are built on a thread while the database writes the tables.
-    columns = [customers[c].to_numpy(dtype=object, na_value=None) for c in _SEARCH_COLUMNS]
-    with PreparedRows(columns, copy_text=engine.dialect.name == "postgresql") as prepared:
+    # A large city's search rows are built in a worker process while the database writes the
+    # tables; a small one's in this process (starting an interpreter costs more).
+    prepare = len(customers) >= _PREPARE_MIN
+    columns = [customers[c].to_numpy(dtype=object, na_value=None) for c in _SEARCH_COLUMNS] if prepare else None
+    with PreparedRows(columns, dialect=engine.dialect.name) if prepare else nullcontext() as prepared:
         with engine.begin() as conn:  # one transaction: all or nothing
             for name, df in tables.items():
                 counts[name] = bulk_upsert(conn, name, df, progress=report)

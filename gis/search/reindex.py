@@ -16,8 +16,11 @@ SQLite FTS5 mirror is then rebuilt in one statement; a small reindex maintains i
 
 from __future__ import annotations
 
+import json
+import multiprocessing
+import pickle
 import re
-import threading
+import tempfile
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
@@ -35,7 +38,7 @@ _TABLES = ("customer_search", "customer_keys")
 _IDS = "reindex_ids"
 _FEW = 20000  # up to this many ids, PostgreSQL deletes through an array of them
 _SQLITE_CACHE_KIB = -524288  # page cache for the reindex (negative: KiB), restored afterwards
-_PREPARE_CHUNK = 50_000  # records per step of a PreparedRows build (a cancel is seen between steps)
+_PREPARE_CHUNK = 50_000  # records per search_rows call of a PreparedRows build, and COPY text chunk
 _COPY_SPECIAL = re.compile(r"[\\\t\n\r]")  # characters COPY's text format would need escaped
 
 
@@ -67,80 +70,105 @@ def search_rows(records: Iterable[Sequence]) -> tuple[list[tuple[str, str, str, 
 
 
 class PreparedRows:
-    """The search rows of a load's customers, built on a background thread while the load writes.
+    """The search rows of a load's customers, built in a worker process while the load writes.
 
     A whole-city load knows its customers before it writes them; their search rows (pure
-    Python: folding, phone keys, pinyin) are built here while the database is busy with the
-    tables, so :func:`reindex_customers` only has to write them. ``columns`` are the
-    account_no, name, address, phone and phone_alt values (None for missing). With
-    ``copy_text`` (PostgreSQL) the rows come out as COPY text, unless an account number holds
-    a character COPY would need escaped; then as tuples. Use as a context manager: leaving it
-    stops the build (between chunks) and waits for the thread.
+    Python: folding, phone keys, pinyin) are built in a separate process while the database
+    is busy with the tables, so :func:`reindex_customers` only has to write them. A process,
+    not a thread: a CPU-bound thread starves a loop that releases the GIL per row (sqlite3's
+    ``executemany`` waited ~5 ms per row for it). It is started with ``spawn`` (a fresh
+    interpreter; forking a process that may run threads is unsafe).
+
+    ``columns`` are the account_no, name, address, phone and phone_alt values (None for
+    missing). The rows come in chunks ready for the store named by ``dialect``: COPY text on
+    PostgreSQL (tuples when an account number holds a character COPY would need escaped), JSON
+    arrays that one ``INSERT … SELECT … FROM json_each(?)`` per chunk writes on SQLite; either
+    way no per-row Python call is left for the loading process. Use as a context manager:
+    leaving it ends the worker if it still runs.
     """
 
-    def __init__(self, columns: Sequence[Sequence], *, copy_text: bool) -> None:
+    def __init__(self, columns: Sequence[Sequence], *, dialect: str) -> None:
         self.count = len(columns[0])
-        self._columns = columns
-        self._text = copy_text
-        self._stop = threading.Event()
-        self._result: tuple[list, list] | None = None  # None: not built (stopped, or failed)
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._build, name="search-rows", daemon=True)
+        # The values go through a temporary file: a pipe would block this process until the
+        # new interpreter has imported its modules and read them (~3 s at 1M customers).
+        self._input = tempfile.NamedTemporaryFile(prefix="gridatlas-search-", suffix=".pickle")
+        pickle.dump([list(c) for c in columns], self._input, protocol=pickle.HIGHEST_PROTOCOL)
+        self._input.flush()
+        ctx = multiprocessing.get_context("spawn")
+        self._recv, send = ctx.Pipe(duplex=False)
+        self._process = ctx.Process(target=_serve, args=(send, self._input.name, dialect), name="search-rows", daemon=True)
+        self._send = send
+        self._result: tuple[list, list, str] | None = None
 
     def __enter__(self) -> PreparedRows:
-        self._thread.start()
+        self._process.start()
+        self._send.close()  # the worker holds the only writing end: its death is an EOF here
         return self
 
     def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
+        if self._process.is_alive():
+            self._process.terminate()
+        self._process.join()
+        self._recv.close()
+        self._input.close()  # and deleted
 
-    def result(self) -> tuple[list, list, bool]:
-        """(customer_search rows, customer_keys rows, whether they are COPY text chunks rather
-        than tuples), waiting for the build to finish."""
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
+    def result(self) -> tuple[list, list, str]:
+        """(customer_search rows, customer_keys rows, their form: ``copy``, ``json`` or ``rows``),
+        waiting for the worker to finish."""
         if self._result is None:
-            raise RuntimeError("the search rows' build was stopped")
-        return (*self._result, self._text)
+            try:
+                ok, value = self._recv.recv()
+            except EOFError:
+                raise RuntimeError(f"the search rows' worker ended with exit code {self._process.exitcode}") from None
+            if not ok:
+                raise value
+            self._result = value
+        return self._result
 
-    def _build(self) -> None:
-        try:
-            self._result = self._rows()
-        except BaseException as exc:  # handed to the caller by result()
-            self._error = exc
 
-    def _rows(self) -> tuple[list, list] | None:
-        # Key rows sorted by (kind, key, account_no) make the primary key's build (PostgreSQL) and
-        # the WITHOUT ROWID inserts (SQLite) sequential: sorting them as text lines here is cheap,
-        # and right as long as no field holds a tab or a lower character (a tab: COPY text too).
-        lines = not any(_COPY_SPECIAL.search(str(a)) for a in self._columns[0])
-        self._text = self._text and lines
-        search: list = []
-        keys: list = []
-        by_kind: dict[str, list[str]] = defaultdict(list)
-        for start in range(0, self.count, _PREPARE_CHUNK):
-            if self._stop.is_set():
-                return None
-            s, k = search_rows(zip(*(c[start : start + _PREPARE_CHUNK] for c in self._columns)))
-            if self._text:  # one str per chunk: COPY reads it whole, no per-row call
-                search.append("".join(f"{a}\t{n}\t{d}\t{p}\n" for a, n, d, p in s))
-            else:
-                search += s
-            if lines:
-                for kind, key, a in k:
-                    by_kind[kind].append(f"{kind}\t{key}\t{a}\n")
-            else:
-                keys += k
-        for kind in sorted(by_kind):  # one sort per kind: the GIL is never held for long
-            rows = by_kind.pop(kind)
-            rows.sort()
-            if self._text:
-                keys += ("".join(rows[i : i + _PREPARE_CHUNK]) for i in range(0, len(rows), _PREPARE_CHUNK))
-            else:
-                keys += (tuple(r[:-1].split("\t")) for r in rows)
-        return search, keys
+def _serve(send, path: str, dialect: str) -> None:
+    """The worker of :class:`PreparedRows`: build the rows, send them (or the error) back."""
+    try:
+        with open(path, "rb") as fh:
+            columns = pickle.load(fh)
+        out = (True, _prepare(columns, dialect))
+    except Exception as exc:  # noqa: BLE001 - re-raised in the caller by PreparedRows.result
+        out = (False, exc)
+    send.send(out)
+    send.close()
+
+
+def _prepare(columns: list[list], dialect: str) -> tuple[list, list, str]:
+    # Key rows sorted by (kind, key, account_no) make the primary key's build (PostgreSQL) and
+    # the WITHOUT ROWID inserts (SQLite) sequential: sorting them as text lines is cheap, and
+    # right as long as no field holds a tab or a lower character (a tab: COPY text too).
+    lines = not any(_COPY_SPECIAL.search(str(a)) for a in columns[0])
+    form = "json" if dialect == "sqlite" else "copy" if lines else "rows"
+    search: list = []
+    keys: list = []
+    by_kind: dict[str, list[str]] = defaultdict(list)
+    for start in range(0, len(columns[0]), _PREPARE_CHUNK):
+        s, k = search_rows(zip(*(c[start : start + _PREPARE_CHUNK] for c in columns)))
+        if form == "copy":
+            search.append("".join(f"{a}\t{n}\t{d}\t{p}\n" for a, n, d, p in s))
+        elif form == "json":
+            search.append(json.dumps(s, ensure_ascii=False))
+        else:
+            search += s
+        if lines:
+            for kind, key, a in k:
+                by_kind[kind].append(f"{kind}\t{key}\t{a}\n")
+        else:
+            keys += k
+    for kind in sorted(by_kind):
+        rows = by_kind.pop(kind)
+        rows.sort()
+        for i in range(0, len(rows), _PREPARE_CHUNK):
+            chunk = rows[i : i + _PREPARE_CHUNK]
+            keys.append("".join(chunk) if form == "copy" else json.dumps([r[:-1].split("\t") for r in chunk], ensure_ascii=False))
+    if form == "json" and not lines:
+        keys = [json.dumps(keys[i : i + _PREPARE_CHUNK], ensure_ascii=False) for i in range(0, len(keys), _PREPARE_CHUNK)]
+    return search, keys, form
 
 
 def _stage_ids(conn: Connection, ids: list[str], *, sqlite: bool) -> None:
@@ -194,14 +222,21 @@ def _copy(conn: Connection, table: str, columns: str, rows: Iterable, *, text: b
                 copy.write_row(row)
 
 
-def _write(conn: Connection, search: list, keys: list, *, sqlite: bool, text: bool = False) -> None:
-    if sqlite:
-        raw = conn.connection.driver_connection
-        raw.executemany("INSERT INTO customer_search (account_no, name_key, address_key, phones) VALUES (?, ?, ?, ?)", search)
-        raw.executemany("INSERT INTO customer_keys (kind, key, account_no) VALUES (?, ?, ?)", keys)
-    else:
-        _copy(conn, "customer_search", "account_no, name_key, address_key, phones", search, text=text)
-        _copy(conn, "customer_keys", "kind, key, account_no", keys, text=text)
+def _write(conn: Connection, search: list, keys: list, *, sqlite: bool, form: str = "rows") -> None:
+    """Insert the rows: tuples, or chunks of COPY text / JSON arrays (see :class:`PreparedRows`)."""
+    tables = (("customer_search", ("account_no", "name_key", "address_key", "phones"), search),
+              ("customer_keys", ("kind", "key", "account_no"), keys))
+    for table, columns, rows in tables:
+        if not sqlite:
+            _copy(conn, table, ", ".join(columns), rows, text=form == "copy")
+        elif form == "json":  # each chunk parsed and inserted by SQLite itself
+            values = ", ".join(f"json_extract(value, '$[{i}]')" for i in range(len(columns)))
+            sql = f"INSERT INTO {table} ({', '.join(columns)}) SELECT {values} FROM json_each(?)"
+            for chunk in rows:
+                conn.connection.driver_connection.execute(sql, (chunk,))
+        else:
+            marks = ", ".join("?" * len(columns))
+            conn.connection.driver_connection.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
 
 
 def _drop_indexes(conn: Connection, *, sqlite: bool) -> list[str]:
@@ -280,11 +315,11 @@ def _reindex(conn: Connection, ids: list[str] | None, *, sqlite: bool, prepared:
     if staged:
         _stage_ids(conn, ids, sqlite=sqlite)
     if prepared is not None:
-        search, keys, text = prepared.result()
+        search, keys, form = prepared.result()
         count = prepared.count
     else:
         search, keys = search_rows(_select_customers(conn, staged, sqlite=sqlite))
-        text, count = False, len(search)
+        form, count = "rows", len(search)
     bulk = not staged or len(ids) > BULK_SHARE * conn.exec_driver_sql("SELECT count(*) FROM customer_search").scalar_one()
     if not bulk:  # written in key order, B-tree pages fill sequentially (for 1M rows the sort costs more than it saves)
         search.sort()
@@ -293,7 +328,7 @@ def _reindex(conn: Connection, ids: list[str] | None, *, sqlite: bool, prepared:
     _delete(conn, staged, sqlite=sqlite, truncate=bulk, few=staged and len(ids) <= _FEW)
     if sqlite and bulk and staged:  # the FTS mirror is rebuilt whole below
         conn.exec_driver_sql(f"INSERT INTO {FTS_TABLE}({FTS_TABLE}) VALUES ('delete-all')")
-    _write(conn, search, keys, sqlite=sqlite, text=text)
+    _write(conn, search, keys, sqlite=sqlite, form=form)
     if bulk:
         _rebuild_indexes(conn, ddl, sqlite=sqlite)
     if sqlite:

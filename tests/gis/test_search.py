@@ -338,7 +338,7 @@ def _columns(rows: list[dict]) -> list[list]:
 
 @pytest.mark.parametrize("odd_account", [False, True], ids=["copy-text", "tuples"])
 def test_rows_prepared_while_loading_equal_rows_built_from_the_store(store, odd_account):
-    """A city load's search rows, built on a thread from its frame, are exactly those a reindex
+    """A city load's search rows, built in a worker from its frame, are exactly those a reindex
     from the store gives; an account number COPY text would need escaped takes the tuple path."""
     from gis.search.reindex import PreparedRows
 
@@ -350,10 +350,11 @@ def test_rows_prepared_while_loading_equal_rows_built_from_the_store(store, odd_
             reindex_customers(conn)
     with store.connect() as conn:
         expected = _search_state(conn)
-    with PreparedRows(_columns(rows), copy_text=store.dialect.name == "postgresql") as prepared:
+    with PreparedRows(_columns(rows), dialect=store.dialect.name) as prepared:
         with store.begin() as conn:
             assert reindex_customers(conn, prepared=prepared) == len(rows)
-        assert prepared.result()[2] is (store.dialect.name == "postgresql" and not odd_account)
+        sqlite = store.dialect.name == "sqlite"
+        assert prepared.result()[2] == ("json" if sqlite else "rows" if odd_account else "copy")
     with store.connect() as conn:
         assert _search_state(conn) == expected
 
@@ -364,8 +365,35 @@ def test_prepared_rows_of_fewer_customers_than_stored_are_not_used(store):
 
     with store.connect() as conn:
         expected = _search_state(conn)
-    with PreparedRows(_columns(_rows()[:3]), copy_text=False) as prepared:
+    with PreparedRows(_columns(_rows()[:3]), dialect=store.dialect.name) as prepared:
         with store.begin() as conn:
             assert reindex_customers(conn, prepared=prepared) == len(PEOPLE) + 2
     with store.connect() as conn:
         assert _search_state(conn) == expected
+
+
+def test_a_failing_prepared_build_raises_in_the_caller_and_leaves_no_worker():
+    from gis.search.reindex import PreparedRows
+
+    with PreparedRows([["0300100001"], [5], [None], [None], [None]], dialect="postgresql") as prepared:
+        with pytest.raises(TypeError):
+            prepared.result()
+    assert not prepared._process.is_alive()
+    with PreparedRows(_columns(_rows()), dialect="sqlite") as unused:  # left before its result: ended
+        pass
+    assert not unused._process.is_alive()
+
+
+def test_a_city_load_with_prepared_rows_indexes_exactly_as_a_reindex_from_the_store(empty_store, monkeypatch):
+    import loaders.city as city
+    from tests.conftest import SERVICE_AREA
+
+    monkeypatch.setattr(city, "_PREPARE_MIN", 0)  # the sample city is small: use the worker anyway
+    city.import_city(empty_store, SAMPLE_DIR, service_area=SERVICE_AREA)
+    with empty_store.connect() as conn:
+        loaded = _search_state(conn)
+    with empty_store.begin() as conn:
+        reindex_customers(conn)
+    with empty_store.connect() as conn:
+        assert _search_state(conn) == loaded
+    assert len(loaded[0]) == 5000 and len(loaded[1]) > 5000
