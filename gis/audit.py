@@ -71,12 +71,12 @@ def _event_row(
             raise InvalidInput(f"audit {name} must be 1–{limit} characters", field=name, value=value)
     if object_id is not None and len(object_id) > 100:
         raise InvalidInput("audit object_id must be at most 100 characters", field="object_id", value=object_id)
-    body = dict(details or {})
-    if len(json.dumps(body, default=str, ensure_ascii=False)) > MAX_DETAILS_CHARS:
+    text = json.dumps(dict(details or {}), default=str, ensure_ascii=False)  # serialized once: size and plain JSON
+    if len(text) > MAX_DETAILS_CHARS:
         raise InvalidInput(f"audit details must serialize to at most {MAX_DETAILS_CHARS} characters",
                            field="details")
     return dict(actor=actor, role=role, action=action, object_kind=object_kind, object_id=object_id,
-                at=dt.datetime.now(dt.timezone.utc), details=json.loads(json.dumps(body, default=str)))
+                at=dt.datetime.now(dt.timezone.utc), details=json.loads(text))
 
 
 def record_event(
