@@ -19,6 +19,7 @@ import os
 import sqlite3
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -30,6 +31,7 @@ from sqlalchemy import create_engine, event, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
 import gis.search.reindex as reindex  # noqa: E402
+import gis.search.side_build as side_build  # noqa: E402
 import loaders.city as city  # noqa: E402
 from gis.db import make_engine, migrate  # noqa: E402
 
@@ -41,7 +43,8 @@ _MIN = [0.2]
 def _note(kind: str, what: str, start: float) -> None:
     took = time.perf_counter() - start
     if took >= _MIN[0] or kind == "phase":
-        _LOG.append((start - _T0[0], took, kind, " ".join(what.split())[:110]))
+        side = threading.current_thread() is not threading.main_thread()
+        _LOG.append((start - _T0[0], took, kind, ("[side] " if side else "") + " ".join(what.split())[:110]))
 
 
 class _PgCursor(psycopg.Cursor):
@@ -129,7 +132,9 @@ def _instrument(engine, sqlite: bool) -> None:
     _phase(city, "bulk_upsert", lambda _c, table, *a: f"bulk_upsert {table}")
     _phase(city, "reindex_customers")
     _phase(reindex, "search_rows")
-    _phase(reindex, "_write")
+    _phase(reindex, "write_rows")
+    _phase(side_build.SideBuild, "swap_in")
+    _phase(side_build.SideBuild, "_build")
     _phase(reindex, "_rebuild_indexes")
     _phase(reindex, "_drop_indexes")
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from contextlib import nullcontext
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
@@ -28,6 +28,7 @@ from gis.models import CHANNELS, INTERACTION_KINDS, LOCATION_QUALITIES, NODE_KIN
 from gis.bulk import bulk_upsert
 from gis.search import reindex_customers
 from gis.search.reindex import PreparedRows
+from gis.search.side_build import SideBuild
 from gis.store import latest_data_version, record_data_version
 from gis.validation import (
     BBox,
@@ -234,21 +235,31 @@ def _with_points(df: pd.DataFrame) -> pd.DataFrame:
     return df.assign(geom=geoms)
 
 
-def read_city(directory: Path, *, service_area: BBox, progress: Progress | None = None) -> dict[str, pd.DataFrame]:
+def read_city(
+    directory: Path,
+    *,
+    service_area: BBox,
+    progress: Progress | None = None,
+    customers_read: Callable[[pd.DataFrame], None] | None = None,
+) -> dict[str, pd.DataFrame]:
     """Read and check the city files; returns the tables to write, in write order.
 
     Each frame holds exactly the table's columns (``geom`` as shapely, EPSG:4326).
     Raises :class:`CityImportError` listing every bad row, or :class:`InvalidInput`.
+    ``customers_read`` is called with the customers as read, before the rest is read and
+    anything is checked (a load starts building their search rows then).
     """
     directory = Path(directory)
     report = progress or (lambda stage, done, total: None)
     total = len(LAYER_ORDER) + 2
+    report("read customers", 0, total)
+    customers = _read_csv(directory / "customers.csv")
+    if customers_read is not None:
+        customers_read(customers)
     layers = {}
     for i, name in enumerate(LAYER_ORDER):
-        report(f"read {name}", i, total)
+        report(f"read {name}", i + 1, total)
         layers[name] = _read_layer(directory / "grid.gpkg", name)
-    report("read customers", len(LAYER_ORDER), total)
-    customers = _read_csv(directory / "customers.csv")
     report("read interactions", len(LAYER_ORDER) + 1, total)
     interactions = _read_csv(directory / "interactions.csv")
     report("validate", total, total)
@@ -291,18 +302,30 @@ def import_city(
     if latest is not None and latest["details"].get("sha256") == digest:
         return ImportResult(data_version=latest["id"], unchanged=True, counts=latest["details"].get("counts", {}))
 
-    tables = read_city(directory, service_area=service_area, progress=report)
     counts: dict[str, int] = {}
-    customers = tables["customers"]
-    # A large city's search rows are built in a worker process while the database writes the
-    # tables; a small one's in this process (starting an interpreter costs more).
-    prepare = len(customers) >= _PREPARE_MIN
-    columns = [customers[c].to_numpy(dtype=object, na_value=None) for c in _SEARCH_COLUMNS] if prepare else None
-    with PreparedRows(columns, dialect=engine.dialect.name) if prepare else nullcontext() as prepared:
+    with ExitStack() as stack:
+        started: dict[str, object] = {}
+
+        def start_search_rows(customers: pd.DataFrame) -> None:
+            # A large city's search rows are built in a worker process while the rest is read
+            # and the database writes the tables (a small one's in this process: starting an
+            # interpreter costs more). On PostgreSQL they become whole search tables on a
+            # second connection, swapped in by the load's transaction.
+            if len(customers) < _PREPARE_MIN or not set(_SEARCH_COLUMNS) <= set(customers.columns):
+                return
+            columns = [customers[c].to_numpy(dtype=object, na_value=None) for c in _SEARCH_COLUMNS]
+            prepared = started["prepared"] = stack.enter_context(PreparedRows(columns, dialect=engine.dialect.name))
+            if engine.dialect.name == "postgresql":
+                started["build"] = stack.enter_context(SideBuild(engine, prepared))
+
+        tables = read_city(directory, service_area=service_area, progress=report, customers_read=start_search_rows)
+        prepared, build = started.get("prepared"), started.get("build")
         with engine.begin() as conn:  # one transaction: all or nothing
             for name, df in tables.items():
                 counts[name] = bulk_upsert(conn, name, df, progress=report)
-            reindex_customers(conn, prepared=prepared)  # the search rows of this load, in its transaction
+            report("search tables", 0, 1)
+            if build is None or not build.swap_in(conn):
+                reindex_customers(conn, prepared=prepared)  # the search rows of this load, in its transaction
             version = record_data_version(conn, f"city:{directory.resolve()}", {"sha256": digest, "counts": counts})
     report("done", 1, 1)
     return ImportResult(data_version=version, unchanged=False, counts=counts)

@@ -29,7 +29,7 @@ from sqlalchemy.engine import Connection
 from gis.search.normalize import compact, phone_keys, pinyin_keys
 from gis.search.tables import FTS_TABLE
 
-__all__ = ["BULK_SHARE", "PreparedRows", "reindex_customers", "search_rows"]
+__all__ = ["BULK_SHARE", "PreparedRows", "reindex_customers", "search_rows", "write_rows"]
 
 #: A partial reindex of more than this share of the indexed customers takes the bulk path.
 BULK_SHARE = 1 / 3
@@ -106,11 +106,15 @@ class PreparedRows:
         return self
 
     def __exit__(self, *exc) -> None:
+        self.stop()
+        self._recv.close()
+        self._input.close()  # and deleted
+
+    def stop(self) -> None:
+        """End the worker if it still runs (a caller waiting in :meth:`result` then gets an error)."""
         if self._process.is_alive():
             self._process.terminate()
         self._process.join()
-        self._recv.close()
-        self._input.close()  # and deleted
 
     def result(self) -> tuple[list, list, str]:
         """(customer_search rows, customer_keys rows, their form: ``copy``, ``json`` or ``rows``),
@@ -222,7 +226,7 @@ def _copy(conn: Connection, table: str, columns: str, rows: Iterable, *, text: b
                 copy.write_row(row)
 
 
-def _write(conn: Connection, search: list, keys: list, *, sqlite: bool, form: str = "rows") -> None:
+def write_rows(conn: Connection, search: list, keys: list, *, sqlite: bool, form: str = "rows") -> None:
     """Insert the rows: tuples, or chunks of COPY text / JSON arrays (see :class:`PreparedRows`)."""
     tables = (("customer_search", ("account_no", "name_key", "address_key", "phones"), search),
               ("customer_keys", ("kind", "key", "account_no"), keys))
@@ -328,7 +332,7 @@ def _reindex(conn: Connection, ids: list[str] | None, *, sqlite: bool, prepared:
     _delete(conn, staged, sqlite=sqlite, truncate=bulk, few=staged and len(ids) <= _FEW)
     if sqlite and bulk and staged:  # the FTS mirror is rebuilt whole below
         conn.exec_driver_sql(f"INSERT INTO {FTS_TABLE}({FTS_TABLE}) VALUES ('delete-all')")
-    _write(conn, search, keys, sqlite=sqlite, form=form)
+    write_rows(conn, search, keys, sqlite=sqlite, form=form)
     if bulk:
         _rebuild_indexes(conn, ddl, sqlite=sqlite)
     if sqlite:

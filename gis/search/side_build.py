@@ -1,0 +1,212 @@
+"""PostgreSQL: a whole-city load's search tables built on a second connection, then swapped in.
+
+A city load's writes run in one backend, one statement after another, so on a two-core
+machine the second core idles while the search tables' indexes are built (7M key rows, a
+primary key, three trigram GIN indexes that PostgreSQL 15 builds serially: about 30 s at
+1M customers). :class:`SideBuild` builds them instead on a connection of its own, in a
+private schema ``ga_search_build_<id>``, while the load writes the other tables: the rows
+come from :class:`~gis.search.reindex.PreparedRows`, the tables copy the live ones (columns,
+collations, defaults, NOT NULL), then get the live tables' keys and indexes under the same
+names, and that transaction commits (nothing reads that schema).
+
+:meth:`SideBuild.swap_in`, inside the load's transaction, then replaces the live tables by
+the built ones: ``DROP TABLE`` + ``ALTER TABLE … SET SCHEMA`` (catalog updates), the id
+sequence handed over, the foreign keys to ``customers`` re-added and validated. It does so
+only when the stored customers are exactly the load's (same test as the prepared rows);
+otherwise it returns False and the caller reindexes as before. Atomicity is the load's: a
+rollback restores the old tables. A build that did not land is dropped by :meth:`close`,
+and a crashed process's leftover schema by the next build (each build holds an advisory
+lock named after its schema while it lives).
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import threading
+
+from sqlalchemy.engine import Connection, Engine
+
+from gis.search.reindex import PreparedRows, write_rows
+
+__all__ = ["SideBuild"]
+
+_TABLES = ("customer_search", "customer_keys")
+_PREFIX = "ga_search_build_"
+_INDEX_DEF = re.compile(r"^CREATE (UNIQUE )?INDEX (\S+) ON (\S+) (USING .*)$", re.S)
+
+
+class SideBuild:
+    """Build the search tables from ``prepared`` on a second connection of ``engine``.
+
+    Starts at construction (a thread that mostly waits on the database). Use as a context
+    manager around the load's transaction: leaving it cancels a build still running and
+    drops whatever was built and not swapped in.
+    """
+
+    def __init__(self, engine: Engine, prepared: PreparedRows) -> None:
+        self._engine = engine
+        self._prepared = prepared
+        self.schema = _PREFIX + secrets.token_hex(6)
+        self._lock_key = f"hashtext('{self.schema}')"
+        self._conn: Connection | None = None
+        self._error: BaseException | None = None
+        self._built = False
+        self._swapped = False
+        self._started = threading.Event()
+        self._cancelled = False
+        self._thread = threading.Thread(target=self._run, name="search-side-build", daemon=True)
+        self._thread.start()
+
+    def __enter__(self) -> SideBuild:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # ----------------------------------------------------------------------- the build
+    def _run(self) -> None:
+        try:
+            conn = self._engine.connect()
+        except BaseException as exc:  # noqa: BLE001 - reported by swap_in
+            self._error = exc
+            self._started.set()
+            return
+        self._conn = conn
+        self._started.set()
+        try:
+            raw = conn.connection.driver_connection
+            raw.autocommit = True  # the advisory lock outlives the build's transaction
+            raw.execute(f"SELECT pg_advisory_lock({self._lock_key})")
+            _drop_abandoned(raw)
+            raw.autocommit = False
+            self._build(conn)
+            self._built = True
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the load by swap_in
+            self._error = exc
+            try:
+                conn.rollback()
+            except Exception:  # noqa: BLE001 - the connection may be gone; the error above counts
+                pass
+
+    def _build(self, conn: Connection) -> None:
+        schema = conn.exec_driver_sql("SELECT current_schema()").scalar_one()
+        conn.exec_driver_sql("SET LOCAL maintenance_work_mem = '1GB'")
+        conn.exec_driver_sql(f"CREATE SCHEMA {self.schema}")
+        for table in _TABLES:
+            conn.exec_driver_sql(
+                f"CREATE TABLE {self.schema}.{table} (LIKE {schema}.{table} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)"
+            )
+        ddl = _keys_and_indexes(conn, schema, self.schema)
+        search, keys, form = self._prepared.result()
+        self._check()
+        # The built schema first, then the live one (pg_trgm's operator classes live there).
+        conn.exec_driver_sql(f"SET LOCAL search_path = {self.schema}, {schema}")
+        write_rows(conn, search, keys, sqlite=False, form=form)
+        for statement in ddl:
+            self._check()
+            conn.exec_driver_sql(statement)
+        conn.exec_driver_sql(f"ANALYZE {self.schema}.customer_search, {self.schema}.customer_keys")
+        conn.commit()
+
+    def _check(self) -> None:
+        if self._cancelled:
+            raise RuntimeError("the search tables' side build was cancelled")
+
+    # ------------------------------------------------------------------- in the load
+    def swap_in(self, conn: Connection) -> bool:
+        """Replace the live search tables by the built ones in ``conn``'s transaction.
+
+        Waits for the build and raises its error. Returns False, changing nothing, when the
+        stored customers are not exactly the load's (the caller then reindexes).
+        """
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        stored = conn.exec_driver_sql("SELECT count(*) FROM customers").scalar_one()
+        if stored != self._prepared.count:
+            return False
+        schema = conn.exec_driver_sql("SELECT current_schema()").scalar_one()
+        foreign_keys = conn.exec_driver_sql(
+            "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM pg_constraint "
+            "WHERE conrelid IN ('customer_search'::regclass, 'customer_keys'::regclass) AND contype = 'f' "
+            "ORDER BY 1, 2"
+        ).all()
+        sequence = conn.exec_driver_sql("SELECT pg_get_serial_sequence('customer_search', 'id')").scalar_one()
+        if sequence is not None:  # the built table's ids came from it; it must outlive the old table
+            conn.exec_driver_sql(f"ALTER SEQUENCE {sequence} OWNED BY NONE")
+        conn.exec_driver_sql("DROP TABLE customer_keys, customer_search")
+        for table in _TABLES:
+            conn.exec_driver_sql(f"ALTER TABLE {self.schema}.{table} SET SCHEMA {schema}")
+        if sequence is not None:
+            conn.exec_driver_sql(f"ALTER SEQUENCE {sequence} OWNED BY customer_search.id")
+        for table, name, definition in foreign_keys:
+            conn.exec_driver_sql(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}')
+        conn.exec_driver_sql(f"DROP SCHEMA {self.schema}")
+        self._swapped = True
+        return True
+
+    def close(self) -> None:
+        """Stop a build still running; drop a built schema that was not swapped in (or whose
+        swap rolled back); release the connection."""
+        self._started.wait()
+        while self._thread.is_alive():  # the load failed: stop the build where it is
+            self._cancelled = True
+            self._prepared.stop()  # a build waiting for the rows gets an error at once
+            if self._conn is not None:
+                try:
+                    self._conn.connection.driver_connection.cancel()  # the statement running, if any
+                except Exception:  # noqa: BLE001 - it may have just finished
+                    pass
+            self._thread.join(0.2)
+        conn = self._conn
+        if conn is None:
+            return
+        try:
+            if conn.in_transaction():
+                conn.rollback()
+            raw = conn.connection.driver_connection
+            raw.autocommit = True
+            # Swapped in and committed: the schema is gone. Rolled back or never swapped: drop it.
+            raw.execute(f"DROP SCHEMA IF EXISTS {self.schema} CASCADE")
+            raw.execute(f"SELECT pg_advisory_unlock({self._lock_key})")
+            raw.autocommit = False
+        except Exception:
+            conn.invalidate()  # never back to the pool with the lock held
+            raise
+        finally:
+            conn.close()
+
+
+def _keys_and_indexes(conn: Connection, schema: str, target: str) -> list[str]:
+    """The live search tables' primary keys, unique constraints and indexes, as DDL on
+    ``target``'s copies under the same names (names are per schema)."""
+    constraints = conn.exec_driver_sql(
+        "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM pg_constraint "
+        f"WHERE conrelid IN ('{schema}.customer_search'::regclass, '{schema}.customer_keys'::regclass) "
+        "AND contype IN ('p', 'u') ORDER BY contype, 1, 2"
+    ).all()
+    indexes = conn.exec_driver_sql(
+        "SELECT c.relname, pg_get_indexdef(i.indexrelid) FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid "
+        f"WHERE i.indrelid IN ('{schema}.customer_search'::regclass, '{schema}.customer_keys'::regclass) "
+        "AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid) ORDER BY 2"
+    ).all()
+    ddl = [f'ALTER TABLE {target}.{t.rsplit(".", 1)[-1]} ADD CONSTRAINT "{n}" {d}' for t, n, d in constraints]
+    for table, definition in indexes:
+        m = _INDEX_DEF.match(definition)
+        if m is None:  # pg_get_indexdef always has this shape; refuse anything else loudly
+            raise RuntimeError(f"unexpected index definition: {definition}")
+        ddl.append(f"CREATE {m[1] or ''}INDEX {m[2]} ON {target}.{table} {m[4]}")
+    return ddl
+
+
+def _drop_abandoned(raw) -> None:
+    """Drop build schemas whose process is gone (nobody holds their advisory lock)."""
+    names = [r[0] for r in raw.execute("SELECT nspname FROM pg_namespace WHERE starts_with(nspname, %s)", (_PREFIX,))]
+    for name in names:
+        key = f"hashtext('{name}')"
+        if raw.execute(f"SELECT pg_try_advisory_lock({key})").fetchone()[0]:
+            try:
+                raw.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE")
+            finally:
+                raw.execute(f"SELECT pg_advisory_unlock({key})")
