@@ -12,8 +12,9 @@ names, and that transaction commits (nothing reads that schema).
 :meth:`SideBuild.swap_in`, inside the load's transaction, then replaces the live tables by
 the built ones: ``DROP TABLE`` + ``ALTER TABLE … SET SCHEMA`` (catalog updates), the id
 sequence handed over, the foreign keys to ``customers`` re-added and validated. It does so
-only when the stored customers are exactly the load's (same test as the prepared rows);
-otherwise it returns False and the caller reindexes as before. Atomicity is the load's: a
+only when the stored customers are exactly the load's (same test as the prepared rows), and
+the database did not refuse the build (a role without CREATE on the database, say);
+otherwise it returns False and the caller reindexes in its own transaction, as before. Atomicity is the load's: a
 rollback restores the old tables. A build that did not land is dropped by :meth:`close`,
 and a crashed process's leftover schema by the next build (each build holds an advisory
 lock named after its schema while it lives).
@@ -21,16 +22,20 @@ lock named after its schema while it lives).
 
 from __future__ import annotations
 
+import logging
 import re
 import secrets
 import threading
 
+import psycopg
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 
 from gis.search.reindex import PreparedRows, write_rows
 
 __all__ = ["SideBuild"]
 
+_log = logging.getLogger(__name__)
 _TABLES = ("customer_search", "customer_keys")
 _PREFIX = "ga_search_build_"
 _INDEX_DEF = re.compile(r"^CREATE (UNIQUE )?INDEX (\S+) ON (\S+) (USING .*)$", re.S)
@@ -51,8 +56,7 @@ class SideBuild:
         self._lock_key = f"hashtext('{self.schema}')"
         self._conn: Connection | None = None
         self._error: BaseException | None = None
-        self._built = False
-        self._swapped = False
+        self._rows_failed = False  # the error came from building the rows, not from the database
         self._started = threading.Event()
         self._cancelled = False
         self._thread = threading.Thread(target=self._run, name="search-side-build", daemon=True)
@@ -81,7 +85,6 @@ class SideBuild:
             _drop_abandoned(raw)
             raw.autocommit = False
             self._build(conn)
-            self._built = True
         except BaseException as exc:  # noqa: BLE001 - re-raised in the load by swap_in
             self._error = exc
             try:
@@ -98,7 +101,11 @@ class SideBuild:
                 f"CREATE TABLE {self.schema}.{table} (LIKE {schema}.{table} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)"
             )
         ddl = _keys_and_indexes(conn, schema, self.schema)
-        search, keys, form = self._prepared.result()
+        try:
+            search, keys, form = self._prepared.result()
+        except BaseException:
+            self._rows_failed = True
+            raise
         self._check()
         # The built schema first, then the live one (pg_trgm's operator classes live there).
         conn.exec_driver_sql(f"SET LOCAL search_path = {self.schema}, {schema}")
@@ -117,12 +124,17 @@ class SideBuild:
     def swap_in(self, conn: Connection) -> bool:
         """Replace the live search tables by the built ones in ``conn``'s transaction.
 
-        Waits for the build and raises its error. Returns False, changing nothing, when the
-        stored customers are not exactly the load's (the caller then reindexes).
+        Waits for the build; an error building the rows is raised. Returns False, changing
+        nothing, when the stored customers are not exactly the load's, or when the database
+        refused the side build (say the load's role may not create a schema): the caller then
+        reindexes in its own transaction, as a load did before.
         """
         self._thread.join()
         if self._error is not None:
-            raise self._error
+            if self._rows_failed or not isinstance(self._error, DBAPIError | psycopg.Error):
+                raise self._error
+            _log.warning("search tables built in the load's transaction instead: the side build failed: %s", self._error)
+            return False
         stored = conn.exec_driver_sql("SELECT count(*) FROM customers").scalar_one()
         if stored != self._prepared.count:
             return False
@@ -143,7 +155,6 @@ class SideBuild:
         for table, name, definition in foreign_keys:
             conn.exec_driver_sql(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}')
         conn.exec_driver_sql(f"DROP SCHEMA {self.schema}")
-        self._swapped = True
         return True
 
     def close(self) -> None:

@@ -107,6 +107,40 @@ def test_a_store_holding_other_customers_reindexes_instead(pg_empty, swaps):
     assert _reindexed_state(pg_empty) == loaded
 
 
+def test_a_side_build_the_database_refuses_falls_back_to_the_reindex(pg_empty, swaps, monkeypatch, caplog):
+    """A role that may not create a schema (here: a reserved name) still loads, in one backend."""
+    original = SideBuild._build
+
+    def refused(self, conn):
+        conn.exec_driver_sql("CREATE SCHEMA pg_refused")  # ReservedName, raised by the server
+        original(self, conn)
+
+    monkeypatch.setattr(SideBuild, "_build", refused)
+    city.import_city(pg_empty, SAMPLE_DIR, service_area=SERVICE_AREA)
+    assert swaps == [False]
+    assert "the side build failed" in caplog.text and "pg_refused" in caplog.text
+    with pg_empty.connect() as conn:
+        loaded = _search_state(conn)
+    assert len(loaded[0]) == 5000
+    assert _leftovers(pg_empty) == ([], 0)
+    assert _reindexed_state(pg_empty) == loaded
+
+
+def test_an_error_building_the_rows_fails_the_load(pg_empty, swaps, monkeypatch):
+    from gis.search.reindex import PreparedRows
+
+    def broken(self):
+        raise TypeError("a name that is not text")
+
+    monkeypatch.setattr(PreparedRows, "result", broken)
+    with pytest.raises(TypeError, match="not text"):
+        city.import_city(pg_empty, SAMPLE_DIR, service_area=SERVICE_AREA)
+    assert swaps == []
+    assert _leftovers(pg_empty) == ([], 0)
+    with pg_empty.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM customers")).scalar_one() == 0
+
+
 @pytest.mark.parametrize("fails_in", ["bulk_upsert", "record_data_version"], ids=["before-swap", "after-swap"])
 def test_a_failed_load_leaves_the_search_tables_as_they_were_and_no_build(pg_empty, swaps, monkeypatch, fails_in):
     """Before the swap the build is cancelled wherever it is; after it the rollback restores the
