@@ -133,8 +133,9 @@ def _instrument(engine, sqlite: bool) -> None:
     _phase(city, "reindex_customers")
     _phase(reindex, "search_rows")
     _phase(reindex, "write_rows")
+    _phase(side_build, "write_table", lambda _c, table, *a, **k: f"write_table {table}")
     _phase(side_build.SideBuild, "swap_in")
-    _phase(side_build.SideBuild, "_build")
+    _phase(side_build.SideBuild, "_build", lambda _s, _c, table: f"_build {table}")
     _phase(reindex, "_rebuild_indexes")
     _phase(reindex, "_drop_indexes")
 

@@ -309,8 +309,8 @@ def import_city(
         def start_search_rows(customers: pd.DataFrame) -> None:
             # A large city's search rows are built in a worker process while the rest is read
             # and the database writes the tables (a small one's in this process: starting an
-            # interpreter costs more). On PostgreSQL they become whole search tables on a
-            # second connection, swapped in by the load's transaction.
+            # interpreter costs more). On PostgreSQL they become whole search tables on
+            # side connections, swapped in by the load's transaction.
             if len(customers) < _PREPARE_MIN or not set(_SEARCH_COLUMNS) <= set(customers.columns):
                 return
             columns = [customers[c].to_numpy(dtype=object, na_value=None) for c in _SEARCH_COLUMNS]

@@ -19,17 +19,19 @@ from __future__ import annotations
 import json
 import multiprocessing
 import pickle
+import queue
 import re
 import tempfile
+import threading
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 from sqlalchemy.engine import Connection
 
 from gis.search.normalize import compact, phone_keys, pinyin_keys
 from gis.search.tables import FTS_TABLE
 
-__all__ = ["BULK_SHARE", "PreparedRows", "reindex_customers", "search_rows", "write_rows"]
+__all__ = ["BULK_SHARE", "PreparedRows", "reindex_customers", "search_rows", "write_rows", "write_table"]
 
 #: A partial reindex of more than this share of the indexed customers takes the bulk path.
 BULK_SHARE = 1 / 3
@@ -83,8 +85,9 @@ class PreparedRows:
     missing). The rows come in chunks ready for the store named by ``dialect``: COPY text on
     PostgreSQL (tuples when an account number holds a character COPY would need escaped), JSON
     arrays that one ``INSERT … SELECT … FROM json_each(?)`` per chunk writes on SQLite; either
-    way no per-row Python call is left for the loading process. Use as a context manager:
-    leaving it ends the worker if it still runs.
+    way no per-row Python call is left for the loading process. Each table's rows can be
+    waited for on its own (:meth:`part`, safe from two threads); ``customer_search``'s come
+    first. Use as a context manager: leaving it ends the worker if it still runs.
     """
 
     def __init__(self, columns: Sequence[Sequence], *, dialect: str) -> None:
@@ -98,7 +101,9 @@ class PreparedRows:
         self._recv, send = ctx.Pipe(duplex=False)
         self._process = ctx.Process(target=_serve, args=(send, self._input.name, dialect), name="search-rows", daemon=True)
         self._send = send
-        self._result: tuple[list, list, str] | None = None
+        self._parts: dict[str, tuple[list, str]] = {}
+        self._error: BaseException | None = None
+        self._lock = threading.Lock()  # two side connections may wait for their part at once
 
     def __enter__(self) -> PreparedRows:
         self._process.start()
@@ -111,38 +116,58 @@ class PreparedRows:
         self._input.close()  # and deleted
 
     def stop(self) -> None:
-        """End the worker if it still runs (a caller waiting in :meth:`result` then gets an error)."""
+        """End the worker if it still runs (a caller waiting for rows then gets an error)."""
         if self._process.is_alive():
             self._process.terminate()
         self._process.join()
 
+    def part(self, table: str) -> tuple[list, str]:
+        """The rows of ``table`` (``customer_search`` or ``customer_keys``) and their form:
+        ``copy``, ``json`` or ``rows``. The worker sends ``customer_search``'s first (the key
+        rows are sorted after), so a caller can write those while it still works."""
+        with self._lock:
+            while table not in self._parts:
+                if self._error is not None:
+                    raise self._error
+                try:
+                    ok, name, value = self._recv.recv()
+                except (EOFError, OSError):
+                    self._error = RuntimeError(f"the search rows' worker ended with exit code {self._process.exitcode}")
+                    raise self._error from None
+                if not ok:
+                    self._error = value
+                    raise value
+                self._parts[name] = value
+            return self._parts[table]
+
     def result(self) -> tuple[list, list, str]:
-        """(customer_search rows, customer_keys rows, their form: ``copy``, ``json`` or ``rows``),
-        waiting for the worker to finish."""
-        if self._result is None:
-            try:
-                ok, value = self._recv.recv()
-            except EOFError:
-                raise RuntimeError(f"the search rows' worker ended with exit code {self._process.exitcode}") from None
-            if not ok:
-                raise value
-            self._result = value
-        return self._result
+        """(customer_search rows, customer_keys rows, their form), waiting for the worker."""
+        search, form = self.part("customer_search")
+        keys, _ = self.part("customer_keys")
+        return search, keys, form
 
 
 def _serve(send, path: str, dialect: str) -> None:
     """The worker of :class:`PreparedRows`: build the rows, send them (or the error) back."""
+    # A thread sends: a send blocks until the reader takes the data (on SQLite, only once the
+    # load has written its tables), and the key rows must be sorted meanwhile, not after.
+    outbox: queue.Queue = queue.Queue()
+    sender = threading.Thread(target=lambda: [send.send(m) for m in iter(outbox.get, None)], daemon=True)
+    sender.start()
     try:
         with open(path, "rb") as fh:
             columns = pickle.load(fh)
-        out = (True, _prepare(columns, dialect))
-    except Exception as exc:  # noqa: BLE001 - re-raised in the caller by PreparedRows.result
-        out = (False, exc)
-    send.send(out)
+        for table, rows in _prepare(columns, dialect):
+            outbox.put((True, table, rows))
+    except Exception as exc:  # noqa: BLE001 - re-raised in the caller by PreparedRows.part
+        outbox.put((False, None, exc))
+    outbox.put(None)
+    sender.join()
     send.close()
 
 
-def _prepare(columns: list[list], dialect: str) -> tuple[list, list, str]:
+def _prepare(columns: list[list], dialect: str) -> Iterator[tuple[str, tuple[list, str]]]:
+    """Yields ("customer_search", (rows, form)), then ("customer_keys", (rows, form))."""
     # Key rows sorted by (kind, key, account_no) make the primary key's build (PostgreSQL) and
     # the WITHOUT ROWID inserts (SQLite) sequential: sorting them as text lines is cheap, and
     # right as long as no field holds a tab or a lower character (a tab: COPY text too).
@@ -164,6 +189,8 @@ def _prepare(columns: list[list], dialect: str) -> tuple[list, list, str]:
                 by_kind[kind].append(f"{kind}\t{key}\t{a}\n")
         else:
             keys += k
+    yield "customer_search", (search, form)
+    del search
     for kind in sorted(by_kind):
         rows = by_kind.pop(kind)
         rows.sort()
@@ -172,7 +199,7 @@ def _prepare(columns: list[list], dialect: str) -> tuple[list, list, str]:
             keys.append("".join(chunk) if form == "copy" else json.dumps([r[:-1].split("\t") for r in chunk], ensure_ascii=False))
     if form == "json" and not lines:
         keys = [json.dumps(keys[i : i + _PREPARE_CHUNK], ensure_ascii=False) for i in range(0, len(keys), _PREPARE_CHUNK)]
-    return search, keys, form
+    yield "customer_keys", (keys, form)
 
 
 def _stage_ids(conn: Connection, ids: list[str], *, sqlite: bool) -> None:
@@ -226,21 +253,29 @@ def _copy(conn: Connection, table: str, columns: str, rows: Iterable, *, text: b
                 copy.write_row(row)
 
 
+_COLUMNS = {"customer_search": ("account_no", "name_key", "address_key", "phones"),
+            "customer_keys": ("kind", "key", "account_no")}
+
+
 def write_rows(conn: Connection, search: list, keys: list, *, sqlite: bool, form: str = "rows") -> None:
     """Insert the rows: tuples, or chunks of COPY text / JSON arrays (see :class:`PreparedRows`)."""
-    tables = (("customer_search", ("account_no", "name_key", "address_key", "phones"), search),
-              ("customer_keys", ("kind", "key", "account_no"), keys))
-    for table, columns, rows in tables:
-        if not sqlite:
-            _copy(conn, table, ", ".join(columns), rows, text=form == "copy")
-        elif form == "json":  # each chunk parsed and inserted by SQLite itself
-            values = ", ".join(f"json_extract(value, '$[{i}]')" for i in range(len(columns)))
-            sql = f"INSERT INTO {table} ({', '.join(columns)}) SELECT {values} FROM json_each(?)"
-            for chunk in rows:
-                conn.connection.driver_connection.execute(sql, (chunk,))
-        else:
-            marks = ", ".join("?" * len(columns))
-            conn.connection.driver_connection.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
+    write_table(conn, "customer_search", search, sqlite=sqlite, form=form)
+    write_table(conn, "customer_keys", keys, sqlite=sqlite, form=form)
+
+
+def write_table(conn: Connection, table: str, rows: list, *, sqlite: bool, form: str = "rows") -> None:
+    """Insert one search table's rows (``table`` as the connection's search_path resolves it)."""
+    columns = _COLUMNS[table]
+    if not sqlite:
+        _copy(conn, table, ", ".join(columns), rows, text=form == "copy")
+    elif form == "json":  # each chunk parsed and inserted by SQLite itself
+        values = ", ".join(f"json_extract(value, '$[{i}]')" for i in range(len(columns)))
+        sql = f"INSERT INTO {table} ({', '.join(columns)}) SELECT {values} FROM json_each(?)"
+        for chunk in rows:
+            conn.connection.driver_connection.execute(sql, (chunk,))
+    else:
+        marks = ", ".join("?" * len(columns))
+        conn.connection.driver_connection.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
 
 
 def _drop_indexes(conn: Connection, *, sqlite: bool) -> list[str]:

@@ -1,23 +1,23 @@
-"""PostgreSQL: a whole-city load's search tables built on a second connection, then swapped in.
+"""PostgreSQL: a whole-city load's search tables built on side connections, then swapped in.
 
 A city load's writes run in one backend, one statement after another, so on a two-core
 machine the second core idles while the search tables' indexes are built (7M key rows, a
 primary key, three trigram GIN indexes that PostgreSQL 15 builds serially: about 30 s at
-1M customers). :class:`SideBuild` builds them instead on a connection of its own, in a
-private schema ``ga_search_build_<id>``, while the load writes the other tables: the rows
-come from :class:`~gis.search.reindex.PreparedRows`, the tables copy the live ones (columns,
-collations, defaults, NOT NULL), then get the live tables' keys and indexes under the same
-names, and that transaction commits (nothing reads that schema).
+1M customers). :class:`SideBuild` builds them instead on connections of their own (one per
+table), in a private schema ``ga_search_build_<id>``, while the load writes the other
+tables: the rows come from :class:`~gis.search.reindex.PreparedRows`, the tables copy the
+live ones (columns, collations, defaults, NOT NULL), then get the live tables' keys and
+indexes under the same names, and each commits (nothing reads that schema).
 
 :meth:`SideBuild.swap_in`, inside the load's transaction, then replaces the live tables by
 the built ones: ``DROP TABLE`` + ``ALTER TABLE … SET SCHEMA`` (catalog updates), the id
 sequence handed over, the foreign keys to ``customers`` re-added and validated. It does so
 only when the stored customers are exactly the load's (same test as the prepared rows), and
 the database did not refuse the build (a role without CREATE on the database, say);
-otherwise it returns False and the caller reindexes in its own transaction, as before. Atomicity is the load's: a
-rollback restores the old tables. A build that did not land is dropped by :meth:`close`,
-and a crashed process's leftover schema by the next build (each build holds an advisory
-lock named after its schema while it lives).
+otherwise it returns False and the caller reindexes in its own transaction, as before.
+Atomicity is the load's: a rollback restores the old tables. A build that did not land is
+dropped by :meth:`close`, and a crashed process's leftover schema by the next build (each
+build holds an advisory lock named after its schema while it lives).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ import psycopg
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
-from gis.search.reindex import PreparedRows, write_rows
+from gis.search.reindex import PreparedRows, write_table
 
 __all__ = ["SideBuild"]
 
@@ -42,11 +42,13 @@ _INDEX_DEF = re.compile(r"^CREATE (UNIQUE )?INDEX (\S+) ON (\S+) (USING .*)$", r
 
 
 class SideBuild:
-    """Build the search tables from ``prepared`` on a second connection of ``engine``.
+    """Build the search tables from ``prepared`` on two more connections of ``engine``.
 
-    Starts at construction (a thread that mostly waits on the database). Use as a context
-    manager around the load's transaction: leaving it cancels a build still running and
-    drops whatever was built and not swapped in.
+    One connection (and thread) per table: ``customer_search`` (COPY, trigram GIN indexes) is
+    written as soon as the worker sends its rows, while the worker still sorts the key rows
+    that ``customer_keys`` (COPY, primary key, account index) waits for. The threads mostly
+    wait on the database. Use as a context manager around the load's transaction: leaving it
+    cancels a build still running and drops whatever was built and not swapped in.
     """
 
     def __init__(self, engine: Engine, prepared: PreparedRows) -> None:
@@ -54,13 +56,17 @@ class SideBuild:
         self._prepared = prepared
         self.schema = _PREFIX + secrets.token_hex(6)
         self._lock_key = f"hashtext('{self.schema}')"
-        self._conn: Connection | None = None
-        self._error: BaseException | None = None
-        self._rows_failed = False  # the error came from building the rows, not from the database
-        self._started = threading.Event()
+        self._conns: dict[str, Connection] = {}
+        self._errors: dict[str, BaseException] = {}
+        self._rows_failed = False  # an error came from building the rows, not from the database
+        self._schema_ready = threading.Event()
         self._cancelled = False
-        self._thread = threading.Thread(target=self._run, name="search-side-build", daemon=True)
-        self._thread.start()
+        self._threads = [
+            threading.Thread(target=self._run, args=(table,), name=f"search-side-build-{table}", daemon=True)
+            for table in _TABLES
+        ]
+        for thread in self._threads:
+            thread.start()
 
     def __enter__(self) -> SideBuild:
         return self
@@ -69,51 +75,57 @@ class SideBuild:
         self.close()
 
     # ----------------------------------------------------------------------- the build
-    def _run(self) -> None:
+    def _run(self, table: str) -> None:
+        first = table == _TABLES[0]  # sets up the schema and holds its advisory lock
         try:
-            conn = self._engine.connect()
-        except BaseException as exc:  # noqa: BLE001 - reported by swap_in
-            self._error = exc
-            self._started.set()
-            return
-        self._conn = conn
-        self._started.set()
-        try:
-            raw = conn.connection.driver_connection
-            raw.autocommit = True  # the advisory lock outlives the build's transaction
-            raw.execute(f"SELECT pg_advisory_lock({self._lock_key})")
-            _drop_abandoned(raw)
-            raw.autocommit = False
-            self._build(conn)
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the load by swap_in
-            self._error = exc
+            conn = self._conns[table] = self._engine.connect()
+            if first:
+                raw = conn.connection.driver_connection
+                raw.autocommit = True  # the lock outlives the build's transactions
+                raw.execute(f"SELECT pg_advisory_lock({self._lock_key})")
+                _drop_abandoned(raw)
+                raw.execute(f"CREATE SCHEMA {self.schema}")
+                raw.autocommit = False
+                self._schema_ready.set()
+            else:
+                self._schema_ready.wait()
+                if self._errors:
+                    return  # the set-up failed; its error is reported
+            self._build(conn, table)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the load, or a fallback, by swap_in
+            self._errors[table] = exc
+            conn = self._conns.get(table)
             try:
-                conn.rollback()
+                if conn is not None:
+                    conn.rollback()
             except Exception:  # noqa: BLE001 - the connection may be gone; the error above counts
                 pass
+        finally:
+            if first:
+                self._schema_ready.set()
 
-    def _build(self, conn: Connection) -> None:
+    def _build(self, conn: Connection, table: str) -> None:
         schema = conn.exec_driver_sql("SELECT current_schema()").scalar_one()
-        conn.exec_driver_sql("SET LOCAL maintenance_work_mem = '1GB'")
-        conn.exec_driver_sql(f"CREATE SCHEMA {self.schema}")
-        for table in _TABLES:
-            conn.exec_driver_sql(
-                f"CREATE TABLE {self.schema}.{table} (LIKE {schema}.{table} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)"
-            )
-        ddl = _keys_and_indexes(conn, schema, self.schema)
+        # The key table's primary key sorts 7M rows in memory (~650 MB at 1M customers).
+        memory = "1GB" if table == "customer_keys" else "512MB"
+        conn.exec_driver_sql(f"SET LOCAL maintenance_work_mem = '{memory}'")
+        conn.exec_driver_sql(
+            f"CREATE TABLE {self.schema}.{table} (LIKE {schema}.{table} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)"
+        )
+        ddl = _keys_and_indexes(conn, schema, self.schema, table)
         try:
-            search, keys, form = self._prepared.result()
+            rows, form = self._prepared.part(table)
         except BaseException:
             self._rows_failed = True
             raise
         self._check()
         # The built schema first, then the live one (pg_trgm's operator classes live there).
         conn.exec_driver_sql(f"SET LOCAL search_path = {self.schema}, {schema}")
-        write_rows(conn, search, keys, sqlite=False, form=form)
+        write_table(conn, table, rows, sqlite=False, form=form)
         for statement in ddl:
             self._check()
             conn.exec_driver_sql(statement)
-        conn.exec_driver_sql(f"ANALYZE {self.schema}.customer_search, {self.schema}.customer_keys")
+        conn.exec_driver_sql(f"ANALYZE {self.schema}.{table}")
         conn.commit()
 
     def _check(self) -> None:
@@ -129,11 +141,13 @@ class SideBuild:
         refused the side build (say the load's role may not create a schema): the caller then
         reindexes in its own transaction, as a load did before.
         """
-        self._thread.join()
-        if self._error is not None:
-            if self._rows_failed or not isinstance(self._error, DBAPIError | psycopg.Error):
-                raise self._error
-            _log.warning("search tables built in the load's transaction instead: the side build failed: %s", self._error)
+        for thread in self._threads:
+            thread.join()
+        if self._errors:
+            error = next(iter(self._errors.values()))
+            if self._rows_failed or not all(isinstance(e, DBAPIError | psycopg.Error) for e in self._errors.values()):
+                raise next((e for e in self._errors.values() if not isinstance(e, DBAPIError | psycopg.Error)), error)
+            _log.warning("search tables built in the load's transaction instead: the side build failed: %s", error)
             return False
         stored = conn.exec_driver_sql("SELECT count(*) FROM customers").scalar_one()
         if stored != self._prepared.count:
@@ -159,51 +173,53 @@ class SideBuild:
 
     def close(self) -> None:
         """Stop a build still running; drop a built schema that was not swapped in (or whose
-        swap rolled back); release the connection."""
-        self._started.wait()
-        while self._thread.is_alive():  # the load failed: stop the build where it is
+        swap rolled back); release the connections."""
+        while any(t.is_alive() for t in self._threads):  # the load failed: stop the build where it is
             self._cancelled = True
             self._prepared.stop()  # a build waiting for the rows gets an error at once
-            if self._conn is not None:
+            for conn in list(self._conns.values()):
                 try:
-                    self._conn.connection.driver_connection.cancel()  # the statement running, if any
-                except Exception:  # noqa: BLE001 - it may have just finished
+                    conn.connection.driver_connection.cancel()  # the statement running, if any
+                except Exception:  # noqa: BLE001 - it may have just finished, or not connected yet
                     pass
-            self._thread.join(0.2)
-        conn = self._conn
-        if conn is None:
-            return
+            for thread in self._threads:
+                thread.join(0.2)
+        first = self._conns.get(_TABLES[0])
         try:
-            if conn.in_transaction():
-                conn.rollback()
-            raw = conn.connection.driver_connection
-            raw.autocommit = True
-            # Swapped in and committed: the schema is gone. Rolled back or never swapped: drop it.
-            raw.execute(f"DROP SCHEMA IF EXISTS {self.schema} CASCADE")
-            raw.execute(f"SELECT pg_advisory_unlock({self._lock_key})")
-            raw.autocommit = False
+            for conn in self._conns.values():
+                if conn.in_transaction():
+                    conn.rollback()
+            if first is not None:
+                raw = first.connection.driver_connection
+                raw.autocommit = True
+                # Swapped in and committed: the schema is gone. Rolled back or never swapped: drop it.
+                raw.execute(f"DROP SCHEMA IF EXISTS {self.schema} CASCADE")
+                raw.execute(f"SELECT pg_advisory_unlock({self._lock_key})")
+                raw.autocommit = False
         except Exception:
-            conn.invalidate()  # never back to the pool with the lock held
+            for conn in self._conns.values():
+                conn.invalidate()  # never back to the pool with the lock held
             raise
         finally:
-            conn.close()
+            for conn in self._conns.values():
+                conn.close()
 
 
-def _keys_and_indexes(conn: Connection, schema: str, target: str) -> list[str]:
-    """The live search tables' primary keys, unique constraints and indexes, as DDL on
-    ``target``'s copies under the same names (names are per schema)."""
+def _keys_and_indexes(conn: Connection, schema: str, target: str, table: str) -> list[str]:
+    """The live ``table``'s primary key, unique constraints and indexes, as DDL on ``target``'s
+    copy under the same names (names are per schema)."""
+    live = f"'{schema}.{table}'::regclass"
     constraints = conn.exec_driver_sql(
-        "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM pg_constraint "
-        f"WHERE conrelid IN ('{schema}.customer_search'::regclass, '{schema}.customer_keys'::regclass) "
-        "AND contype IN ('p', 'u') ORDER BY contype, 1, 2"
+        "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+        f"WHERE conrelid = {live} AND contype IN ('p', 'u') ORDER BY contype, 1"
     ).all()
     indexes = conn.exec_driver_sql(
-        "SELECT c.relname, pg_get_indexdef(i.indexrelid) FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid "
-        f"WHERE i.indrelid IN ('{schema}.customer_search'::regclass, '{schema}.customer_keys'::regclass) "
-        "AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid) ORDER BY 2"
-    ).all()
-    ddl = [f'ALTER TABLE {target}.{t.rsplit(".", 1)[-1]} ADD CONSTRAINT "{n}" {d}' for t, n, d in constraints]
-    for table, definition in indexes:
+        "SELECT pg_get_indexdef(i.indexrelid) FROM pg_index i "
+        f"WHERE i.indrelid = {live} AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid) "
+        "ORDER BY 1"
+    ).scalars().all()
+    ddl = [f'ALTER TABLE {target}.{table} ADD CONSTRAINT "{n}" {d}' for n, d in constraints]
+    for definition in indexes:
         m = _INDEX_DEF.match(definition)
         if m is None:  # pg_get_indexdef always has this shape; refuse anything else loudly
             raise RuntimeError(f"unexpected index definition: {definition}")

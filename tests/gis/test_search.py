@@ -372,6 +372,28 @@ def test_prepared_rows_of_fewer_customers_than_stored_are_not_used(store):
         assert _search_state(conn) == expected
 
 
+def test_prepared_parts_read_from_two_threads_are_the_rows_of_one_build():
+    """Each side connection waits for its own table's rows; both get exactly what result() gives."""
+    import threading
+
+    from gis.search.reindex import PreparedRows, search_rows
+
+    rows = _rows()
+    got: dict[str, tuple] = {}
+    with PreparedRows(_columns(rows), dialect="postgresql") as prepared:
+        threads = [threading.Thread(target=lambda t=t: got.__setitem__(t, prepared.part(t)))
+                   for t in ("customer_keys", "customer_search")]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        assert prepared.result() == (got["customer_search"][0], got["customer_keys"][0], "copy")
+    search, keys = search_rows(zip(*_columns(rows)))
+    lines = "".join(got["customer_keys"][0]).splitlines()
+    assert lines == sorted("\t".join(k) for k in keys)
+    assert "".join(got["customer_search"][0]).splitlines() == ["\t".join(r) for r in search]
+
+
 def test_a_failing_prepared_build_raises_in_the_caller_and_leaves_no_worker():
     from gis.search.reindex import PreparedRows
 

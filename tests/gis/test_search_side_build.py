@@ -111,9 +111,10 @@ def test_a_side_build_the_database_refuses_falls_back_to_the_reindex(pg_empty, s
     """A role that may not create a schema (here: a reserved name) still loads, in one backend."""
     original = SideBuild._build
 
-    def refused(self, conn):
-        conn.exec_driver_sql("CREATE SCHEMA pg_refused")  # ReservedName, raised by the server
-        original(self, conn)
+    def refused(self, conn, table):
+        if table == "customer_keys":
+            conn.exec_driver_sql("CREATE SCHEMA pg_refused")  # ReservedName, raised by the server
+        original(self, conn, table)
 
     monkeypatch.setattr(SideBuild, "_build", refused)
     city.import_city(pg_empty, SAMPLE_DIR, service_area=SERVICE_AREA)
@@ -129,10 +130,10 @@ def test_a_side_build_the_database_refuses_falls_back_to_the_reindex(pg_empty, s
 def test_an_error_building_the_rows_fails_the_load(pg_empty, swaps, monkeypatch):
     from gis.search.reindex import PreparedRows
 
-    def broken(self):
+    def broken(self, table):
         raise TypeError("a name that is not text")
 
-    monkeypatch.setattr(PreparedRows, "result", broken)
+    monkeypatch.setattr(PreparedRows, "part", broken)
     with pytest.raises(TypeError, match="not text"):
         city.import_city(pg_empty, SAMPLE_DIR, service_area=SERVICE_AREA)
     assert swaps == []
@@ -188,11 +189,12 @@ def test_a_failed_load_cancels_a_build_still_running(pg_empty, swaps, monkeypatc
 
     import gis.search.side_build as side_build
 
-    original = side_build.write_rows
+    original = side_build.write_table
 
-    def slow(conn, *args, **kwargs):
-        conn.exec_driver_sql("SELECT pg_sleep(120)")
-        return original(conn, *args, **kwargs)
+    def slow(conn, table, *args, **kwargs):
+        if table == "customer_search":  # one connection stuck in a statement, the other may wait for rows
+            conn.exec_driver_sql("SELECT pg_sleep(120)")
+        return original(conn, table, *args, **kwargs)
 
     def failing(conn, name, *args, **kwargs):
         deadline = time.monotonic() + 30
@@ -200,7 +202,7 @@ def test_a_failed_load_cancels_a_build_still_running(pg_empty, swaps, monkeypatc
             time.sleep(0.05)
         raise RuntimeError("the load fails here")
 
-    monkeypatch.setattr(side_build, "write_rows", slow)
+    monkeypatch.setattr(side_build, "write_table", slow)
     monkeypatch.setattr(city, "bulk_upsert", failing)
     start = time.monotonic()
     with pytest.raises(RuntimeError, match="the load fails here"):
