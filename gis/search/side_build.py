@@ -58,7 +58,6 @@ class SideBuild:
         self._lock_key = f"hashtext('{self.schema}')"
         self._conns: dict[str, Connection] = {}
         self._errors: dict[str, BaseException] = {}
-        self._rows_failed = False  # an error came from building the rows, not from the database
         self._schema_ready = threading.Event()
         self._cancelled = False
         self._threads = [
@@ -113,11 +112,7 @@ class SideBuild:
             f"CREATE TABLE {self.schema}.{table} (LIKE {schema}.{table} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)"
         )
         ddl = _keys_and_indexes(conn, schema, self.schema, table)
-        try:
-            rows, form = self._prepared.part(table)
-        except BaseException:
-            self._rows_failed = True
-            raise
+        rows, form = self._prepared.part(table)
         self._check()
         # The built schema first, then the live one (pg_trgm's operator classes live there).
         conn.exec_driver_sql(f"SET LOCAL search_path = {self.schema}, {schema}")
@@ -143,11 +138,12 @@ class SideBuild:
         """
         for thread in self._threads:
             thread.join()
-        if self._errors:
-            error = next(iter(self._errors.values()))
-            if self._rows_failed or not all(isinstance(e, DBAPIError | psycopg.Error) for e in self._errors.values()):
-                raise next((e for e in self._errors.values() if not isinstance(e, DBAPIError | psycopg.Error)), error)
-            _log.warning("search tables built in the load's transaction instead: the side build failed: %s", error)
+        if self._errors:  # the rows' error (the worker's) fails the load; the database's falls back
+            errors = list(self._errors.values())
+            other = [e for e in errors if not isinstance(e, DBAPIError | psycopg.Error)]
+            if other:
+                raise other[0]
+            _log.warning("search tables built in the load's transaction instead: the side build failed: %s", errors[0])
             return False
         stored = conn.exec_driver_sql("SELECT count(*) FROM customers").scalar_one()
         if stored != self._prepared.count:
