@@ -31,7 +31,7 @@ from sqlalchemy.engine import Connection
 from gis.search.normalize import compact, phone_keys, pinyin_keys
 from gis.search.tables import FTS_TABLE
 
-__all__ = ["BULK_SHARE", "PreparedRows", "reindex_customers", "search_rows", "write_rows", "write_table"]
+__all__ = ["BULK_SHARE", "PreparedRows", "reindex_customers", "pg_definitions", "search_rows", "write_rows", "write_table"]
 
 #: A partial reindex of more than this share of the indexed customers takes the bulk path.
 BULK_SHARE = 1 / 3
@@ -288,23 +288,32 @@ def _drop_indexes(conn: Connection, *, sqlite: bool) -> list[str]:
         for kind, name, _sql in rows:
             conn.exec_driver_sql(f'DROP {kind.upper()} "{name}"')
         return [sql for _kind, _name, sql in rows]
-    constraints = conn.exec_driver_sql(
-        "SELECT conrelid::regclass::text, conname, contype, pg_get_constraintdef(oid) FROM pg_constraint "
-        "WHERE conrelid IN ('customer_search'::regclass, 'customer_keys'::regclass) AND contype IN ('p', 'u', 'f') "
-        "ORDER BY contype = 'f', conrelid::regclass::text, conname"
-    ).all()
-    indexes = conn.exec_driver_sql(
-        "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) FROM pg_index i "
-        "WHERE i.indrelid IN ('customer_search'::regclass, 'customer_keys'::regclass) "
-        "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid) ORDER BY 1"
-    ).all()
+    constraints, indexes = pg_definitions(conn)
     for table, name, _type, _definition in reversed(constraints):  # foreign keys first
         conn.exec_driver_sql(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
-    for name, _definition in indexes:
+    for _table, name, _definition in indexes:
         conn.exec_driver_sql(f"DROP INDEX {name}")
     keys = [f'ALTER TABLE {t} ADD CONSTRAINT "{n}" {d}' for t, n, ty, d in constraints if ty != "f"]
     fks = [f'ALTER TABLE {t} ADD CONSTRAINT "{n}" {d}' for t, n, ty, d in constraints if ty == "f"]
-    return keys + [d for _n, d in indexes] + fks
+    return keys + [d for _t, _n, d in indexes] + fks
+
+
+def pg_definitions(conn: Connection) -> tuple[list[tuple[str, str, str, str]], list[tuple[str, str, str]]]:
+    """PostgreSQL: the search tables' keys, unique constraints and foreign keys as (table, name,
+    type ``p``/``u``/``f``, definition), foreign keys last; their other indexes as (table, name,
+    ``CREATE INDEX`` statement). Tables and names as the connection's search_path shows them."""
+    tables = "('customer_search'::regclass, 'customer_keys'::regclass)"
+    constraints = conn.exec_driver_sql(
+        "SELECT conrelid::regclass::text, conname, contype, pg_get_constraintdef(oid) FROM pg_constraint "
+        f"WHERE conrelid IN {tables} AND contype IN ('p', 'u', 'f') "
+        "ORDER BY contype = 'f', conrelid::regclass::text, conname"
+    ).all()
+    indexes = conn.exec_driver_sql(
+        "SELECT i.indrelid::regclass::text, i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) FROM pg_index i "
+        f"WHERE i.indrelid IN {tables} AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid) "
+        "ORDER BY 2"
+    ).all()
+    return [tuple(r) for r in constraints], [tuple(r) for r in indexes]
 
 
 def _rebuild_indexes(conn: Connection, ddl: list[str], *, sqlite: bool) -> None:

@@ -31,7 +31,7 @@ import psycopg
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
-from gis.search.reindex import PreparedRows, write_table
+from gis.search.reindex import PreparedRows, pg_definitions, write_table
 
 __all__ = ["SideBuild"]
 
@@ -111,7 +111,7 @@ class SideBuild:
         conn.exec_driver_sql(
             f"CREATE TABLE {self.schema}.{table} (LIKE {schema}.{table} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)"
         )
-        ddl = _keys_and_indexes(conn, schema, self.schema, table)
+        ddl = _keys_and_indexes(conn, self.schema, table)
         rows, form = self._prepared.part(table)
         self._check()
         # The built schema first, then the live one (pg_trgm's operator classes live there).
@@ -149,11 +149,7 @@ class SideBuild:
         if stored != self._prepared.count:
             return False
         schema = conn.exec_driver_sql("SELECT current_schema()").scalar_one()
-        foreign_keys = conn.exec_driver_sql(
-            "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM pg_constraint "
-            "WHERE conrelid IN ('customer_search'::regclass, 'customer_keys'::regclass) AND contype = 'f' "
-            "ORDER BY 1, 2"
-        ).all()
+        foreign_keys = [(t, n, d) for t, n, kind, d in pg_definitions(conn)[0] if kind == "f"]
         sequence = conn.exec_driver_sql("SELECT pg_get_serial_sequence('customer_search', 'id')").scalar_one()
         if sequence is not None:  # the built table's ids came from it; it must outlive the old table
             conn.exec_driver_sql(f"ALTER SEQUENCE {sequence} OWNED BY NONE")
@@ -201,21 +197,12 @@ class SideBuild:
                 conn.close()
 
 
-def _keys_and_indexes(conn: Connection, schema: str, target: str, table: str) -> list[str]:
+def _keys_and_indexes(conn: Connection, target: str, table: str) -> list[str]:
     """The live ``table``'s primary key, unique constraints and indexes, as DDL on ``target``'s
     copy under the same names (names are per schema)."""
-    live = f"'{schema}.{table}'::regclass"
-    constraints = conn.exec_driver_sql(
-        "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
-        f"WHERE conrelid = {live} AND contype IN ('p', 'u') ORDER BY contype, 1"
-    ).all()
-    indexes = conn.exec_driver_sql(
-        "SELECT pg_get_indexdef(i.indexrelid) FROM pg_index i "
-        f"WHERE i.indrelid = {live} AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid) "
-        "ORDER BY 1"
-    ).scalars().all()
-    ddl = [f'ALTER TABLE {target}.{table} ADD CONSTRAINT "{n}" {d}' for n, d in constraints]
-    for definition in indexes:
+    constraints, indexes = pg_definitions(conn)
+    ddl = [f'ALTER TABLE {target}.{table} ADD CONSTRAINT "{n}" {d}' for t, n, kind, d in constraints if t == table and kind != "f"]
+    for _table, _name, definition in (i for i in indexes if i[0] == table):
         m = _INDEX_DEF.match(definition)
         if m is None:  # pg_get_indexdef always has this shape; refuse anything else loudly
             raise RuntimeError(f"unexpected index definition: {definition}")
