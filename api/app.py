@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -29,11 +30,12 @@ from api.logs import configure_logging
 from api.middleware import AccessLogMiddleware, BodyLimitMiddleware
 from api.openapi import API_DESCRIPTION, install_openapi
 from api.ratelimit import TokenBuckets
-from api.routes import customers, grid, health, impact, imports, layers, plans, search, spatial
+from api.routes import customers, events, grid, health, impact, imports, layers, plans, search, spatial
 from api.settings import Settings
 from api.state import TopologyHolder
 from gis.audit import AuditWriter
 from gis.db import make_engine
+from gis.events import EventHub
 from map_ui.assets import STATIC_DIR, vendor_dirs
 
 __all__ = ["create_app"]
@@ -77,6 +79,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.rate_limits = TokenBuckets(settings.rate_limit_per_s, settings.rate_limit_burst)
         app.state.topology = TopologyHolder(engine)
         app.state.customer_views = ViewCaches()
+        app.state.events = EventHub(engine, poll_interval_s=settings.events_poll_interval_s,
+                                    retention=dt.timedelta(hours=settings.events_retention_h))
         app.state.topology_status = "compiling"
         follower = asyncio.create_task(_compile_then_follow(app, app.state.topology, settings.reload_interval_s))
         try:
@@ -85,6 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             follower.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await follower
+            await app.state.events.aclose()
             await app.state.audit.aclose()
             engine.dispose()
 
@@ -111,6 +116,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(customers.router)
     app.include_router(spatial.router)
     app.include_router(imports.router)
+    app.include_router(events.router)
 
     for name, directory in vendor_dirs().items():
         app.mount(f"/vendor/{name}", StaticFiles(directory=directory), name=f"vendor-{name}")
