@@ -21,6 +21,7 @@ from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from api import audit
+from api import outbox as outbox_routes
 from api.auth import KeyCache
 from api.customer_view import ViewCaches
 from api.errors import add_exception_handlers
@@ -79,9 +80,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.customer_views = ViewCaches()
         app.state.topology_status = "compiling"
         follower = asyncio.create_task(_compile_then_follow(app, app.state.topology, settings.reload_interval_s))
+        delivery = outbox_routes.BackgroundDelivery(settings) if settings.outbox_worker_in_serve else None
+        if delivery is not None:
+            delivery.start()
         try:
             yield
         finally:
+            if delivery is not None:
+                await asyncio.to_thread(delivery.stop)
             follower.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await follower
@@ -111,6 +117,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(customers.router)
     app.include_router(spatial.router)
     app.include_router(imports.router)
+    app.include_router(outbox_routes.router)
 
     for name, directory in vendor_dirs().items():
         app.mount(f"/vendor/{name}", StaticFiles(directory=directory), name=f"vendor-{name}")
