@@ -31,6 +31,7 @@ from api.middleware import AccessLogMiddleware, BodyLimitMiddleware
 from api.openapi import API_DESCRIPTION, install_openapi
 from api.ratelimit import TokenBuckets
 from api.routes import customers, grid, health, impact, imports, layers, plans, search, spatial
+from api.routes import consultation
 from api.settings import Settings
 from api.state import TopologyHolder
 from gis.audit import AuditWriter
@@ -118,10 +119,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(spatial.router)
     app.include_router(imports.router)
     app.include_router(outbox_routes.router)
+    app.include_router(consultation.router)
+    app.include_router(consultation.page_router)
 
     for name, directory in vendor_dirs().items():
         app.mount(f"/vendor/{name}", StaticFiles(directory=directory), name=f"vendor-{name}")
     app.mount("/map", StaticFiles(directory=STATIC_DIR, html=True), name="map")
+    app.mount("/c/assets", StaticFiles(directory=consultation.CONSULT_DIR), name="consult-assets")
 
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:

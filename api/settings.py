@@ -134,6 +134,18 @@ class Settings(BaseSettings):
     wechat_template_id: str = Field(default="OUTAGE_CONSULTATION", min_length=1, max_length=64,
                                     description="the registered WeChat template of the consultation notice")
     sms_signature: str = Field(default="【供电公司】", max_length=20, description="SMS signature (签名)")
+    local_timezone: str = Field(default="Asia/Shanghai", description="time zone of the times customers read")
+
+    @field_validator("local_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"local_timezone: unknown time zone {value!r}") from exc
+        return value
 
     @field_validator("customer_view_panels")
     @classmethod

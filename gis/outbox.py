@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, case, func, or_, select, update
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import Connection, Engine
@@ -229,15 +229,18 @@ def get_message(conn: Connection, message_id: int) -> OutboxRecord:
 
 
 def retry_message(engine: Engine, message_id: int, *, now: dt.datetime | None = None) -> OutboxRecord:
-    """Make a dead message pending again with a fresh set of attempts; other states are a Conflict."""
+    """Send a message again now: a dead one becomes pending with a fresh set of attempts, a pending
+    one waiting for its next try is due at once. A sent message is a :class:`Conflict`."""
     now = (now or _now()).astimezone(dt.timezone.utc)
     with engine.begin() as conn:
-        done = conn.execute(update(_OUTBOX).where(_OUTBOX.c.id == message_id, _OUTBOX.c.state == "dead")
-                            .values(state="pending", attempts=0, next_try_at=now, lease_owner=None,
-                                    lease_until=None).returning(_OUTBOX.c.id)).first()
+        done = conn.execute(
+            update(_OUTBOX).where(_OUTBOX.c.id == message_id, _OUTBOX.c.state.in_(("dead", "pending")))
+            .values(state="pending", next_try_at=now,
+                    attempts=case((_OUTBOX.c.state == "dead", 0), else_=_OUTBOX.c.attempts))
+            .returning(_OUTBOX.c.id)).first()
         current = get_message(conn, message_id)
         if done is None:
-            raise Conflict(f"outbox message {message_id} is {current.state!r}: only a dead message is retried",
+            raise Conflict(f"outbox message {message_id} is {current.state!r}: it was delivered",
                            field="state", value=current.state)
         return current
 

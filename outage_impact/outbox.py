@@ -64,8 +64,7 @@ class FileSender:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._fh = self.path.open("a", encoding="utf-8")
+        self._fh = None  # opened on the first message: an idle worker creates no file
         self._lock = threading.Lock()
 
     def send(self, message: Any) -> None:
@@ -73,13 +72,19 @@ class FileSender:
                           ensure_ascii=False)
         try:
             with self._lock:
+                if self._fh is None:
+                    self.path.parent.mkdir(parents=True, exist_ok=True)
+                    self._fh = self.path.open("a", encoding="utf-8")
                 self._fh.write(line + "\n")
                 self._fh.flush()
         except OSError as exc:
             raise DeliveryError(f"cannot write {self.path}: {exc}") from exc
 
     def close(self) -> None:
-        self._fh.close()
+        with self._lock:
+            if self._fh is not None:
+                self._fh.close()
+                self._fh = None
 
 
 _RETRYABLE_4XX = {408, 425, 429}
