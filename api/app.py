@@ -31,7 +31,7 @@ from api.middleware import AccessLogMiddleware, BodyLimitMiddleware
 from api.openapi import API_DESCRIPTION, install_openapi
 from api.ratelimit import TokenBuckets
 from api.routes import customers, grid, health, impact, imports, layers, plans, search, spatial
-from api.routes import consultation
+from api.routes import alternatives, consultation
 from api.settings import Settings
 from api.state import TopologyHolder
 from gis.audit import AuditWriter
@@ -121,6 +121,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(outbox_routes.router)
     app.include_router(consultation.router)
     app.include_router(consultation.page_router)
+    app.include_router(alternatives.router)
 
     for name, directory in vendor_dirs().items():
         app.mount(f"/vendor/{name}", StaticFiles(directory=directory), name=f"vendor-{name}")

@@ -156,6 +156,14 @@ SAMPLES: dict[tuple[str, str], Sample] = {
     ("POST", "/api/v1/plans/{plan_id}/consultation"): Sample("POST", "", prepare=_consultation),
     ("GET", "/api/v1/plans/{plan_id}/consultation"): Sample("GET", "", prepare=_plan_path("/consultation")),
     ("POST", "/api/v1/consultation/replies"): Sample("POST", "/api/v1/consultation/replies", prepare=_gateway_reply),
+    ("PUT", "/api/v1/plans/{plan_id}/alternatives"): Sample(
+        "PUT", "", json={"alternatives": [{"title": "改停", "steps": [{"action": "open", "element": "SW000044"}]}]},
+        prepare=_plan_path("/alternatives")),
+    ("PUT", "/api/v1/plans/{plan_id}/windows"): Sample(
+        "PUT", "", json={"windows": [{"start": PLAN["window_start"], "end": PLAN["window_end"]}]},
+        prepare=_plan_path("/windows")),
+    ("GET", "/api/v1/plans/{plan_id}/alternatives"): Sample("GET", "", prepare=_plan_path("/alternatives")),
+    ("GET", "/api/v1/plans/{plan_id}/recommendation"): Sample("GET", "", prepare=_plan_path("/recommendation")),
 }
 
 
