@@ -161,3 +161,8 @@ def test_consultation_refuses_bad_requests_and_writes_nothing(api_url, client_as
     r = planner.post(f"/api/v1/plans/{plan_id}/consultation",
                      json={"accounts": affected[1:2], "reason": "x", "windows": [W0, W1]})
     assert r.status_code == 409 and r.json()["field"] == "windows"
+
+
+def test_a_scalar_query_parameter_given_twice_is_refused(client_as):
+    r = client_as("admin").get("/api/v1/outbox", params=[("state", "dead"), ("state", "sent")])
+    assert r.status_code == 422 and r.json()["field"] == "state" and r.json()["value"] == 2
