@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError
 
 from gis.errors import Conflict, InvalidInput, NotFound
 from gis.models import (
@@ -173,6 +174,15 @@ def start_consultation(engine: Engine, plan_id: int, *, accounts: Sequence[str],
         seen.add(account)
     if windows is not None:
         _check_windows(windows)
+    try:
+        return _start(engine, plan_id, accounts, windows, reason, area_names, sent_by, expires_at, make_messages, now)
+    except IntegrityError as exc:  # another consultation of the same plan committed in between
+        raise Conflict(f"plan {plan_id} was consulted by another request at the same time; send again "
+                       "(customers already consulted are skipped)", field="plan_id", value=plan_id) from exc
+
+
+def _start(engine: Engine, plan_id: int, accounts: Sequence[str], windows, reason: str, area_names: Sequence[str],
+           sent_by: str | None, expires_at: dt.datetime, make_messages, now: dt.datetime) -> StartResult:
     with engine.begin() as conn:
         plan = _plan_status(conn, plan_id)
         if plan.status != CONSULTING:

@@ -71,3 +71,17 @@ def test_replies_change_the_recommendation(client_as):
     assert got["alternatives"][1]["steps"] == [{"action": "open", "element": OTHER}]
     # consulted windows are fixed
     assert planner.put(f"/api/v1/plans/{pid}/windows", json={"windows": [W1]}).status_code == 409
+
+
+def test_deleting_a_draft_takes_its_windows_and_alternatives_with_it(client_as):
+    planner = client_as("planner")
+    plan = planner.post("/api/v1/plans", json={"title": "删草稿", "steps": [{"action": "open", "element": FUSE}]}).json()
+    pid = plan["id"]
+    r = planner.get(f"/api/v1/plans/{pid}/recommendation")
+    assert r.status_code == 422 and r.json()["field"] == "windows"
+    assert planner.put(f"/api/v1/plans/{pid}/windows", json={"windows": [W0]}).status_code == 200
+    assert planner.put(f"/api/v1/plans/{pid}/alternatives", json={"alternatives": [
+        {"title": "b", "steps": [{"action": "open", "element": OTHER}]}]}).status_code == 200
+    assert planner.get(f"/api/v1/plans/{pid}/recommendation").json()["recommended"]["window"]["seq"] == 0
+    assert planner.delete(f"/api/v1/plans/{pid}").status_code == 204
+    assert planner.get(f"/api/v1/plans/{pid}/alternatives").status_code == 404
