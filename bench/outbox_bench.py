@@ -8,7 +8,9 @@ process so it does not share the worker's GIL) listens on loopback. Each run enq
 one in-process :class:`~outage_impact.outbox.DeliveryWorker` (the ``gridatlas worker``
 code path: claim a batch, send it ``--concurrency`` at a time through the webhook sender,
 record the batch's outcomes in one transaction) drains it; timed from the first claim to
-the last outcome committed. Checks that the gateway got every key exactly once. Target:
+the last outcome committed. Checks that the gateway got every key exactly once. Baseline
+(``direct_no_store``): the same sender and thread pool posting the messages with no store,
+the ceiling the outbox's store work is measured against (``ratio_to_direct``). Target:
 ≥ 500 messages/s on both stores. Prints JSON (median, range, per-run figures, load average).
 """
 
@@ -131,6 +133,24 @@ def run_once(kind: str, n: int, gateway: str, *, batch: int, concurrency: int) -
         cleanup()
 
 
+def direct(n: int, gateway: str, *, concurrency: int) -> dict:
+    """Baseline: the same sender and thread pool posting ``n`` messages with no store at all."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    httpx.get(gateway + "/reset")
+    sender = WebhookSender(gateway + "/send", pool=concurrency)
+    run = uuid.uuid4().hex[:8]
+    msgs = [type("M", (), {"id": i, "channel": m.channel, "template": m.template, "recipient": m.recipient,
+                           "idempotency_key": m.idempotency_key, "payload": m.payload})
+            for i, m in enumerate(_messages(n, run))]
+    with ThreadPoolExecutor(concurrency) as pool:
+        t0 = time.perf_counter()
+        list(pool.map(sender.send, msgs))
+        elapsed = time.perf_counter() - t0
+    sender.close()
+    return {"seconds": round(elapsed, 3), "per_s": round(n / elapsed, 1)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--messages", type=int, default=5000)
@@ -152,6 +172,10 @@ def main() -> None:
     out: dict = {"messages": args.messages, "batch": args.batch, "concurrency": args.concurrency,
                  "loadavg_before": os.getloadavg()}
     try:
+        base = [direct(args.messages, gateway, concurrency=args.concurrency) for _ in range(args.repeat)]
+        base_median = statistics.median(r["per_s"] for r in base)
+        out["direct_no_store"] = {"median_per_s": base_median, "min_per_s": min(r["per_s"] for r in base),
+                                  "max_per_s": max(r["per_s"] for r in base)}
         for kind in args.stores:
             runs = [run_once(kind, args.messages, gateway, batch=args.batch, concurrency=args.concurrency)
                     for _ in range(args.repeat)]
@@ -159,7 +183,7 @@ def main() -> None:
             out[kind] = {"median_per_s": statistics.median(rates), "min_per_s": min(rates), "max_per_s": max(rates),
                          "all_delivered_once": all(r["sent"] == r["gateway_keys"] == args.messages
                                                    and r["duplicates"] == 0 for r in runs),
-                         "runs": runs}
+                         "ratio_to_direct": round(statistics.median(rates) / base_median, 2), "runs": runs}
     finally:
         proc.terminate()
         proc.join(5)
