@@ -22,6 +22,7 @@ from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from api import audit
+from api import outbox as outbox_routes
 from api.auth import KeyCache
 from api.customer_view import ViewCaches
 from api.errors import add_exception_handlers
@@ -30,7 +31,7 @@ from api.logs import configure_logging
 from api.middleware import AccessLogMiddleware, BodyLimitMiddleware
 from api.openapi import API_DESCRIPTION, install_openapi
 from api.ratelimit import TokenBuckets
-from api.routes import customers, events, grid, health, impact, imports, layers, plans, search, spatial
+from api.routes import alternatives, consultation, customers, events, grid, health, impact, imports, layers, plans, search, spatial
 from api.settings import Settings
 from api.state import TopologyHolder
 from gis.audit import AuditWriter
@@ -83,9 +84,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                     retention=dt.timedelta(hours=settings.events_retention_h))
         app.state.topology_status = "compiling"
         follower = asyncio.create_task(_compile_then_follow(app, app.state.topology, settings.reload_interval_s))
+        delivery = outbox_routes.BackgroundDelivery(settings) if settings.outbox_worker_in_serve else None
+        if delivery is not None:
+            delivery.start()
         try:
             yield
         finally:
+            if delivery is not None:
+                await asyncio.to_thread(delivery.stop)
             follower.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await follower
@@ -117,10 +123,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(spatial.router)
     app.include_router(imports.router)
     app.include_router(events.router)
+    app.include_router(outbox_routes.router)
+    app.include_router(consultation.router)
+    app.include_router(consultation.page_router)
+    app.include_router(alternatives.router)
 
     for name, directory in vendor_dirs().items():
         app.mount(f"/vendor/{name}", StaticFiles(directory=directory), name=f"vendor-{name}")
     app.mount("/map", StaticFiles(directory=STATIC_DIR, html=True), name="map")
+    app.mount("/c/assets", StaticFiles(directory=consultation.CONSULT_DIR), name="consult-assets")
 
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:

@@ -592,6 +592,43 @@ def import_simbench_cmd(
                         crs="EPSG:4326", place_at=place_at, database_url=database_url)
 
 
+# ---------------------------------------------------------------- outbox delivery (issue 16b)
+@app.command()
+def worker(
+    once: Annotated[bool, typer.Option("--once", help="deliver what is due now, then exit")] = False,
+    database_url: DbOption = None,
+) -> None:
+    """Deliver the outbox (consultations, notices) until stopped (SIGTERM / Ctrl-C).
+
+    Several workers (and `gridatlas serve` with GRIDATLAS_OUTBOX_WORKER_IN_SERVE) may run at
+    once: each claims its own batches; a killed worker's claims are taken over after
+    GRIDATLAS_OUTBOX_LEASE_S.
+    """
+    import signal
+    import threading
+
+    from api.outbox import build_worker
+
+    settings = _settings(database_url)
+    engine = _engine(settings)
+    delivery = build_worker(settings, engine)
+    stop = threading.Event()
+    try:
+        if once:
+            total = 0
+            while (report := delivery.run_once()).claimed:
+                total += report.sent
+            console.print(f"sent {total}")
+            return
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
+        console.print(f"outbox worker {delivery.worker_id}: sender {settings.outbox_sender}")
+        delivery.run(stop, poll_s=settings.outbox_poll_interval_s)
+    finally:
+        delivery.close()
+        engine.dispose()
+
+
 def main() -> None:
     try:
         app()

@@ -7,6 +7,8 @@ done, so an oversized request never turns into a slow 200. The values live in
 
 from __future__ import annotations
 
+import types
+import typing
 from collections.abc import Iterator
 from typing import Any
 
@@ -91,6 +93,7 @@ def check_plan_size(total_steps: int, settings: Settings, *, field: str = "steps
 
 
 _KNOWN_QUERY: dict[int, frozenset[str]] = {}
+_REPEATABLE: dict[int, frozenset[str]] = {}
 
 
 def _query_names(dependant: Any) -> Iterator[str]:
@@ -99,6 +102,22 @@ def _query_names(dependant: Any) -> Iterator[str]:
         yield field.alias
     for sub in dependant.dependencies:
         yield from _query_names(sub)
+
+
+def _is_sequence(annotation: Any) -> bool:
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        return any(_is_sequence(arg) for arg in typing.get_args(annotation))
+    return origin in (list, tuple, set, frozenset)
+
+
+def _repeatable_names(dependant: Any) -> Iterator[str]:
+    """Query parameters that take several values (list-typed); any other may be given once."""
+    for field in dependant.query_params:
+        if _is_sequence(field.field_info.annotation):
+            yield field.alias
+    for sub in dependant.dependencies:
+        yield from _repeatable_names(sub)
 
 
 async def reject_unknown_query_params(request: Request) -> None:
@@ -120,3 +139,13 @@ async def reject_unknown_query_params(request: Request) -> None:
                 f"unknown query parameter {name!r}; this endpoint accepts: {', '.join(sorted(known)) or 'none'}",
                 field=name or "(empty name)", value=request.query_params.get(name),
             )
+    # a scalar parameter given twice (?actor=a&actor=b) would silently use one of them
+    repeated = [n for n in set(request.query_params.keys()) if len(request.query_params.getlist(n)) > 1]
+    if repeated:
+        repeatable = _REPEATABLE.get(id(route))
+        if repeatable is None:
+            repeatable = _REPEATABLE[id(route)] = frozenset(_repeatable_names(route.dependant))
+        for name in sorted(repeated):
+            if name not in repeatable:
+                raise InvalidInput(f"query parameter {name!r} is given more than once; give it once",
+                                   field=name, value=len(request.query_params.getlist(name)))

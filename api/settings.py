@@ -33,6 +33,7 @@ DEFAULT_VIEW_PANELS: dict[str, tuple[str, ...]] = {
     "admin": _ALL,
     "planner": tuple(p for p in _ALL if p != "interaction_texts"),
     "analyst": tuple(p for p in _ALL if p not in ("contact", "interaction_texts")),
+    "gateway": (),  # the messaging gateway's key only posts consultation replies
 }
 
 
@@ -116,6 +117,40 @@ class Settings(BaseSettings):
         default=0.25, gt=0, le=5,
         description="how often a worker looks for new events on SQLite (PostgreSQL wakes it by NOTIFY)")
     events_retention_h: float = Field(default=24.0, gt=0, description="hours an event is kept for clients resuming a stream")
+    # -- outbox, consultation, alternatives and windows (issue 16b)
+    outbox_worker_in_serve: bool = Field(
+        default=True, description="`gridatlas serve` delivers the outbox in a background thread of each worker "
+        "process (false: run `gridatlas worker` instead)")
+    outbox_sender: str = Field(default="file", pattern="^(file|webhook)$",
+                               description="file: JSON lines to outbox_file; webhook: POST to outbox_webhook_url")
+    outbox_file: Path = Field(default=Path("var/outbox.jsonl"), description="where the file sender appends")
+    outbox_webhook_url: str = Field(default="", description="the messaging gateway (webhook sender)")
+    outbox_webhook_timeout_s: float = Field(default=5.0, gt=0, le=120)
+    outbox_max_attempts: int = Field(default=8, ge=1, le=100, description="attempts before a message is dead")
+    outbox_backoff_base_s: float = Field(default=2.0, ge=0, description="first retry waits up to this (full jitter)")
+    outbox_backoff_max_s: float = Field(default=600.0, ge=0, description="longest wait between two attempts")
+    outbox_batch_size: int = Field(default=100, ge=1, le=10_000, description="messages one claim takes")
+    outbox_lease_s: float = Field(default=60.0, gt=0, description="a claim not finished within this is claimed again")
+    outbox_poll_interval_s: float = Field(default=1.0, gt=0, description="idle wait between two claims")
+    outbox_concurrency: int = Field(default=8, ge=1, le=256, description="messages in flight per worker")
+    public_base_url: str = Field(default="http://127.0.0.1:8000",
+                                 description="how customers reach this server: the consultation links start with it")
+    consult_link_ttl_h: float = Field(default=72.0, gt=0, le=24 * 90, description="a consultation link expires after")
+    wechat_template_id: str = Field(default="OUTAGE_CONSULTATION", min_length=1, max_length=64,
+                                    description="the registered WeChat template of the consultation notice")
+    sms_signature: str = Field(default="【供电公司】", max_length=20, description="SMS signature (签名)")
+    local_timezone: str = Field(default="Asia/Shanghai", description="time zone of the times customers read")
+
+    @field_validator("local_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"local_timezone: unknown time zone {value!r}") from exc
+        return value
 
     @field_validator("customer_view_panels")
     @classmethod
@@ -153,6 +188,8 @@ class Settings(BaseSettings):
             raise ValueError("default_page_size must not exceed max_page_size")
         if self.max_body_bytes > self.max_import_bytes:
             raise ValueError("max_body_bytes must not exceed max_import_bytes")
+        if self.outbox_sender == "webhook" and not self.outbox_webhook_url.startswith(("http://", "https://")):
+            raise ValueError("outbox_sender=webhook needs outbox_webhook_url (http:// or https://)")
         if self.environment == "production" and self.secret_key == "change-me":
             raise ValueError("refusing to start in production with the default secret_key")
         return self

@@ -63,7 +63,12 @@ def _sqlite_transactions(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _begin(conn):
-        conn.exec_driver_sql("BEGIN")
+        # ``conn.execution_options(sqlite_begin="IMMEDIATE")`` takes the write lock at BEGIN
+        # (a claim that reads then writes must not be upgraded from a read lock; gis.outbox)
+        mode = conn.get_execution_options().get("sqlite_begin", "")
+        if mode not in ("", "IMMEDIATE"):
+            raise ValueError(f"sqlite_begin must be '' or 'IMMEDIATE', not {mode!r}")
+        conn.exec_driver_sql(f"BEGIN {mode}".strip())
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

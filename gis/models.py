@@ -48,6 +48,13 @@ __all__ = [
     "AuditEvent",
     "ApiKey",
     "Event",
+    "OutboxMessage",
+    "PlanWindow",
+    "PlanAlternative",
+    "PlanConsultation",
+    "OUTBOX_CHANNELS",
+    "OUTBOX_STATES",
+    "CONSULTATION_REPLIES",
     "ROLES",
     "SPATIAL_TABLES",
     "SWITCH_KINDS",
@@ -70,7 +77,10 @@ CHANNELS = ("95598电话", "微信", "微博", "掌上电力", "网上国网", "
 INTERACTION_KINDS = ("咨询", "投诉", "报修", "意见", "表扬")
 PLAN_STATUSES = ("draft", "consulting", "approved", "executed", "cancelled")
 STEP_ACTIONS = ("open", "close", "out_of_service", "in_service")
-ROLES = ("dispatcher", "planner", "agent", "analyst", "admin")
+ROLES = ("dispatcher", "planner", "agent", "analyst", "admin", "gateway")
+OUTBOX_CHANNELS = ("wechat", "sms")
+OUTBOX_STATES = ("pending", "sent", "dead")
+CONSULTATION_REPLIES = ("accept", "prefer_window", "object")
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -278,11 +288,15 @@ class Consultation(Base):
     account_no: Mapped[str] = mapped_column(ForeignKey("customers.account_no"), index=True)
     channel: Mapped[str] = mapped_column(String(32))
     sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
-    reply: Mapped[str | None] = mapped_column(String(16))  # accept / prefer_window / refuse
+    reply: Mapped[str | None] = mapped_column(String(16))  # accept / prefer_window / object
     preferred_start: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     preferred_end: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     reason: Mapped[str | None] = mapped_column(Text)
     replied_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    # -- consultation (issue 16b)
+    preferred_window: Mapped[int | None] = mapped_column(Integer)  # seq of the candidate window preferred
+    reply_via: Mapped[str | None] = mapped_column(String(16))  # page / gateway
+    expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))  # the link's expiry
 
 
 class Notification(Base):
@@ -347,6 +361,79 @@ class Event(Base):
     target: Mapped[str | None] = mapped_column(String(120))
     payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_utcnow, index=True)
+
+
+# -- outbox, consultation, alternatives and windows (issue 16b)
+class OutboxMessage(Base):
+    """待发消息: written in the transaction of the change that causes it, delivered at least once.
+
+    ``recipient`` is copied from the customer record at enqueue (one source for contacts);
+    ``idempotency_key`` is stable across retries and unique. A worker claims a message by
+    setting ``lease_owner``/``lease_until``; a claim whose lease ran out (a killed worker) is
+    claimed again.
+    """
+
+    __tablename__ = "outbox_messages"
+    __table_args__ = (
+        CheckConstraint(_in("channel", OUTBOX_CHANNELS), name="ck_outbox_channel"),
+        CheckConstraint(_in("state", OUTBOX_STATES), name="ck_outbox_state"),
+        Index("ix_outbox_due", "state", "next_try_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    template: Mapped[str] = mapped_column(String(100))
+    account_no: Mapped[str | None] = mapped_column(String(32), index=True)
+    recipient: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    idempotency_key: Mapped[str] = mapped_column(String(128), unique=True)
+    plan_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_try_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_utcnow)
+    lease_owner: Mapped[str | None] = mapped_column(String(100))
+    lease_until: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_utcnow)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class PlanWindow(Base):
+    """A candidate window of a plan (先算后停): seq 0 is the window proposed first."""
+
+    __tablename__ = "plan_windows"
+    __table_args__ = (UniqueConstraint("plan_id", "seq", name="uq_plan_windows_seq"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("switching_plans.id", ondelete="CASCADE"), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    window_start: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    window_end: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class PlanAlternative(Base):
+    """An alternative step set of a plan; the plan's own steps are alternative 0 (not stored here)."""
+
+    __tablename__ = "plan_alternatives"
+    __table_args__ = (UniqueConstraint("plan_id", "seq", name="uq_plan_alternatives_seq"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("switching_plans.id", ondelete="CASCADE"), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    title: Mapped[str] = mapped_column(String(300))
+    steps: Mapped[list[Any]] = mapped_column(JSON)  # [[action, element_id], ...]
+
+
+class PlanConsultation(Base):
+    """The consultation round of a plan: its reason, the area named to customers, who sent it."""
+
+    __tablename__ = "plan_consultations"
+
+    plan_id: Mapped[int] = mapped_column(ForeignKey("switching_plans.id", ondelete="CASCADE"), primary_key=True)
+    reason: Mapped[str] = mapped_column(Text)
+    area_names: Mapped[list[Any]] = mapped_column(JSON)
+    sent_by: Mapped[str | None] = mapped_column(String(100))
+    sent_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_utcnow)
 
 
 #: Tables with a geometry column, each with a spatial index on both stores.

@@ -67,6 +67,9 @@ def serve(database_url: str, settings: Settings | None = None, app=None) -> Iter
         settings = settings or Settings(database_url=database_url)
         if "rate_limit_per_s" not in settings.model_fields_set:
             settings = settings.model_copy(update={"rate_limit_per_s": 0})
+        # nor deliver the outbox (it would write var/outbox.jsonl) unless a test asks for it
+        if "outbox_worker_in_serve" not in settings.model_fields_set:
+            settings = settings.model_copy(update={"outbox_worker_in_serve": False})
         app = create_app(settings)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)

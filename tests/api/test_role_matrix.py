@@ -91,6 +91,37 @@ def _upload(admin: httpx.Client, caller: httpx.Client) -> dict[str, Any]:
     return {"files": {"file": ("customers.csv", ("\n".join(head) + "\n").encode("utf-8"), "text/csv")}}
 
 
+def _consulted_plan(admin: httpx.Client) -> int:
+    """An admin's consulting plan with one customer consulted (one pending outbox message)."""
+    plan_id, _ = _own_plan(admin, admin)
+    assert admin.post(f"/api/v1/plans/{plan_id}/status", json={"status": "consulting"}).status_code == 200
+    affected = admin.get(f"/api/v1/plans/{plan_id}/impact", params={"limit": 1, "area": "false"}).json()["customers"]
+    r = admin.post(f"/api/v1/plans/{plan_id}/consultation", json={"accounts": affected, "reason": "检修"})
+    assert r.status_code == 200, r.text
+    return plan_id
+
+
+def _consultation(admin: httpx.Client, caller: httpx.Client) -> dict[str, Any]:
+    plan_id, _ = _own_plan(admin, caller)
+    for client in (caller, admin):
+        if client.post(f"/api/v1/plans/{plan_id}/status", json={"status": "consulting"}).status_code == 200:
+            break
+    affected = admin.get(f"/api/v1/plans/{plan_id}/impact", params={"limit": 1, "area": "false"}).json()["customers"]
+    return {"path": f"/api/v1/plans/{plan_id}/consultation", "json": {"accounts": affected, "reason": "检修"}}
+
+
+def _outbox_message(admin: httpx.Client, caller: httpx.Client) -> dict[str, Any]:
+    plan_id = _consulted_plan(admin)
+    message = admin.get("/api/v1/outbox", params={"plan_id": plan_id}).json()["data"][0]
+    return {"path": f"/api/v1/outbox/{message['id']}/retry"}
+
+
+def _gateway_reply(admin: httpx.Client, caller: httpx.Client) -> dict[str, Any]:
+    plan_id = _consulted_plan(admin)
+    message = admin.get("/api/v1/outbox", params={"plan_id": plan_id}).json()["data"][0]
+    return {"json": {"key": message["idempotency_key"], "reply": "accept"}}
+
+
 #: One representative valid request per (method, route template). Other branches add theirs.
 SAMPLES: dict[tuple[str, str], Sample] = {
     ("GET", "/api/v1/layers"): Sample("GET", "/api/v1/layers"),
@@ -128,6 +159,20 @@ SAMPLES: dict[tuple[str, str], Sample] = {
     ("GET", "/api/v1/plans/{plan_id}/impact"): Sample("GET", "", params={"limit": 5}, prepare=_plan_path("/impact")),
     ("GET", "/api/v1/plans/{plan_id}/impact/customers.{fmt}"):
         Sample("GET", "", prepare=_plan_path("/impact/customers.csv")),
+    # -- outbox and consultation (issue 16b)
+    ("GET", "/api/v1/outbox"): Sample("GET", "/api/v1/outbox", params={"limit": 5}),
+    ("POST", "/api/v1/outbox/{message_id}/retry"): Sample("POST", "", prepare=_outbox_message),
+    ("POST", "/api/v1/plans/{plan_id}/consultation"): Sample("POST", "", prepare=_consultation),
+    ("GET", "/api/v1/plans/{plan_id}/consultation"): Sample("GET", "", prepare=_plan_path("/consultation")),
+    ("POST", "/api/v1/consultation/replies"): Sample("POST", "/api/v1/consultation/replies", prepare=_gateway_reply),
+    ("PUT", "/api/v1/plans/{plan_id}/alternatives"): Sample(
+        "PUT", "", json={"alternatives": [{"title": "改停", "steps": [{"action": "open", "element": "SW000044"}]}]},
+        prepare=_plan_path("/alternatives")),
+    ("PUT", "/api/v1/plans/{plan_id}/windows"): Sample(
+        "PUT", "", json={"windows": [{"start": PLAN["window_start"], "end": PLAN["window_end"]}]},
+        prepare=_plan_path("/windows")),
+    ("GET", "/api/v1/plans/{plan_id}/alternatives"): Sample("GET", "", prepare=_plan_path("/alternatives")),
+    ("GET", "/api/v1/plans/{plan_id}/recommendation"): Sample("GET", "", prepare=_plan_path("/recommendation")),
 }
 
 
