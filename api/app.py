@@ -29,7 +29,7 @@ from api.logs import configure_logging
 from api.middleware import AccessLogMiddleware, BodyLimitMiddleware
 from api.openapi import API_DESCRIPTION, install_openapi
 from api.ratelimit import TokenBuckets
-from api.routes import customers, grid, health, impact, imports, layers, plans, search, spatial
+from api.routes import contacts, customers, grid, health, impact, imports, layers, plans, search, spatial
 from api.settings import Settings
 from api.state import TopologyHolder
 from gis.audit import AuditWriter
@@ -62,6 +62,16 @@ async def _compile_then_follow(app: FastAPI, holder: TopologyHolder, interval: f
             log.exception("reloading the topology failed; still serving the previous data version")
 
 
+async def _follow_contacts(holder: TopologyHolder, interval: float) -> None:
+    """Read other workers' contact changes into this worker's caller index (issue 18)."""
+    while interval > 0:
+        await asyncio.sleep(interval)
+        try:
+            await asyncio.to_thread(holder.follow_contacts)
+        except Exception:  # the store may be briefly away: the next round catches up
+            log.warning("reading contact changes failed; retrying", exc_info=True)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app for ``settings`` (read from the environment when not given)."""
     settings = settings if settings is not None else Settings()
@@ -79,12 +89,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.customer_views = ViewCaches()
         app.state.topology_status = "compiling"
         follower = asyncio.create_task(_compile_then_follow(app, app.state.topology, settings.reload_interval_s))
+        contact_follower = asyncio.create_task(_follow_contacts(app.state.topology, settings.contact_follow_interval_s))
         try:
             yield
         finally:
-            follower.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await follower
+            for task in (follower, contact_follower):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await app.state.audit.aclose()
             engine.dispose()
 
@@ -111,6 +123,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(customers.router)
     app.include_router(spatial.router)
     app.include_router(imports.router)
+    app.include_router(contacts.build_router(settings))
 
     for name, directory in vendor_dirs().items():
         app.mount(f"/vendor/{name}", StaticFiles(directory=directory), name=f"vendor-{name}")
