@@ -18,11 +18,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Header, Path, Query, Request
+from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.auth import Principal, allow
+from api.auth import Principal, allow, authenticate
 from api.customer_view import stale_rules
 from api.deps import ConnDep, SettingsDep
 from api.masking import mask_customer, mask_history_entry
@@ -151,8 +151,9 @@ def build_router(settings: Settings) -> APIRouter:
                     "to change (phone, phone_alt, wechat_openid, address, name) with an optional note. The response "
                     "carries the new ETag. Search finds the new number at once and no longer the old one.",
         responses={412: {"description": "the contact changed since it was read (or If-Match is malformed)"},
-                   428: {"description": "If-Match is missing"}})
-    def patch_contact(request: Request, settings: SettingsDep, principal: Annotated[Principal, editors],
+                   428: {"description": "If-Match is missing"}},
+        dependencies=[editors])  # the configured roles (a closure: not resolvable from an annotation)
+    def patch_contact(request: Request, settings: SettingsDep, principal: Annotated[Principal, Depends(authenticate)],
                       account_no: AccountNo, body: Annotated[ContactPatch, Body()],
                       if_match: Annotated[str | None, Header(description='the ETag read, e.g. "3.1a2b3c4d"')] = None,
                       ) -> JSONResponse:

@@ -84,6 +84,16 @@ def _upload(admin: httpx.Client, caller: httpx.Client) -> dict[str, Any]:
     return {"files": {"file": ("customers.csv", ("\n".join(head) + "\n").encode("utf-8"), "text/csv")}}
 
 
+SECOND = CUSTOMERS.iloc[1]
+
+
+def _contact_etag(admin: httpx.Client, caller: httpx.Client) -> dict[str, Any]:
+    """The current ETag of SECOND's contact (each caller confirms it afresh)."""
+    r = admin.get(f"/api/v1/customers/{SECOND.account_no}/contact")
+    assert r.status_code == 200, r.text
+    return {"headers": {"If-Match": r.headers["etag"]}}
+
+
 #: One representative valid request per (method, route template). Other branches add theirs.
 SAMPLES: dict[tuple[str, str], Sample] = {
     ("GET", "/api/v1/layers"): Sample("GET", "/api/v1/layers"),
@@ -119,6 +129,13 @@ SAMPLES: dict[tuple[str, str], Sample] = {
     ("GET", "/api/v1/plans/{plan_id}/impact"): Sample("GET", "", params={"limit": 5}, prepare=_plan_path("/impact")),
     ("GET", "/api/v1/plans/{plan_id}/impact/customers.{fmt}"):
         Sample("GET", "", prepare=_plan_path("/impact/customers.csv")),
+    # -- contacts (issue 18)
+    ("GET", "/api/v1/customers/{account_no}/contact"): Sample("GET", f"/api/v1/customers/{SECOND.account_no}/contact"),
+    ("PATCH", "/api/v1/customers/{account_no}/contact"):
+        Sample("PATCH", f"/api/v1/customers/{SECOND.account_no}/contact", json={"touchpoint": "call_centre", "confirm": True},
+               prepare=_contact_etag),
+    ("GET", "/api/v1/customers/{account_no}/contact/history"):
+        Sample("GET", f"/api/v1/customers/{SECOND.account_no}/contact/history"),
 }
 
 
@@ -135,6 +152,8 @@ CUSTOMER_ROUTES_FOR_MASKING: dict[str, tuple[Sample, Callable[[Any], list[dict[s
     "search": (Sample("GET", "/api/v1/search", params={"q": FIRST.phone, "limit": 5}), lambda body: body["data"]),
     "customer view": (Sample("GET", f"/api/v1/customers/{FIRST.account_no}"),
                       lambda body: [{"account_no": body["account_no"], **(body.get("contact") or {})}]),
+    "contact": (Sample("GET", f"/api/v1/customers/{FIRST.account_no}/contact"),
+                lambda body: [{"account_no": body["account_no"], **(body.get("contact") or {})}]),
 }
 
 
