@@ -94,6 +94,22 @@ def _contact_etag(admin: httpx.Client, caller: httpx.Client) -> dict[str, Any]:
     return {"headers": {"If-Match": r.headers["etag"]}}
 
 
+def _call_body(admin: httpx.Client, caller: httpx.Client) -> dict[str, Any]:
+    """A fresh call id ringing at the test agent (the key named test-agent)."""
+    import uuid
+
+    return {"json": {"caller_number": FIRST.phone, "agent_id": "test-agent", "call_id": f"m-{uuid.uuid4().hex[:12]}"}}
+
+
+def _call_path(suffix: str = "") -> Callable[[httpx.Client, httpx.Client], dict[str, Any]]:
+    def prepare(admin: httpx.Client, caller: httpx.Client) -> dict[str, Any]:
+        body = _call_body(admin, caller)["json"]
+        r = admin.post("/api/v1/calls/incoming", json=body)
+        assert r.status_code == 201, r.text
+        return {"path": f"/api/v1/calls/{body['call_id']}{suffix}"}
+    return prepare
+
+
 #: One representative valid request per (method, route template). Other branches add theirs.
 SAMPLES: dict[tuple[str, str], Sample] = {
     ("GET", "/api/v1/layers"): Sample("GET", "/api/v1/layers"),
@@ -136,6 +152,9 @@ SAMPLES: dict[tuple[str, str], Sample] = {
                prepare=_contact_etag),
     ("GET", "/api/v1/customers/{account_no}/contact/history"):
         Sample("GET", f"/api/v1/customers/{SECOND.account_no}/contact/history"),
+    ("POST", "/api/v1/calls/incoming"): Sample("POST", "/api/v1/calls/incoming", prepare=_call_body),
+    ("GET", "/api/v1/calls/{call_id}"): Sample("GET", "", prepare=_call_path()),
+    ("POST", "/api/v1/calls/{call_id}/close"): Sample("POST", "", json={"kind": "咨询"}, prepare=_call_path("/close")),
 }
 
 
@@ -152,6 +171,7 @@ CUSTOMER_ROUTES_FOR_MASKING: dict[str, tuple[Sample, Callable[[Any], list[dict[s
     "search": (Sample("GET", "/api/v1/search", params={"q": FIRST.phone, "limit": 5}), lambda body: body["data"]),
     "customer view": (Sample("GET", f"/api/v1/customers/{FIRST.account_no}"),
                       lambda body: [{"account_no": body["account_no"], **(body.get("contact") or {})}]),
+    "call": (Sample("GET", "", prepare=_call_path()), lambda body: [body["customer"]]),
     "contact": (Sample("GET", f"/api/v1/customers/{FIRST.account_no}/contact"),
                 lambda body: [{"account_no": body["account_no"], **(body.get("contact") or {})}]),
 }
