@@ -29,7 +29,7 @@ from api.logs import configure_logging
 from api.middleware import AccessLogMiddleware, BodyLimitMiddleware
 from api.openapi import API_DESCRIPTION, install_openapi
 from api.ratelimit import TokenBuckets
-from api.routes import calls, contacts, customers, grid, health, impact, imports, layers, plans, search, spatial
+from api.routes import calls, contacts, customers, data_quality, grid, health, impact, imports, layers, plans, search, spatial
 from api.settings import Settings
 from api.state import TopologyHolder
 from gis.audit import AuditWriter
@@ -125,6 +125,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(imports.router)
     app.include_router(contacts.build_router(settings))
     app.include_router(calls.router)
+    app.include_router(data_quality.router)
 
     for name, directory in vendor_dirs().items():
         app.mount(f"/vendor/{name}", StaticFiles(directory=directory), name=f"vendor-{name}")

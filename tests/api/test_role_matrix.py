@@ -152,6 +152,7 @@ SAMPLES: dict[tuple[str, str], Sample] = {
                prepare=_contact_etag),
     ("GET", "/api/v1/customers/{account_no}/contact/history"):
         Sample("GET", f"/api/v1/customers/{SECOND.account_no}/contact/history"),
+    ("GET", "/api/v1/data-quality"): Sample("GET", "/api/v1/data-quality", params={"limit": 5, "stalest": 3}),
     ("POST", "/api/v1/calls/incoming"): Sample("POST", "/api/v1/calls/incoming", prepare=_call_body),
     ("GET", "/api/v1/calls/{call_id}"): Sample("GET", "", prepare=_call_path()),
     ("POST", "/api/v1/calls/{call_id}/close"): Sample("POST", "", json={"kind": "咨询"}, prepare=_call_path("/close")),
