@@ -22,10 +22,11 @@ from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.audit import audit
 from api.auth import Principal, allow, authenticate
 from api.customer_view import stale_rules
 from api.deps import ConnDep, SettingsDep
-from api.masking import mask_customer, mask_history_entry
+from api.masking import PII_FIELDS, mask_customer, mask_history_entry
 from api.settings import Settings
 from gis.audit import record_event
 from gis.contacts import CONTACT_FIELDS, ContactState, change_contact, parse_etag, read_contact, read_history, stale_fields
@@ -131,6 +132,14 @@ def _out(state: ContactState, settings: Settings, principal: Principal, now: dt.
     }
 
 
+def _audit_read(request: Request, principal: Principal, account_no: str, values: dict[str, Any] | None,
+                via: str) -> None:
+    """Record a read of personal data shown unmasked (field names only)."""
+    unmasked = sorted(k for k in PII_FIELDS if values and values.get(k) is not None)
+    if principal.sees_pii and unmasked:
+        audit(request, principal, "customer.pii_read", "customer", account_no, {"unmasked": unmasked, "via": via})
+
+
 def build_router(settings: Settings) -> APIRouter:
     """The contact routes, admitting ``settings.contact_editor_roles`` to change contacts."""
     router = APIRouter(prefix="/api/v1", tags=["customers"])
@@ -138,10 +147,11 @@ def build_router(settings: Settings) -> APIRouter:
 
     @router.get("/customers/{account_no}/contact", response_model=ContactOut,
                 summary="A customer's contact with its ETag, where each value came from, and the fields to confirm")
-    def get_contact(conn: ConnDep, settings: SettingsDep, principal: Annotated[Principal, allow(*_READERS)],
-                    account_no: AccountNo) -> JSONResponse:
+    def get_contact(request: Request, conn: ConnDep, settings: SettingsDep,
+                    principal: Annotated[Principal, allow(*_READERS)], account_no: AccountNo) -> JSONResponse:
         state = read_contact(conn, account_no)
         body = ContactOut.model_validate(_out(state, settings, principal, dt.datetime.now(dt.timezone.utc)))
+        _audit_read(request, principal, account_no, body.contact, "contact")
         return JSONResponse(body.model_dump(mode="json"), headers={"ETag": state.etag})
 
     @router.patch(
@@ -174,7 +184,7 @@ def build_router(settings: Settings) -> APIRouter:
 
     @router.get("/customers/{account_no}/contact/history", response_model=HistoryPage,
                 summary="Every confirmation and correction of a customer's contact, newest first (masked by role)")
-    def contact_history(conn: ConnDep, settings: SettingsDep, principal: Annotated[Principal, allow(*_READERS)],
+    def contact_history(request: Request, conn: ConnDep, settings: SettingsDep, principal: Annotated[Principal, allow(*_READERS)],
                         account_no: AccountNo,
                         limit: Annotated[int, Query(ge=1, le=500)] = 50,
                         offset: Annotated[int, Query(ge=0)] = 0) -> dict[str, Any]:
@@ -182,6 +192,8 @@ def build_router(settings: Settings) -> APIRouter:
         shows = _shows_contact(settings, principal)
         data = [mask_history_entry(e, sees_pii=principal.sees_pii, shows_contact=shows)
                 for e in read_history(conn, account_no, limit=limit, offset=offset)]
+        values = {k: True for e in data for k, v in e["changes"].items() if v}
+        _audit_read(request, principal, account_no, values, "contact history")
         return {"account_no": account_no, "count": len(data), "data": data}
 
     return router
