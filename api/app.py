@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -29,11 +30,13 @@ from api.logs import configure_logging
 from api.middleware import AccessLogMiddleware, BodyLimitMiddleware
 from api.openapi import API_DESCRIPTION, install_openapi
 from api.ratelimit import TokenBuckets
-from api.routes import calls, contacts, customers, data_quality, grid, health, impact, imports, layers, plans, search, spatial
+from api.routes import (calls, contacts, customers, data_quality, events, grid, health, impact, imports, layers, plans,
+                        search, spatial)
 from api.settings import Settings
 from api.state import TopologyHolder
 from gis.audit import AuditWriter
 from gis.db import make_engine
+from gis.events import EventHub
 from map_ui.assets import STATIC_DIR, vendor_dirs
 
 __all__ = ["create_app"]
@@ -87,6 +90,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.rate_limits = TokenBuckets(settings.rate_limit_per_s, settings.rate_limit_burst)
         app.state.topology = TopologyHolder(engine)
         app.state.customer_views = ViewCaches()
+        app.state.events = EventHub(engine, poll_interval_s=settings.events_poll_interval_s,
+                                    retention=dt.timedelta(hours=settings.events_retention_h))
         app.state.topology_status = "compiling"
         follower = asyncio.create_task(_compile_then_follow(app, app.state.topology, settings.reload_interval_s))
         contact_follower = asyncio.create_task(_follow_contacts(app.state.topology, settings.contact_follow_interval_s))
@@ -97,6 +102,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            await app.state.events.aclose()
             await app.state.audit.aclose()
             engine.dispose()
 
@@ -123,6 +129,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(customers.router)
     app.include_router(spatial.router)
     app.include_router(imports.router)
+    app.include_router(events.router)
     app.include_router(contacts.build_router(settings))
     app.include_router(calls.router)
     app.include_router(data_quality.router)

@@ -113,6 +113,12 @@ class Settings(BaseSettings):
     emotion_repeat_min: int = Field(default=3, ge=2, description="contacts within emotion_repeat_days that count as repeat calls")
     emotion_repeat_days: int = Field(default=7, ge=1, le=30)
 
+    # -- live events (GET /api/v1/events; gis.events)
+    events_poll_interval_s: float = Field(
+        default=0.25, gt=0, le=5,
+        description="how often a worker looks for new events on SQLite (PostgreSQL wakes it by NOTIFY)")
+    events_retention_h: float = Field(default=24.0, gt=0, description="hours an event is kept for clients resuming a stream")
+
     # -- customer records kept true; incoming calls (issue 18)
     contact_editor_roles: tuple[str, ...] = Field(
         default=("dispatcher", "agent"),

@@ -47,11 +47,18 @@ class Sample:
     json: Any = None
     headers: dict[str, str] = field(default_factory=dict)
     prepare: Callable[[httpx.Client, httpx.Client], dict[str, Any]] | None = None
+    stream: bool = False  # an endless response (Server-Sent Events): only its status and headers are read
 
     def request(self, client: httpx.Client, admin: httpx.Client) -> httpx.Response:
         fields = {"path": self.path, "params": self.params, "json": self.json, "headers": self.headers, "files": None}
         if self.prepare is not None:
             fields.update(self.prepare(admin, client))
+        if self.stream:
+            with client.stream(self.method, fields["path"], params=fields["params"],
+                               headers={**client.headers, **fields["headers"]}) as response:
+                if response.status_code >= 300:
+                    response.read()
+                return response
         return client.request(self.method, fields["path"], params=fields["params"], json=fields["json"],
                               files=fields["files"], headers={**client.headers, **fields["headers"]})
 
@@ -131,6 +138,7 @@ SAMPLES: dict[tuple[str, str], Sample] = {
     ("GET", "/api/v1/viewport"): Sample("GET", "/api/v1/viewport", params={
         "bbox": f"{float(FIRST.lon) - 0.01},{float(FIRST.lat) - 0.01},{float(FIRST.lon) + 0.01},{float(FIRST.lat) + 0.01}",
         "zoom": 15}),
+    ("GET", "/api/v1/events"): Sample("GET", "/api/v1/events", params={"channels": "alerts"}, stream=True),
     ("GET", "/api/v1/search"): Sample("GET", "/api/v1/search", params={"q": FIRST.phone, "limit": 5}),
     ("POST", "/api/v1/imports/customers"): Sample("POST", "/api/v1/imports/customers", prepare=_upload),
     ("POST", "/api/v1/impact/export"):
@@ -142,6 +150,7 @@ SAMPLES: dict[tuple[str, str], Sample] = {
     ("DELETE", "/api/v1/plans/{plan_id}"): Sample("DELETE", "", prepare=_plan_path()),
     ("POST", "/api/v1/plans/{plan_id}/status"):
         Sample("POST", "", json={"status": "consulting"}, prepare=_plan_path("/status")),
+    ("GET", "/api/v1/plans/{plan_id}/report.html"): Sample("GET", "", prepare=_plan_path("/report.html")),
     ("GET", "/api/v1/plans/{plan_id}/impact"): Sample("GET", "", params={"limit": 5}, prepare=_plan_path("/impact")),
     ("GET", "/api/v1/plans/{plan_id}/impact/customers.{fmt}"):
         Sample("GET", "", prepare=_plan_path("/impact/customers.csv")),
