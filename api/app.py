@@ -65,14 +65,25 @@ async def _compile_then_follow(app: FastAPI, holder: TopologyHolder, interval: f
             log.exception("reloading the topology failed; still serving the previous data version")
 
 
-async def _follow_contacts(holder: TopologyHolder, interval: float) -> None:
-    """Read other workers' contact changes into this worker's caller index (issue 18)."""
-    while interval > 0:
-        await asyncio.sleep(interval)
+async def _follow_contacts(app: FastAPI, holder: TopologyHolder, interval: float) -> None:
+    """Read contact changes into this worker's caller index (issue 18): at once when the event
+    bus says a contact changed (any worker's change), and every ``interval`` seconds as a safety
+    net (0: events only). The overlay reads the store, so a missed event only delays it."""
+    sub = None
+    while True:
         try:
+            if sub is None:
+                sub = await app.state.events.subscribe({contacts.CONTACTS_CHANNEL})
+            await sub.get(timeout=interval if interval > 0 else 60.0)
             await asyncio.to_thread(holder.follow_contacts)
-        except Exception:  # the store may be briefly away: the next round catches up
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # the store may be briefly away, or the hub lagged: subscribe again and catch up
             log.warning("reading contact changes failed; retrying", exc_info=True)
+            if sub is not None:
+                app.state.events.unsubscribe(sub)
+                sub = None
+            await asyncio.sleep(1.0)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -94,7 +105,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                     retention=dt.timedelta(hours=settings.events_retention_h))
         app.state.topology_status = "compiling"
         follower = asyncio.create_task(_compile_then_follow(app, app.state.topology, settings.reload_interval_s))
-        contact_follower = asyncio.create_task(_follow_contacts(app.state.topology, settings.contact_follow_interval_s))
+        contact_follower = asyncio.create_task(_follow_contacts(app, app.state.topology, settings.contact_follow_interval_s))
         try:
             yield
         finally:

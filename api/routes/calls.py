@@ -28,6 +28,7 @@ from gis.calls import KeyRules, agent_exists, close_call, read_call, record_call
 from gis.contacts import read_contact, stale_fields
 from gis.customer_records import read_customer
 from gis.errors import InvalidInput, PermissionDenied
+from gis.events import publish
 from loaders.checks import normalize_phone
 
 __all__ = ["router", "IncomingCall", "CloseCall", "key_rules", "CALLS_CHANNEL"]
@@ -101,9 +102,13 @@ def _caller_digits(raw: str) -> str:
     return parsed
 
 
-def _publish(conn, call: dict[str, Any]) -> int | None:
-    """Publish the call to its agent's map on the event bus (once the bus is merged: see README)."""
-    return None
+def _publish(conn, call: dict[str, Any]) -> int:
+    """Publish the call to its agent's map (the maps signed in with the key named ``agent_id``), in the
+    call's transaction. References and non-personal flags only: the map fetches ``GET /calls/{id}``."""
+    return publish(conn, CALLS_CHANNEL, {
+        "call_id": call["call_id"], "resolution": call["resolution"], "account_no": call["account_no"],
+        "candidate_count": len(call["candidates"]), "key_customer": bool(call["flags"]), "flags": call["flags"],
+    }, target=f"name:{call['agent_id']}")
 
 
 @router.post("/calls/incoming", status_code=201, response_model=CallAnnounced,

@@ -31,9 +31,13 @@ from api.settings import Settings
 from gis.audit import record_event
 from gis.contacts import CONTACT_FIELDS, ContactState, change_contact, parse_etag, read_contact, read_history, stale_fields
 from gis.errors import InvalidInput
+from gis.events import publish
 from loaders.checks import normalize_phone
 
-__all__ = ["build_router", "ContactPatch", "normalize_changes"]
+__all__ = ["build_router", "ContactPatch", "normalize_changes", "CONTACTS_CHANNEL"]
+
+#: The event channel a contact change is published on; each worker's caller index follows it.
+CONTACTS_CHANNEL = "contacts"
 
 AccountNo = Annotated[str, Path(min_length=1, max_length=32, description="户号 account number")]
 Touchpoint = Literal["call_centre", "counter", "field", "wechat", "import"]
@@ -178,6 +182,8 @@ def build_router(settings: Settings) -> APIRouter:
                          object_kind="customer", object_id=account_no,
                          details={"fields": sorted(entry["changes"]), "confirmed": entry["confirmed"],
                                   "touchpoint": body.touchpoint, "version": entry["version"], "history_id": entry["id"]})
+            # every worker's caller index follows on this event (an internal channel, not offered to maps)
+            publish(conn, CONTACTS_CHANNEL, {"account_no": account_no, "history_id": entry["id"]})
         request.app.state.topology.follow_contacts()  # this worker's caller index answers the new values now
         out = ContactOut.model_validate(_out(state, settings, principal, now, entry))
         return JSONResponse(out.model_dump(mode="json"), headers={"ETag": state.etag})

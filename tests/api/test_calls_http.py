@@ -1,10 +1,12 @@
 """Incoming calls over real HTTP on both stores (issue 18): resolve, flag, store, show, close.
 
-The event that reaches the agent's map is tested with an SSE client once the event bus is
-merged (see test_call_reaches_only_its_agents_stream below when present).
+The event that reaches the agent's map is read with an SSE client from ``GET /api/v1/events``.
 """
 
 from __future__ import annotations
+
+import queue
+import time
 
 import httpx
 import pandas as pd
@@ -103,3 +105,31 @@ def test_bad_announcements_are_named(client_as, agents):
     r = _announce(tel, "c-1x", PLAIN.phone, agent="agent-08")
     assert r.status_code == 409 and r.json()["field"] == "call_id"
     assert client_as("dispatcher").get("/api/v1/calls/nope").status_code == 404
+
+
+def test_a_posted_call_reaches_its_agents_stream_within_a_second_and_no_other(api_url, client_as, agents):
+    """Over real HTTP with an SSE client: the agent's map (signed in with the key named after the
+    agent id) gets the call; another agent's map does not."""
+    from tests.api.test_events_http import Stream
+
+    mine, theirs = Stream(api_url, agents["agent-07"], "calls"), Stream(api_url, agents["agent-08"], "calls")
+    try:
+        assert mine.next(timeout=10)[0] == "ready" and theirs.next(timeout=10)[0] == "ready"
+        r = _announce(client_as("telephony"), "c-sse", KEY.phone)
+        sent = time.monotonic()  # the call is committed (and published) when the announcement returns
+        assert r.status_code == 201, r.text
+        event, data, ident = mine.next(timeout=5)
+        elapsed = time.monotonic() - sent
+        assert (event, ident) == ("calls", r.json()["event_id"])
+        assert data["payload"] == {"call_id": "c-sse", "resolution": "customer", "account_no": KEY.account_no,
+                                   "candidate_count": 0, "key_customer": True, "flags": ["医院"]}
+        assert elapsed < 1.0, f"{elapsed:.2f} s"
+        with pytest.raises(queue.Empty):
+            theirs.next(timeout=1.0)
+        # a retried announcement publishes nothing new
+        assert _announce(client_as("telephony"), "c-sse", KEY.phone).json()["event_id"] is None
+        with pytest.raises(queue.Empty):
+            mine.next(timeout=0.5)
+    finally:
+        mine.close()
+        theirs.close()
