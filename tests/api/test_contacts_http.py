@@ -5,12 +5,17 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import shutil
+import time
+import uuid
 
 import httpx
 import pytest
 
 from api.masking import mask_phone
-from tests.conftest import SAMPLE_DIR
+from api.settings import Settings
+from tests.api.conftest import serve
+from tests.conftest import SAMPLE_DIR, STORES
 
 AT = "2026-10-31T12:00:00+08:00"
 
@@ -132,3 +137,50 @@ def test_editor_roles_may_change(client_as, role):
                 json={"touchpoint": "wechat", "wechat_openid": "oAbCdEfGh123456_-x"})
     assert r.status_code == 200, r.text
     assert r.json()["contact"]["wechat_openid"] == "oAbCdEfGh123456_-x"
+
+
+@pytest.fixture(params=STORES)
+def two_servers(request, tmp_path):
+    """Two API servers (as two workers) over one store; their overlays follow contact changes by
+    events only (``contact_follow_interval_s=0``), so the bus is what makes the other one answer."""
+    if request.param == "sqlite":
+        path = tmp_path / "store.sqlite"
+        shutil.copyfile(request.getfixturevalue("sqlite_templates")["city"], path)
+        url, cleanup = f"sqlite:///{path}", None
+    else:
+        cluster = request.getfixturevalue("pg_cluster")
+        name = cluster.create(f"{cluster.prefix}{uuid.uuid4().hex[:10]}", template=cluster.template("city"))
+        url = cluster.url(name)
+
+        def cleanup() -> None:
+            cluster.drop(name)
+            cluster.created.remove(name)
+
+    servers = [serve(url, Settings(database_url=url, contact_follow_interval_s=0)) for _ in range(2)]
+    try:
+        yield [next(s) for s in servers]
+    finally:
+        for s in servers:
+            s.close()
+        if cleanup is not None:
+            cleanup()
+
+
+def test_another_worker_answers_the_new_number_within_a_second(two_servers):
+    a, b = two_servers
+    c = CUSTOMERS[6]
+    acct, old = c["account_no"], c["phone"]
+    with httpx.Client(base_url=a, headers=a.headers("agent"), timeout=30) as on_a, \
+            httpx.Client(base_url=b, headers=b.headers("agent"), timeout=30) as on_b:
+        assert [i["account_no"] for i in on_b.get("/api/v1/search", params={"q": old}).json()["data"]] == [acct]
+        r = on_a.patch(f"/api/v1/customers/{acct}/contact", headers={"If-Match": _etag(on_a, acct)},
+                       json={"touchpoint": "counter", "phone": "13987650066"})
+        assert r.status_code == 200, r.text
+        changed = time.monotonic()
+        while True:  # B answers the new number with the new record, and the old number no more
+            new = on_b.get("/api/v1/search", params={"q": "13987650066"}).json()["data"]
+            gone = acct not in [i["account_no"] for i in on_b.get("/api/v1/search", params={"q": old}).json()["data"]]
+            if [(i["account_no"], i["phone"]) for i in new] == [(acct, "13987650066")] and gone:
+                break
+            assert time.monotonic() - changed < 1.0, f"the other worker still answers the old contact: {new}"
+            time.sleep(0.02)
