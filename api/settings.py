@@ -129,7 +129,8 @@ class Settings(BaseSettings):
                     '(JSON, e.g. {"*": {"address": 1095}, "大工业": {"phone": 180}}); unlisted: contact_stale_days')
     contact_follow_interval_s: float = Field(
         default=0.5, ge=0, le=60,
-        description="how often a worker reads other workers' contact changes into its caller index (0: only on events)")
+        description="safety net: how often a worker reads contact changes into its caller index besides the "
+                    "'contacts' events that trigger it at once (0: events only)")
     calls_require_fresh_contact: bool = Field(
         default=False, description="a call about a customer with stale contact fields can be closed only once confirmed")
     key_customer_sensitivities: tuple[str, ...] = Field(
