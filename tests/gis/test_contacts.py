@@ -204,3 +204,22 @@ def test_stale_rules_per_field_and_category(city_store, customer):
     rules = StaleRules(default_days=age + 10, max_age_days={"*": {"phone": age - 1}, customer["category"]: {"address": 1}})
     assert [(f["field"], f["days"], f["max_days"]) for f in stale_fields(state, rules, NOW)] == [
         ("address", age, 1), ("phone", age, age - 1)]
+
+
+def test_a_new_data_version_takes_the_changes_into_its_index(city_store, customer):
+    from gis.store import record_data_version
+
+    acct = customer["account_no"]
+    holder = TopologyHolder(city_store)
+    holder.refresh()
+    with city_store.connect() as conn:
+        etag = read_contact(conn, acct).etag
+    _change(city_store, acct, etag, changes={"phone": NEW_PHONE})
+    holder.follow_contacts()
+    assert len(holder.snapshot.overlay) == 1
+    with city_store.begin() as conn:
+        record_data_version(conn, "test: a new load", {})
+    fresh = holder.refresh()
+    assert len(fresh.overlay) == 0 and fresh.overlay.mark >= 1  # the new index holds the change itself
+    assert [i["account_no"] for i in search_in_memory(NEW_PHONE, fresh.callers).data] == [acct]
+    assert holder.follow_contacts() == 0
