@@ -19,10 +19,12 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
+import shapely
+from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from gis.contacts import history_since
-from gis.customer_records import read_customer
+from gis.models import Base
 from gis.search.memory import RECORD_FIELDS, CallerIndex
 from gis.search.normalize import phone_keys
 
@@ -36,6 +38,26 @@ class CallerOverlay:
         self._lock = threading.Lock()
         self.mark = mark
         self._entries: dict[str, tuple[int, dict[str, Any], tuple[str, ...], tuple[str, ...]]] = {}
+        # phone / 尾号 key -> the overlaid accounts holding it (rebuilt whole on change: readers never lock)
+        self._phones: dict[str, tuple[str, ...]] = {}
+        self._last4: dict[str, tuple[str, ...]] = {}
+
+    def _reindex(self) -> None:
+        phones: dict[str, list[str]] = {}
+        last4: dict[str, list[str]] = {}
+        for account_no, (_, rec, numbers, tails) in self._entries.items():
+            if not rec:
+                continue
+            for k in numbers:
+                phones.setdefault(k, []).append(account_no)
+            for k in tails:
+                last4.setdefault(k, []).append(account_no)
+        self._phones = {k: tuple(v) for k, v in phones.items()}
+        self._last4 = {k: tuple(v) for k, v in last4.items()}
+
+    def holding(self, key: str, *, last4: bool) -> tuple[str, ...]:
+        """The overlaid accounts whose current phones give ``key``."""
+        return (self._last4 if last4 else self._phones).get(key, ())
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -54,6 +76,7 @@ class CallerOverlay:
                     continue
                 phones, last4 = phone_keys(rec.get("phone"), rec.get("phone_alt"))
                 self._entries[account_no] = (seq, {k: rec.get(k) for k in RECORD_FIELDS}, phones, last4)
+            self._reindex()
             self.mark = max(self.mark, upto)
 
     def rebased(self, mark: int) -> CallerOverlay:
@@ -62,6 +85,7 @@ class CallerOverlay:
         out = CallerOverlay(max(mark, self.mark))
         with self._lock:
             out._entries = {a: e for a, e in self._entries.items() if e[0] > mark}
+        out._reindex()
         return out
 
     def entries(self) -> dict[str, tuple[int, dict[str, Any], tuple[str, ...], tuple[str, ...]]]:
@@ -81,7 +105,7 @@ class OverlaidIndex:
         if not entries:
             return lookup(key, limit)
         found = {a for _, a in lookup(key, limit + len(entries)) if a not in entries}
-        found |= {a for a, (_, rec, phones, tails) in entries.items() if rec and key in (tails if last4 else phones)}
+        found.update(self.overlay.holding(key, last4=last4))
         return [(key, a) for a in sorted(found)[:limit]]
 
     def phone(self, digits: str, limit: int) -> list[tuple[str, str]]:
@@ -123,6 +147,22 @@ def catch_up(conn: Connection, overlay: CallerOverlay, *, limit: int = 1000) -> 
     ids: dict[str, int] = {}
     for seq, account_no in changes:
         ids[account_no] = seq
-    records = {a: read_customer(conn, a) for a in ids}
+    records: dict[str, dict[str, Any] | None] = dict.fromkeys(ids)
+    records.update(_read_records(conn, list(ids)))
     overlay.apply(records, changes[-1][0], ids)
     return len(changes)
+
+
+def _read_records(conn: Connection, account_nos: list[str]) -> dict[str, dict[str, Any]]:
+    """The overlay's fields (and phone_alt) of ``account_nos``, in one query per 1000."""
+    t = Base.metadata.tables["customers"]
+    cols = [t.c[n] for n in RECORD_FIELDS if n not in ("lon", "lat")] + [t.c.phone_alt, t.c.geom]
+    out: dict[str, dict[str, Any]] = {}
+    for start in range(0, len(account_nos), 1000):
+        for row in conn.execute(select(*cols).where(t.c.account_no.in_(account_nos[start : start + 1000]))):
+            rec = dict(row._mapping)
+            geom = rec.pop("geom")
+            ok = isinstance(geom, shapely.Point) and not geom.is_empty
+            rec["lon"], rec["lat"] = (float(geom.x), float(geom.y)) if ok else (None, None)
+            out[rec["account_no"]] = rec
+    return out
