@@ -31,7 +31,8 @@ from api.logs import configure_logging
 from api.middleware import AccessLogMiddleware, BodyLimitMiddleware
 from api.openapi import API_DESCRIPTION, install_openapi
 from api.ratelimit import TokenBuckets
-from api.routes import alternatives, consultation, customers, events, grid, health, impact, imports, layers, plans, search, spatial
+from api.routes import (alternatives, calls, consultation, contacts, customers, data_quality, events, grid, health,
+                        impact, imports, layers, plans, search, spatial)
 from api.settings import Settings
 from api.state import TopologyHolder
 from gis.audit import AuditWriter
@@ -65,6 +66,27 @@ async def _compile_then_follow(app: FastAPI, holder: TopologyHolder, interval: f
             log.exception("reloading the topology failed; still serving the previous data version")
 
 
+async def _follow_contacts(app: FastAPI, holder: TopologyHolder, interval: float) -> None:
+    """Read contact changes into this worker's caller index (issue 18): at once when the event
+    bus says a contact changed (any worker's change), and every ``interval`` seconds as a safety
+    net (0: events only). The overlay reads the store, so a missed event only delays it."""
+    sub = None
+    while True:
+        try:
+            if sub is None:
+                sub = await app.state.events.subscribe({contacts.CONTACTS_CHANNEL})
+            await sub.get(timeout=interval if interval > 0 else 60.0)
+            await asyncio.to_thread(holder.follow_contacts)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # the store may be briefly away, or the hub lagged: subscribe again and catch up
+            log.warning("reading contact changes failed; retrying", exc_info=True)
+            if sub is not None:
+                app.state.events.unsubscribe(sub)
+                sub = None
+            await asyncio.sleep(1.0)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app for ``settings`` (read from the environment when not given)."""
     settings = settings if settings is not None else Settings()
@@ -84,6 +106,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                     retention=dt.timedelta(hours=settings.events_retention_h))
         app.state.topology_status = "compiling"
         follower = asyncio.create_task(_compile_then_follow(app, app.state.topology, settings.reload_interval_s))
+        contact_follower = asyncio.create_task(
+            _follow_contacts(app, app.state.topology, settings.contact_follow_interval_s))
         delivery = outbox_routes.BackgroundDelivery(settings) if settings.outbox_worker_in_serve else None
         if delivery is not None:
             delivery.start()
@@ -92,9 +116,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             if delivery is not None:
                 await asyncio.to_thread(delivery.stop)
-            follower.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await follower
+            for task in (follower, contact_follower):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await app.state.events.aclose()
             await app.state.audit.aclose()
             engine.dispose()
@@ -127,6 +152,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(consultation.router)
     app.include_router(consultation.page_router)
     app.include_router(alternatives.router)
+    app.include_router(contacts.build_router(settings))
+    app.include_router(calls.router)
+    app.include_router(data_quality.router)
 
     for name, directory in vendor_dirs().items():
         app.mount(f"/vendor/{name}", StaticFiles(directory=directory), name=f"vendor-{name}")

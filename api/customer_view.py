@@ -31,9 +31,10 @@ import pandas as pd
 from sqlalchemy.engine import Connection
 
 from api.auth import Principal
-from api.masking import mask_customer
+from api.masking import mask_customer, mask_history_entry
 from api.settings import Settings
 from api.state import GridSnapshot
+from gis.contacts import ContactState, StaleRules, read_contact, read_history, stale_fields
 from gis.customer_fields import find_fields
 from gis.customer_records import interaction_counts, read_customer, read_interactions, read_live_plans
 from gis.errors import GridAtlasError, NotFound
@@ -42,7 +43,7 @@ from interactions.sensitive_words import WordMatcher
 from outage_impact import SwitchingPlan, plan_impact
 from topology import UnknownElement, supply_area, upstream_path
 
-__all__ = ["ViewCaches", "customer_view", "view_fields", "RECENT_ITEMS"]
+__all__ = ["ViewCaches", "customer_view", "view_fields", "stale_rules", "RECENT_ITEMS"]
 
 RECENT_ITEMS = 10
 _EXECUTING = ("approved", "executed")
@@ -194,18 +195,27 @@ def _interactions(conn: Connection, account_no: str, with_texts: bool) -> dict[s
             "complaint_count": by_kind.get(COMPLAINT, 0), "recent": recent}
 
 
-def _stale(record: Mapping[str, Any], now: dt.datetime, stale_days: int) -> list[dict[str, Any]]:
+def stale_rules(settings: Settings) -> StaleRules:
+    """The stale-data rules of ``settings`` (per field and customer category)."""
+    return StaleRules(default_days=settings.contact_stale_days, max_age_days=settings.contact_max_age_days)
+
+
+def _stale(record: Mapping[str, Any], contact: ContactState, now: dt.datetime, rules: StaleRules) -> list[dict[str, Any]]:
     prompts = []
-    verified = record.get("contact_verified_at")
-    if verified is None:
-        prompts.append({"code": "contact_unverified", "zh": "联系方式从未核实，请与客户核对",
-                        "en": "contact details were never verified: confirm them with the customer", "days": None})
-    else:
-        days = (now.date() - verified).days
-        if days > stale_days:
-            prompts.append({"code": "contact_unverified", "days": days,
-                            "zh": f"联系方式已 {days} 天未核实（超过 {stale_days} 天），请与客户核对",
-                            "en": f"contact details not verified for {days} days (more than {stale_days}): confirm them"})
+    fields = stale_fields(contact, rules, now)
+    if fields:
+        names = [f["field"] for f in fields]
+        ages = [f["days"] for f in fields if f["days"] is not None]
+        listed = ", ".join(names)
+        if len(ages) < len(fields):
+            prompts.append({"code": "contact_unverified", "days": None, "fields": fields,
+                            "zh": f"联系方式从未核实，请与客户核对：{listed}",
+                            "en": f"contact details were never verified: confirm them with the customer ({listed})"})
+        else:
+            days, limit = max(ages), min(f["max_days"] for f in fields)
+            prompts.append({"code": "contact_unverified", "days": days, "fields": fields,
+                            "zh": f"联系方式已 {days} 天未核实（超过 {limit} 天），请与客户核对：{listed}",
+                            "en": f"contact details not verified for {days} days (more than {limit}): confirm them ({listed})"})
     quality = record.get("location_quality")
     if quality != "surveyed":
         prompts.append({"code": "location_approximate", "quality": quality,
@@ -245,8 +255,15 @@ def customer_view(conn: Connection, snapshot: GridSnapshot, caches: ViewCaches, 
         recent = read_interactions(conn, account_no, since=now - dt.timedelta(days=rules.long_days))
         view["emotion"] = emotion_label(recent, now=now, matcher=caches.matcher(settings.sensitive_words),
                                         rules=rules, name_words="interaction_texts" in panels).to_dict()
-    if "stale" in panels:
-        view["stale"] = _stale(record, now, settings.contact_stale_days)
+    if "stale" in panels or "contact" in panels:
+        contact = read_contact(conn, account_no)
+        if "contact" in panels:  # what a correction needs: the ETag to send as If-Match, and where values came from
+            view["contact_record"] = {"etag": contact.etag, "version": contact.version, "sources": contact.sources()}
+        if "stale" in panels:
+            view["stale"] = _stale(record, contact, now, stale_rules(settings))
+    if "contact_history" in panels:
+        view["contact_history"] = [mask_history_entry(e, sees_pii=principal.sees_pii, shows_contact="contact" in panels)
+                                   for e in read_history(conn, account_no, limit=RECENT_ITEMS)]
     return view
 
 

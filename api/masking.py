@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["mask_phone", "mask_id_number", "mask_address", "mask_customer", "PII_FIELDS"]
+__all__ = ["mask_phone", "mask_id_number", "mask_address", "mask_customer", "mask_history_entry", "PII_FIELDS"]
 
 #: Customer fields that hold personal data, and how each is masked.
 PII_FIELDS = ("phone", "phone_alt", "id_number", "address", "wechat_openid")
@@ -63,4 +63,26 @@ def mask_customer(record: Mapping[str, Any], *, sees_pii: bool) -> dict[str, Any
         for name, mask in _MASKS.items():
             if name in out:
                 out[name] = mask(out[name])
+    return out
+
+
+def mask_history_entry(entry: Mapping[str, Any], *, sees_pii: bool, shows_contact: bool) -> dict[str, Any]:
+    """A contact-history entry as a role may see it (issue 18).
+
+    The old and new values are masked like the fields themselves; a role whose view has no
+    contact panel sees which fields changed but no values; the free-text note (it may hold a
+    number or an address) only for roles that see personal data.
+    """
+    out = dict(entry)
+    changes = {}
+    for name, change in (entry.get("changes") or {}).items():
+        if not shows_contact:
+            changes[name] = {}
+        elif sees_pii or name not in _MASKS:
+            changes[name] = dict(change)
+        else:
+            changes[name] = {k: _MASKS[name](v) for k, v in change.items()}
+    out["changes"] = changes
+    if not sees_pii:
+        out["note"] = None
     return out

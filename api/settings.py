@@ -11,7 +11,7 @@ from pathlib import Path
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from gis.models import ROLES
+from gis.models import CONTACT_FIELDS, ROLES, SENSITIVITIES
 from interactions.sensitive_words import DEFAULT_SENSITIVE_WORDS
 
 __all__ = ["Settings", "DEFAULT_SAMPLE_DIR", "PLAN_STEPS_HARD_CAP", "VIEW_PANELS", "DEFAULT_VIEW_PANELS"]
@@ -25,7 +25,8 @@ PLAN_STEPS_HARD_CAP = 1000
 
 #: Panels of the unified customer view. ``contact`` holds the PII (name, phones, address,
 #: ID number, WeChat); ``interaction_texts`` the texts of the recent contacts.
-VIEW_PANELS = ("profile", "contact", "supply", "outages", "interactions", "interaction_texts", "emotion", "stale")
+VIEW_PANELS = ("profile", "contact", "supply", "outages", "interactions", "interaction_texts", "emotion", "stale",
+               "contact_history")
 _ALL = VIEW_PANELS
 DEFAULT_VIEW_PANELS: dict[str, tuple[str, ...]] = {
     "dispatcher": _ALL,
@@ -34,6 +35,7 @@ DEFAULT_VIEW_PANELS: dict[str, tuple[str, ...]] = {
     "planner": tuple(p for p in _ALL if p != "interaction_texts"),
     "analyst": tuple(p for p in _ALL if p not in ("contact", "interaction_texts")),
     "gateway": (),  # the messaging gateway's key only posts consultation replies
+    "telephony": (),  # the telephony system's key only posts incoming calls
 }
 
 
@@ -152,12 +154,54 @@ class Settings(BaseSettings):
             raise ValueError(f"local_timezone: unknown time zone {value!r}") from exc
         return value
 
+    # -- customer records kept true; incoming calls (issue 18)
+    contact_editor_roles: tuple[str, ...] = Field(
+        default=("dispatcher", "agent"),
+        description="roles that may confirm and correct customers' contacts (admin always may; JSON list)")
+    contact_max_age_days: dict[str, dict[str, int]] = Field(
+        default_factory=dict,
+        description='how old a contact field\'s verification may be, in days, per customer category or "*" '
+                    '(JSON, e.g. {"*": {"address": 1095}, "大工业": {"phone": 180}}); unlisted: contact_stale_days')
+    contact_follow_interval_s: float = Field(
+        default=0.5, ge=0, le=60,
+        description="safety net: how often a worker reads contact changes into its caller index besides the "
+                    "'contacts' events that trigger it at once (0: events only)")
+    calls_require_fresh_contact: bool = Field(
+        default=False, description="a call about a customer with stale contact fields can be closed only once confirmed")
+    key_customer_sensitivities: tuple[str, ...] = Field(
+        default=SENSITIVITIES, description="敏感等级 values that flag a caller as a key customer (JSON list)")
+    key_customer_categories: tuple[str, ...] = Field(
+        default=("大工业",), description="用电类别 values that flag a caller as a key customer (大客户; JSON list)")
+    data_quality_period_days: int = Field(
+        default=365, ge=1, le=36500, description="default period of the data-quality figures: verified within this many days")
+
+    @field_validator("contact_editor_roles")
+    @classmethod
+    def _editor_roles(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        bad = sorted(set(value) - (set(ROLES) - {"telephony"}))
+        if bad:
+            raise ValueError(f"contact_editor_roles: unknown or not allowed role(s) {bad}")
+        return value
+
+    @field_validator("contact_max_age_days")
+    @classmethod
+    def _max_age(cls, value: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
+        for category, fields in value.items():
+            bad = sorted(set(fields) - set(CONTACT_FIELDS))
+            if bad:
+                raise ValueError(f"contact_max_age_days[{category}]: unknown field(s) {bad}; fields: {', '.join(CONTACT_FIELDS)}")
+            low = sorted(f for f, days in fields.items() if days < 1)
+            if low:
+                raise ValueError(f"contact_max_age_days[{category}]: days must be at least 1 for {low}")
+        return value
+
     @field_validator("customer_view_panels")
     @classmethod
     def _known_panels(cls, value: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
         unknown_roles = sorted(set(value) - set(ROLES))
         if unknown_roles:
             raise ValueError(f"customer_view_panels: unknown role(s) {unknown_roles}; roles: {', '.join(ROLES)}")
+        value = {"telephony": (), **value}  # the telephony role (issue 18) sees no customer view unless configured
         missing = sorted(set(ROLES) - set(value))
         if missing:
             raise ValueError(f"customer_view_panels: no entry for role(s) {missing} (give [] to show nothing)")

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 from sqlalchemy.engine import Engine
 
+from gis.contacts import latest_history_id
 from gis.search import CallerIndex, build_caller_index
+from gis.search.overlay import CallerOverlay, OverlaidIndex, catch_up
 from gis.spatial_index import SpatialIndex, build_spatial_index
 from gis.store import latest_data_version, read_assets, snapshot_connection
 from topology import GridAssets, TopologyIndex, compile_index
@@ -24,6 +26,13 @@ class GridSnapshot:
     index: TopologyIndex
     spatial: SpatialIndex  # customers, meter boxes, 台区 hulls: map click and viewport
     callers: CallerIndex | None = None  # exact phone / 尾号 / 户号 lookups (gis.search)
+    # contact changes after the index was read (issue 18): kept current by TopologyHolder.follow_contacts
+    overlay: CallerOverlay = field(default_factory=CallerOverlay)
+
+    @property
+    def caller_index(self) -> OverlaidIndex | None:
+        """The caller index with the contact changes made since it was built."""
+        return OverlaidIndex(self.callers, self.overlay) if self.callers is not None else None
 
 
 def load_snapshot(engine: Engine) -> GridSnapshot | None:
@@ -39,9 +48,10 @@ def load_snapshot(engine: Engine) -> GridSnapshot | None:
             return None
         tables = read_assets(conn)
         callers = build_caller_index(conn, tables["customers"])
+        mark = latest_history_id(conn)
     assets = GridAssets.from_tables(tables, version=str(latest["id"]))
     return GridSnapshot(version=int(latest["id"]), assets=assets, index=compile_index(assets),
-                        spatial=build_spatial_index(tables), callers=callers)
+                        spatial=build_spatial_index(tables), callers=callers, overlay=CallerOverlay(mark))
 
 
 class TopologyHolder:
@@ -64,5 +74,21 @@ class TopologyHolder:
             if latest is None:
                 self._snapshot = None
             elif self._snapshot is None or self._snapshot.version != latest["id"]:
-                self._snapshot = load_snapshot(self._engine)
+                fresh = load_snapshot(self._engine)
+                if fresh is not None and self._snapshot is not None:  # changes the new index has not seen carry over
+                    fresh = replace(fresh, overlay=self._snapshot.overlay.rebased(fresh.overlay.mark))
+                self._snapshot = fresh
             return self._snapshot
+
+    def follow_contacts(self) -> int:
+        """Bring the current snapshot's contact overlay up to date with the store; returns the changes read."""
+        snapshot = self._snapshot
+        if snapshot is None or snapshot.callers is None:
+            return 0
+        total = 0
+        with self._engine.connect() as conn:
+            while (n := catch_up(conn, snapshot.overlay)) > 0:
+                total += n
+                if n < 1000:
+                    break
+        return total

@@ -55,7 +55,13 @@ __all__ = [
     "OUTBOX_CHANNELS",
     "OUTBOX_STATES",
     "CONSULTATION_REPLIES",
+    "ContactRecord",
+    "ContactChange",
+    "Call",
     "ROLES",
+    "CONTACT_FIELDS",
+    "TOUCHPOINTS",
+    "CALL_STATUSES",
     "SPATIAL_TABLES",
     "SWITCH_KINDS",
     "NODE_KINDS",
@@ -77,10 +83,15 @@ CHANNELS = ("95598电话", "微信", "微博", "掌上电力", "网上国网", "
 INTERACTION_KINDS = ("咨询", "投诉", "报修", "意见", "表扬")
 PLAN_STATUSES = ("draft", "consulting", "approved", "executed", "cancelled")
 STEP_ACTIONS = ("open", "close", "out_of_service", "in_service")
-ROLES = ("dispatcher", "planner", "agent", "analyst", "admin", "gateway")
+ROLES = ("dispatcher", "planner", "agent", "analyst", "admin", "telephony", "gateway")
 OUTBOX_CHANNELS = ("wechat", "sms")
 OUTBOX_STATES = ("pending", "sent", "dead")
 CONSULTATION_REPLIES = ("accept", "prefer_window", "object")
+#: The contact fields a touchpoint may confirm or correct (issue 18).
+CONTACT_FIELDS = ("name", "address", "phone", "phone_alt", "wechat_openid")
+#: Where a contact value was confirmed or changed.
+TOUCHPOINTS = ("call_centre", "counter", "field", "wechat", "import")
+CALL_STATUSES = ("open", "closed")
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -434,6 +445,63 @@ class PlanConsultation(Base):
     area_names: Mapped[list[Any]] = mapped_column(JSON)
     sent_by: Mapped[str | None] = mapped_column(String(100))
     sent_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_utcnow)
+# -- customer records kept true; incoming calls (issue 18)
+class ContactRecord(Base):
+    """Where each contact value of a customer came from, and the record's contact version.
+
+    ``fields``: contact field -> ``{"source": touchpoint, "changed_at": iso, "verified_at": iso}``
+    for values set or confirmed at a touchpoint; a field without an entry holds what the last
+    import wrote. ``version`` grows with every change or confirmation (part of the ETag).
+    """
+
+    __tablename__ = "contact_records"
+
+    account_no: Mapped[str] = mapped_column(ForeignKey("customers.account_no", ondelete="CASCADE"), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    fields: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    updated_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ContactChange(Base):
+    """One confirmation or correction of a customer's contact: who, role, touchpoint, when, old -> new."""
+
+    __tablename__ = "contact_history"
+    __table_args__ = (
+        CheckConstraint(_in("touchpoint", TOUCHPOINTS), name="ck_contact_history_touchpoint"),
+        Index("ix_contact_history_account", "account_no", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    account_no: Mapped[str] = mapped_column(String(32))  # no FK: the history outlives a deleted customer
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_utcnow)
+    actor: Mapped[str] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(32))
+    touchpoint: Mapped[str] = mapped_column(String(16))
+    confirmed: Mapped[bool] = mapped_column(Boolean, default=False)
+    changes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # field -> {"old": v, "new": v}
+    note: Mapped[str | None] = mapped_column(Text)
+    version: Mapped[int] = mapped_column(Integer)  # the contact version this entry produced
+
+
+class Call(Base):
+    """来电: a call the telephony system announced, resolved to a customer, candidates or nobody."""
+
+    __tablename__ = "calls"
+    __table_args__ = (CheckConstraint(_in("status", CALL_STATUSES), name="ck_calls_status"),)
+
+    call_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    caller_number: Mapped[str] = mapped_column(String(32))
+    agent_id: Mapped[str] = mapped_column(String(100), index=True)
+    received_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_utcnow)
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    resolution: Mapped[str] = mapped_column(String(16))  # customer / candidates / unknown
+    account_no: Mapped[str | None] = mapped_column(String(32))
+    candidates: Mapped[list[Any]] = mapped_column(JSON, default=list)  # account numbers
+    caller_address: Mapped[str | None] = mapped_column(String(500))
+    flags: Mapped[list[Any]] = mapped_column(JSON, default=list)  # key-customer flags of the resolved customer(s)
+    closed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    closed_by: Mapped[str | None] = mapped_column(String(100))
+    interaction_id: Mapped[str | None] = mapped_column(String(64))
 
 
 #: Tables with a geometry column, each with a spatial index on both stores.

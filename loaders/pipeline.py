@@ -23,6 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection, Engine
 
 from gis import bulk
+from gis.contacts import CONTACT_FIELDS, corrected_accounts, guard_manual_corrections
 from gis.models import Base
 from gis.search import reindex_customers
 from gis.store import latest_data_version, record_data_version
@@ -211,6 +212,33 @@ def _frame_for_write(src: SourceFrame) -> pd.DataFrame:
     return df[cols].reset_index(drop=True)
 
 
+def _keep_manual_corrections(conn: Connection, src: SourceFrame, frame: pd.DataFrame) -> list[Reject]:
+    """Contact values corrected at a touchpoint later than the row's 核实日期 are kept, not reverted
+    (issue 18): ``frame`` gets the stored value back and the reject report a line saying so."""
+    fields = [f for f in CONTACT_FIELDS if f in frame.columns]
+    corrected = corrected_accounts(conn) if fields else set()
+    if not corrected:
+        return []
+    hits = np.flatnonzero(frame["account_no"].isin(corrected).to_numpy(dtype=bool))
+    verified = frame["contact_verified_at"] if "contact_verified_at" in frame.columns else None
+    rows = []
+    for i in hits:
+        day = verified.iat[i] if verified is not None else None
+        day = None if day is None or pd.isna(day) else (day.date() if hasattr(day, "date") and callable(day.date) else day)
+        rows.append({"_pos": int(i), "account_no": frame["account_no"].iat[i], "contact_verified_at": day,
+                     **{f: frame[f].iat[i] for f in fields}})
+    kept = guard_manual_corrections(conn, rows)
+    if not kept:
+        return []
+    source_rows = src.frame["_row"].to_numpy()[_accepted(src)]
+    out = []
+    for pos, field_name, incoming, stored, reason in kept:
+        frame.iat[pos, frame.columns.get_loc(field_name)] = stored
+        out.append(Reject(src.file, src.layer or "", int(source_rows[pos]), str(frame["account_no"].iat[pos]),
+                          src.label(field_name), "" if incoming is None else str(incoming), reason))
+    return out
+
+
 def run_load(
     engine: Engine,
     sources: list[SourceFrame],
@@ -255,6 +283,10 @@ def run_load(
         for i, (name, src) in enumerate(by_table.items()):
             report(f"write {name}", len(by_table) + 1 + i, total)
             frame = _frame_for_write(src)
+            if name == "customers" and len(frame):
+                kept = _keep_manual_corrections(conn, src, frame)
+                result.rejects += kept  # loaded, but a field was refused: reported and counted
+                result.rejected_rows += len({r.row for r in kept})
             if len(frame):
                 bulk.bulk_upsert(conn, name, frame)
                 if name == "customers":  # their search rows, in the same transaction

@@ -22,6 +22,7 @@ from api.masking import mask_customer
 from gis.errors import InvalidInput
 from gis.search import CallerIndex, SearchResult, search_customers, search_in_memory
 from gis.search.normalize import MAX_QUERY_LENGTH
+from gis.search.overlay import OverlaidIndex
 
 router = APIRouter(prefix="/api/v1", tags=["search"])
 
@@ -48,7 +49,7 @@ async def search(
     if limit > settings.max_page_size:
         raise InvalidInput(f"limit must be at most {settings.max_page_size}", field="limit", value=limit)
     snapshot = request.app.state.topology.snapshot
-    index = snapshot.callers if snapshot is not None else None
+    index = snapshot.caller_index if snapshot is not None else None  # with the contact changes since it was built
     # An exact lookup is answered here on the event loop (microseconds, no store); anything
     # else goes to a worker thread with a pooled connection.
     found = search_in_memory(q, index, limit=limit) if index is not None else None
@@ -64,6 +65,6 @@ async def search(
     return Response(dumps(result), media_type="application/json")
 
 
-def _search_store(engine: Engine, q: str, limit: int, index: CallerIndex | None) -> SearchResult:
+def _search_store(engine: Engine, q: str, limit: int, index: CallerIndex | OverlaidIndex | None) -> SearchResult:
     with engine.connect() as conn:
         return search_customers(conn, q, limit=limit, index=index)

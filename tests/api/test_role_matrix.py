@@ -122,6 +122,32 @@ def _gateway_reply(admin: httpx.Client, caller: httpx.Client) -> dict[str, Any]:
     return {"json": {"key": message["idempotency_key"], "reply": "accept"}}
 
 
+SECOND = CUSTOMERS.iloc[1]
+
+
+def _contact_etag(admin: httpx.Client, caller: httpx.Client) -> dict[str, Any]:
+    """The current ETag of SECOND's contact (each caller confirms it afresh)."""
+    r = admin.get(f"/api/v1/customers/{SECOND.account_no}/contact")
+    assert r.status_code == 200, r.text
+    return {"headers": {"If-Match": r.headers["etag"]}}
+
+
+def _call_body(admin: httpx.Client, caller: httpx.Client) -> dict[str, Any]:
+    """A fresh call id ringing at the test agent (the key named test-agent)."""
+    import uuid
+
+    return {"json": {"caller_number": FIRST.phone, "agent_id": "test-agent", "call_id": f"m-{uuid.uuid4().hex[:12]}"}}
+
+
+def _call_path(suffix: str = "") -> Callable[[httpx.Client, httpx.Client], dict[str, Any]]:
+    def prepare(admin: httpx.Client, caller: httpx.Client) -> dict[str, Any]:
+        body = _call_body(admin, caller)["json"]
+        r = admin.post("/api/v1/calls/incoming", json=body)
+        assert r.status_code == 201, r.text
+        return {"path": f"/api/v1/calls/{body['call_id']}{suffix}"}
+    return prepare
+
+
 #: One representative valid request per (method, route template). Other branches add theirs.
 SAMPLES: dict[tuple[str, str], Sample] = {
     ("GET", "/api/v1/layers"): Sample("GET", "/api/v1/layers"),
@@ -173,6 +199,17 @@ SAMPLES: dict[tuple[str, str], Sample] = {
         prepare=_plan_path("/windows")),
     ("GET", "/api/v1/plans/{plan_id}/alternatives"): Sample("GET", "", prepare=_plan_path("/alternatives")),
     ("GET", "/api/v1/plans/{plan_id}/recommendation"): Sample("GET", "", prepare=_plan_path("/recommendation")),
+    # -- contacts (issue 18)
+    ("GET", "/api/v1/customers/{account_no}/contact"): Sample("GET", f"/api/v1/customers/{SECOND.account_no}/contact"),
+    ("PATCH", "/api/v1/customers/{account_no}/contact"):
+        Sample("PATCH", f"/api/v1/customers/{SECOND.account_no}/contact", json={"touchpoint": "call_centre", "confirm": True},
+               prepare=_contact_etag),
+    ("GET", "/api/v1/customers/{account_no}/contact/history"):
+        Sample("GET", f"/api/v1/customers/{SECOND.account_no}/contact/history"),
+    ("GET", "/api/v1/data-quality"): Sample("GET", "/api/v1/data-quality", params={"limit": 5, "stalest": 3}),
+    ("POST", "/api/v1/calls/incoming"): Sample("POST", "/api/v1/calls/incoming", prepare=_call_body),
+    ("GET", "/api/v1/calls/{call_id}"): Sample("GET", "", prepare=_call_path()),
+    ("POST", "/api/v1/calls/{call_id}/close"): Sample("POST", "", json={"kind": "咨询"}, prepare=_call_path("/close")),
 }
 
 
@@ -189,6 +226,9 @@ CUSTOMER_ROUTES_FOR_MASKING: dict[str, tuple[Sample, Callable[[Any], list[dict[s
     "search": (Sample("GET", "/api/v1/search", params={"q": FIRST.phone, "limit": 5}), lambda body: body["data"]),
     "customer view": (Sample("GET", f"/api/v1/customers/{FIRST.account_no}"),
                       lambda body: [{"account_no": body["account_no"], **(body.get("contact") or {})}]),
+    "call": (Sample("GET", "", prepare=_call_path()), lambda body: [body["customer"]]),
+    "contact": (Sample("GET", f"/api/v1/customers/{FIRST.account_no}/contact"),
+                lambda body: [{"account_no": body["account_no"], **(body.get("contact") or {})}]),
 }
 
 

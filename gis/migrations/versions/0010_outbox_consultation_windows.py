@@ -1,7 +1,7 @@
 """Outbox, consultation links and replies, candidate windows and alternatives, the gateway role
 
 Revision ID: 0010
-Revises: 0006
+Revises: 0008
 
 * ``outbox_messages``: messages written in the transaction of the change that causes them,
   claimed by workers with a lease, delivered at least once with a stable idempotency key.
@@ -18,12 +18,13 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0010"
-down_revision = "0006"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
-_OLD_ROLES = "role IN ('dispatcher', 'planner', 'agent', 'analyst', 'admin')"
-_NEW_ROLES = "role IN ('dispatcher', 'planner', 'agent', 'analyst', 'admin', 'gateway')"
+# 0008 added the telephony role before this revision
+_OLD_ROLES = "role IN ('dispatcher', 'planner', 'agent', 'analyst', 'admin', 'telephony')"
+_NEW_ROLES = "role IN ('dispatcher', 'planner', 'agent', 'analyst', 'admin', 'telephony', 'gateway')"
 
 
 def upgrade() -> None:
