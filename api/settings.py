@@ -111,6 +111,58 @@ class Settings(BaseSettings):
     emotion_repeat_min: int = Field(default=3, ge=2, description="contacts within emotion_repeat_days that count as repeat calls")
     emotion_repeat_days: int = Field(default=7, ge=1, le=30)
 
+    # -- plan lifecycle, outage records, reliability and screening (issue 16)
+    reliability_momentary_minutes: float = Field(
+        default=5.0, gt=0, le=60, description="interruptions this long or shorter are momentary (IEEE 1366: 5 min)")
+    reliability_cemi_n: tuple[int, ...] = Field(
+        default=(1, 2, 3, 4, 5), description="the n of CEMI-n (customers with more than n sustained interruptions)")
+    reliability_celid_hours: tuple[float, ...] = Field(
+        default=(1.0, 3.0, 8.0), description="the hours of CELID-s / CELID-t (longest single / total interruption)")
+    reliability_timezone: str = Field(
+        default="Asia/Shanghai", description="days of the major-event-day method are local days of this zone")
+    reliability_med_history_days: int = Field(
+        default=5 * 365, ge=30, description="daily SAIDI history before the period used for T_MED (2.5 beta)")
+    reliability_med_min_days: int = Field(
+        default=30, ge=2, description="days with interruptions the history needs before major event days are named")
+    screening_phone_sensitivities: tuple[str, ...] = Field(
+        default=("生命支持", "医院"), description="sensitivity classes always called by phone")
+    screening_consult_sensitivities: tuple[str, ...] = Field(
+        default=("政府", "重要客户", "大客户"), description="sensitivity classes consulted about the window")
+    screening_big_kva: float = Field(
+        default=315.0, gt=0, description="customers with contract_kva at or above this are big customers (consulted)")
+    screening_repeat_count: int = Field(
+        default=2, ge=1, description="customers interrupted at least this often in the last screening_repeat_days are consulted")
+    screening_repeat_days: int = Field(default=90, ge=1, le=3660)
+    screening_complaint_days: int = Field(
+        default=90, ge=1, le=3660, description="customers who complained (投诉) in this many days are consulted")
+    screening_rule_actions: dict[str, str] = Field(
+        default_factory=lambda: {"sensitive_phone": "phone", "sensitive_consult": "consult", "big_customer": "consult",
+                                 "repeat_interrupted": "consult", "complained": "consult"},
+        description="rule -> what it asks for: phone (call), consult (ask about the window) or notify (JSON)")
+
+    @field_validator("screening_rule_actions")
+    @classmethod
+    def _known_rule_actions(cls, value: dict[str, str]) -> dict[str, str]:
+        rules = ("sensitive_phone", "sensitive_consult", "big_customer", "repeat_interrupted", "complained")
+        unknown = sorted(set(value) - set(rules))
+        if unknown:
+            raise ValueError(f"screening_rule_actions: unknown rule(s) {unknown}; rules: {', '.join(rules)}")
+        bad = {k: v for k, v in value.items() if v not in ("phone", "consult", "notify")}
+        if bad:
+            raise ValueError(f"screening_rule_actions: actions must be phone, consult or notify, not {bad}")
+        return {**{r: "consult" for r in rules}, "sensitive_phone": "phone", **value}
+
+    @field_validator("reliability_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        import zoneinfo
+
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"reliability_timezone: unknown time zone {value!r}") from exc
+        return value
+
     @field_validator("customer_view_panels")
     @classmethod
     def _known_panels(cls, value: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:

@@ -11,13 +11,16 @@ import datetime as dt
 from collections.abc import Iterable
 from typing import Any
 
+import pandas as pd
 import shapely
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.engine import Connection
 
 from gis.models import Base
+from gis.outages_store import interruption_counts
 
-__all__ = ["read_customer", "read_interactions", "interaction_counts", "read_live_plans", "LIVE_PLAN_STATUSES"]
+__all__ = ["read_customer", "read_interactions", "interaction_counts", "read_live_plans", "LIVE_PLAN_STATUSES",
+           "SqlScreeningFacts"]
 
 #: Plans that can still cut a customer's supply (drafts are not plans yet, cancelled ones never will).
 LIVE_PLAN_STATUSES = ("consulting", "approved", "executed")
@@ -103,3 +106,40 @@ def read_live_plans(conn: Connection, *, now: dt.datetime,
     for plan_id, seq, action, element in rows:
         by_id[plan_id]["steps"].append((int(seq), str(action), str(element)))
     return out
+
+
+# -- screening facts (issue 16)
+_FACT_CHUNK = 2000
+
+
+class SqlScreeningFacts:
+    """:class:`outage_impact.screening.ScreeningFacts` over an engine: the customers' sensitivity,
+    capacity and contacts, their recorded interruptions and complaints (投诉) since given times.
+
+    Reads go by primary key / ``ix_outage_records_account_start`` / ``ix_interactions_account_time``
+    in chunks of accounts, in one snapshot-consistent connection.
+    """
+
+    def __init__(self, engine) -> None:
+        self._engine = engine
+
+    def facts(self, accounts, *, interrupted_since: dt.datetime, complaints_since: dt.datetime):
+        cust, inter = _t("customers"), _t("interactions")
+        wanted = sorted(set(accounts))
+        cols = ("account_no", "sensitivity", "contract_kva", "phone", "phone_alt", "wechat_openid")
+        rows: list[tuple] = []
+        complaints: dict[str, int] = {}
+        with self._engine.connect() as conn:
+            for i in range(0, len(wanted), _FACT_CHUNK):
+                part = wanted[i:i + _FACT_CHUNK]
+                rows.extend(conn.execute(select(*[cust.c[c] for c in cols]).where(cust.c.account_no.in_(part))))
+                q = (select(inter.c.account_no, func.count())
+                     .where(inter.c.account_no.in_(part), inter.c.kind == "投诉",
+                            inter.c.occurred_at >= complaints_since.astimezone(dt.timezone.utc))
+                     .group_by(inter.c.account_no))
+                complaints.update({str(a): int(n) for a, n in conn.execute(q)})
+            counts = interruption_counts(conn, wanted, interrupted_since)
+        frame = pd.DataFrame.from_records(rows, columns=list(cols))
+        frame["interruptions"] = frame["account_no"].map(counts).fillna(0).astype("int64")
+        frame["complaints"] = frame["account_no"].map(complaints).fillna(0).astype("int64")
+        return frame

@@ -33,12 +33,14 @@ from api.limits import check_plan_size
 from api.settings import PLAN_STEPS_HARD_CAP, Settings
 from api.state import GridSnapshot
 from gis.customer_details import read_customer_details
+from gis.customer_records import SqlScreeningFacts
 from gis.errors import InvalidInput, PreconditionFailed, PreconditionRequired
 from gis.models import PLAN_STATUSES
 from gis.plans_store import PlanRecord, SqlPlanStore, get_plan, list_plans
 from outage_impact import SwitchingPlan, plan_impact
 from outage_impact.impact import ImpactResult
 from outage_impact.lifecycle import Actor, Execution, ImpactSnapshot, PlanLifecycle
+from outage_impact.screening import ScreeningRules, screen_accounts
 from outage_impact.plan import Step, resolve_steps
 from topology.errors import UnknownElement
 
@@ -371,3 +373,37 @@ def export(request: Request, snapshot: SnapshotDep, settings: SettingsDep, plan_
     return export_response(result, fmt, details_reader(request), sees_pii=principal.sees_pii,
                            chunk_size=settings.export_chunk_size, filename=f"plan-{plan.id}-v{plan.version}-impact",
                            meta=meta)
+
+
+def screening_rules(settings: Settings) -> ScreeningRules:
+    """The screening rules the settings configure (``GRIDATLAS_SCREENING_*``)."""
+    return ScreeningRules(phone_sensitivities=tuple(settings.screening_phone_sensitivities),
+                          consult_sensitivities=tuple(settings.screening_consult_sensitivities),
+                          big_kva=settings.screening_big_kva, repeat_count=settings.screening_repeat_count,
+                          repeat_days=settings.screening_repeat_days,
+                          complaint_days=settings.screening_complaint_days,
+                          actions=dict(settings.screening_rule_actions))
+
+
+@router.get("/plans/{plan_id}/screening",
+            summary="The plan's affected customers screened by rules: to consult, to notify, to call",
+            dependencies=[allow(*READERS)],
+            responses={200: {"content": {"application/json": {"example": {
+                "plan_id": 7, "plan_version": 2, "data_version": 1, "as_of": "2026-11-20T02:00:00+00:00",
+                "counts": {"consult": 1, "notify": 1, "phone": 1},
+                "consult": [{"account_no": "0300100420", "channel": "wechat", "rules": [
+                    {"rule": "big_customer", "action": "consult", "reason": "contract 630 kVA ≥ 315 kVA"},
+                    {"rule": "wechat", "action": "channel", "reason": "reachable by WeChat (openid on record)"}]}],
+                "notify": [{"account_no": "0300100001", "channel": "sms", "rules": [
+                    {"rule": "affected", "action": "notify", "reason": "in the plan's impact; no rule asks more"}]}],
+                "phone": [{"account_no": "0300100777", "channel": None, "rules": [
+                    {"rule": "sensitive_phone", "action": "phone", "reason": "sensitive customer: 医院"}]}],
+                "rules": {"big_kva": 315.0}}}}}})
+def screening(request: Request, snapshot: SnapshotDep, settings: SettingsDep, plan_id: PlanId) -> Response:
+    plan = _read_plan(request, plan_id)
+    result = _plan_result(request, settings, snapshot, plan)
+    now = dt.datetime.now(dt.timezone.utc)
+    screened = screen_accounts(result.customers, SqlScreeningFacts(request.app.state.engine),
+                               screening_rules(settings), now=now)
+    body = {"plan_id": plan.id, "plan_version": plan.version, "data_version": snapshot.version, **screened.to_dict()}
+    return Response(dumps(body), media_type="application/json")
