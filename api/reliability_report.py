@@ -22,7 +22,7 @@ from sqlalchemy.engine import Engine
 
 from api.settings import Settings
 from gis.errors import InvalidInput
-from gis.outages_store import read_interruptions
+from gis.outages_store import read_interruptions, read_unplanned_minutes
 from outage_impact.reliability import GROUPINGS, INDEX_KEYS, ReliabilityOptions, reliability_indices, served_customers
 from topology.compiled import TopologyIndex
 
@@ -73,11 +73,12 @@ def compute_report(engine: Engine, index: TopologyIndex, data_version: int, sett
     opts = options_from(settings)
     history_from = start - dt.timedelta(days=opts.med_history_days)
     with engine.connect() as conn:
-        frame = read_interruptions(conn, history_from, end)
+        frame = read_interruptions(conn, start, end)
+        history = read_unplanned_minutes(conn, history_from, start, opts.momentary_minutes)
     accounts, groups = served_customers(index, by)
     result = reliability_indices(frame, period_start=start, period_end=end, served_accounts=accounts,
                                  served_groups=groups, group_name=GROUPINGS.get(by or "", "group"),
-                                 history=frame, options=opts)
+                                 history=history, options=opts)
     result["by"] = by
     result["data_version"] = data_version
     return result

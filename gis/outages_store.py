@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import and_, func, insert, select
+from sqlalchemy import Integer, and_, cast, func, insert, select
 from sqlalchemy.engine import Connection
 
 from gis.errors import InvalidInput, NotFound
@@ -26,7 +26,8 @@ from gis.models import OUTAGE_KINDS, OutageRecord
 
 __all__ = [
     "InterruptionRow", "InsertResult", "insert_interruptions", "existing_interruptions", "list_outages",
-    "get_outage", "read_interruptions", "interruption_counts", "known_accounts", "outage_kinds",
+    "get_outage", "read_interruptions", "read_unplanned_minutes", "interruption_counts", "known_accounts",
+    "outage_kinds",
 ]
 
 _T = OutageRecord.__table__
@@ -189,21 +190,45 @@ def _epoch(conn: Connection, column):
 
 
 def read_interruptions(conn: Connection, start_from: dt.datetime, start_to: dt.datetime) -> pd.DataFrame:
-    """Interruptions that started in ``[start_from, start_to)``: columns outage_id, account_no,
-    kind, start_s, end_s (UTC epoch seconds, float64). One query, read with the raw cursor."""
-    q = (select(_T.c.outage_id, _T.c.account_no, _T.c.kind, _epoch(conn, _T.c.start_at).label("s"),
-                _epoch(conn, _T.c.end_at).label("e"))
+    """Interruptions that started in ``[start_from, start_to)``: columns account_no, kind,
+    start_s, end_s (UTC epoch seconds, float64). One query; rows go straight into numpy arrays."""
+    q = (select(_T.c.account_no, _T.c.kind, _epoch(conn, _T.c.start_at).label("s"), _epoch(conn, _T.c.end_at).label("e"))
          .where(_T.c.start_at >= _utc(start_from), _T.c.start_at < _utc(start_to)))
     rows = conn.execute(q).fetchall()
-    if not rows:
-        return pd.DataFrame({"outage_id": pd.Series([], dtype=object), "account_no": pd.Series([], dtype=object),
-                             "kind": pd.Series([], dtype=object), "start_s": np.array([], dtype=np.float64),
-                             "end_s": np.array([], dtype=np.float64)})
-    outage_id, account, kind, s, e = zip(*rows)
-    return pd.DataFrame({"outage_id": np.array(outage_id, dtype=object), "account_no": np.array(account, dtype=object),
-                         "kind": np.array(kind, dtype=object),
-                         "start_s": np.round(np.asarray(s, dtype=np.float64), 3),
-                         "end_s": np.round(np.asarray(e, dtype=np.float64), 3)})
+    n = len(rows)
+    account = np.empty(n, dtype=object)
+    kind = np.empty(n, dtype=object)
+    if n:
+        cols = list(zip(*rows))
+        account[:], kind[:] = cols[0], cols[1]
+        start, end = np.asarray(cols[2], dtype=np.float64), np.asarray(cols[3], dtype=np.float64)
+    else:
+        start = end = np.array([], dtype=np.float64)
+    # julianday arithmetic on SQLite leaves sub-millisecond noise: round to the millisecond
+    return pd.DataFrame({"account_no": account, "kind": kind, "start_s": np.round(start, 3), "end_s": np.round(end, 3)})
+
+
+def read_unplanned_minutes(conn: Connection, start_from: dt.datetime, start_to: dt.datetime,
+                           momentary_minutes: float) -> pd.DataFrame:
+    """Customer-minutes of the unplanned interruptions longer than ``momentary_minutes`` that
+    started in ``[start_from, start_to)``, summed per quarter hour of their start (columns
+    ``start_s``, the quarter hour's epoch second, and ``customer_minutes``): the history the
+    major-event-day method reads, a few thousand rows where the records are millions. Every time
+    zone's offset is a whole number of quarter hours, so local days are exact."""
+    s, e = _epoch(conn, _T.c.start_at), _epoch(conn, _T.c.end_at)
+    # + 0.5 s: a start on a quarter hour stays in it despite SQLite's julianday rounding noise
+    if conn.dialect.name == "postgresql":
+        bucket = func.floor((s + 0.5) / 900.0) * 900
+    else:
+        bucket = cast((s + 0.5) / 900.0, Integer) * 900
+    minutes = (e - s) / 60.0
+    q = (select(bucket.label("b"), func.sum(minutes).label("m"))
+         .where(_T.c.kind == "unplanned", _T.c.start_at >= _utc(start_from), _T.c.start_at < _utc(start_to),
+                minutes > momentary_minutes)
+         .group_by(bucket))
+    rows = conn.execute(q).fetchall()
+    return pd.DataFrame({"start_s": np.array([float(r[0]) for r in rows], dtype=np.float64),
+                         "customer_minutes": np.array([float(r[1]) for r in rows], dtype=np.float64)})
 
 
 def interruption_counts(conn: Connection, accounts: Sequence[str], since: dt.datetime,

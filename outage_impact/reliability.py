@@ -38,7 +38,8 @@ import pandas as pd
 
 from gis.errors import InvalidInput
 
-__all__ = ["ReliabilityOptions", "reliability_indices", "served_customers", "INDEX_KEYS", "GROUPINGS"]
+__all__ = ["ReliabilityOptions", "reliability_indices", "served_customers", "history_minutes", "INDEX_KEYS",
+           "GROUPINGS"]
 
 #: ``by`` -> the group column of a per-group report
 GROUPINGS = {"feeder": "feeder_id", "transformer": "transformer_id"}
@@ -124,7 +125,9 @@ def reliability_indices(
 
     ``served_accounts`` are the customers served (N_T = its length); ``served_groups`` (same
     length, None for a customer outside any group) turns on the per-group indices. ``history``
-    holds earlier interruptions (same columns) for the major-event-day threshold.
+    holds the customer-minutes of earlier unplanned sustained interruptions by start time
+    (columns ``start_s``, ``customer_minutes``; :func:`history_minutes`) for the major-event-day
+    threshold.
     """
     opts = options or ReliabilityOptions()
     if period_start.tzinfo is None or period_end.tzinfo is None:
@@ -230,14 +233,13 @@ def _major_event_days(frame: pd.DataFrame, codes: np.ndarray, dur: np.ndarray, s
     if history is None:
         out["reason"] = "no interruption history before the period was given"
         return out
-    _check(history)
+    missing = [c for c in ("start_s", "customer_minutes") if c not in history.columns]
+    if missing:
+        raise InvalidInput(f"the history lacks column(s) {', '.join(missing)}", field=missing[0])
     lo = period_start.timestamp() - opts.med_history_days * 86400.0
-    h = history[(history["start_s"] >= lo) & (history["start_s"] < period_start.timestamp())
-                & (history["kind"] == "unplanned")]
-    h_start = h["start_s"].to_numpy(dtype=np.float64)
-    h_dur = (h["end_s"].to_numpy(dtype=np.float64) - h_start) / 60.0
-    keep = h_dur > opts.momentary_minutes
-    daily = _daily_saidi(h_start[keep], h_dur[keep], n_served, opts.timezone)
+    h = history[(history["start_s"] >= lo) & (history["start_s"] < period_start.timestamp())]
+    daily = _daily_saidi(h["start_s"].to_numpy(dtype=np.float64), h["customer_minutes"].to_numpy(dtype=np.float64),
+                         n_served, opts.timezone)
     daily = daily[daily > 0]
     out["history_days_with_interruptions"] = int(len(daily))
     if len(daily) < opts.med_min_days:
@@ -254,6 +256,17 @@ def _major_event_days(frame: pd.DataFrame, codes: np.ndarray, dur: np.ndarray, s
     out.update(applied=True, alpha=alpha, beta=beta, t_med=t_med, days=days)
     out.pop("reason", None)
     return out
+
+
+def history_minutes(records: pd.DataFrame, momentary_minutes: float = 5.0) -> pd.DataFrame:
+    """The history the major-event-day method reads, from raw records: the unplanned sustained
+    interruptions as (``start_s``, ``customer_minutes``). The store gives the same pre-summed per
+    quarter hour (:func:`gis.outages_store.read_unplanned_minutes`)."""
+    _check(records)
+    part = records[records["kind"] == "unplanned"]
+    minutes = (part["end_s"].to_numpy(dtype=np.float64) - part["start_s"].to_numpy(dtype=np.float64)) / 60.0
+    keep = minutes > momentary_minutes
+    return pd.DataFrame({"start_s": part["start_s"].to_numpy(dtype=np.float64)[keep], "customer_minutes": minutes[keep]})
 
 
 def merge_keys(result: dict[str, object], keys: Sequence[str] = INDEX_KEYS) -> dict[str, object]:

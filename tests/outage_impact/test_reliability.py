@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from gis.errors import InvalidInput
-from outage_impact.reliability import ReliabilityOptions, reliability_indices
+from outage_impact.reliability import ReliabilityOptions, history_minutes, reliability_indices
 
 CST = dt.timezone(dt.timedelta(hours=8))
 FROM = dt.datetime(2026, 1, 1, tzinfo=CST)
@@ -76,7 +76,8 @@ def test_major_event_days_by_2_5_beta():
     big = dt.datetime(2026, 1, 20, 8, tzinfo=CST)
     frame = pd.concat([example(), pd.DataFrame(history),
                        pd.DataFrame([_row("TY", a, "unplanned", big, 1440) for a in SERVED])], ignore_index=True)
-    r = reliability_indices(frame, period_start=FROM, period_end=TO, served_accounts=SERVED, history=frame,
+    r = reliability_indices(frame, period_start=FROM, period_end=TO, served_accounts=SERVED,
+                            history=history_minutes(frame),
                             options=ReliabilityOptions(med_min_days=30))
     med = r["major_event_days"]
     h = pd.concat([pd.DataFrame(history), example().query("outage_id == 'O0'")])  # O0: 2025-12-31, before too
