@@ -1,10 +1,11 @@
 """Computing a reliability report for the API and the command line, and writing it as XLSX.
 
-The period: ``from``/``to`` are dates (local days of ``Settings.reliability_timezone``; ``to``
+The records come from the process's :class:`api.outage_cache.InterruptionCache` (refreshed
+with what was added since its last use). The period: ``from``/``to`` are dates (local days of ``Settings.reliability_timezone``; ``to``
 is inclusive: the period ends at the end of that day) or ISO times with a zone (``to`` then
 exclusive). The customers served are those of the compiled topology of the served data
-version; the interruptions come from the store (:mod:`gis.outages_store`), including the
-history before the period that the major-event-day threshold needs.
+version; the history before the period that the major-event-day threshold needs comes from
+the same records.
 
 XLSX: every cell is written with an explicit type — numbers as numbers, text as text
 (``data_type = "s"``) — so no value from the data can become a formula. (A local writer;
@@ -18,11 +19,12 @@ import io
 import zoneinfo
 from typing import Any
 
+import pandas as pd
 from sqlalchemy.engine import Engine
 
+from api.outage_cache import InterruptionCache
 from api.settings import Settings
 from gis.errors import InvalidInput
-from gis.outages_store import read_interruptions, read_unplanned_minutes
 from outage_impact.reliability import GROUPINGS, INDEX_KEYS, ReliabilityOptions, reliability_indices, served_customers
 from topology.compiled import TopologyIndex
 
@@ -66,22 +68,35 @@ def options_from(settings: Settings) -> ReliabilityOptions:
 
 
 def compute_report(engine: Engine, index: TopologyIndex, data_version: int, settings: Settings, *,
-                   start: dt.datetime, end: dt.datetime, by: str | None) -> dict[str, Any]:
-    """The indices of ``[start, end)`` (and per ``by`` group) with the data version they used."""
+                   start: dt.datetime, end: dt.datetime, by: str | None,
+                   cache: InterruptionCache | None = None) -> dict[str, Any]:
+    """The indices of ``[start, end)`` (and per ``by`` group) with the data version they used.
+
+    ``cache`` (an API process keeps one) is refreshed with the records added since its last
+    use; without one every record is read.
+    """
     if by is not None and by not in GROUPINGS:
         raise InvalidInput(f"by must be one of {', '.join(GROUPINGS)}", field="by", value=by)
     opts = options_from(settings)
-    history_from = start - dt.timedelta(days=opts.med_history_days)
-    with engine.connect() as conn:
-        frame = read_interruptions(conn, start, end)
-        history = read_unplanned_minutes(conn, history_from, start, opts.momentary_minutes)
+    cache = cache if cache is not None else InterruptionCache()
+    cache.refresh(engine)
+    records = cache.interruptions(index, data_version)
     accounts, groups = served_customers(index, by)
-    result = reliability_indices(frame, period_start=start, period_end=end, served_accounts=accounts,
+    result = reliability_indices(records, period_start=start, period_end=end, served_accounts=accounts,
                                  served_groups=groups, group_name=GROUPINGS.get(by or "", "group"),
-                                 history=history, options=opts)
+                                 history=_history(records, start, opts), options=opts)
     result["by"] = by
     result["data_version"] = data_version
     return result
+
+
+def _history(records, start: dt.datetime, opts) -> pd.DataFrame:
+    """Customer-minutes of the unplanned sustained interruptions of the history window."""
+    lo = (start - dt.timedelta(days=opts.med_history_days)).timestamp()
+    minutes = (records.end_s - records.start_s) / 60.0
+    keep = ((records.start_s >= lo) & (records.start_s < start.timestamp()) & ~records.planned
+            & (minutes > opts.momentary_minutes))
+    return pd.DataFrame({"start_s": records.start_s[keep], "customer_minutes": minutes[keep]})
 
 
 # ------------------------------------------------------------------ XLSX

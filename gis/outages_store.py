@@ -26,7 +26,7 @@ from gis.models import OUTAGE_KINDS, OutageRecord
 
 __all__ = [
     "InterruptionRow", "InsertResult", "insert_interruptions", "existing_interruptions", "list_outages",
-    "get_outage", "read_interruptions", "read_unplanned_minutes", "interruption_counts", "known_accounts",
+    "get_outage", "read_interruptions", "read_unplanned_minutes", "record_totals", "read_records_after", "interruption_counts", "known_accounts",
     "outage_kinds",
 ]
 
@@ -206,6 +206,34 @@ def read_interruptions(conn: Connection, start_from: dt.datetime, start_to: dt.d
         start = end = np.array([], dtype=np.float64)
     # julianday arithmetic on SQLite leaves sub-millisecond noise: round to the millisecond
     return pd.DataFrame({"account_no": account, "kind": kind, "start_s": np.round(start, 3), "end_s": np.round(end, 3)})
+
+
+def record_totals(conn: Connection) -> tuple[int, int]:
+    """``(count, max id)`` of the outage records (0, 0 when there are none)."""
+    n, m = conn.execute(select(func.count(), func.max(_T.c.id)).select_from(_T)).one()
+    return int(n), int(m or 0)
+
+
+def read_records_after(conn: Connection, after_id: int) -> dict[str, np.ndarray]:
+    """Records with ``id > after_id`` in id order, as arrays: id, account_no (object), planned
+    (bool), start_s, end_s (epoch seconds). Records are never changed or deleted, so a reader
+    that has every record up to some id needs only what came after it."""
+    q = (select(_T.c.id, _T.c.account_no, _T.c.kind, _epoch(conn, _T.c.start_at), _epoch(conn, _T.c.end_at))
+         .where(_T.c.id > after_id).order_by(_T.c.id))
+    rows = conn.execute(q).fetchall()
+    if not rows:
+        return {"id": np.array([], dtype=np.int64), "account_no": np.array([], dtype=object),
+                "planned": np.array([], dtype=bool), "start_s": np.array([], dtype=np.float64),
+                "end_s": np.array([], dtype=np.float64)}
+    ids, account, kind, start, end = zip(*rows)
+    accounts = np.empty(len(rows), dtype=object)
+    accounts[:] = account
+    kind_codes, kinds = pd.factorize(np.asarray(kind, dtype=object))
+    planned = kind_codes == (list(kinds).index("planned") if "planned" in list(kinds) else -2)
+    # julianday arithmetic on SQLite leaves sub-millisecond noise: round to the millisecond
+    return {"id": np.asarray(ids, dtype=np.int64), "account_no": accounts, "planned": planned,
+            "start_s": np.round(np.asarray(start, dtype=np.float64), 3),
+            "end_s": np.round(np.asarray(end, dtype=np.float64), 3)}
 
 
 def read_unplanned_minutes(conn: Connection, start_from: dt.datetime, start_to: dt.datetime,

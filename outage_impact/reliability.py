@@ -30,7 +30,7 @@ than ``med_min_days`` days of history the method is reported as not applied, wit
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,8 +38,8 @@ import pandas as pd
 
 from gis.errors import InvalidInput
 
-__all__ = ["ReliabilityOptions", "reliability_indices", "served_customers", "history_minutes", "INDEX_KEYS",
-           "GROUPINGS"]
+__all__ = ["ReliabilityOptions", "Interruptions", "interruption_arrays", "reliability_indices", "served_customers",
+           "served_lookup", "history_minutes", "INDEX_KEYS", "GROUPINGS"]
 
 #: ``by`` -> the group column of a per-group report
 GROUPINGS = {"feeder": "feeder_id", "transformer": "transformer_id"}
@@ -110,8 +110,45 @@ def _check(frame: pd.DataFrame) -> None:
         raise InvalidInput(f"interruptions lack column(s) {', '.join(missing)}", field=missing[0])
 
 
+@dataclass(frozen=True)
+class Interruptions:
+    """Interruptions as arrays: ``customer`` is the served customer's position (0 … N_T−1) or
+    N_T + k for the k-th interrupted customer no longer served; ``planned`` is the kind."""
+
+    customer: np.ndarray   # intp
+    planned: np.ndarray    # bool
+    start_s: np.ndarray    # float64, epoch seconds
+    end_s: np.ndarray      # float64
+
+    def select(self, mask: np.ndarray) -> Interruptions:
+        return Interruptions(self.customer[mask], self.planned[mask], self.start_s[mask], self.end_s[mask])
+
+
+def interruption_arrays(frame: pd.DataFrame, served_accounts: np.ndarray,
+                        lookup: Callable[[np.ndarray], np.ndarray] | None = None) -> Interruptions:
+    """Records with account strings (``account_no``, ``kind``, ``start_s``, ``end_s``) as
+    :class:`Interruptions`; ``lookup(accounts)`` gives served positions (-1: not served), by
+    default a hash lookup over ``served_accounts``."""
+    _check(frame)
+    n_served = len(served_accounts)
+    accounts = frame["account_no"].to_numpy(dtype=object)
+    if lookup is None:
+        codes = pd.Index(np.asarray(served_accounts, dtype=object)).get_indexer(accounts)
+    else:
+        codes = np.asarray(lookup(accounts))
+    codes = codes.astype(np.intp, copy=True)
+    extra = codes < 0
+    if extra.any():
+        extra_codes, _ = pd.factorize(accounts[extra])
+        codes[extra] = n_served + extra_codes
+    kind_codes, kinds = pd.factorize(frame["kind"].to_numpy(dtype=object))
+    planned_code = list(kinds).index("planned") if "planned" in list(kinds) else -2
+    return Interruptions(codes, kind_codes == planned_code, frame["start_s"].to_numpy(dtype=np.float64),
+                         frame["end_s"].to_numpy(dtype=np.float64))
+
+
 def reliability_indices(
-    interruptions: pd.DataFrame,
+    interruptions: pd.DataFrame | Interruptions,
     *,
     period_start: dt.datetime,
     period_end: dt.datetime,
@@ -123,39 +160,33 @@ def reliability_indices(
 ) -> dict[str, object]:
     """IEEE 1366 indices of ``interruptions`` that start in ``[period_start, period_end)``.
 
-    ``served_accounts`` are the customers served (N_T = its length); ``served_groups`` (same
-    length, None for a customer outside any group) turns on the per-group indices. ``history``
-    holds the customer-minutes of earlier unplanned sustained interruptions by start time
-    (columns ``start_s``, ``customer_minutes``; :func:`history_minutes`) for the major-event-day
-    threshold.
+    ``interruptions``: records (a frame with ``account_no``, ``kind``, ``start_s``, ``end_s``) or
+    :class:`Interruptions` already coded against ``served_accounts``, the customers served (N_T =
+    its length, in the order the codes use); ``served_groups`` (same length, None for a customer
+    outside any group) turns on the per-group indices. ``history`` holds the customer-minutes of
+    earlier unplanned sustained interruptions by start time (columns ``start_s``,
+    ``customer_minutes``; :func:`history_minutes`) for the major-event-day threshold.
     """
     opts = options or ReliabilityOptions()
     if period_start.tzinfo is None or period_end.tzinfo is None:
         raise InvalidInput("the period needs times with a zone", field="from", value=period_start.isoformat())
     if period_end <= period_start:
         raise InvalidInput("'to' must be after 'from'", field="to", value=period_end.isoformat())
-    _check(interruptions)
     lo, hi = period_start.timestamp(), period_end.timestamp()
-    frame = interruptions[(interruptions["start_s"] >= lo) & (interruptions["start_s"] < hi)]
-    period_min = (hi - lo) / 60.0
-    served_accounts = np.asarray(served_accounts, dtype=object)
     n_served = len(served_accounts)
-
-    # customer codes: the served customers first (0 … n-1), interrupted customers no longer served after
-    index = pd.Index(served_accounts)
-    codes = index.get_indexer(frame["account_no"].to_numpy(dtype=object))
-    extra = codes < 0
-    n_codes = n_served
-    if extra.any():
-        extra_codes, _ = pd.factorize(frame["account_no"].to_numpy(dtype=object)[extra])
-        codes = codes.copy()
-        codes[extra] = n_served + extra_codes
-        n_codes = n_served + int(extra_codes.max()) + 1
-    start = frame["start_s"].to_numpy(dtype=np.float64)
-    dur = (frame["end_s"].to_numpy(dtype=np.float64) - start) / 60.0
+    if isinstance(interruptions, pd.DataFrame):
+        _check(interruptions)
+        inside = (interruptions["start_s"] >= lo) & (interruptions["start_s"] < hi)
+        rec = interruption_arrays(interruptions[inside.to_numpy()], served_accounts)
+    else:
+        rec = interruptions.select((interruptions.start_s >= lo) & (interruptions.start_s < hi))
+    period_min = (hi - lo) / 60.0
+    codes = rec.customer
+    n_codes = max(n_served, int(codes.max()) + 1 if len(codes) else 0)
+    start = rec.start_s
+    dur = (rec.end_s - start) / 60.0
     sustained = dur > opts.momentary_minutes
-    kind = frame["kind"].to_numpy(dtype=object)
-    masks = {"all": np.ones(len(frame), dtype=bool), "planned": kind == "planned", "unplanned": kind == "unplanned"}
+    masks = {"all": np.ones(len(codes), dtype=bool), "planned": rec.planned, "unplanned": ~rec.planned}
     scopes = {name: _Scope(codes[m], dur[m], sustained[m], n_codes) for name, m in masks.items()}
 
     result: dict[str, object] = {
@@ -166,11 +197,13 @@ def reliability_indices(
     result["planned"] = scopes["planned"].indices(n_served, period_min, opts)
     result["unplanned"] = scopes["unplanned"].indices(n_served, period_min, opts)
 
-    med = _major_event_days(frame, codes, dur, sustained, kind, history, n_served, period_start, opts)
+    unplanned_sustained = masks["unplanned"] & sustained
+    day = _local_days(start[unplanned_sustained], opts.timezone)
+    med = _major_event_days(day, dur[unplanned_sustained], history, n_served, period_start, opts)
     if med.get("days"):
-        bad_days = {d["date"] for d in med["days"]}
-        day = _local_days(start, opts.timezone)
-        keep = masks["unplanned"] & ~np.isin(day, list(bad_days))
+        bad = np.array([np.datetime64(d["date"], "D") for d in med["days"]])
+        all_days = _local_days(start, opts.timezone)
+        keep = masks["unplanned"] & ~np.isin(all_days, bad)
         med["unplanned_excluding_med"] = _Scope(codes[keep], dur[keep], sustained[keep], n_codes).indices(
             n_served, period_min, opts)
     result["major_event_days"] = med
@@ -213,20 +246,23 @@ def served_customers(ix, by: str | None = None) -> tuple[np.ndarray, np.ndarray 
 
 
 def _local_days(epoch_s: np.ndarray, tz: str) -> np.ndarray:
-    stamps = pd.to_datetime(epoch_s, unit="s", utc=True).tz_convert(tz)
-    return np.asarray(stamps.strftime("%Y-%m-%d"), dtype=object) if len(epoch_s) else np.array([], dtype=object)
+    """Local calendar day (datetime64[D]) of each epoch second in ``tz`` (vectorized)."""
+    if len(epoch_s) == 0:
+        return np.array([], dtype="datetime64[D]")
+    stamps = pd.DatetimeIndex(pd.to_datetime(epoch_s, unit="s", utc=True)).tz_convert(tz).tz_localize(None)
+    return stamps.to_numpy().astype("datetime64[D]")
 
 
-def _daily_saidi(start_s: np.ndarray, dur: np.ndarray, n_served: int, tz: str) -> pd.Series:
-    if len(start_s) == 0 or n_served == 0:
+def _daily_saidi(days: np.ndarray, minutes: np.ndarray, n_served: int) -> pd.Series:
+    if len(days) == 0 or n_served == 0:
         return pd.Series(dtype=np.float64)
-    days = _local_days(start_s, tz)
-    return pd.Series(dur, index=days).groupby(level=0).sum() / n_served
+    return pd.Series(minutes).groupby(days).sum() / n_served
 
 
-def _major_event_days(frame: pd.DataFrame, codes: np.ndarray, dur: np.ndarray, sustained: np.ndarray,
-                      kind: np.ndarray, history: pd.DataFrame | None, n_served: int,
+def _major_event_days(days: np.ndarray, minutes: np.ndarray, history: pd.DataFrame | None, n_served: int,
                       period_start: dt.datetime, opts: ReliabilityOptions) -> dict[str, object]:
+    """The 2.5β method over the unplanned sustained interruptions of the period (their local
+    ``days`` and ``minutes``) and the ``history`` before it."""
     out: dict[str, object] = {"method": "IEEE 1366 2.5 beta", "applied": False,
                               "basis": "daily SAIDI of unplanned sustained interruptions",
                               "history_days": opts.med_history_days}
@@ -238,8 +274,9 @@ def _major_event_days(frame: pd.DataFrame, codes: np.ndarray, dur: np.ndarray, s
         raise InvalidInput(f"the history lacks column(s) {', '.join(missing)}", field=missing[0])
     lo = period_start.timestamp() - opts.med_history_days * 86400.0
     h = history[(history["start_s"] >= lo) & (history["start_s"] < period_start.timestamp())]
-    daily = _daily_saidi(h["start_s"].to_numpy(dtype=np.float64), h["customer_minutes"].to_numpy(dtype=np.float64),
-                         n_served, opts.timezone)
+    h_start = h["start_s"].to_numpy(dtype=np.float64)
+    daily = _daily_saidi(_local_days(h_start, opts.timezone), h["customer_minutes"].to_numpy(dtype=np.float64),
+                         n_served)
     daily = daily[daily > 0]
     out["history_days_with_interruptions"] = int(len(daily))
     if len(daily) < opts.med_min_days:
@@ -249,13 +286,20 @@ def _major_event_days(frame: pd.DataFrame, codes: np.ndarray, dur: np.ndarray, s
     logs = np.log(daily.to_numpy())
     alpha, beta = float(logs.mean()), float(logs.std(ddof=1)) if len(logs) > 1 else 0.0
     t_med = float(np.exp(alpha + 2.5 * beta))
-    sel = (kind == "unplanned") & sustained
-    start = frame["start_s"].to_numpy(dtype=np.float64)[sel]
-    period_daily = _daily_saidi(start, dur[sel], n_served, opts.timezone)
-    days = [{"date": d, "saidi": float(v)} for d, v in period_daily.items() if v > t_med]
-    out.update(applied=True, alpha=alpha, beta=beta, t_med=t_med, days=days)
+    period_daily = _daily_saidi(days, minutes, n_served)
+    found = [{"date": str(d)[:10], "saidi": float(v)} for d, v in period_daily.items() if v > t_med]
+    out.update(applied=True, alpha=alpha, beta=beta, t_med=t_med, days=found)
     out.pop("reason", None)
     return out
+
+
+def served_lookup(ix) -> Callable[[np.ndarray], np.ndarray]:
+    """``accounts -> served positions`` (-1: not served) on the compiled index's own id index,
+    in the order :func:`served_customers` lists the customers."""
+    def lookup(accounts: np.ndarray) -> np.ndarray:
+        rows = ix.cust_index.positions(np.asarray(accounts, dtype=object))
+        return np.where(rows >= 0, ix.cust_rank[np.maximum(rows, 0)], -1)
+    return lookup
 
 
 def history_minutes(records: pd.DataFrame, momentary_minutes: float = 5.0) -> pd.DataFrame:

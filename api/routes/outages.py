@@ -21,6 +21,7 @@ from api.auth import Principal, allow
 from api.deps import ConnDep, SettingsDep, SnapshotDep
 from api.jsonio import dumps
 from api.limits import page_size
+from api.outage_cache import InterruptionCache
 from api.reliability_report import compute_report, parse_period, report_xlsx
 from gis.outages_store import get_outage, list_outages
 from loaders.outages import record_outage
@@ -110,8 +111,12 @@ _RELIABILITY_EXAMPLE = {
 
 def _report(request: Request, snapshot, settings, start: str, end: str, by: str | None) -> dict[str, Any]:
     lo, hi = parse_period(start, end, settings)
-    return compute_report(request.app.state.engine, snapshot.index, snapshot.version, settings, start=lo, end=hi,
-                          by=by)
+    state = request.app.state
+    cache = getattr(state, "interruptions", None)
+    if cache is None:  # created on first use: one per app (a racing duplicate only costs a read)
+        cache = state.interruptions = InterruptionCache()
+    return compute_report(state.engine, snapshot.index, snapshot.version, settings, start=lo, end=hi, by=by,
+                          cache=cache)
 
 
 Period = Annotated[str, Query(alias="from", min_length=10, max_length=40,

@@ -72,3 +72,29 @@ def test_reads_are_exact(empty_store):
     assert counts == {"A": 3, "B": 1, "C": 1}
     assert total == 3 and [o["outage_id"] for o in outages] == ["U2", "M1", "U1"]
     assert one["customers"] == 2 and one["end"] == (T0 + dt.timedelta(minutes=90)).astimezone(dt.timezone.utc).isoformat()
+
+
+def test_the_api_cache_reads_only_new_records_and_recovers_from_late_commits(empty_store):
+    from api.outage_cache import InterruptionCache
+    from gis.models import OutageRecord
+
+    cache = InterruptionCache()
+    with empty_store.begin() as conn:
+        insert_interruptions(conn, _rows()[:3], source="api")
+    cache.refresh(empty_store)
+    assert len(cache) == 3
+    with empty_store.begin() as conn:
+        insert_interruptions(conn, _rows()[3:], source="api")
+        conn.execute(OutageRecord.__table__.insert().values(
+            id=100, outage_id="L1", account_no="D", kind="unplanned", start_at=T0, end_at=T0, source="api",
+            recorded_at=T0))
+    cache.refresh(empty_store)
+    assert (len(cache), cache.full_reads) == (6, 0)
+    with empty_store.begin() as conn:   # a transaction that took id 50 commits after id 100 was read
+        conn.execute(OutageRecord.__table__.insert().values(
+            id=50, outage_id="L2", account_no="E", kind="planned", start_at=T0, end_at=T0, source="api",
+            recorded_at=T0))
+    cache.refresh(empty_store)
+    assert (len(cache), cache.full_reads) == (7, 1)
+    cache.refresh(empty_store)
+    assert (len(cache), cache.full_reads) == (7, 1)
