@@ -168,14 +168,13 @@ def screen(facts: pd.DataFrame, rules: ScreeningRules, *, as_of: dt.datetime) ->
         elif wants_consult[i]:
             if channel is None:
                 target = "phone"
-                why = why + [{"rule": "no_channel", "action": "phone",
-                              "reason": "to consult, but neither WeChat nor a mobile number is on record"}]
+                why = why + [_NO_CHANNEL]
             else:
                 target = "consult"
                 why = why + [_channel_reason(channel)]
         else:
             target = "notify"
-            why = why + [{"rule": "affected", "action": "notify", "reason": "in the plan's impact; no rule asks more"}]
+            why = why + [_AFFECTED]
             if channel is not None:
                 why.append(_channel_reason(channel))
         lists[target].append(ScreenedCustomer(str(accounts[i]), channel, tuple(why)))
@@ -183,10 +182,17 @@ def screen(facts: pd.DataFrame, rules: ScreeningRules, *, as_of: dt.datetime) ->
                            rules=rules, as_of=as_of)
 
 
+_CHANNEL_REASONS = {
+    "wechat": {"rule": "wechat", "action": "channel", "reason": "reachable by WeChat (openid on record)"},
+    "sms": {"rule": "sms", "action": "channel", "reason": "no WeChat; a mobile number is on record (SMS)"},
+}
+_AFFECTED = {"rule": "affected", "action": "notify", "reason": "in the plan's impact; no rule asks more"}
+_NO_CHANNEL = {"rule": "no_channel", "action": "phone",
+               "reason": "to consult, but neither WeChat nor a mobile number is on record"}
+
+
 def _channel_reason(channel: str) -> dict[str, str]:
-    if channel == "wechat":
-        return {"rule": "wechat", "action": "channel", "reason": "reachable by WeChat (openid on record)"}
-    return {"rule": "sms", "action": "channel", "reason": "no WeChat; a mobile number is on record (SMS)"}
+    return _CHANNEL_REASONS[channel]
 
 
 def _reason(rule: str, sens: str, kva: float, inter: int, compl: int, rules: ScreeningRules) -> str:
