@@ -607,7 +607,7 @@ def reliability_cmd(
     if as_json:
         sys.stdout.write(json.dumps(report, ensure_ascii=False, indent=1) + "\n")
         return
-    fmt = (lambda v: "—" if v is None else (f"{v:.6g}" if isinstance(v, float) else str(v)))
+    fmt = (lambda v: "—" if v is None else (f"{v:.9g}" if isinstance(v, float) else str(v)))
     print(f"period {report['from']} – {report['to']}; customers served {report['customers_served']}")
     print(f"{'index':<24}{'all':>14}{'planned':>14}{'unplanned':>14}")
     for key in ("saifi", "saidi", "caidi", "caifi", "asai", "maifi", "customer_minutes"):
