@@ -6,7 +6,8 @@ the indices from arrays costs a fraction of that. So each process keeps every re
 only what was added since: records are only ever inserted (never changed or deleted), so the
 count and the highest id tell what is new. ``(count, max id)`` and the new rows are read in
 one snapshot; if the count does not add up (a transaction that took an id below the highest
-one committed after the last refresh), everything is read again.
+one committed after the last refresh), everything is read again. (SQLite's single writer
+commits ids in order: there the highest id suffices.)
 
 Per data version the distinct accounts are located once in the compiled topology (served
 position, or past the end for a customer no longer served), so a request only gathers codes.
@@ -23,7 +24,7 @@ from sqlalchemy.engine import Engine
 
 from gis.outages_store import read_records_after, record_totals
 from gis.store import snapshot_connection
-from outage_impact.reliability import Interruptions, served_lookup
+from outage_impact.reliability import Interruptions, served_customers, served_lookup
 from topology.compiled import TopologyIndex
 
 __all__ = ["InterruptionCache"]
@@ -49,6 +50,7 @@ class InterruptionCache:
         self._arrays = _Arrays(np.array([], dtype=np.int32), np.array([], dtype=bool),
                                np.array([], dtype=np.float64), np.array([], dtype=np.float64))
         self._served: tuple[int, int, np.ndarray] | None = None   # (data version, accounts coded, positions)
+        self._served_customers: dict[tuple[int, str | None], tuple[np.ndarray, np.ndarray | None]] = {}
         self.full_reads = 0
 
     def __len__(self) -> int:
@@ -59,17 +61,19 @@ class InterruptionCache:
         with self._lock:
             with snapshot_connection(engine) as conn:
                 count, max_id = record_totals(conn)
-                if (count, max_id) == (self._count, self._max_id):
+                if max_id == self._max_id and count in (None, self._count):
                     return
                 new = read_records_after(conn, self._max_id)
-                if self._count + len(new["id"]) != count:   # a late commit below max id: read all again
+                if count is not None and self._count + len(new["id"]) != count:  # a late commit below max id
                     self._reset()
                     new = read_records_after(conn, 0)
             self._append(new)
-            self._count, self._max_id = count, max_id
+            self._count += len(new["id"])
+            self._max_id = max_id
 
     def _reset(self) -> None:
         self.full_reads += 1
+        self._count = self._max_id = 0
         self._accounts, self._code, self._served = [], {}, None
         self._arrays = _Arrays(np.array([], dtype=np.int32), np.array([], dtype=bool),
                                np.array([], dtype=np.float64), np.array([], dtype=np.float64))
@@ -81,8 +85,10 @@ class InterruptionCache:
         if not self._accounts:   # first read: factorize in bulk
             codes, uniques = pd.factorize(accounts)
             self._accounts = list(uniques)
-            self._code = {a: i for i, a in enumerate(self._accounts)}
+            self._code = {}
         else:
+            if not self._code:   # built on the first incremental read only
+                self._code = {a: i for i, a in enumerate(self._accounts)}
             codes = np.empty(len(accounts), dtype=np.int64)
             for i, account in enumerate(accounts.tolist()):
                 code = self._code.get(account)
@@ -95,6 +101,18 @@ class InterruptionCache:
                                np.concatenate([a.planned, new["planned"]]),
                                np.concatenate([a.start_s, new["start_s"]]),
                                np.concatenate([a.end_s, new["end_s"]]))
+
+    def served(self, ix: TopologyIndex, data_version: int, by: str | None) -> tuple[np.ndarray, np.ndarray | None]:
+        """:func:`outage_impact.reliability.served_customers`, kept per (data version, grouping)."""
+        key = (data_version, by)
+        with self._lock:
+            hit = self._served_customers.get(key)
+        if hit is None:
+            hit = served_customers(ix, by)
+            with self._lock:
+                self._served_customers = {k: v for k, v in self._served_customers.items() if k[0] == data_version}
+                self._served_customers[key] = hit
+        return hit
 
     def interruptions(self, ix: TopologyIndex, data_version: int) -> Interruptions:
         """Every record coded against the customers ``ix`` serves (see :class:`Interruptions`)."""

@@ -25,7 +25,7 @@ from sqlalchemy.engine import Engine
 from api.outage_cache import InterruptionCache
 from api.settings import Settings
 from gis.errors import InvalidInput
-from outage_impact.reliability import GROUPINGS, INDEX_KEYS, ReliabilityOptions, reliability_indices, served_customers
+from outage_impact.reliability import GROUPINGS, INDEX_KEYS, ReliabilityOptions, reliability_indices
 from topology.compiled import TopologyIndex
 
 __all__ = ["parse_period", "options_from", "compute_report", "report_xlsx"]
@@ -81,7 +81,7 @@ def compute_report(engine: Engine, index: TopologyIndex, data_version: int, sett
     cache = cache if cache is not None else InterruptionCache()
     cache.refresh(engine)
     records = cache.interruptions(index, data_version)
-    accounts, groups = served_customers(index, by)
+    accounts, groups = cache.served(index, data_version, by)
     result = reliability_indices(records, period_start=start, period_end=end, served_accounts=accounts,
                                  served_groups=groups, group_name=GROUPINGS.get(by or "", "group"),
                                  history=_history(records, start, opts), options=opts)

@@ -208,8 +208,15 @@ def read_interruptions(conn: Connection, start_from: dt.datetime, start_to: dt.d
     return pd.DataFrame({"account_no": account, "kind": kind, "start_s": np.round(start, 3), "end_s": np.round(end, 3)})
 
 
-def record_totals(conn: Connection) -> tuple[int, int]:
-    """``(count, max id)`` of the outage records (0, 0 when there are none)."""
+def record_totals(conn: Connection) -> tuple[int | None, int]:
+    """``(count, max id)`` of the outage records (0 when there are none).
+
+    On SQLite the count is None: its one writer commits ids in increasing order, so the highest
+    id alone tells whether anything is new. PostgreSQL's sequences hand out ids to concurrent
+    transactions that may commit out of order, so there the count is what proves none was missed.
+    """
+    if conn.dialect.name == "sqlite":
+        return None, int(conn.execute(select(func.max(_T.c.id))).scalar_one() or 0)
     n, m = conn.execute(select(func.count(), func.max(_T.c.id)).select_from(_T)).one()
     return int(n), int(m or 0)
 
@@ -217,23 +224,33 @@ def record_totals(conn: Connection) -> tuple[int, int]:
 def read_records_after(conn: Connection, after_id: int) -> dict[str, np.ndarray]:
     """Records with ``id > after_id`` in id order, as arrays: id, account_no (object), planned
     (bool), start_s, end_s (epoch seconds). Records are never changed or deleted, so a reader
-    that has every record up to some id needs only what came after it."""
-    q = (select(_T.c.id, _T.c.account_no, _T.c.kind, _epoch(conn, _T.c.start_at), _epoch(conn, _T.c.end_at))
-         .where(_T.c.id > after_id).order_by(_T.c.id))
-    rows = conn.execute(q).fetchall()
-    if not rows:
+    that has every record up to some id needs only what came after it.
+
+    Read with the driver's own cursor (millions of rows: no per-row result objects).
+    """
+    q = (select(_T.c.id, _T.c.account_no, (_T.c.kind == "planned").label("p"), _epoch(conn, _T.c.start_at),
+                _epoch(conn, _T.c.end_at))
+         .where(_T.c.id > int(after_id)).order_by(_T.c.id))
+    sql = str(q.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+    cursor = conn.connection.dbapi_connection.cursor()
+    try:
+        cursor.execute(sql)
+        rows = cursor.fetchall()
+    finally:
+        cursor.close()
+    n = len(rows)
+    if not n:
         return {"id": np.array([], dtype=np.int64), "account_no": np.array([], dtype=object),
                 "planned": np.array([], dtype=bool), "start_s": np.array([], dtype=np.float64),
                 "end_s": np.array([], dtype=np.float64)}
-    ids, account, kind, start, end = zip(*rows)
-    accounts = np.empty(len(rows), dtype=object)
+    ids, account, planned, start, end = zip(*rows)
+    accounts = np.empty(n, dtype=object)
     accounts[:] = account
-    kind_codes, kinds = pd.factorize(np.asarray(kind, dtype=object))
-    planned = kind_codes == (list(kinds).index("planned") if "planned" in list(kinds) else -2)
     # julianday arithmetic on SQLite leaves sub-millisecond noise: round to the millisecond
-    return {"id": np.asarray(ids, dtype=np.int64), "account_no": accounts, "planned": planned,
-            "start_s": np.round(np.asarray(start, dtype=np.float64), 3),
-            "end_s": np.round(np.asarray(end, dtype=np.float64), 3)}
+    return {"id": np.fromiter(ids, dtype=np.int64, count=n), "account_no": accounts,
+            "planned": np.fromiter(planned, dtype=bool, count=n),
+            "start_s": np.round(np.fromiter(start, dtype=np.float64, count=n), 3),
+            "end_s": np.round(np.fromiter(end, dtype=np.float64, count=n), 3)}
 
 
 def read_unplanned_minutes(conn: Connection, start_from: dt.datetime, start_to: dt.datetime,
