@@ -24,7 +24,7 @@ from sqlalchemy.engine import Engine
 
 from gis.outages_store import read_records_after, record_totals
 from gis.store import snapshot_connection
-from outage_impact.reliability import Interruptions, served_customers, served_lookup
+from outage_impact.reliability import Interruptions, local_days, served_customers, served_lookup
 from topology.compiled import TopologyIndex
 
 __all__ = ["InterruptionCache"]
@@ -50,6 +50,7 @@ class InterruptionCache:
         self._arrays = _Arrays(np.array([], dtype=np.int32), np.array([], dtype=bool),
                                np.array([], dtype=np.float64), np.array([], dtype=np.float64))
         self._served: tuple[int, int, np.ndarray] | None = None   # (data version, accounts coded, positions)
+        self._day_memo: tuple[tuple[int, str], np.ndarray] | None = None
         self._served_customers: dict[tuple[int, str | None], tuple[np.ndarray, np.ndarray | None]] = {}
         self.full_reads = 0
 
@@ -114,7 +115,15 @@ class InterruptionCache:
                 self._served_customers[key] = hit
         return hit
 
-    def interruptions(self, ix: TopologyIndex, data_version: int) -> Interruptions:
+    def _days(self, arrays: _Arrays, tz: str) -> np.ndarray:
+        """Local start day of every record, kept until the records change (per zone)."""
+        key = (len(arrays.start_s), tz)
+        memo = self._day_memo
+        if memo is None or memo[0] != key:
+            memo = self._day_memo = (key, local_days(arrays.start_s, tz))
+        return memo[1]
+
+    def interruptions(self, ix: TopologyIndex, data_version: int, tz: str | None = None) -> Interruptions:
         """Every record coded against the customers ``ix`` serves (see :class:`Interruptions`)."""
         with self._lock:
             arrays, n_accounts = self._arrays, len(self._accounts)
@@ -128,4 +137,5 @@ class InterruptionCache:
         positions = served[2].copy()
         unknown = positions < 0
         positions[unknown] = ix.n_customers + np.arange(int(unknown.sum()))
-        return Interruptions(positions[arrays.codes], arrays.planned, arrays.start_s, arrays.end_s)
+        day = self._days(arrays, tz) if tz is not None else None
+        return Interruptions(positions[arrays.codes], arrays.planned, arrays.start_s, arrays.end_s, day)

@@ -80,7 +80,7 @@ def compute_report(engine: Engine, index: TopologyIndex, data_version: int, sett
     opts = options_from(settings)
     cache = cache if cache is not None else InterruptionCache()
     cache.refresh(engine)
-    records = cache.interruptions(index, data_version)
+    records = cache.interruptions(index, data_version, opts.timezone)
     accounts, groups = cache.served(index, data_version, by)
     result = reliability_indices(records, period_start=start, period_end=end, served_accounts=accounts,
                                  served_groups=groups, group_name=GROUPINGS.get(by or "", "group"),
@@ -96,7 +96,10 @@ def _history(records, start: dt.datetime, opts) -> pd.DataFrame:
     minutes = (records.end_s - records.start_s) / 60.0
     keep = ((records.start_s >= lo) & (records.start_s < start.timestamp()) & ~records.planned
             & (minutes > opts.momentary_minutes))
-    return pd.DataFrame({"start_s": records.start_s[keep], "customer_minutes": minutes[keep]})
+    out = pd.DataFrame({"start_s": records.start_s[keep], "customer_minutes": minutes[keep]})
+    if records.day is not None:
+        out["day"] = records.day[keep]
+    return out
 
 
 # ------------------------------------------------------------------ XLSX

@@ -38,7 +38,7 @@ import pandas as pd
 
 from gis.errors import InvalidInput
 
-__all__ = ["ReliabilityOptions", "Interruptions", "interruption_arrays", "reliability_indices", "served_customers",
+__all__ = ["ReliabilityOptions", "Interruptions", "local_days", "interruption_arrays", "reliability_indices", "served_customers",
            "served_lookup", "history_minutes", "INDEX_KEYS", "GROUPINGS"]
 
 #: ``by`` -> the group column of a per-group report
@@ -119,9 +119,11 @@ class Interruptions:
     planned: np.ndarray    # bool
     start_s: np.ndarray    # float64, epoch seconds
     end_s: np.ndarray      # float64
+    day: np.ndarray | None = None   # datetime64[D]: local day of the start in the options' zone, if known
 
     def select(self, mask: np.ndarray) -> Interruptions:
-        return Interruptions(self.customer[mask], self.planned[mask], self.start_s[mask], self.end_s[mask])
+        return Interruptions(self.customer[mask], self.planned[mask], self.start_s[mask], self.end_s[mask],
+                             None if self.day is None else self.day[mask])
 
 
 def interruption_arrays(frame: pd.DataFrame, served_accounts: np.ndarray,
@@ -198,11 +200,14 @@ def reliability_indices(
     result["unplanned"] = scopes["unplanned"].indices(n_served, period_min, opts)
 
     unplanned_sustained = masks["unplanned"] & sustained
-    day = _local_days(start[unplanned_sustained], opts.timezone)
+    all_days = rec.day if rec.day is not None else None
+    day = all_days[unplanned_sustained] if all_days is not None else _local_days(start[unplanned_sustained],
+                                                                                  opts.timezone)
     med = _major_event_days(day, dur[unplanned_sustained], history, n_served, period_start, opts)
     if med.get("days"):
         bad = np.array([np.datetime64(d["date"], "D") for d in med["days"]])
-        all_days = _local_days(start, opts.timezone)
+        if all_days is None:
+            all_days = _local_days(start, opts.timezone)
         keep = masks["unplanned"] & ~np.isin(all_days, bad)
         med["unplanned_excluding_med"] = _Scope(codes[keep], dur[keep], sustained[keep], n_codes).indices(
             n_served, period_min, opts)
@@ -261,9 +266,14 @@ def _local_days(epoch_s: np.ndarray, tz: str) -> np.ndarray:
 
 
 def _daily_saidi(days: np.ndarray, minutes: np.ndarray, n_served: int) -> pd.Series:
+    """Σ minutes / N_T per local day (datetime64[D] index), by counting over the day numbers."""
     if len(days) == 0 or n_served == 0:
         return pd.Series(dtype=np.float64)
-    return pd.Series(minutes).groupby(days).sum() / n_served
+    number = days.astype("datetime64[D]").astype(np.int64)
+    first = int(number.min())
+    sums = np.bincount(number - first, weights=minutes)
+    present = np.flatnonzero(np.bincount(number - first))
+    return pd.Series(sums[present] / n_served, index=(present + first).astype("datetime64[D]"))
 
 
 def _major_event_days(days: np.ndarray, minutes: np.ndarray, history: pd.DataFrame | None, n_served: int,
@@ -280,10 +290,10 @@ def _major_event_days(days: np.ndarray, minutes: np.ndarray, history: pd.DataFra
     if missing:
         raise InvalidInput(f"the history lacks column(s) {', '.join(missing)}", field=missing[0])
     lo = period_start.timestamp() - opts.med_history_days * 86400.0
-    h = history[(history["start_s"] >= lo) & (history["start_s"] < period_start.timestamp())]
-    h_start = h["start_s"].to_numpy(dtype=np.float64)
-    daily = _daily_saidi(_local_days(h_start, opts.timezone), h["customer_minutes"].to_numpy(dtype=np.float64),
-                         n_served)
+    inside = ((history["start_s"] >= lo) & (history["start_s"] < period_start.timestamp())).to_numpy()
+    h_days = (history["day"].to_numpy()[inside] if "day" in history.columns
+              else _local_days(history["start_s"].to_numpy(dtype=np.float64)[inside], opts.timezone))
+    daily = _daily_saidi(h_days, history["customer_minutes"].to_numpy(dtype=np.float64)[inside], n_served)
     daily = daily[daily > 0]
     out["history_days_with_interruptions"] = int(len(daily))
     if len(daily) < opts.med_min_days:
@@ -298,6 +308,11 @@ def _major_event_days(days: np.ndarray, minutes: np.ndarray, history: pd.DataFra
     out.update(applied=True, alpha=alpha, beta=beta, t_med=t_med, days=found)
     out.pop("reason", None)
     return out
+
+
+def local_days(epoch_s: np.ndarray, tz: str) -> np.ndarray:
+    """Local calendar day (datetime64[D]) of each epoch second in ``tz``."""
+    return _local_days(epoch_s, tz)
 
 
 def served_lookup(ix) -> Callable[[np.ndarray], np.ndarray]:

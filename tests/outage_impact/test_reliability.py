@@ -94,3 +94,26 @@ def test_bad_period_is_refused():
     with pytest.raises(InvalidInput) as err:
         reliability_indices(example(), period_start=TO, period_end=FROM, served_accounts=SERVED)
     assert err.value.field == "to"
+
+
+def test_precomputed_days_give_the_same_major_event_days():
+    from outage_impact.reliability import interruption_arrays, local_days
+
+    rng = np.random.default_rng(5)
+    rows = []
+    for day in range(60):
+        t = FROM - dt.timedelta(days=60 - day) + dt.timedelta(hours=int(rng.integers(0, 24)))
+        rows += [_row(f"H{day}", a, "unplanned", t, float(rng.integers(10, 99))) for a in "ABC"[: 1 + day % 3]]
+    rows += [_row("TY", a, "unplanned", dt.datetime(2026, 1, 20, 23, 50, tzinfo=CST), 1440) for a in SERVED]
+    frame = pd.concat([example(), pd.DataFrame(rows)], ignore_index=True)
+    plain = reliability_indices(frame, period_start=FROM, period_end=TO, served_accounts=SERVED,
+                                history=history_minutes(frame))
+    rec = interruption_arrays(frame, SERVED)
+    days = local_days(rec.start_s, "Asia/Shanghai")
+    rec = type(rec)(rec.customer, rec.planned, rec.start_s, rec.end_s, days)
+    hist = history_minutes(frame)
+    hist["day"] = local_days(hist["start_s"].to_numpy(), "Asia/Shanghai")
+    coded = reliability_indices(rec, period_start=FROM, period_end=TO, served_accounts=SERVED, history=hist)
+    assert coded["major_event_days"] == plain["major_event_days"]
+    assert plain["major_event_days"]["days"][0]["date"] == "2026-01-20"   # 23:50 local is still the 20th
+    assert coded["saidi"] == plain["saidi"]
