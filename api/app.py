@@ -32,7 +32,7 @@ from api.middleware import AccessLogMiddleware, BodyLimitMiddleware
 from api.openapi import API_DESCRIPTION, install_openapi
 from api.ratelimit import TokenBuckets
 from api.routes import (alternatives, calls, consultation, contacts, customers, data_quality, events, grid, health,
-                        impact, imports, layers, plans, search, spatial)
+                        impact, imports, layers, outages, plans, search, spatial)
 from api.settings import Settings
 from api.state import TopologyHolder
 from gis.audit import AuditWriter
@@ -155,6 +155,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(contacts.build_router(settings))
     app.include_router(calls.router)
     app.include_router(data_quality.router)
+    app.include_router(outages.router)
 
     for name, directory in vendor_dirs().items():
         app.mount(f"/vendor/{name}", StaticFiles(directory=directory), name=f"vendor-{name}")

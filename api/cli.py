@@ -627,6 +627,83 @@ def worker(
     finally:
         delivery.close()
         engine.dispose()
+# -- outage records and reliability (issue 16) ------------------------------------------------------
+outages_app = typer.Typer(help="Outage records: import interrupted customers (faults and planned outages).",
+                          no_args_is_help=True)
+app.add_typer(outages_app, name="outages")
+
+
+@outages_app.command("import")
+def outages_import_cmd(
+    file: Annotated[Path, typer.Argument(help="CSV: outage_id, kind (planned|unplanned), start, end, account_no")],
+    rejects: RejectsOption = None,
+    database_url: DbOption = None,
+) -> None:
+    """Record one row per interrupted customer; idempotent by (outage_id, account_no).
+
+    Exit 0: every row recorded (or already recorded); 3: some rows rejected (report written, the
+    rest recorded); 2: input unusable (nothing recorded).
+    """
+    from loaders.outages import import_outages
+    from loaders.rejects import default_rejects_path, is_reject_report, write_rejects
+
+    settings = _settings(database_url)
+    result = _run_load(settings, lambda engine, progress: import_outages(engine, file, progress=progress))
+    console.print(f"{result.rows} row(s): {result.inserted} recorded, {result.unchanged} already recorded")
+    report = rejects or default_rejects_path(file)
+    if result.rejects:
+        write_rejects(report, result.rejects)
+        console.print(f"[yellow]{result.rejected_rows} row(s) rejected; report: {report}[/yellow]")
+        for reject in result.rejects[:20]:
+            console.print(f"  {reject}", markup=False, soft_wrap=True)
+        raise typer.Exit(3)
+    if is_reject_report(report):
+        report.unlink()
+    raise typer.Exit(0)
+
+
+@app.command("reliability")
+def reliability_cmd(
+    start: Annotated[str, typer.Option("--from", help="first day (YYYY-MM-DD, local) or ISO time with a zone")],
+    end: Annotated[str, typer.Option("--to", help="last day (inclusive) or ISO time with a zone (exclusive)")],
+    by: Annotated[Optional[str], typer.Option("--by", help="feeder or transformer (台区)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the whole report as JSON")] = False,
+    xlsx: Annotated[Optional[Path], typer.Option("--xlsx", help="also write the report as an XLSX workbook")] = None,
+    database_url: DbOption = None,
+) -> None:
+    """IEEE 1366 reliability indices (SAIFI, SAIDI, CAIDI, CAIFI, ASAI, MAIFI, CEMI-n, CELID) for a period."""
+    from api.reliability_report import compute_report, parse_period, report_xlsx
+    from gis.db import make_engine
+
+    settings = _settings(database_url)
+    try:
+        lo, hi = parse_period(start, end, settings)
+        snapshot = _snapshot(settings)
+        engine = make_engine(settings.database_url)
+        try:
+            report = compute_report(engine, snapshot.index, snapshot.version, settings, start=lo, end=hi, by=by)
+        finally:
+            engine.dispose()
+    except GridAtlasError as exc:
+        console.print(f"[red]{exc.message}[/red] ({exc.field}={exc.value!r})", markup=True)
+        raise typer.Exit(2) from exc
+    if xlsx is not None:
+        xlsx.write_bytes(report_xlsx(report))
+        console.print(f"wrote {xlsx}")
+    if as_json:
+        sys.stdout.write(json.dumps(report, ensure_ascii=False, indent=1) + "\n")
+        return
+    fmt = (lambda v: "—" if v is None else (f"{v:.9g}" if isinstance(v, float) else str(v)))
+    print(f"period {report['from']} – {report['to']}; customers served {report['customers_served']}")
+    print(f"{'index':<24}{'all':>14}{'planned':>14}{'unplanned':>14}")
+    for key in ("saifi", "saidi", "caidi", "caifi", "asai", "maifi", "customer_minutes"):
+        print(f"{key:<24}{fmt(report[key]):>14}{fmt(report['planned'][key]):>14}{fmt(report['unplanned'][key]):>14}")
+    for n, v in report["cemi"].items():
+        print(f"{'cemi_' + n:<24}{fmt(v):>14}{fmt(report['planned']['cemi'][n]):>14}"
+              f"{fmt(report['unplanned']['cemi'][n]):>14}")
+    med = report["major_event_days"]
+    print("major event days: " + (", ".join(d["date"] for d in med["days"]) or "none") + f" (T_MED {med['t_med']:.4g})"
+          if med["applied"] else f"major event days: not applied ({med.get('reason')})")
 
 
 def main() -> None:

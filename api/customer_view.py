@@ -7,10 +7,8 @@ engine's trace (:func:`topology.upstream_path`, names from the snapshot's assets
 
 Rules stated once:
 
-* **Outages affecting the customer**: live plans in the store (status consulting / approved /
-  executed, window not ended, see :data:`gis.customer_records.LIVE_PLAN_STATUSES`) whose
-  final-state impact contains the customer. A plan is *current* when its status is approved
-  or executed and ``window_start ≤ now < window_end``; otherwise *planned*.
+* **Outages affecting the customer**: the rule is :func:`outage_impact.lifecycle.customer_outages`
+  (live plans whose final-state impact contains the customer; *current* or *planned*).
 * **Energized now**: supplied in the normal state (the engine's upstream trace reaches a
   substation) and in the impact of no current plan. Current plans are evaluated one by one
   against the normal state (plans that overlap in time are not combined).
@@ -41,12 +39,12 @@ from gis.errors import GridAtlasError, NotFound
 from interactions.emotion import COMPLAINT, EmotionRules, emotion_label
 from interactions.sensitive_words import WordMatcher
 from outage_impact import SwitchingPlan, plan_impact
+from outage_impact.lifecycle import LIVE_STATUSES, customer_outages
 from topology import UnknownElement, supply_area, upstream_path
 
 __all__ = ["ViewCaches", "customer_view", "view_fields", "stale_rules", "RECENT_ITEMS"]
 
 RECENT_ITEMS = 10
-_EXECUTING = ("approved", "executed")
 _PROFILE = ("account_no", "category", "contract_kva", "sensitivity", "location_quality", "contact_verified_at",
             "meter_box_id", "transformer_id", "lon", "lat")
 _CONTACT = ("name", "address", "phone", "phone_alt", "wechat_openid", "id_number")
@@ -159,23 +157,8 @@ def _supply(snapshot: GridSnapshot, names: _Names, account_no: str) -> dict[str,
 
 def _outages(conn: Connection, snapshot: GridSnapshot, caches: ViewCaches, account_no: str,
              now: dt.datetime) -> dict[str, Any]:
-    affecting, unevaluated = [], []
-    for plan in read_live_plans(conn, now=now):
-        affected = caches.plan_affected(snapshot, plan)
-        if isinstance(affected, str):
-            unevaluated.append({"plan_id": plan["id"], "error": affected})
-            continue
-        if account_no not in affected:
-            continue
-        start, end = plan["window_start"], plan["window_end"]
-        current = plan["status"] in _EXECUTING and start is not None and start <= now < end
-        affecting.append({
-            "plan_id": plan["id"], "title": plan["title"], "status": plan["status"], "version": plan["version"],
-            "window_start": start.isoformat() if start else None, "window_end": end.isoformat() if end else None,
-            "state": "current" if current else "planned", "affected_count": len(affected),
-        })
-    return {"current": [p for p in affecting if p["state"] == "current"],
-            "planned": [p for p in affecting if p["state"] == "planned"], "unevaluated": unevaluated}
+    return customer_outages(read_live_plans(conn, now=now, statuses=LIVE_STATUSES),
+                            lambda plan: caches.plan_affected(snapshot, plan), account_no, now)
 
 
 def _interactions(conn: Connection, account_no: str, with_texts: bool) -> dict[str, Any]:

@@ -141,7 +141,9 @@ class Settings(BaseSettings):
     wechat_template_id: str = Field(default="OUTAGE_CONSULTATION", min_length=1, max_length=64,
                                     description="the registered WeChat template of the consultation notice")
     sms_signature: str = Field(default="【供电公司】", max_length=20, description="SMS signature (签名)")
-    local_timezone: str = Field(default="Asia/Shanghai", description="time zone of the times customers read")
+    local_timezone: str = Field(
+        default="Asia/Shanghai",
+        description="the utility's time zone: the times customers read, the local days of reliability indices")
 
     @field_validator("local_timezone")
     @classmethod
@@ -195,13 +197,53 @@ class Settings(BaseSettings):
                 raise ValueError(f"contact_max_age_days[{category}]: days must be at least 1 for {low}")
         return value
 
+    # -- plan lifecycle, outage records, reliability and screening (issue 16)
+    reliability_momentary_minutes: float = Field(
+        default=5.0, gt=0, le=60, description="interruptions this long or shorter are momentary (IEEE 1366: 5 min)")
+    reliability_cemi_n: tuple[int, ...] = Field(
+        default=(1, 2, 3, 4, 5), description="the n of CEMI-n (customers with more than n sustained interruptions)")
+    reliability_celid_hours: tuple[float, ...] = Field(
+        default=(1.0, 3.0, 8.0), description="the hours of CELID-s / CELID-t (longest single / total interruption)")
+    reliability_med_history_days: int = Field(
+        default=5 * 365, ge=30, description="daily SAIDI history before the period used for T_MED (2.5 beta)")
+    reliability_med_min_days: int = Field(
+        default=30, ge=2, description="days with interruptions the history needs before major event days are named")
+    screening_phone_sensitivities: tuple[str, ...] = Field(
+        default=("生命支持", "医院"), description="sensitivity classes always called by phone")
+    screening_consult_sensitivities: tuple[str, ...] = Field(
+        default=("政府", "重要客户", "大客户"), description="sensitivity classes consulted about the window")
+    screening_big_kva: float = Field(
+        default=315.0, gt=0, description="customers with contract_kva at or above this are big customers (consulted)")
+    screening_repeat_count: int = Field(
+        default=2, ge=1, description="customers interrupted at least this often in the last screening_repeat_days are consulted")
+    screening_repeat_days: int = Field(default=90, ge=1, le=3660)
+    screening_complaint_days: int = Field(
+        default=90, ge=1, le=3660, description="customers who complained (投诉) in this many days are consulted")
+    screening_rule_actions: dict[str, str] = Field(
+        default_factory=lambda: {"sensitive_phone": "phone", "sensitive_consult": "consult", "big_customer": "consult",
+                                 "repeat_interrupted": "consult", "complained": "consult"},
+        description="rule -> what it asks for: phone (call), consult (ask about the window) or notify (JSON)")
+
+    @field_validator("screening_rule_actions")
+    @classmethod
+    def _known_rule_actions(cls, value: dict[str, str]) -> dict[str, str]:
+        rules = ("sensitive_phone", "sensitive_consult", "big_customer", "repeat_interrupted", "complained")
+        unknown = sorted(set(value) - set(rules))
+        if unknown:
+            raise ValueError(f"screening_rule_actions: unknown rule(s) {unknown}; rules: {', '.join(rules)}")
+        bad = {k: v for k, v in value.items() if v not in ("phone", "consult", "notify")}
+        if bad:
+            raise ValueError(f"screening_rule_actions: actions must be phone, consult or notify, not {bad}")
+        return {**{r: "consult" for r in rules}, "sensitive_phone": "phone", **value}
+
     @field_validator("customer_view_panels")
     @classmethod
     def _known_panels(cls, value: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
         unknown_roles = sorted(set(value) - set(ROLES))
         if unknown_roles:
             raise ValueError(f"customer_view_panels: unknown role(s) {unknown_roles}; roles: {', '.join(ROLES)}")
-        value = {"telephony": (), **value}  # the telephony role (issue 18) sees no customer view unless configured
+        # the telephony and gateway roles (machine keys) see no customer view unless configured
+        value = {"telephony": (), "gateway": (), **value}
         missing = sorted(set(ROLES) - set(value))
         if missing:
             raise ValueError(f"customer_view_panels: no entry for role(s) {missing} (give [] to show nothing)")

@@ -21,6 +21,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -58,6 +59,9 @@ __all__ = [
     "ContactRecord",
     "ContactChange",
     "Call",
+    "PlanTransition",
+    "OutageRecord",
+    "OUTAGE_KINDS",
     "ROLES",
     "CONTACT_FIELDS",
     "TOUCHPOINTS",
@@ -92,6 +96,7 @@ CONTACT_FIELDS = ("name", "address", "phone", "phone_alt", "wechat_openid")
 #: Where a contact value was confirmed or changed.
 TOUCHPOINTS = ("call_centre", "counter", "field", "wechat", "import")
 CALL_STATUSES = ("open", "closed")
+OUTAGE_KINDS = ("planned", "unplanned")
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -502,6 +507,59 @@ class Call(Base):
     closed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     closed_by: Mapped[str | None] = mapped_column(String(100))
     interaction_id: Mapped[str | None] = mapped_column(String(64))
+# -- plan lifecycle and outage records (issue 16)
+class PlanTransition(Base):
+    """One status change of a plan: who, when, and the impact snapshot it was decided on.
+
+    The snapshot is compact: counts and groups as columns/JSON, the affected accounts as a
+    zlib-compressed newline-joined blob (``customers_z``), with the data version they were
+    computed on. ``actual_start``/``actual_end`` hold an execution's times when given.
+    """
+
+    __tablename__ = "plan_transitions"
+    __table_args__ = (Index("ix_plan_transitions_plan", "plan_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("switching_plans.id", ondelete="CASCADE"))
+    plan_version: Mapped[int] = mapped_column(Integer)
+    from_status: Mapped[str] = mapped_column(String(16))
+    to_status: Mapped[str] = mapped_column(String(16))
+    actor: Mapped[str] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(32))
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_utcnow)
+    data_version: Mapped[int | None] = mapped_column(Integer)
+    affected_count: Mapped[int | None] = mapped_column(Integer)
+    sensitive_count: Mapped[int | None] = mapped_column(Integer)
+    customer_minutes: Mapped[float | None] = mapped_column(Float)
+    groups: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    customers_z: Mapped[bytes | None] = mapped_column(LargeBinary)
+    impact_error: Mapped[str | None] = mapped_column(Text)
+    actual_start: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    actual_end: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class OutageRecord(Base):
+    """停电记录: one interrupted customer of one outage (planned or not); unique per (outage, customer)."""
+
+    __tablename__ = "outage_records"
+    __table_args__ = (
+        UniqueConstraint("outage_id", "account_no", name="uq_outage_records_customer"),
+        CheckConstraint(_in("kind", OUTAGE_KINDS), name="ck_outage_records_kind"),
+        CheckConstraint("end_at >= start_at", name="ck_outage_records_order"),
+        Index("ix_outage_records_start", "start_at"),
+        Index("ix_outage_records_account_start", "account_no", "start_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    outage_id: Mapped[str] = mapped_column(String(64))
+    # No FK: records outlive a customer archive reload (an interruption happened all the same).
+    account_no: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(16))
+    start_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    end_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    plan_id: Mapped[int | None] = mapped_column(ForeignKey("switching_plans.id"), index=True)
+    source: Mapped[str] = mapped_column(String(16))  # api / csv / plan
+    recorded_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_utcnow)
 
 
 #: Tables with a geometry column, each with a spatial index on both stores.

@@ -20,14 +20,17 @@ returned time-zone aware.
 from __future__ import annotations
 
 import datetime as dt
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import and_, delete, func, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 
+from gis.audit import record_event
 from gis.errors import Conflict, InvalidInput, NotFound, PreconditionFailed
-from gis.models import PLAN_STATUSES, STEP_ACTIONS, PlanStep, SwitchingPlan
+from gis.models import PLAN_STATUSES, STEP_ACTIONS, PlanStep, PlanTransition, SwitchingPlan
+from gis.outages_store import InterruptionRow, insert_interruptions
 
 __all__ = [
     "TRANSITIONS",
@@ -40,6 +43,8 @@ __all__ = [
     "update_plan",
     "change_status",
     "delete_plan",
+    "SqlPlanStore",
+    "unpack_accounts",
 ]
 
 #: status -> the statuses it may move to.
@@ -273,3 +278,129 @@ def delete_plan(engine: Engine, plan_id: int, *, expected_version: int | None = 
         if done is None:
             _refuse(conn, plan_id, expected_version, allowed=("draft",), doing="deleted")
         conn.execute(delete(_STEPS).where(_STEPS.c.plan_id == plan_id))
+
+
+# -- plan lifecycle store (issue 16): the store interface outage_impact.lifecycle.PlanLifecycle uses
+_TRANSITIONS_T = PlanTransition.__table__
+
+
+def _pack_accounts(accounts: Sequence[str]) -> bytes:
+    return zlib.compress("\n".join(accounts).encode("utf-8"), 6)
+
+
+def unpack_accounts(blob: bytes | None) -> tuple[str, ...]:
+    """The accounts of a transition's snapshot (``customers_z``)."""
+    if not blob:
+        return ()
+    text = zlib.decompress(blob).decode("utf-8")
+    return tuple(text.split("\n")) if text else ()
+
+
+class SqlPlanStore:
+    """:class:`outage_impact.lifecycle.PlanStore` over an engine (both stores); one transaction per call.
+
+    Actors, snapshots and executions are read by attribute (``name``/``role``;
+    ``data_version``, ``count``, …, ``customers``, ``error``; ``actual_start``/``actual_end``),
+    so this package needs nothing from the domain layer.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def get(self, plan_id: int) -> PlanRecord:
+        with self._engine.connect() as conn:
+            return get_plan(conn, plan_id)
+
+    def create(self, *, title, steps, window_start, window_end, created_by) -> PlanRecord:
+        return create_plan(self._engine, title=title, steps=steps, window_start=window_start,
+                           window_end=window_end, created_by=created_by)
+
+    def update(self, plan_id, *, expected_version, title, steps, window_start, window_end) -> PlanRecord:
+        return update_plan(self._engine, plan_id, expected_version=expected_version, title=title, steps=steps,
+                           window_start=window_start, window_end=window_end)
+
+    def delete(self, plan_id, *, expected_version) -> None:
+        delete_plan(self._engine, plan_id, expected_version=expected_version)
+
+    def transition(self, plan_id, *, from_status, to_status, expected_version, actor, snapshot, execution) -> PlanRecord:
+        cond = [_PLANS.c.id == plan_id, _PLANS.c.status == from_status]
+        if expected_version is not None:
+            cond.append(_PLANS.c.version == expected_version)
+        now = _now()
+        with self._engine.begin() as conn:
+            done = conn.execute(update(_PLANS).where(*cond)
+                                .values(status=to_status, version=_PLANS.c.version + 1, updated_at=now)
+                                .returning(_PLANS.c.version)).first()
+            if done is None:
+                _refuse(conn, plan_id, expected_version, allowed=(from_status,), doing="moved", to_status=to_status)
+            start = _utc(getattr(execution, "actual_start", None), "actual_start")
+            end = _utc(getattr(execution, "actual_end", None), "actual_end")
+            conn.execute(insert(_TRANSITIONS_T).values(
+                plan_id=plan_id, plan_version=done.version, from_status=from_status, to_status=to_status,
+                actor=actor.name, role=actor.role, at=now, data_version=snapshot.data_version,
+                affected_count=snapshot.count, sensitive_count=snapshot.sensitive_count,
+                customer_minutes=snapshot.customer_minutes,
+                groups={"by_feeder": dict(snapshot.by_feeder), "by_transformer": dict(snapshot.by_transformer)},
+                customers_z=None if snapshot.error else _pack_accounts(snapshot.customers),
+                impact_error=snapshot.error, actual_start=start, actual_end=end))
+            details = {"from": from_status, "to": to_status, "version": done.version,
+                       "data_version": snapshot.data_version, "affected": snapshot.count}
+            if snapshot.error:
+                details["impact_error"] = snapshot.error[:500]
+            if execution is not None:
+                written = _record_plan_outage(conn, plan_id, start, end, snapshot.customers)
+                details.update(actual_start=start.isoformat(), actual_end=end.isoformat(), outage_records=written)
+            record_event(conn, actor=actor.name, role=actor.role, action="plan.status", object_kind="plan",
+                         object_id=str(plan_id), details=details)
+            return get_plan(conn, plan_id)
+
+    def executed_customers(self, plan_id: int) -> tuple[str, ...] | None:
+        with self._engine.connect() as conn:
+            blob = conn.execute(select(_TRANSITIONS_T.c.customers_z)
+                                .where(_TRANSITIONS_T.c.plan_id == plan_id, _TRANSITIONS_T.c.to_status == "executed")
+                                .order_by(_TRANSITIONS_T.c.id.desc()).limit(1)).first()
+        return None if blob is None else unpack_accounts(blob[0])
+
+    def record_execution(self, plan_id, *, actor, execution, customers) -> int:
+        start = _utc(execution.actual_start, "actual_start")
+        end = _utc(execution.actual_end, "actual_end")
+        with self._engine.begin() as conn:
+            written = _record_plan_outage(conn, plan_id, start, end, customers)
+            # the execution's times on the executed transition (set once; equal times again are a no-op)
+            last = conn.execute(select(_TRANSITIONS_T.c.id, _TRANSITIONS_T.c.actual_start, _TRANSITIONS_T.c.actual_end)
+                                .where(_TRANSITIONS_T.c.plan_id == plan_id, _TRANSITIONS_T.c.to_status == "executed")
+                                .order_by(_TRANSITIONS_T.c.id.desc()).limit(1)).first()
+            if last is not None and last.actual_start is None:
+                conn.execute(update(_TRANSITIONS_T).where(_TRANSITIONS_T.c.id == last.id)
+                             .values(actual_start=start, actual_end=end))
+            record_event(conn, actor=actor.name, role=actor.role, action="plan.execution", object_kind="plan",
+                         object_id=str(plan_id), details={"actual_start": start.isoformat(),
+                                                          "actual_end": end.isoformat(), "outage_records": written})
+            return written
+
+    def transitions(self, plan_id: int) -> list[dict]:
+        t = _TRANSITIONS_T
+        with self._engine.connect() as conn:
+            rows = conn.execute(select(t.c.plan_version, t.c.from_status, t.c.to_status, t.c.actor, t.c.role, t.c.at,
+                                       t.c.data_version, t.c.affected_count, t.c.sensitive_count,
+                                       t.c.customer_minutes, t.c.groups, t.c.impact_error, t.c.actual_start,
+                                       t.c.actual_end)
+                                .where(t.c.plan_id == plan_id).order_by(t.c.id)).fetchall()
+        out = []
+        for r in rows:
+            m = dict(r._mapping)
+            for key in ("at", "actual_start", "actual_end"):
+                m[key] = _aware(m[key]).isoformat() if m[key] is not None else None
+            out.append(m)
+        return out
+
+
+def _record_plan_outage(conn: Connection, plan_id: int, start: dt.datetime, end: dt.datetime,
+                        customers: Sequence[str]) -> int:
+    """The executed plan's outage record: every customer of its snapshot, outage ``plan-<id>``, planned."""
+    rows = [InterruptionRow(f"plan-{plan_id}", a, "planned", start, end, plan_id) for a in customers]
+    try:
+        return insert_interruptions(conn, rows, source="plan").inserted
+    except InvalidInput as exc:
+        raise Conflict(f"plan {plan_id}'s execution is already recorded with other times: {exc.message}",
+                       field="actual_start", value=start.isoformat()) from exc

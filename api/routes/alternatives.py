@@ -24,7 +24,7 @@ from api.deps import SettingsDep, SnapshotDep
 from api.jsonio import dumps
 from api.limits import check_plan_size
 from api.routes.consultation import WindowIn
-from api.routes.plans import READERS, PlanBody, PlanStepIn, _check_against_grid, _may_change, _plan_result, _read_plan
+from api.routes.plans import READERS, actor, lifecycle, PlanBody, PlanStepIn, _check_against_grid, _plan_result, _read_plan
 from gis.consultations import alternatives_of, plan_windows, replies_of, set_alternatives, set_plan_windows
 from gis.errors import InvalidInput
 from outage_impact import SwitchingPlan, plan_impact
@@ -118,7 +118,7 @@ def _stored(request: Request, plan_id: int) -> dict:
             responses={200: {"model": AlternativesOut}, 409: {"description": "the plan is no longer editable"}})
 def put_alternatives(request: Request, snapshot: SnapshotDep, settings: SettingsDep, plan_id: PlanId,
                      body: Annotated[AlternativesIn, Body()], principal: Annotated[Principal, allow("planner")]) -> Response:
-    _may_change(principal, _read_plan(request, plan_id))
+    lifecycle(request).check_may_change(actor(principal), _read_plan(request, plan_id))
     for i, alt in enumerate(body.alternatives):
         check_plan_size(len(alt.steps), settings)
         try:
@@ -136,7 +136,7 @@ def put_alternatives(request: Request, snapshot: SnapshotDep, settings: Settings
             responses={200: {"model": AlternativesOut}, 409: {"description": "customers were consulted on them"}})
 def put_windows(request: Request, plan_id: PlanId, body: Annotated[WindowsIn, Body()],
                 principal: Annotated[Principal, allow("planner")]) -> Response:
-    _may_change(principal, _read_plan(request, plan_id))
+    lifecycle(request).check_may_change(actor(principal), _read_plan(request, plan_id))
     set_plan_windows(request.app.state.engine, plan_id, [(w.start, w.end) for w in body.windows])
     audit(request, principal, "plan.windows", "plan", plan_id, {"windows": len(body.windows)})
     return Response(dumps(_stored(request, plan_id)), media_type="application/json")

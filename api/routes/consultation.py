@@ -29,7 +29,7 @@ from api.audit import audit
 from api.auth import Principal, allow
 from api.deps import SettingsDep, SnapshotDep
 from api.jsonio import dumps
-from api.routes.plans import READERS, _may_change, _plan_result, _read_plan
+from api.routes.plans import READERS, actor, lifecycle, _plan_result, _read_plan
 from api.settings import Settings
 from gis.consultations import (
     ContactRow,
@@ -163,7 +163,7 @@ def _reply_json(record) -> dict:
 def send(request: Request, snapshot: SnapshotDep, settings: SettingsDep, plan_id: PlanId,
          body: Annotated[ConsultationIn, Body()], principal: Annotated[Principal, allow("planner")]) -> Response:
     plan = _read_plan(request, plan_id)
-    _may_change(principal, plan)
+    lifecycle(request).check_may_change(actor(principal), plan)
     result = _plan_result(request, settings, snapshot, plan)
     transformers = snapshot.assets.transformers
     names = dict(zip(transformers["id"], transformers["name"]))

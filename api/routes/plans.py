@@ -33,19 +33,14 @@ from api.limits import check_plan_size
 from api.settings import PLAN_STEPS_HARD_CAP, Settings
 from api.state import GridSnapshot
 from gis.customer_details import read_customer_details
-from gis.errors import InvalidInput, PermissionDenied, PreconditionFailed, PreconditionRequired
+from gis.customer_records import SqlScreeningFacts
+from gis.errors import InvalidInput, PreconditionFailed, PreconditionRequired
 from gis.models import PLAN_STATUSES
-from gis.plans_store import (
-    PlanRecord,
-    change_status,
-    create_plan,
-    delete_plan,
-    get_plan,
-    list_plans,
-    update_plan,
-)
+from gis.plans_store import PlanRecord, SqlPlanStore, get_plan, list_plans
 from outage_impact import SwitchingPlan, plan_impact
 from outage_impact.impact import ImpactResult
+from outage_impact.lifecycle import Actor, Execution, ImpactSnapshot, PlanLifecycle
+from outage_impact.screening import ScreeningRules, screen_accounts
 from outage_impact.plan import Step, resolve_steps
 from topology.errors import UnknownElement
 
@@ -81,8 +76,20 @@ class PlanBody(BaseModel):
 
 
 class StatusIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"status": "consulting"}]})
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"status": "consulting"},
+        {"status": "executed", "actual_start": "2026-12-01T09:05:00+08:00", "actual_end": "2026-12-01T14:40:00+08:00"},
+    ]})
     status: Literal["draft", "consulting", "approved", "executed", "cancelled"]
+    actual_start: AwareDatetime | None = Field(default=None, description="executed only: when supply was cut")
+    actual_end: AwareDatetime | None = Field(default=None, description="executed only: when supply was restored")
+
+
+class ExecutionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"actual_start": "2026-12-01T09:05:00+08:00", "actual_end": "2026-12-01T14:40:00+08:00"}]})
+    actual_start: AwareDatetime
+    actual_end: AwareDatetime
 
 
 # ------------------------------------------------------------------ helpers
@@ -154,10 +161,29 @@ def _read_plan(request: Request, plan_id: int) -> PlanRecord:
         return get_plan(conn, plan_id)
 
 
-def _may_change(principal: Principal, plan: PlanRecord) -> None:
-    if principal.role != "admin" and plan.created_by != principal.actor:
-        raise PermissionDenied(f"plan {plan.id} belongs to {plan.created_by!r}: only its creator or an admin "
-                               "may change it", field="plan_id", value=plan.id)
+def lifecycle(request: Request) -> PlanLifecycle:
+    """The plan workflow over the app's store (the rules live in :mod:`outage_impact.lifecycle`)."""
+    return PlanLifecycle(SqlPlanStore(request.app.state.engine))
+
+
+def actor(principal: Principal) -> Actor:
+    return Actor(principal.actor, principal.role)
+
+
+def _execution(start, end) -> Execution | None:
+    if start is None and end is None:
+        return None
+    if start is None or end is None:
+        missing = "actual_start" if start is None else "actual_end"
+        raise InvalidInput("give both actual_start and actual_end (or neither)", field=missing)
+    return Execution(start, end)
+
+
+def snapshot_impact(request: Request, settings: Settings, snapshot: GridSnapshot):
+    """``plan -> ImpactSnapshot`` on the served data version (through the impact cache)."""
+    def impact(plan: PlanRecord) -> ImpactSnapshot:
+        return ImpactSnapshot.of(_plan_result(request, settings, snapshot, plan), snapshot.version)
+    return impact
 
 
 def details_reader(request: Request):
@@ -213,9 +239,8 @@ def create(request: Request, snapshot: SnapshotDep, settings: SettingsDep, body:
            principal: Annotated[Principal, allow("planner")]) -> Response:
     check_plan_size(len(body.steps), settings)
     _check_against_grid(body, snapshot)
-    plan = create_plan(request.app.state.engine, title=body.title, window_start=body.window_start,
-                       window_end=body.window_end, steps=[(s.action, s.element) for s in body.steps],
-                       created_by=principal.actor)
+    plan = lifecycle(request).create(actor(principal), title=body.title, window_start=body.window_start,
+                                     window_end=body.window_end, steps=[(s.action, s.element) for s in body.steps])
     audit(request, principal, "plan.create", "plan", plan.id, {"version": plan.version, "steps": len(plan.steps)})
     return _plan_response(plan, 201)
 
@@ -253,12 +278,13 @@ def replace(request: Request, snapshot: SnapshotDep, settings: SettingsDep, plan
             body: Annotated[PlanBody, Body()], principal: Annotated[Principal, allow("planner")],
             if_match: Annotated[str | None, Header(description='the ETag read, e.g. "3"')] = None) -> Response:
     expected = _if_match(if_match, required=True)
-    _may_change(principal, _read_plan(request, plan_id))
+    service = lifecycle(request)
+    service.check_may_change(actor(principal), service.get(plan_id))
     check_plan_size(len(body.steps), settings)
     _check_against_grid(body, snapshot)
-    plan = update_plan(request.app.state.engine, plan_id, expected_version=expected, title=body.title,
-                       window_start=body.window_start, window_end=body.window_end,
-                       steps=[(s.action, s.element) for s in body.steps])
+    plan = service.update(actor(principal), plan_id, expected_version=expected, title=body.title,
+                          window_start=body.window_start, window_end=body.window_end,
+                          steps=[(s.action, s.element) for s in body.steps])
     audit(request, principal, "plan.update", "plan", plan_id, {"from_version": expected, "version": plan.version})
     return _plan_response(plan)
 
@@ -266,24 +292,36 @@ def replace(request: Request, snapshot: SnapshotDep, settings: SettingsDep, plan
 @router.post("/plans/{plan_id}/status", summary="Move a plan along draft → consulting → approved → executed / cancelled",
              responses={409: {"description": "the transition is not allowed from the current status"},
                         412: {"description": "If-Match is given and does not match the plan's version"}})
-def set_status(request: Request, plan_id: PlanId, body: Annotated[StatusIn, Body()],
-               principal: Annotated[Principal, allow("planner")],
+def set_status(request: Request, snapshot: SnapshotDep, settings: SettingsDep, plan_id: PlanId,
+               body: Annotated[StatusIn, Body()], principal: Annotated[Principal, allow("planner")],
                if_match: Annotated[str | None, Header(description="optional: the ETag read")] = None) -> Response:
     expected = _if_match(if_match, required=False)
-    current = _read_plan(request, plan_id)
-    if body.status == "approved":
-        if principal.role != "admin":
-            raise PermissionDenied("approving a plan needs the admin role (four-eyes rule)", field="status",
-                                   value=body.status)
-        if current.created_by == principal.actor:
-            raise PermissionDenied(f"plan {plan_id} was created by you: another person must approve it",
-                                   field="plan_id", value=plan_id)
-    else:
-        _may_change(principal, current)
-    plan = change_status(request.app.state.engine, plan_id, body.status, expected_version=expected)
-    audit(request, principal, "plan.status", "plan", plan_id,
-           {"from": current.status, "to": plan.status, "version": plan.version})
+    plan = lifecycle(request).change_status(
+        actor(principal), plan_id, body.status, expected_version=expected,
+        impact=snapshot_impact(request, settings, snapshot), execution=_execution(body.actual_start, body.actual_end))
     return _plan_response(plan)
+
+
+@router.put("/plans/{plan_id}/execution", summary="Record an executed plan's actual start and end (idempotent)",
+            responses={409: {"description": "the plan is not executed, or its execution was recorded with other times"},
+                       200: {"content": {"application/json": {"example": {"plan_id": 7, "outage_id": "plan-7",
+                                                                          "records_written": 24}}}}})
+def record_execution(request: Request, plan_id: PlanId, body: Annotated[ExecutionIn, Body()],
+                     principal: Annotated[Principal, allow("planner")]) -> dict[str, Any]:
+    written = lifecycle(request).record_execution(actor(principal), plan_id, Execution(body.actual_start,
+                                                                                        body.actual_end))
+    return {"plan_id": plan_id, "outage_id": f"plan-{plan_id}", "records_written": written}
+
+
+@router.get("/plans/{plan_id}/transitions", summary="A plan's status changes with their impact snapshots",
+            dependencies=[allow(*READERS)],
+            responses={200: {"content": {"application/json": {"example": {"data": [{
+                "plan_version": 2, "from_status": "draft", "to_status": "consulting", "actor": "ops (1a2b3c4d)",
+                "role": "planner", "at": "2026-12-01T01:00:00+00:00", "data_version": 1, "affected_count": 24,
+                "sensitive_count": 0, "customer_minutes": 8640.0, "groups": {"by_feeder": {"F01": 24}},
+                "impact_error": None, "actual_start": None, "actual_end": None}]}}}}})
+def transitions(request: Request, plan_id: PlanId) -> dict[str, Any]:
+    return {"data": lifecycle(request).transitions(plan_id)}
 
 
 @router.delete("/plans/{plan_id}", status_code=204, summary="Delete a draft plan (If-Match optional)",
@@ -292,8 +330,7 @@ def set_status(request: Request, plan_id: PlanId, body: Annotated[StatusIn, Body
 def remove(request: Request, plan_id: PlanId, principal: Annotated[Principal, allow("planner")],
            if_match: Annotated[str | None, Header()] = None) -> Response:
     expected = _if_match(if_match, required=False)
-    _may_change(principal, _read_plan(request, plan_id))
-    delete_plan(request.app.state.engine, plan_id, expected_version=expected)
+    lifecycle(request).delete(actor(principal), plan_id, expected_version=expected)
     audit(request, principal, "plan.delete", "plan", plan_id, {"version": expected})
     return Response(status_code=204)
 
@@ -363,3 +400,35 @@ def report(request: Request, snapshot: SnapshotDep, settings: SettingsDep, plan_
     name = f"plan-{plan.id}-v{plan.version}-report.html"
     return Response(page, media_type="text/html; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"})
+def screening_rules(settings: Settings) -> ScreeningRules:
+    """The screening rules the settings configure (``GRIDATLAS_SCREENING_*``)."""
+    return ScreeningRules(phone_sensitivities=tuple(settings.screening_phone_sensitivities),
+                          consult_sensitivities=tuple(settings.screening_consult_sensitivities),
+                          big_kva=settings.screening_big_kva, repeat_count=settings.screening_repeat_count,
+                          repeat_days=settings.screening_repeat_days,
+                          complaint_days=settings.screening_complaint_days,
+                          actions=dict(settings.screening_rule_actions))
+
+
+@router.get("/plans/{plan_id}/screening",
+            summary="The plan's affected customers screened by rules: to consult, to notify, to call",
+            dependencies=[allow(*READERS)],
+            responses={200: {"content": {"application/json": {"example": {
+                "plan_id": 7, "plan_version": 2, "data_version": 1, "as_of": "2026-11-20T02:00:00+00:00",
+                "counts": {"consult": 1, "notify": 1, "phone": 1},
+                "consult": [{"account_no": "0300100420", "channel": "wechat", "rules": [
+                    {"rule": "big_customer", "action": "consult", "reason": "contract 630 kVA ≥ 315 kVA"},
+                    {"rule": "wechat", "action": "channel", "reason": "reachable by WeChat (openid on record)"}]}],
+                "notify": [{"account_no": "0300100001", "channel": "sms", "rules": [
+                    {"rule": "affected", "action": "notify", "reason": "in the plan's impact; no rule asks more"}]}],
+                "phone": [{"account_no": "0300100777", "channel": None, "rules": [
+                    {"rule": "sensitive_phone", "action": "phone", "reason": "sensitive customer: 医院"}]}],
+                "rules": {"big_kva": 315.0}}}}}})
+def screening(request: Request, snapshot: SnapshotDep, settings: SettingsDep, plan_id: PlanId) -> Response:
+    plan = _read_plan(request, plan_id)
+    result = _plan_result(request, settings, snapshot, plan)
+    now = dt.datetime.now(dt.timezone.utc)
+    screened = screen_accounts(result.customers, SqlScreeningFacts(request.app.state.engine),
+                               screening_rules(settings), now=now)
+    body = {"plan_id": plan.id, "plan_version": plan.version, "data_version": snapshot.version, **screened.to_dict()}
+    return Response(dumps(body), media_type="application/json")

@@ -146,6 +146,27 @@ def _call_path(suffix: str = "") -> Callable[[httpx.Client, httpx.Client], dict[
         assert r.status_code == 201, r.text
         return {"path": f"/api/v1/calls/{body['call_id']}{suffix}"}
     return prepare
+OUTAGE = {"outage_id": "MATRIX-1", "kind": "unplanned", "start": "2026-03-01T14:02:00+08:00",
+          "end": "2026-03-01T15:10:00+08:00", "account_nos": [FIRST.account_no]}
+
+
+def _outage_path(admin: httpx.Client, caller: httpx.Client) -> dict[str, Any]:
+    assert admin.post("/api/v1/outages", json=OUTAGE).status_code in (200, 201)
+    return {"path": f"/api/v1/outages/{OUTAGE['outage_id']}"}
+
+
+def _executed_plan(admin: httpx.Client, caller: httpx.Client) -> dict[str, Any]:
+    """An executed plan the caller may record the execution of (its own; for an admin, any executed
+    plan: four eyes forbid an admin to approve a plan of their own, so the planner's run made one)."""
+    r = caller.post("/api/v1/plans", json=PLAN)
+    is_admin = caller.headers.get("authorization") == admin.headers["authorization"]
+    if r.status_code != 201 or is_admin:  # the route refuses the caller's role before reading the plan
+        listed = admin.get("/api/v1/plans", params={"status": "executed", "limit": 1}).json()["data"]
+        return {"path": f"/api/v1/plans/{listed[0]['id'] if listed else 1}/execution"}
+    plan_id = r.json()["id"]
+    for status, who in (("consulting", caller), ("approved", admin), ("executed", caller)):
+        assert who.post(f"/api/v1/plans/{plan_id}/status", json={"status": status}).status_code == 200
+    return {"path": f"/api/v1/plans/{plan_id}/execution"}
 
 
 #: One representative valid request per (method, route template). Other branches add theirs.
@@ -210,6 +231,18 @@ SAMPLES: dict[tuple[str, str], Sample] = {
     ("POST", "/api/v1/calls/incoming"): Sample("POST", "/api/v1/calls/incoming", prepare=_call_body),
     ("GET", "/api/v1/calls/{call_id}"): Sample("GET", "", prepare=_call_path()),
     ("POST", "/api/v1/calls/{call_id}/close"): Sample("POST", "", json={"kind": "咨询"}, prepare=_call_path("/close")),
+    # -- plan lifecycle, outages, reliability, screening (issue 16)
+    ("GET", "/api/v1/plans/{plan_id}/transitions"): Sample("GET", "", prepare=_plan_path("/transitions")),
+    ("GET", "/api/v1/plans/{plan_id}/screening"): Sample("GET", "", prepare=_plan_path("/screening")),
+    ("PUT", "/api/v1/plans/{plan_id}/execution"):
+        Sample("PUT", "", json={"actual_start": "2026-06-01T09:00:00+08:00", "actual_end": "2026-06-01T10:00:00+08:00"},
+               prepare=_executed_plan),
+    ("POST", "/api/v1/outages"): Sample("POST", "/api/v1/outages", json=OUTAGE),
+    ("GET", "/api/v1/outages"): Sample("GET", "/api/v1/outages", params={"limit": 5}),
+    ("GET", "/api/v1/outages/{outage_id}"): Sample("GET", "", prepare=_outage_path),
+    ("GET", "/api/v1/reliability"): Sample("GET", "/api/v1/reliability", params={"from": "2026-01-01", "to": "2026-03-31"}),
+    ("GET", "/api/v1/reliability.xlsx"):
+        Sample("GET", "/api/v1/reliability.xlsx", params={"from": "2026-01-01", "to": "2026-03-31", "by": "feeder"}),
 }
 
 

@@ -63,10 +63,12 @@ def served_app(request, tmp_path_factory) -> Iterator[tuple[object, str]]:
 #: with the required columns; a search needs something searchable, not only spaces or
 #: punctuation; a contact change needs the record's ETag and a call an existing agent and call): for these operations a schema-valid request may
 #: get a 422 naming the rule it breaks, and a stored plan's update a 412/428 (If-Match).
+#: Issue 16: an execution or an outage whose end precedes its start, an outage naming an account
+#: the store does not hold, a reliability period that is not a date/zoned time or ends before it starts.
 #: Every other check stays on for them, and every check stays on for all other operations.
 CONFIG = """
 [[operations]]
-include-path-regex = "^/api/v1/(impact|impact/export|isolation|plans|plans/[^/]+|plans/[^/]+/status|imports/customers|search|customers/[^/]+/contact|calls/incoming|calls/[^/]+/close)$"
+include-path-regex = "^/api/v1/(impact|impact/export|isolation|plans|plans/[^/]+|plans/[^/]+/status|imports/customers|search|customers/[^/]+/contact|calls/incoming|calls/[^/]+/close|plans/[^/]+/execution|outages|reliability|reliability[.]xlsx)$"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "404", "409", "412", "422", "428", "429"]
 """
 

@@ -1,7 +1,7 @@
 """Outbox, consultation links and replies, candidate windows and alternatives, the gateway role
 
 Revision ID: 0010
-Revises: 0008
+Revises: 0009
 
 * ``outbox_messages``: messages written in the transaction of the change that causes them,
   claimed by workers with a lease, delivered at least once with a stable idempotency key.
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0010"
-down_revision = "0008"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
