@@ -316,7 +316,7 @@ def _audit_cli(engine, action: str, prefix: str, details: dict[str, str]) -> Non
 
 @keys_app.command("create")
 def keys_create(
-    role: Annotated[str, typer.Option(help="dispatcher | planner | agent | analyst | admin")],
+    role: Annotated[str, typer.Option(help="dispatcher | planner | agent | analyst | admin | gateway (the messaging gateway: posts consultation replies only)")],
     name: Annotated[str, typer.Option(help="who or what holds the key, e.g. 95598-gateway")] = "cli",
     database_url: DbOption = None,
 ) -> None:
