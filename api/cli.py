@@ -366,7 +366,7 @@ def _audit_cli(engine, action: str, prefix: str, details: dict[str, str]) -> Non
 
 @keys_app.command("create")
 def keys_create(
-    role: Annotated[str, typer.Option(help="dispatcher | planner | agent | analyst | admin | telephony (announces calls only)")],
+    role: Annotated[str, typer.Option(help="dispatcher | planner | agent | analyst | admin | telephony (announces calls only) | gateway (the messaging gateway: posts consultation replies only)")],
     name: Annotated[str, typer.Option(help="who or what holds the key, e.g. 95598-gateway")] = "cli",
     database_url: DbOption = None,
 ) -> None:

@@ -21,7 +21,9 @@ from gis.db import make_engine
 from tests.api.conftest import serve
 
 #: Routes outside /api/v1 that are open on purpose: probes, the API description, the map.
-OPEN_ROUTES = {"/health", "/ready", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/"}
+OPEN_ROUTES = {"/health", "/ready", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/",
+               # the customer's consultation page: its signed, expiring link is the credential (issue 16b)
+               "/c/{token}", "/c/{token}/plan", "/c/{token}/reply"}
 
 
 def _api_routes():
