@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     CheckConstraint,
     Date,
@@ -46,6 +47,8 @@ __all__ = [
     "Notification",
     "AuditEvent",
     "ApiKey",
+    "InteractionCellRollup",
+    "InteractionAreaRollup",
     "ROLES",
     "SPATIAL_TABLES",
     "SWITCH_KINDS",
@@ -186,6 +189,8 @@ class Customer(Base):
     __table_args__ = (
         CheckConstraint(_in("location_quality", LOCATION_QUALITIES), name="ck_customers_lq"),
         Index("ix_customers_phone", "phone"),
+        Index("ix_customers_phone_alt", "phone_alt"),  # caller matching (issue 14)
+        Index("ix_customers_wechat_openid", "wechat_openid"),
     )
 
     account_no: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -224,6 +229,15 @@ class Interaction(Base):
     text: Mapped[str | None] = mapped_column(Text)
     caller_phone: Mapped[str | None] = mapped_column(String(32))
     geom = mapped_column(Geometry("POINT"), nullable=True)
+    # -- placement at ingest (issue 14): the caller as given, how the customer was matched, and
+    # where the contact counts (H3 cell at gis.interaction_rollups.FINE_RES, local day, 台区, feeder).
+    caller_account_no: Mapped[str | None] = mapped_column(String(32))
+    wechat_openid: Mapped[str | None] = mapped_column(String(64))
+    matched_by: Mapped[str | None] = mapped_column(String(16))
+    cell: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    day: Mapped[int | None] = mapped_column(Integer)
+    transformer_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    feeder_id: Mapped[str | None] = mapped_column(String(64), index=True)
 
 
 class SwitchingPlan(Base):
@@ -328,6 +342,39 @@ class ApiKey(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_utcnow)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     last_used_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+# -- interaction rollups (issue 14)
+class InteractionCellRollup(Base):
+    """交互汇总 per H3 cell: contacts by resolution × cell × local day × channel × kind.
+
+    Kept in the transaction of every ingest (upsert-increment); ``day`` counts days since
+    1970-01-01 in China Standard Time (UTC+8). See :mod:`gis.interaction_rollups`.
+    """
+
+    __tablename__ = "interaction_cell_rollups"
+    __table_args__ = (Index("ix_interaction_cell_rollups_res_day", "res", "day"),)
+
+    res: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cell: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    day: Mapped[int] = mapped_column(Integer, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(32), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    n: Mapped[int] = mapped_column(Integer)
+
+
+class InteractionAreaRollup(Base):
+    """交互汇总 per 台区 (``area_kind='transformer'``) and per feeder: the same counts by area id."""
+
+    __tablename__ = "interaction_area_rollups"
+    __table_args__ = (Index("ix_interaction_area_rollups_kind_day", "area_kind", "day"),)
+
+    area_kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    area_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    day: Mapped[int] = mapped_column(Integer, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(32), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    n: Mapped[int] = mapped_column(Integer)
 
 
 #: Tables with a geometry column, each with a spatial index on both stores.
