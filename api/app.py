@@ -29,7 +29,7 @@ from api.logs import configure_logging
 from api.middleware import AccessLogMiddleware, BodyLimitMiddleware
 from api.openapi import API_DESCRIPTION, install_openapi
 from api.ratelimit import TokenBuckets
-from api.routes import customers, grid, health, impact, imports, layers, plans, search, spatial
+from api.routes import customers, grid, health, heat, impact, imports, interactions, layers, plans, search, spatial
 from api.settings import Settings
 from api.state import TopologyHolder
 from gis.audit import AuditWriter
@@ -111,6 +111,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(customers.router)
     app.include_router(spatial.router)
     app.include_router(imports.router)
+    app.include_router(interactions.router)
+    app.include_router(heat.router)
 
     for name, directory in vendor_dirs().items():
         app.mount(f"/vendor/{name}", StaticFiles(directory=directory), name=f"vendor-{name}")

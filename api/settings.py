@@ -111,6 +111,12 @@ class Settings(BaseSettings):
     emotion_repeat_min: int = Field(default=3, ge=2, description="contacts within emotion_repeat_days that count as repeat calls")
     emotion_repeat_days: int = Field(default=7, ge=1, le=30)
 
+    # -- interactions ingest, heat and hotspots (issue 14)
+    hotspot_alpha: float = Field(default=0.05, gt=0, lt=1,
+                                 description="false-discovery rate of the hotspot cut (esda.fdr), unless a request gives alpha")
+    hotspot_touch_m: float = Field(default=50.0, ge=0, le=5000,
+                                   description="台区/feeder hulls closer than this (metres) are neighbours in the Gi* weights")
+
     @field_validator("customer_view_panels")
     @classmethod
     def _known_panels(cls, value: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:

@@ -52,6 +52,8 @@ __all__ = [
     "area_counts",
     "caller_candidates",
     "transformer_feeders",
+    "place_stored",
+    "area_interactions",
 ]
 
 #: Resolution of the cell stored on every interaction (res 10: ~66 m edge, ~15,000 m²).
@@ -339,3 +341,71 @@ def area_counts(conn: Connection, area_kind: str, day_from: int, day_to: int, ch
     params["ak"] = area_kind
     rows = conn.execute(text(f"SELECT area_id, sum(n) FROM interaction_area_rollups WHERE area_kind = :ak AND {where} GROUP BY area_id"), params)
     return {str(a): int(n) for a, n in rows}
+
+
+def place_stored(conn: Connection) -> int:
+    """Match and place every stored interaction again (against the customers stored now), e.g. rows
+    stored before placement existed or after customers moved; then :func:`rebuild_rollups`.
+    Returns the number of interactions placed."""
+    from gis.bulk import bulk_upsert  # noqa: PLC0415 (bulk imports the models; kept local to stay light)
+
+    pg = conn.dialect.name == "postgresql"
+    point = "ST_X(geom), ST_Y(geom)" if pg else "geom, NULL"
+    rows = [tuple(r) for r in conn.execute(text(
+        "SELECT id, COALESCE(caller_account_no, account_no), caller_phone, wechat_openid, occurred_at, "
+        f"{point} FROM interactions ORDER BY id"))]
+    if not rows:
+        return 0
+    frame = pd.DataFrame(rows, columns=["id", "caller_account_no", "caller_phone", "wechat_openid", "occurred_at", "lon", "lat"])
+    crows = [tuple(r) for r in conn.execute(text(
+        f"SELECT account_no, phone, phone_alt, wechat_openid, transformer_id, {point} FROM customers"))]
+    customers = pd.DataFrame(crows, columns=["account_no", "phone", "phone_alt", "wechat_openid", "transformer_id", "lon", "lat"])
+    if not pg:
+        for df in (frame, customers):
+            if len(df):
+                blobs = df["lon"].to_numpy(object)
+                pts = shapely.from_wkb(blobs)
+                df["lon"], df["lat"] = shapely.get_x(pts), shapely.get_y(pts)
+    matched, how = match_callers(frame["caller_account_no"].tolist(), frame["caller_phone"].tolist(),
+                                 frame["wechat_openid"].tolist(), customers)
+    placed = place(matched, frame["lon"].to_numpy(float, na_value=np.nan), frame["lat"].to_numpy(float, na_value=np.nan),
+                   customers, transformer_feeders(conn))
+    times = pd.to_datetime(frame["occurred_at"], utc=True, format="ISO8601")
+    out = pd.DataFrame({"id": frame["id"], "account_no": matched, "caller_account_no": frame["caller_account_no"],
+                        "matched_by": how, "cell": placed["cell"], "day": local_days(times),
+                        "transformer_id": placed["transformer_id"], "feeder_id": placed["feeder_id"]})
+    bulk_upsert(conn, "interactions", out)
+    return len(out)
+
+
+def area_interactions(conn: Connection, by: str, area_id: str | int, day_from: int, day_to: int,
+                      channels: Sequence[str] | None = None, kinds: Sequence[str] | None = None, *,
+                      limit: int = 50, offset: int = 0) -> tuple[int, list[dict[str, Any]]]:
+    """The interactions counted in one area (an H3 cell of any rollup resolution as an int, a 台区 or a
+    feeder id) over [day_from, day_to], newest first: (total, one page of rows)."""
+    where, params = _filters(day_from, day_to, channels, kinds)
+    if by == "cell":
+        lo, hi = descendant_range(int(area_id))
+        where += " AND cell >= :lo AND cell <= :hi"
+        params.update(lo=lo, hi=hi)
+    elif by in AREA_KINDS:
+        where += f" AND {by}_id = :area"
+        params["area"] = str(area_id)
+    else:
+        raise ValueError(by)
+    total = int(conn.execute(text(f"SELECT count(*) FROM interactions WHERE {where}"), params).scalar_one())
+    rows = conn.execute(text(
+        "SELECT id, account_no, matched_by, channel, kind, occurred_at, text, caller_phone FROM interactions "
+        f"WHERE {where} ORDER BY occurred_at DESC, id LIMIT :limit OFFSET :offset"),
+        {**params, "limit": limit, "offset": offset}).mappings().all()
+    out = []
+    for r in rows:
+        item = dict(r)
+        t = item["occurred_at"]
+        if isinstance(t, str):
+            t = dt.datetime.fromisoformat(t)
+        if t.tzinfo is None:
+            t = t.replace(tzinfo=dt.timezone.utc)
+        item["occurred_at"] = t
+        out.append(item)
+    return total, out

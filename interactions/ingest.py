@@ -40,6 +40,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 
 from gis.bulk import bulk_upsert
+from gis.errors import InvalidInput
 from gis.interaction_rollups import (
     apply_deltas,
     caller_candidates,
@@ -53,7 +54,8 @@ from gis.models import CHANNELS, INTERACTION_KINDS
 from gis.search.normalize import normalize_phone
 from gis.validation import BBox, Problem
 
-__all__ = ["Screener", "IngestResult", "ingest_interactions", "ingest", "FIELDS", "CHANNEL_ALIASES"]
+__all__ = ["Screener", "IngestResult", "InteractionsRejected", "ingest_interactions", "ingest", "ingest_all_or_nothing",
+           "FIELDS", "CHANNEL_ALIASES"]
 
 #: The record fields an ingest reads (the sample's ``interactions.csv`` columns plus the openid).
 FIELDS = ("id", "account_no", "channel", "kind", "occurred_at", "text", "caller_phone", "wechat_openid", "lon", "lat")
@@ -88,6 +90,22 @@ class IngestResult:
     def to_dict(self) -> dict[str, Any]:
         return {"received": self.received, "inserted": self.inserted, "updated": self.updated,
                 "unchanged": self.unchanged, "rejected_rows": self.rejected_rows, "matched": dict(self.matched)}
+
+
+class InteractionsRejected(InvalidInput):
+    """Some records are bad and nothing was written (the all-or-nothing form of an ingest)."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        first = problems[0]
+        more = f" (and {len(problems) - 1} more problems; nothing was stored)" if len(problems) > 1 else " (nothing was stored)"
+        super().__init__(str(first) + more, field=first.field, value=first.value, row=first.row)
+        self.problems = problems
+
+    def to_dict(self) -> dict[str, object]:
+        out = super().to_dict()
+        out["errors"] = [{"row": p.row, "id": p.id, "field": p.field,
+                          "value": None if p.value is None else str(p.value), "reason": p.reason} for p in self.problems]
+        return out
 
 
 # ------------------------------------------------------------------------------- checks
@@ -316,3 +334,15 @@ def ingest(engine: Engine, records: Iterable[Mapping[str, Any]], *, service_area
     """:func:`ingest_interactions` in a transaction of its own (all written, or nothing)."""
     with engine.begin() as conn:
         return ingest_interactions(conn, records, service_area=service_area, rows=rows, screeners=screeners)
+
+
+def ingest_all_or_nothing(engine: Engine, records: Iterable[Mapping[str, Any]], *, service_area: BBox,
+                          screeners: Sequence[Screener] = ()) -> IngestResult:
+    """Every record stored, or none: raises :class:`InteractionsRejected` (listing every bad record)
+    when any is bad. What the JSON API does: a client resends a corrected batch whole."""
+    records = list(records)
+    seen: set[str] = set()
+    problems = [p for i, r in enumerate(records, start=1) for p in _check(r, i, service_area, seen)[1]]
+    if problems:
+        raise InteractionsRejected(problems)
+    return ingest(engine, records, service_area=service_area, screeners=screeners)
