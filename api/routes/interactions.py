@@ -10,7 +10,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, File, Request, UploadFile
 from pydantic import BaseModel, ConfigDict, Field
@@ -25,6 +25,8 @@ from interactions.ingest import ingest_all_or_nothing
 router = APIRouter(prefix="/api/v1", tags=["interactions"])
 
 _SUFFIXES = (".csv", ".txt", ".tsv", ".xlsx")
+Channel = Literal["95598电话", "微信", "微博", "掌上电力", "网上国网", "营业厅", "95598", "95598热线", "电话", "掌厅", "网厅", "微信公众号"]
+Kind = Literal["咨询", "投诉", "报修", "意见", "表扬"]
 _MAX_BATCH = 5000
 
 
@@ -36,15 +38,15 @@ class InteractionIn(BaseModel):
         "text": "又停电了", "caller_phone": "13800138000", "account_no": "0300100001"}]})
 
     id: str = Field(min_length=1, max_length=64)
-    channel: str = Field(max_length=32, description="95598电话 / 微信 / 微博 / 掌上电力 / 网上国网 / 营业厅")
-    kind: str = Field(max_length=16, description="咨询 / 投诉 / 报修 / 意见 / 表扬")
+    channel: Channel = Field(description="95598电话 / 微信 / 微博 / 掌上电力 / 网上国网 / 营业厅 (or 95598, 掌厅, 网厅 …)")
+    kind: Kind
     occurred_at: str = Field(max_length=64)
     account_no: str | None = Field(default=None, max_length=32)
     text: str | None = Field(default=None, max_length=10_000)
     caller_phone: str | None = Field(default=None, max_length=32)
     wechat_openid: str | None = Field(default=None, max_length=64)
-    lon: float | None = None
-    lat: float | None = None
+    lon: float | None = Field(default=None, ge=-180, le=180, description="WGS 84; inside the service area")
+    lat: float | None = Field(default=None, ge=-90, le=90)
 
 
 class IngestOut(BaseModel):
