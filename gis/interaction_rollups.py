@@ -53,6 +53,7 @@ __all__ = [
     "caller_candidates",
     "transformer_feeders",
     "place_stored",
+    "in_chunks",
     "area_interactions",
 ]
 
@@ -139,13 +140,9 @@ def caller_candidates(conn: Connection, accounts: Iterable[str], phones: Iterabl
     found: dict[str, tuple[Any, ...]] = {}
     for column, values in (("account_no", accounts), ("phone", phones), ("phone_alt", phones), ("wechat_openid", openids)):
         vals = sorted({v for v in values if v})
-        for start in range(0, len(vals), 500):
-            chunk = vals[start:start + 500]
-            names = ", ".join(f":v{i}" for i in range(len(chunk)))
-            rows = conn.execute(text(
-                f"SELECT account_no, phone, phone_alt, wechat_openid, transformer_id, {point} FROM customers "
-                f"WHERE {column} IN ({names})"), {f"v{i}": v for i, v in enumerate(chunk)}).all()
-            for r in rows:
+        sql = f"SELECT account_no, phone, phone_alt, wechat_openid, transformer_id, {point} FROM customers WHERE {column} "
+        for where, params in in_chunks(conn, vals):
+            for r in conn.execute(text(sql + where), params):
                 found[r[0]] = tuple(r)
     columns = ["account_no", "phone", "phone_alt", "wechat_openid", "transformer_id", "lon", "lat"]
     frame = pd.DataFrame(list(found.values()), columns=columns)
@@ -153,6 +150,19 @@ def caller_candidates(conn: Connection, accounts: Iterable[str], phones: Iterabl
         pts = shapely.from_wkb(frame["lon"].to_numpy(object))
         frame["lon"], frame["lat"] = shapely.get_x(pts), shapely.get_y(pts)
     return frame.astype({"lon": float, "lat": float})
+
+
+def in_chunks(conn: Connection, values: Sequence[str]) -> Iterable[tuple[str, dict[str, Any]]]:
+    """``IN``-clauses (with their parameters) covering ``values``: one ``= ANY(array)`` on PostgreSQL,
+    chunks of 500 placeholders on SQLite."""
+    if not values:
+        return
+    if conn.dialect.name == "postgresql":
+        yield "= ANY(CAST(:vals AS text[]))", {"vals": list(values)}
+        return
+    for start in range(0, len(values), 500):
+        chunk = values[start:start + 500]
+        yield "IN (" + ", ".join(f":v{i}" for i in range(len(chunk))) + ")", {f"v{i}": v for i, v in enumerate(chunk)}
 
 
 def _unique_owner(keys: pd.Series, owners: pd.Series) -> tuple[dict[str, str], set[str]]:
@@ -265,30 +275,58 @@ def apply_deltas(conn: Connection, cell_deltas: Sequence[pd.DataFrame], area_del
                      pd.concat(list(area_deltas), ignore_index=True) if area_deltas else pd.DataFrame(),
                      ["area_kind", "area_id", "day", "channel", "kind"]) if any(len(d) for d in area_deltas) else pd.DataFrame()
     touched = 0
+    pg = conn.dialect.name == "postgresql"
     if len(cells):
-        params = [{"res": int(r), "cell": int(c), "day": int(d), "channel": ch, "kind": k, "n": int(n)}
-                  for r, c, d, ch, k, n in cells.itertuples(index=False, name=None)]
-        conn.execute(text(
-            "INSERT INTO interaction_cell_rollups (res, cell, day, channel, kind, n) VALUES (:res, :cell, :day, :channel, :kind, :n) "
-            "ON CONFLICT (res, cell, day, channel, kind) DO UPDATE SET n = interaction_cell_rollups.n + excluded.n"), params)
-        if (cells["n"] < 0).any():
-            conn.execute(text("DELETE FROM interaction_cell_rollups WHERE res = :res AND cell = :cell AND day = :day "
-                              "AND channel = :channel AND kind = :kind AND n <= 0"),
-                         [p for p in params if p["n"] < 0])
-        touched += len(params)
+        if pg:  # one statement over arrays: executemany would cost a round trip per row
+            _pg_increment(conn, "interaction_cell_rollups", ("res", "cell", "day", "channel", "kind"),
+                          ("int4", "int8", "int4", "text", "text"), cells)
+        else:
+            params = [{"res": int(r), "cell": int(c), "day": int(d), "channel": ch, "kind": k, "n": int(n)}
+                      for r, c, d, ch, k, n in cells.itertuples(index=False, name=None)]
+            conn.execute(text(
+                "INSERT INTO interaction_cell_rollups (res, cell, day, channel, kind, n) VALUES (:res, :cell, :day, :channel, :kind, :n) "
+                "ON CONFLICT (res, cell, day, channel, kind) DO UPDATE SET n = interaction_cell_rollups.n + excluded.n"), params)
+            if (cells["n"] < 0).any():
+                conn.execute(text("DELETE FROM interaction_cell_rollups WHERE res = :res AND cell = :cell AND day = :day "
+                                  "AND channel = :channel AND kind = :kind AND n <= 0"),
+                             [p for p in params if p["n"] < 0])
+        touched += len(cells)
     if len(areas):
-        params = [{"area_kind": a, "area_id": i, "day": int(d), "channel": ch, "kind": k, "n": int(n)}
-                  for a, i, d, ch, k, n in areas.itertuples(index=False, name=None)]
-        conn.execute(text(
-            "INSERT INTO interaction_area_rollups (area_kind, area_id, day, channel, kind, n) "
-            "VALUES (:area_kind, :area_id, :day, :channel, :kind, :n) "
-            "ON CONFLICT (area_kind, area_id, day, channel, kind) DO UPDATE SET n = interaction_area_rollups.n + excluded.n"), params)
-        if (areas["n"] < 0).any():
-            conn.execute(text("DELETE FROM interaction_area_rollups WHERE area_kind = :area_kind AND area_id = :area_id "
-                              "AND day = :day AND channel = :channel AND kind = :kind AND n <= 0"),
-                         [p for p in params if p["n"] < 0])
-        touched += len(params)
+        if pg:
+            _pg_increment(conn, "interaction_area_rollups", ("area_kind", "area_id", "day", "channel", "kind"),
+                          ("text", "text", "int4", "text", "text"), areas)
+        else:
+            params = [{"area_kind": a, "area_id": i, "day": int(d), "channel": ch, "kind": k, "n": int(n)}
+                      for a, i, d, ch, k, n in areas.itertuples(index=False, name=None)]
+            conn.execute(text(
+                "INSERT INTO interaction_area_rollups (area_kind, area_id, day, channel, kind, n) "
+                "VALUES (:area_kind, :area_id, :day, :channel, :kind, :n) "
+                "ON CONFLICT (area_kind, area_id, day, channel, kind) DO UPDATE SET n = interaction_area_rollups.n + excluded.n"),
+                params)
+            if (areas["n"] < 0).any():
+                conn.execute(text("DELETE FROM interaction_area_rollups WHERE area_kind = :area_kind AND area_id = :area_id "
+                                  "AND day = :day AND channel = :channel AND kind = :kind AND n <= 0"),
+                             [p for p in params if p["n"] < 0])
+        touched += len(areas)
     return touched
+
+
+def _pg_increment(conn: Connection, table: str, keys: tuple[str, ...], types: tuple[str, ...], frame: pd.DataFrame) -> None:
+    """PostgreSQL: add ``frame``'s signed ``n`` to ``table`` in one ``INSERT … SELECT FROM unnest``,
+    then drop the keys that reached zero."""
+    cols = ", ".join(keys)
+    arrays = ", ".join(f"CAST(:{k} AS {t}[])" for k, t in zip(keys, types))
+    params: dict[str, Any] = {k: [v.item() if hasattr(v, "item") else v for v in frame[k].to_numpy()] for k in keys}
+    params["n"] = [int(v) for v in frame["n"].to_numpy()]
+    conn.execute(text(
+        f"INSERT INTO {table} ({cols}, n) SELECT * FROM unnest({arrays}, CAST(:n AS int4[])) "
+        f"ON CONFLICT ({cols}) DO UPDATE SET n = {table}.n + excluded.n"), params)
+    neg = frame[frame["n"] < 0]
+    if len(neg):
+        sub = {k: [v.item() if hasattr(v, "item") else v for v in neg[k].to_numpy()] for k in keys}
+        conn.execute(text(
+            f"DELETE FROM {table} t USING unnest({arrays}) AS d({cols}) WHERE "
+            + " AND ".join(f"t.{k} = d.{k}" for k in keys) + " AND t.n <= 0"), sub)
 
 
 def rebuild_rollups(conn: Connection) -> dict[str, int]:

@@ -44,6 +44,7 @@ from gis.errors import InvalidInput
 from gis.interaction_rollups import (
     apply_deltas,
     caller_candidates,
+    in_chunks,
     local_days,
     match_callers,
     place,
@@ -217,13 +218,10 @@ def _stored(conn: Connection, ids: Sequence[str]) -> pd.DataFrame:
     cols = ["id", "caller_account_no", "channel", "kind", "occurred_at", "text", "caller_phone", "wechat_openid",
             "lon", "lat", "cell", "day", "transformer_id", "feeder_id"]
     rows: list[tuple[Any, ...]] = []
-    for start in range(0, len(ids), 500):
-        chunk = list(ids[start:start + 500])
-        names = ", ".join(f":v{i}" for i in range(len(chunk)))
-        rows += [tuple(r) for r in conn.execute(text(
-            "SELECT id, caller_account_no, channel, kind, occurred_at, text, caller_phone, wechat_openid, "
-            f"{point}, cell, day, transformer_id, feeder_id FROM interactions WHERE id IN ({names})"),
-            {f"v{i}": v for i, v in enumerate(chunk)})]
+    sql = ("SELECT id, caller_account_no, channel, kind, occurred_at, text, caller_phone, wechat_openid, "
+           f"{point}, cell, day, transformer_id, feeder_id FROM interactions WHERE id ")
+    for where, params in in_chunks(conn, list(ids)):
+        rows += [tuple(r) for r in conn.execute(text(sql + where), params)]
     frame = pd.DataFrame(rows, columns=cols)
     if not pg and len(frame):
         pts = shapely.from_wkb(frame["lon"].to_numpy(object))
