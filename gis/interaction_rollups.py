@@ -54,6 +54,8 @@ __all__ = [
     "transformer_feeders",
     "place_stored",
     "in_chunks",
+    "rollup_version",
+    "read_rollups",
     "area_interactions",
 ]
 
@@ -276,6 +278,8 @@ def apply_deltas(conn: Connection, cell_deltas: Sequence[pd.DataFrame], area_del
                      ["area_kind", "area_id", "day", "channel", "kind"]) if any(len(d) for d in area_deltas) else pd.DataFrame()
     touched = 0
     pg = conn.dialect.name == "postgresql"
+    if len(cells) or len(areas):
+        _bump(conn)
     if len(cells):
         if pg:  # one statement over arrays: executemany would cost a round trip per row
             _pg_increment(conn, "interaction_cell_rollups", ("res", "cell", "day", "channel", "kind"),
@@ -311,6 +315,31 @@ def apply_deltas(conn: Connection, cell_deltas: Sequence[pd.DataFrame], area_del
     return touched
 
 
+def _bump(conn: Connection) -> None:
+    conn.execute(text("UPDATE interaction_rollup_state SET version = version + 1 WHERE id = 1"))
+
+
+def rollup_version(conn: Connection) -> int:
+    """The rollups' change counter (in-memory copies compare it to know whether they are current)."""
+    v = conn.execute(text("SELECT version FROM interaction_rollup_state WHERE id = 1")).scalar()
+    return int(v or 0)
+
+
+def read_rollups(conn: Connection, by: str, res: int | None = None) -> dict[str, np.ndarray]:
+    """A whole rollup as arrays (area, day, channel, kind, n): the cells of one resolution, or one area kind."""
+    if by == "cell":
+        rows = conn.execute(text("SELECT cell, day, channel, kind, n FROM interaction_cell_rollups WHERE res = :r AND n <> 0"),
+                            {"r": res}).all()
+        area = np.array([r[0] for r in rows], dtype=np.int64)
+    else:
+        rows = conn.execute(text("SELECT area_id, day, channel, kind, n FROM interaction_area_rollups "
+                                 "WHERE area_kind = :k AND n <> 0"), {"k": by}).all()
+        area = np.array([r[0] for r in rows], dtype=object)
+    return {"area": area, "day": np.array([r[1] for r in rows], dtype=np.int32),
+            "channel": np.array([r[2] for r in rows], dtype=object), "kind": np.array([r[3] for r in rows], dtype=object),
+            "n": np.array([r[4] for r in rows], dtype=np.int64)}
+
+
 def _pg_increment(conn: Connection, table: str, keys: tuple[str, ...], types: tuple[str, ...], frame: pd.DataFrame) -> None:
     """PostgreSQL: add ``frame``'s signed ``n`` to ``table`` in one ``INSERT … SELECT FROM unnest``,
     then drop the keys that reached zero."""
@@ -331,6 +360,7 @@ def _pg_increment(conn: Connection, table: str, keys: tuple[str, ...], types: tu
 
 def rebuild_rollups(conn: Connection) -> dict[str, int]:
     """Recompute both rollup tables from the placed interactions (in the caller's transaction)."""
+    _bump(conn)
     conn.execute(text("DELETE FROM interaction_cell_rollups"))
     conn.execute(text("DELETE FROM interaction_area_rollups"))
     for res in RESOLUTIONS:

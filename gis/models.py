@@ -49,6 +49,7 @@ __all__ = [
     "ApiKey",
     "InteractionCellRollup",
     "InteractionAreaRollup",
+    "InteractionRollupState",
     "ROLES",
     "SPATIAL_TABLES",
     "SWITCH_KINDS",
@@ -375,6 +376,16 @@ class InteractionAreaRollup(Base):
     channel: Mapped[str] = mapped_column(String(32), primary_key=True)
     kind: Mapped[str] = mapped_column(String(16), primary_key=True)
     n: Mapped[int] = mapped_column(Integer)
+
+
+class InteractionRollupState(Base):
+    """One row: bumped by every change of the rollups (in the same transaction), so a process
+    holding them in memory knows when to read them again."""
+
+    __tablename__ = "interaction_rollup_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger)
 
 
 #: Tables with a geometry column, each with a spatial index on both stores.

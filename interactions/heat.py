@@ -15,6 +15,7 @@ feeder's customers.
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,9 +27,20 @@ from h3.api import basic_int as h3i
 from sqlalchemy.engine import Connection
 
 from gis.errors import InvalidInput
-from gis.interaction_rollups import RESOLUTIONS, area_counts, cell_counts, day_number, fine_cells, parent_cells
+from gis.interaction_rollups import (
+    RESOLUTIONS,
+    area_counts,
+    cell_counts,
+    day_number,
+    fine_cells,
+    parent_cells,
+    read_rollups,
+    rollup_version,
+)
+from gis.models import CHANNELS, INTERACTION_KINDS
 
-__all__ = ["BY", "HeatAreas", "HeatQuery", "HeatArea", "HeatResult", "heat", "zoom_to_res", "area_shape"]
+__all__ = ["BY", "HeatAreas", "HeatQuery", "HeatArea", "HeatResult", "RollupCube", "RollupCubes", "heat", "zoom_to_res",
+           "area_shape"]
 
 BY = ("cell", "transformer", "feeder")
 _HULL_BUFFER_DEG = 1e-4
@@ -60,9 +72,14 @@ class HeatAreas:
         lat = np.asarray(lat, dtype=float)
         fine = fine_cells(lon, lat)
         self.cells: dict[int, dict[int, int]] = {}
+        self.cell_arrays: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
         for res in RESOLUTIONS:
             ids, counts = np.unique(parent_cells(fine[fine != 0], res), return_counts=True)
             self.cells[res] = dict(zip(ids.tolist(), counts.tolist()))
+            centres = [h3i.cell_to_latlng(c) for c in ids.tolist()]
+            clat = np.array([c[0] for c in centres], dtype=float)
+            clon = np.array([c[1] for c in centres], dtype=float)
+            self.cell_arrays[res] = (ids, counts, clon, clat)
         tr = pd.Series(np.asarray(transformer, dtype=object))
         tr = tr.where(tr.map(lambda v: isinstance(v, str) and v != ""), None)
         self.transformers: dict[str, int] = {str(k): int(v) for k, v in tr.value_counts().items()}
@@ -94,6 +111,56 @@ class HeatAreas:
         if by == "cell":
             return self.cells[res if res is not None else RESOLUTIONS[0]]
         return self.transformers if by == "transformer" else self.feeder_customers
+
+
+class RollupCube:
+    """One rollup (the cells of one resolution, or the 台区 / feeders) held in memory as arrays:
+    a query is a vectorized mask over days, channels and kinds and one ``bincount`` per area."""
+
+    def __init__(self, arrays: Mapping[str, np.ndarray]) -> None:
+        codes, self.areas = pd.factorize(pd.Series(arrays["area"]), sort=False)
+        self.code = codes.astype(np.int32)
+        self.day = np.asarray(arrays["day"], dtype=np.int32)
+        self.channel = pd.Categorical(arrays["channel"], categories=list(CHANNELS)).codes.astype(np.int8)
+        self.kind = pd.Categorical(arrays["kind"], categories=list(INTERACTION_KINDS)).codes.astype(np.int8)
+        self.n = np.asarray(arrays["n"], dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.n)
+
+    def counts(self, day_from: int, day_to: int, channels: Sequence[str] | None, kinds: Sequence[str] | None) -> dict[Any, int]:
+        mask = (self.day >= day_from) & (self.day <= day_to)
+        if channels:
+            mask &= np.isin(self.channel, [CHANNELS.index(c) for c in channels])
+        if kinds:
+            mask &= np.isin(self.kind, [INTERACTION_KINDS.index(k) for k in kinds])
+        sums = np.bincount(self.code[mask], weights=self.n[mask], minlength=len(self.areas))
+        hit = np.flatnonzero(sums)
+        keys = self.areas[hit]
+        return dict(zip(keys.tolist(), sums[hit].astype(np.int64).tolist()))
+
+
+class RollupCubes:
+    """The rollups of a process, read once and read again whenever the store's rollup version
+    (bumped in the transaction of every ingest) moved on: never stale, and a query between
+    ingests touches no table but the one-row version."""
+
+    def __init__(self) -> None:
+        self._cubes: dict[tuple[str, int | None], tuple[int, RollupCube]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, conn: Connection, by: str, res: int | None) -> RollupCube:
+        version = rollup_version(conn)
+        key = (by, res if by == "cell" else None)
+        hit = self._cubes.get(key)
+        if hit is not None and hit[0] == version:
+            return hit[1]
+        with self._lock:
+            hit = self._cubes.get(key)
+            if hit is None or hit[0] != version:
+                hit = (version, RollupCube(read_rollups(conn, by, res)))
+                self._cubes[key] = hit
+        return hit[1]
 
 
 @dataclass(frozen=True)
@@ -163,8 +230,12 @@ def _inside(bbox: tuple[float, float, float, float] | None, lon: float, lat: flo
     return bbox is None or (bbox[0] <= lon <= bbox[2] and bbox[1] <= lat <= bbox[3])
 
 
-def heat(conn: Connection, areas: HeatAreas, query: HeatQuery) -> HeatResult:
-    """Count, customers and rate of every area in the view (see the module docstring)."""
+def heat(conn: Connection, areas: HeatAreas, query: HeatQuery, cubes: RollupCubes | None = None) -> HeatResult:
+    """Count, customers and rate of every area in the view (see the module docstring).
+
+    With ``cubes`` the counts come from the in-memory rollups (read again when an ingest
+    changed them); without, from a GROUP BY over the rollup tables.
+    """
     d0, d1 = day_number(query.date_from), day_number(query.date_to)
     channels = query.channels or None
     kinds = query.kinds or None
@@ -172,15 +243,33 @@ def heat(conn: Connection, areas: HeatAreas, query: HeatQuery) -> HeatResult:
     if query.by == "cell":
         res = query.resolution
         assert res is not None
-        counts = cell_counts(conn, res, d0, d1, channels, kinds)
-        customers = areas.customers("cell", res)
-        for cell in set(customers) | set(counts):
+        if cubes is not None:
+            counts = cubes.get(conn, "cell", res).counts(d0, d1, channels, kinds)
+        else:
+            counts = cell_counts(conn, res, d0, d1, channels, kinds)
+        ids, customers_n, clon, clat = areas.cell_arrays[res]
+        if query.bbox is not None:
+            x0, y0, x1, y1 = query.bbox
+            keep = np.flatnonzero((clon >= x0) & (clon <= x1) & (clat >= y0) & (clat <= y1))
+        else:
+            keep = np.arange(len(ids))
+        seen = set()
+        for i in keep.tolist():
+            cell = int(ids[i])
+            seen.add(cell)
+            n, c = counts.get(cell, 0), int(customers_n[i])
+            out.append(HeatArea(h3i.int_to_str(cell), n, c, _rate(n, c), round(float(clon[i]), 6), round(float(clat[i]), 6)))
+        for cell, n in counts.items():  # contacts where no customer lives (callers at their own place)
+            if cell in seen or cell in areas.cells[res]:
+                continue
             lat, lon = h3i.cell_to_latlng(cell)
             if _inside(query.bbox, lon, lat):
-                n, c = counts.get(cell, 0), customers.get(cell, 0)
-                out.append(HeatArea(h3i.int_to_str(cell), n, c, _rate(n, c), round(lon, 6), round(lat, 6)))
+                out.append(HeatArea(h3i.int_to_str(cell), n, 0, None, round(lon, 6), round(lat, 6)))
     else:
-        counts_a = area_counts(conn, query.by, d0, d1, channels, kinds)
+        if cubes is not None:
+            counts_a = cubes.get(conn, query.by, None).counts(d0, d1, channels, kinds)
+        else:
+            counts_a = area_counts(conn, query.by, d0, d1, channels, kinds)
         customers_a = areas.customers(query.by)
         centres = areas.centres[query.by]
         for area_id in set(customers_a) | set(counts_a):

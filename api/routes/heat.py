@@ -78,7 +78,7 @@ def get_heat(request: Request, conn: ConnDep, snapshot: SnapshotDep, by: ByQ, da
              format: Annotated[str | None, Query(pattern="^(json|geojson)$", description="json (default) or geojson")] = None,
              ) -> Response:
     areas = _areas(snapshot)
-    result = heat(conn, areas, _query(by, date_from, date_to, channels, kinds, bbox, zoom))
+    result = heat(conn, areas, _query(by, date_from, date_to, channels, kinds, bbox, zoom), request.app.state.heat_cubes)
     if _wants_geojson(request, format):
         features = [{"type": "Feature", "id": a.id, "geometry": area_shape(areas, by, a.id),
                      "properties": {**a.to_dict(), "by": by}} for a in result.areas]
@@ -94,7 +94,7 @@ def get_heat(request: Request, conn: ConnDep, snapshot: SnapshotDep, by: ByQ, da
             responses={200: {"description": "significant areas with z, p, count, customers, hot; the statistic's inputs",
                              "content": {"application/json": {}}}},
             dependencies=[allow(*_ROLES)])
-def get_hotspots(conn: ConnDep, snapshot: SnapshotDep, settings: SettingsDep, by: ByQ, date_from: FromQ, date_to: ToQ,
+def get_hotspots(request: Request, conn: ConnDep, snapshot: SnapshotDep, settings: SettingsDep, by: ByQ, date_from: FromQ, date_to: ToQ,
                  bbox: Annotated[str | None, Query(description="minlon,minlat,maxlon,maxlat; default: everywhere")] = None,
                  zoom: Annotated[float | None, Query(ge=0, le=22)] = None,
                  channels: ListQ = None, kinds: ListQ = None,
@@ -102,7 +102,7 @@ def get_hotspots(conn: ConnDep, snapshot: SnapshotDep, settings: SettingsDep, by
                  all: Annotated[bool, Query(description="also list the areas that are not significant")] = False,
                  ) -> Response:
     areas = _areas(snapshot)
-    result = heat(conn, areas, _query(by, date_from, date_to, channels, kinds, bbox, zoom))
+    result = heat(conn, areas, _query(by, date_from, date_to, channels, kinds, bbox, zoom), request.app.state.heat_cubes)
     body = hotspots(result, areas, alpha=alpha if alpha is not None else settings.hotspot_alpha,
                     touch_m=settings.hotspot_touch_m, significant_only=not all)
     body["data_version"] = snapshot.version

@@ -9,7 +9,7 @@ from h3.api import basic_int as h3i
 
 from api.state import load_snapshot
 from gis.interaction_rollups import FINE_RES, area_interactions, day_number, parent_cells
-from interactions.heat import HeatQuery, area_shape, heat, zoom_to_res
+from interactions.heat import HeatQuery, RollupCubes, area_shape, heat, zoom_to_res
 from interactions.ingest import ingest
 from tests.conftest import SAMPLE_DIR, SERVICE_AREA
 
@@ -85,3 +85,20 @@ def test_heat_by_cell_exact_with_unmatched_callers(city_store):
 
 def test_zoom_picks_a_resolution():
     assert [zoom_to_res(z) for z in (8, 11, 13, 15, 17)] == [6, 7, 8, 9, 10]
+
+
+def test_in_memory_rollups_agree_and_follow_each_ingest(city_store):
+    snapshot = load_snapshot(city_store)
+    cubes = RollupCubes()
+    year = (dt.date(2025, 11, 1), dt.date(2026, 10, 31))
+    queries = [HeatQuery("transformer", *year), HeatQuery("feeder", *year, kinds=("投诉",)),
+               HeatQuery("cell", *year, res=9, channels=("微信", "95598电话")), HeatQuery("cell", *Y2030, res=10)]
+    with city_store.connect() as conn:
+        for q in queries:
+            assert heat(conn, snapshot.heat, q, cubes).areas == heat(conn, snapshot.heat, q).areas
+        before = heat(conn, snapshot.heat, queries[-1], cubes).totals["count"]
+    _load(city_store)  # an ingest bumps the rollup version: the next query reads them again
+    with city_store.connect() as conn:
+        after = heat(conn, snapshot.heat, queries[-1], cubes)
+        assert after.totals["count"] == before + 5
+        assert after.areas == heat(conn, snapshot.heat, queries[-1]).areas

@@ -59,9 +59,17 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("area_kind", "area_id", "day", "channel", "kind"),
     )
     op.create_index("ix_interaction_area_rollups_kind_day", "interaction_area_rollups", ["area_kind", "day"])
+    state = op.create_table(
+        "interaction_rollup_state",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("version", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.bulk_insert(state, [{"id": 1, "version": 0}])
 
 
 def downgrade() -> None:
+    op.drop_table("interaction_rollup_state")
     op.drop_table("interaction_area_rollups")
     op.drop_table("interaction_cell_rollups")
     op.drop_index("ix_customers_wechat_openid", "customers")
