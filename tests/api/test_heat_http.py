@@ -34,12 +34,14 @@ def test_post_one_and_a_batch_idempotent_all_or_nothing(api_url, client_as):
                                              "rejected_rows": 0, "matched": None}
     batch = [_rec("HTTP1", account_no=A.account_no, caller_phone=A.phone), _rec("HTTP2", account_no=A.account_no)]
     assert agent.post("/api/v1/interactions", json=batch).json()["unchanged"] == 1
-    bad = [_rec("HTTP3"), _rec("HTTP4", channel="抖音"), _rec("HTTP5", lon=100.0, lat=30.0)]
+    bad = [_rec("HTTP3"), _rec("HTTP4", occurred_at="yesterday"), _rec("HTTP5", lon=100.0, lat=30.0)]
     r = agent.post("/api/v1/interactions", json=bad)
     assert r.status_code == 422 and r.headers["content-type"].startswith("application/problem+json")
     body = r.json()
-    assert (body["field"], body["value"], body["row"]) == ("channel", "抖音", 2)
-    assert [(e["row"], e["field"]) for e in body["errors"]] == [(2, "channel"), (3, "lon,lat")]
+    assert (body["field"], body["value"], body["row"]) == ("occurred_at", "yesterday", 2)
+    assert [(e["row"], e["field"]) for e in body["errors"]] == [(2, "occurred_at"), (3, "lon,lat")]
+    r = agent.post("/api/v1/interactions", json=_rec("HTTP7", channel="抖音"))  # the schema knows the channels
+    assert r.status_code == 422 and r.json()["field"].endswith("channel")
     assert client_as("admin").get("/api/v1/heat/areas/transformer/" + A.transformer_id + "/interactions",
                                   params=YEAR).json()["count"] == 2  # HTTP3 was not stored
     assert client_as("analyst").post("/api/v1/interactions", json=_rec("HTTP6")).status_code == 403
