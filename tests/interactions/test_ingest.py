@@ -152,3 +152,15 @@ def test_screeners_run_in_the_ingest_transaction(empty_store):
     with empty_store.connect() as conn:  # the failed screener rolled the whole ingest back
         assert conn.execute(text("SELECT count(*) FROM interactions WHERE id = 'S3'")).scalar_one() == 0
         assert ingest_interactions  # the in-transaction form is the public seam too
+
+
+def test_the_city_load_leaves_exact_rollups(city_store):
+    sample = pd.read_csv(SAMPLE_DIR / "interactions.csv", dtype=str)
+    with city_store.connect() as conn:
+        placed = conn.execute(text("SELECT count(*) FROM interactions WHERE cell IS NOT NULL")).scalar_one()
+        per_res = dict(conn.execute(text("SELECT res, sum(n) FROM interaction_cell_rollups GROUP BY res")).all())
+        per_tr = conn.execute(text("SELECT sum(n) FROM interaction_area_rollups WHERE area_kind = 'transformer'")).scalar_one()
+        known = conn.execute(text("SELECT count(*) FROM interactions WHERE transformer_id IS NOT NULL")).scalar_one()
+    assert placed == sample["account_no"].notna().sum()  # every sample contact naming its customer is placed
+    assert set(per_res.values()) == {placed} and per_tr == known
+    _assert_rollups_exact(city_store)
