@@ -638,7 +638,7 @@ ToOption = Annotated[str, typer.Option("--to", help="last local day, YYYY-MM-DD 
 ByOption = Annotated[str, typer.Option("--by", help="cell | transformer | feeder")]
 KindsOption = Annotated[Optional[str], typer.Option("--kinds", help="comma-separated, e.g. 投诉")]
 ChannelsOption = Annotated[Optional[str], typer.Option("--channels", help="comma-separated, e.g. 95598电话,微信")]
-ResOption = Annotated[int, typer.Option("--res", min=6, max=10, help="H3 resolution of --by cell (6 coarse … 10 fine)")]
+ResOption = Annotated[int, typer.Option("--res", min=6, max=9, help="H3 resolution of --by cell (6 coarse … 9 fine)")]
 
 
 @app.command("heat")

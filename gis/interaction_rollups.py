@@ -61,8 +61,10 @@ __all__ = [
 
 #: Resolution of the cell stored on every interaction (res 10: ~66 m edge, ~15,000 m²).
 FINE_RES = 10
-#: Resolutions kept in the cell rollups (6: ~3.7 km edge … 10); heat picks one by zoom.
-RESOLUTIONS = (6, 7, 8, 9, 10)
+#: Resolutions kept in the cell rollups (6: ~3.7 km edge … 9: ~174 m); heat picks one by zoom.
+#: Res 10 is stored on each interaction (an area's list) but not rolled up: at that size a
+#: rollup row is nearly one contact, and each level costs the ingest a row per contact.
+RESOLUTIONS = (6, 7, 8, 9)
 AREA_KINDS = ("transformer", "feeder")
 MATCH_KINDS = ("account", "phone", "wechat", "ambiguous", "unknown")
 
@@ -285,32 +287,28 @@ def apply_deltas(conn: Connection, cell_deltas: Sequence[pd.DataFrame], area_del
             _pg_increment(conn, "interaction_cell_rollups", ("res", "cell", "day", "channel", "kind"),
                           ("int4", "int8", "int4", "text", "text"), cells)
         else:
-            params = [{"res": int(r), "cell": int(c), "day": int(d), "channel": ch, "kind": k, "n": int(n)}
-                      for r, c, d, ch, k, n in cells.itertuples(index=False, name=None)]
-            conn.execute(text(
-                "INSERT INTO interaction_cell_rollups (res, cell, day, channel, kind, n) VALUES (:res, :cell, :day, :channel, :kind, :n) "
-                "ON CONFLICT (res, cell, day, channel, kind) DO UPDATE SET n = interaction_cell_rollups.n + excluded.n"), params)
+            # plain tuples through the driver: SQLAlchemy's per-row parameter processing cost more than SQLite
+            params = [(int(r), int(c), int(d), ch, k, int(n)) for r, c, d, ch, k, n in cells.itertuples(index=False, name=None)]
+            conn.exec_driver_sql(
+                "INSERT INTO interaction_cell_rollups (res, cell, day, channel, kind, n) VALUES (?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (res, cell, day, channel, kind) DO UPDATE SET n = interaction_cell_rollups.n + excluded.n", params)
             if (cells["n"] < 0).any():
-                conn.execute(text("DELETE FROM interaction_cell_rollups WHERE res = :res AND cell = :cell AND day = :day "
-                                  "AND channel = :channel AND kind = :kind AND n <= 0"),
-                             [p for p in params if p["n"] < 0])
+                conn.exec_driver_sql("DELETE FROM interaction_cell_rollups WHERE res = ? AND cell = ? AND day = ? "
+                                     "AND channel = ? AND kind = ? AND n <= 0", [p[:5] for p in params if p[5] < 0])
         touched += len(cells)
     if len(areas):
         if pg:
             _pg_increment(conn, "interaction_area_rollups", ("area_kind", "area_id", "day", "channel", "kind"),
                           ("text", "text", "int4", "text", "text"), areas)
         else:
-            params = [{"area_kind": a, "area_id": i, "day": int(d), "channel": ch, "kind": k, "n": int(n)}
-                      for a, i, d, ch, k, n in areas.itertuples(index=False, name=None)]
-            conn.execute(text(
-                "INSERT INTO interaction_area_rollups (area_kind, area_id, day, channel, kind, n) "
-                "VALUES (:area_kind, :area_id, :day, :channel, :kind, :n) "
-                "ON CONFLICT (area_kind, area_id, day, channel, kind) DO UPDATE SET n = interaction_area_rollups.n + excluded.n"),
+            params = [(a, i, int(d), ch, k, int(n)) for a, i, d, ch, k, n in areas.itertuples(index=False, name=None)]
+            conn.exec_driver_sql(
+                "INSERT INTO interaction_area_rollups (area_kind, area_id, day, channel, kind, n) VALUES (?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (area_kind, area_id, day, channel, kind) DO UPDATE SET n = interaction_area_rollups.n + excluded.n",
                 params)
             if (areas["n"] < 0).any():
-                conn.execute(text("DELETE FROM interaction_area_rollups WHERE area_kind = :area_kind AND area_id = :area_id "
-                                  "AND day = :day AND channel = :channel AND kind = :kind AND n <= 0"),
-                             [p for p in params if p["n"] < 0])
+                conn.exec_driver_sql("DELETE FROM interaction_area_rollups WHERE area_kind = ? AND area_id = ? "
+                                     "AND day = ? AND channel = ? AND kind = ? AND n <= 0", [p[:5] for p in params if p[5] < 0])
         touched += len(areas)
     return touched
 

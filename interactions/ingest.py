@@ -115,6 +115,9 @@ def _blank(v: object) -> bool:
 
 
 def _text(v: object, limit: int | None = None) -> str | None:
+    if type(v) is str:  # the common case, first
+        s = v.strip()
+        return (s[:limit] if limit else s) or None
     if _blank(v):
         return None
     s = str(v).strip()
@@ -275,14 +278,13 @@ def _write_chunk(conn: Connection, clean: list[dict[str, Any]], feeders: Mapping
     new = pd.DataFrame(clean, columns=list(clean[0]))
     old = _stored(conn, new["id"].tolist())
     if len(old):
-        old_by_id = old.set_index("id")
+        stored = {row[0]: row[1:] for row in old[["id", *_COMPARED]].itertuples(index=False, name=None)}
         keep = []
-        for i, r in enumerate(new.itertuples(index=False)):
-            if r.id in old_by_id.index:
-                stored = old_by_id.loc[r.id]
-                if all(_same(getattr(r, c), stored[c]) for c in _COMPARED):
-                    result.unchanged += 1
-                    continue
+        for i, row in enumerate(new[["id", *_COMPARED]].itertuples(index=False, name=None)):
+            was = stored.get(row[0])
+            if was is not None and all(_same(a, b) for a, b in zip(row[1:], was)):
+                result.unchanged += 1
+                continue
             keep.append(i)
         new = new.iloc[keep].reset_index(drop=True)
         old = old[old["id"].isin(set(new["id"]))]
