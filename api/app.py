@@ -32,12 +32,13 @@ from api.middleware import AccessLogMiddleware, BodyLimitMiddleware
 from api.openapi import API_DESCRIPTION, install_openapi
 from api.ratelimit import TokenBuckets
 from api.routes import (alternatives, calls, consultation, contacts, customers, data_quality, events, grid, health,
-                        impact, imports, layers, outages, plans, search, spatial)
+                        heat, impact, imports, interactions, layers, outages, plans, search, spatial)
 from api.settings import Settings
 from api.state import TopologyHolder
 from gis.audit import AuditWriter
 from gis.db import make_engine
 from gis.events import EventHub
+from interactions.heat import RollupCubes
 from map_ui.assets import STATIC_DIR, vendor_dirs
 
 __all__ = ["create_app"]
@@ -104,6 +105,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.customer_views = ViewCaches()
         app.state.events = EventHub(engine, poll_interval_s=settings.events_poll_interval_s,
                                     retention=dt.timedelta(hours=settings.events_retention_h))
+        app.state.heat_cubes = RollupCubes()  # the heat rollups in memory, re-read after each ingest
         app.state.topology_status = "compiling"
         follower = asyncio.create_task(_compile_then_follow(app, app.state.topology, settings.reload_interval_s))
         contact_follower = asyncio.create_task(
@@ -156,6 +158,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(calls.router)
     app.include_router(data_quality.router)
     app.include_router(outages.router)
+    app.include_router(interactions.router)
+    app.include_router(heat.router)
 
     for name, directory in vendor_dirs().items():
         app.mount(f"/vendor/{name}", StaticFiles(directory=directory), name=f"vendor-{name}")

@@ -704,6 +704,144 @@ def reliability_cmd(
     med = report["major_event_days"]
     print("major event days: " + (", ".join(d["date"] for d in med["days"]) or "none") + f" (T_MED {med['t_med']:.4g})"
           if med["applied"] else f"major event days: not applied ({med.get('reason')})")
+# ---------------------------------------------------------------- interactions, heat and hotspots (issue 14)
+interactions_app = typer.Typer(help="Interactions: import files, rebuild the heat rollups.", no_args_is_help=True)
+app.add_typer(interactions_app, name="interactions")
+
+
+@interactions_app.command("import")
+def interactions_import_cmd(
+    file: Annotated[Path, typer.Argument(help="CSV (UTF-8 or GBK) or XLSX with the sample's interactions.csv columns")],
+    rejects: RejectsOption = None,
+    database_url: DbOption = None,
+) -> None:
+    """Ingest an interactions file (idempotent by id; rollups kept). Exit 0 / 3 (rows rejected) / 2 (unusable)."""
+    from api.interactions_io import import_interactions_file, screeners_for
+    from loaders.rejects import default_rejects_path, is_reject_report, write_rejects
+
+    settings = _settings(database_url)
+    engine = _engine(settings)
+    try:
+        result, bad, info = import_interactions_file(engine, file, service_area=settings.service_area,
+                                                     screeners=screeners_for(settings))
+    except GridAtlasError as exc:
+        raise _refused(exc) from exc
+    finally:
+        engine.dispose()
+    counts = result.to_dict()
+    console.print(f"{file.name} ({info['encoding'] or 'xlsx'}): received {counts['received']}, inserted {counts['inserted']}, "
+                  f"updated {counts['updated']}, unchanged {counts['unchanged']}; matched "
+                  + ", ".join(f"{k} {v}" for k, v in sorted(counts["matched"].items())), markup=False)
+    path = rejects or default_rejects_path(file)
+    if bad:
+        write_rejects(path, bad)
+        console.print(f"[yellow]{result.rejected_rows} row(s) rejected; report: {path}[/yellow]")
+        for reject in bad[:20]:
+            console.print(f"  {reject}", markup=False, soft_wrap=True)
+        raise typer.Exit(3)
+    if is_reject_report(path):
+        path.unlink()
+    raise typer.Exit(0)
+
+
+@interactions_app.command("rebuild-rollups")
+def interactions_rebuild_cmd(
+    place: Annotated[bool, typer.Option("--place", help="first match and place every stored interaction again")] = False,
+    database_url: DbOption = None,
+) -> None:
+    """Recompute the heat rollups from the raw interactions table, in one transaction."""
+    from gis.interaction_rollups import place_stored, rebuild_rollups
+
+    engine = _engine(_settings(database_url))
+    try:
+        with engine.begin() as conn:
+            placed = place_stored(conn) if place else None
+            counts = rebuild_rollups(conn)
+    finally:
+        engine.dispose()
+    if placed is not None:
+        console.print(f"placed {placed} interactions")
+    console.print("rollups rebuilt: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+
+
+def _heat_result(settings: Settings, by: str, date_from: str, date_to: str, kinds: str | None, channels: str | None,
+                 res: int):
+    import datetime as dt
+
+    from gis.models import CHANNELS, INTERACTION_KINDS
+    from interactions.heat import HeatQuery, heat
+
+    def day(value: str, name: str) -> dt.date:
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError as exc:
+            raise typer.BadParameter("must be a date YYYY-MM-DD", param_hint=name) from exc
+
+    def listed(raw: str | None, allowed: tuple[str, ...], name: str) -> tuple[str, ...]:
+        values = tuple(v.strip() for v in (raw or "").split(",") if v.strip())
+        bad = [v for v in values if v not in allowed]
+        if bad:
+            raise typer.BadParameter(f"unknown {bad[0]!r}; one of {', '.join(allowed)}", param_hint=name)
+        return values
+
+    query = HeatQuery(by=by, date_from=day(date_from, "--from"), date_to=day(date_to, "--to"),
+                      kinds=listed(kinds, INTERACTION_KINDS, "--kinds"), channels=listed(channels, CHANNELS, "--channels"),
+                      res=res if by == "cell" else None)
+    snapshot = _snapshot(settings)
+    engine = _engine(settings, migrate=False)
+    try:
+        with engine.connect() as conn:
+            return heat(conn, snapshot.heat, query), snapshot
+    finally:
+        engine.dispose()
+
+
+FromOption = Annotated[str, typer.Option("--from", help="first local day, YYYY-MM-DD")]
+ToOption = Annotated[str, typer.Option("--to", help="last local day, YYYY-MM-DD (inclusive)")]
+ByOption = Annotated[str, typer.Option("--by", help="cell | transformer | feeder")]
+KindsOption = Annotated[Optional[str], typer.Option("--kinds", help="comma-separated, e.g. 投诉")]
+ChannelsOption = Annotated[Optional[str], typer.Option("--channels", help="comma-separated, e.g. 95598电话,微信")]
+ResOption = Annotated[int, typer.Option("--res", min=6, max=9, help="H3 resolution of --by cell (6 coarse … 9 fine)")]
+
+
+@app.command("heat")
+def heat_cmd(date_from: FromOption, date_to: ToOption, by: ByOption = "transformer", kinds: KindsOption = None,
+             channels: ChannelsOption = None, res: ResOption = 8, as_json: Annotated[bool, typer.Option("--json")] = False,
+             database_url: DbOption = None) -> None:
+    """Contacts per area (H3 cell, 台区 or feeder) with customers and rate per 1,000 customers."""
+    settings = _settings(database_url)
+    result, snapshot = _heat_result(settings, by, date_from, date_to, kinds, channels, res)
+    body = {**result.to_dict(), "data_version": snapshot.version}
+    if as_json:
+        sys.stdout.write(json.dumps(body, ensure_ascii=False) + "\n")
+        return
+    console.print(f"{len(result.areas)} areas; total {result.totals['count']} contacts, "
+                  f"{result.totals['customers']} customers, rate {result.totals['rate']} per 1,000")
+    for a in result.areas[:30]:
+        console.print(f"  {a.id:<20} {a.count:>7} {a.customers:>8} {a.rate if a.rate is not None else '-':>9}", markup=False)
+
+
+@app.command("hotspots")
+def hotspots_cmd(date_from: FromOption, date_to: ToOption, by: ByOption = "transformer", kinds: KindsOption = None,
+                 channels: ChannelsOption = None, res: ResOption = 8,
+                 alpha: Annotated[Optional[float], typer.Option(min=0.0001, max=0.5, help="false-discovery rate")] = None,
+                 as_json: Annotated[bool, typer.Option("--json")] = False, database_url: DbOption = None) -> None:
+    """Getis-Ord Gi* hot and cold spots of the contact rate (FDR cut), with the statistic's inputs."""
+    from interactions.hotspots import hotspots
+
+    settings = _settings(database_url)
+    result, snapshot = _heat_result(settings, by, date_from, date_to, kinds, channels, res)
+    body = hotspots(result, snapshot.heat, alpha=alpha if alpha is not None else settings.hotspot_alpha,
+                    touch_m=settings.hotspot_touch_m)
+    body["data_version"] = snapshot.version
+    if as_json:
+        sys.stdout.write(json.dumps(body, ensure_ascii=False) + "\n")
+        return
+    console.print(f"{body['hot']} hot, {body['cold']} cold of {body['inputs']['areas']} areas "
+                  f"(FDR cut p ≤ {body['inputs']['fdr_cut_p']:.3g})")
+    for h in body["areas"]:
+        console.print(f"  {'HOT ' if h['hot'] else 'cold'} {h['id']:<20} z={h['z']:>7} p={h['p']:<10} "
+                      f"{h['count']:>6}/{h['customers']:<7}", markup=False)
 
 
 def main() -> None:

@@ -236,6 +236,12 @@ class Settings(BaseSettings):
             raise ValueError(f"screening_rule_actions: actions must be phone, consult or notify, not {bad}")
         return {**{r: "consult" for r in rules}, "sensitive_phone": "phone", **value}
 
+    # -- interactions ingest, heat and hotspots (issue 14)
+    hotspot_alpha: float = Field(default=0.05, gt=0, lt=1,
+                                 description="false-discovery rate of the hotspot cut (esda.fdr), unless a request gives alpha")
+    hotspot_touch_m: float = Field(default=50.0, ge=0, le=5000,
+                                   description="台区/feeder hulls closer than this (metres) are neighbours in the Gi* weights")
+
     @field_validator("customer_view_panels")
     @classmethod
     def _known_panels(cls, value: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:

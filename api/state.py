@@ -12,6 +12,7 @@ from gis.search import CallerIndex, build_caller_index
 from gis.search.overlay import CallerOverlay, OverlaidIndex, catch_up
 from gis.spatial_index import SpatialIndex, build_spatial_index
 from gis.store import latest_data_version, read_assets, snapshot_connection
+from interactions.heat import HeatAreas
 from topology import GridAssets, TopologyIndex, compile_index
 
 __all__ = ["GridSnapshot", "TopologyHolder", "load_snapshot"]
@@ -28,6 +29,7 @@ class GridSnapshot:
     callers: CallerIndex | None = None  # exact phone / 尾号 / 户号 lookups (gis.search)
     # contact changes after the index was read (issue 18): kept current by TopologyHolder.follow_contacts
     overlay: CallerOverlay = field(default_factory=CallerOverlay)
+    heat: HeatAreas | None = None  # customers per H3 cell / 台区 / feeder (interactions.heat)
 
     @property
     def caller_index(self) -> OverlaidIndex | None:
@@ -50,8 +52,19 @@ def load_snapshot(engine: Engine) -> GridSnapshot | None:
         callers = build_caller_index(conn, tables["customers"])
         mark = latest_history_id(conn)
     assets = GridAssets.from_tables(tables, version=str(latest["id"]))
+    spatial = build_spatial_index(tables)
     return GridSnapshot(version=int(latest["id"]), assets=assets, index=compile_index(assets),
-                        spatial=build_spatial_index(tables), callers=callers, overlay=CallerOverlay(mark))
+                        spatial=spatial, callers=callers, overlay=CallerOverlay(mark),
+                        heat=heat_areas(tables, spatial))
+
+
+def heat_areas(tables: dict, spatial: SpatialIndex) -> HeatAreas:
+    """Customers per heat area of this data version (each customer's cells computed once here)."""
+    customers = tables["customers"]
+    tr = tables["transformers"]
+    feeders = {str(t): str(f) for t, f in zip(tr["id"], tr["feeder_id"]) if isinstance(f, str) and f}
+    return HeatAreas(customers["lon"].to_numpy(float), customers["lat"].to_numpy(float),
+                     customers["transformer_id"].to_numpy(object), feeders, spatial.hull_ids, spatial.hulls)
 
 
 class TopologyHolder:

@@ -62,6 +62,9 @@ __all__ = [
     "PlanTransition",
     "OutageRecord",
     "OUTAGE_KINDS",
+    "InteractionCellRollup",
+    "InteractionAreaRollup",
+    "InteractionRollupState",
     "ROLES",
     "CONTACT_FIELDS",
     "TOUCHPOINTS",
@@ -214,6 +217,8 @@ class Customer(Base):
     __table_args__ = (
         CheckConstraint(_in("location_quality", LOCATION_QUALITIES), name="ck_customers_lq"),
         Index("ix_customers_phone", "phone"),
+        Index("ix_customers_phone_alt", "phone_alt"),  # caller matching (issue 14)
+        Index("ix_customers_wechat_openid", "wechat_openid"),
     )
 
     account_no: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -252,6 +257,15 @@ class Interaction(Base):
     text: Mapped[str | None] = mapped_column(Text)
     caller_phone: Mapped[str | None] = mapped_column(String(32))
     geom = mapped_column(Geometry("POINT"), nullable=True)
+    # -- placement at ingest (issue 14): the caller as given, how the customer was matched, and
+    # where the contact counts (H3 cell at gis.interaction_rollups.FINE_RES, local day, 台区, feeder).
+    caller_account_no: Mapped[str | None] = mapped_column(String(32))
+    wechat_openid: Mapped[str | None] = mapped_column(String(64))
+    matched_by: Mapped[str | None] = mapped_column(String(16))
+    cell: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    day: Mapped[int | None] = mapped_column(Integer)
+    transformer_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    feeder_id: Mapped[str | None] = mapped_column(String(64), index=True)
 
 
 class SwitchingPlan(Base):
@@ -560,6 +574,47 @@ class OutageRecord(Base):
     plan_id: Mapped[int | None] = mapped_column(ForeignKey("switching_plans.id"), index=True)
     source: Mapped[str] = mapped_column(String(16))  # api / csv / plan
     recorded_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_utcnow)
+# -- interaction rollups (issue 14)
+class InteractionCellRollup(Base):
+    """交互汇总 per H3 cell: contacts by resolution × cell × local day × channel × kind.
+
+    Kept in the transaction of every ingest (upsert-increment); ``day`` counts days since
+    1970-01-01 in China Standard Time (UTC+8). See :mod:`gis.interaction_rollups`.
+    """
+
+    __tablename__ = "interaction_cell_rollups"
+    __table_args__ = (Index("ix_interaction_cell_rollups_res_day", "res", "day"),)
+
+    res: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cell: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    day: Mapped[int] = mapped_column(Integer, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(32), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    n: Mapped[int] = mapped_column(Integer)
+
+
+class InteractionAreaRollup(Base):
+    """交互汇总 per 台区 (``area_kind='transformer'``) and per feeder: the same counts by area id."""
+
+    __tablename__ = "interaction_area_rollups"
+    __table_args__ = (Index("ix_interaction_area_rollups_kind_day", "area_kind", "day"),)
+
+    area_kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    area_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    day: Mapped[int] = mapped_column(Integer, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(32), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    n: Mapped[int] = mapped_column(Integer)
+
+
+class InteractionRollupState(Base):
+    """One row: bumped by every change of the rollups (in the same transaction), so a process
+    holding them in memory knows when to read them again."""
+
+    __tablename__ = "interaction_rollup_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger)
 
 
 #: Tables with a geometry column, each with a spatial index on both stores.

@@ -26,6 +26,7 @@ from sqlalchemy.engine import Engine
 from gis.errors import InvalidInput
 from gis.models import CHANNELS, INTERACTION_KINDS, LOCATION_QUALITIES, NODE_KINDS, SEGMENT_KINDS, SWITCH_KINDS
 from gis.bulk import bulk_upsert
+from gis.interaction_rollups import local_days, match_callers, place, rebuild_rollups
 from gis.search import reindex_customers
 from gis.search.reindex import PreparedRows
 from gis.search.side_build import SideBuild
@@ -219,7 +220,8 @@ _COLUMNS = {
         "sensitivity", "meter_box_id", "transformer_id", "supply_node", "location_quality",
         "contact_verified_at", "geom",
     ),
-    "interactions": ("id", "account_no", "channel", "kind", "occurred_at", "text", "caller_phone", "geom"),
+    "interactions": ("id", "account_no", "channel", "kind", "occurred_at", "text", "caller_phone", "geom",
+                     "caller_account_no", "matched_by", "cell", "day", "transformer_id", "feeder_id"),
 }
 
 #: What the search rows are built from (:class:`gis.search.reindex.PreparedRows`), and from
@@ -233,6 +235,29 @@ def _with_points(df: pd.DataFrame) -> pd.DataFrame:
     geoms = np.full(len(df), None, dtype=object)
     geoms[has] = shapely.points(df["lon"][has].to_numpy(float), df["lat"][has].to_numpy(float))
     return df.assign(geom=geoms)
+
+
+def _placed_interactions(df: pd.DataFrame, customers: pd.DataFrame, transformers: pd.DataFrame) -> pd.DataFrame:
+    """The contacts matched to this city's customers and placed (cell, day, 台区, feeder), as an
+    ingest would (:mod:`gis.interaction_rollups`); the rollups are rebuilt after the write."""
+    phones = df["caller_phone"].map(lambda v: v if isinstance(v, str) and v else None) if "caller_phone" in df else [None] * len(df)
+    openids = df["wechat_openid"] if "wechat_openid" in df else [None] * len(df)
+    keys = customers.reindex(columns=["account_no", "phone", "phone_alt", "wechat_openid", "transformer_id"]).copy()
+    geoms = customers["geom"].to_numpy()
+    keys["lon"], keys["lat"] = shapely.get_x(geoms), shapely.get_y(geoms)
+    matched, how = match_callers(df["account_no"].tolist(), list(phones), list(openids), keys)
+    feeders = dict(zip(transformers["id"], transformers["feeder_id"])) if "feeder_id" in transformers else {}
+    feeders = {k: v for k, v in feeders.items() if isinstance(v, str)}
+    own = df["geom"].to_numpy()
+    has = np.array([g is not None for g in own])
+    lon = np.full(len(df), np.nan)
+    lat = np.full(len(df), np.nan)
+    if has.any():
+        lon[has], lat[has] = shapely.get_x(own[has]), shapely.get_y(own[has])
+    placed = place(matched, lon, lat, keys, feeders)
+    return df.assign(caller_account_no=df["account_no"], account_no=matched, matched_by=how,
+                     cell=placed["cell"].to_numpy(object), day=local_days(df["occurred_at"]),
+                     transformer_id=placed["transformer_id"].to_numpy(object), feeder_id=placed["feeder_id"].to_numpy(object))
 
 
 def read_city(
@@ -274,7 +299,7 @@ def read_city(
     layers["switches"]["normal_open"] = layers["switches"]["normal_open"].astype(bool)
     tables = {name: layers[name] for name in LAYER_ORDER}
     tables["customers"] = _with_points(customers)
-    tables["interactions"] = _with_points(interactions)
+    tables["interactions"] = _placed_interactions(_with_points(interactions), tables["customers"], layers["transformers"])
     return {name: df[list(_COLUMNS[name])] for name, df in tables.items()}
 
 
@@ -323,6 +348,8 @@ def import_city(
         with engine.begin() as conn:  # one transaction: all or nothing
             for name, df in tables.items():
                 counts[name] = bulk_upsert(conn, name, df, progress=report)
+            report("interaction rollups", 0, 1)
+            rebuild_rollups(conn)  # the whole table's counts, this load's contacts included
             report("search tables", 0, 1)
             if build is None or not build.swap_in(conn):
                 reindex_customers(conn, prepared=prepared)  # the search rows of this load, in its transaction

@@ -168,6 +168,13 @@ def _executed_plan(admin: httpx.Client, caller: httpx.Client) -> dict[str, Any]:
         assert who.post(f"/api/v1/plans/{plan_id}/status", json={"status": status}).status_code == 200
     return {"path": f"/api/v1/plans/{plan_id}/execution"}
 
+def _interactions_upload(admin: httpx.Client, caller: httpx.Client) -> dict[str, Any]:
+    body = ("id,account_no,channel,kind,occurred_at\n"
+            f"MATRIX-F1,{FIRST.account_no},微信,投诉,2026-05-01T09:00:00+08:00\n").encode("utf-8")
+    return {"files": {"file": ("interactions.csv", body, "text/csv")}}
+
+
+HEAT_PARAMS = {"from": "2025-11-01", "to": "2026-10-31", "by": "transformer"}
 
 #: One representative valid request per (method, route template). Other branches add theirs.
 SAMPLES: dict[tuple[str, str], Sample] = {
@@ -243,6 +250,16 @@ SAMPLES: dict[tuple[str, str], Sample] = {
     ("GET", "/api/v1/reliability"): Sample("GET", "/api/v1/reliability", params={"from": "2026-01-01", "to": "2026-03-31"}),
     ("GET", "/api/v1/reliability.xlsx"):
         Sample("GET", "/api/v1/reliability.xlsx", params={"from": "2026-01-01", "to": "2026-03-31", "by": "feeder"}),
+    # -- interactions and heat (issue 14)
+    ("POST", "/api/v1/interactions"): Sample("POST", "/api/v1/interactions", json={
+        "id": "MATRIX-1", "account_no": FIRST.account_no, "channel": "95598电话", "kind": "投诉",
+        "occurred_at": "2026-05-01T09:00:00+08:00"}),
+    ("POST", "/api/v1/imports/interactions"): Sample("POST", "/api/v1/imports/interactions", prepare=_interactions_upload),
+    ("GET", "/api/v1/heat"): Sample("GET", "/api/v1/heat", params=HEAT_PARAMS),
+    ("GET", "/api/v1/hotspots"): Sample("GET", "/api/v1/hotspots", params=HEAT_PARAMS),
+    ("GET", "/api/v1/heat/areas/{by}/{area_id}/interactions"):
+        Sample("GET", f"/api/v1/heat/areas/transformer/{FIRST.transformer_id}/interactions",
+               params={"from": "2025-11-01", "to": "2026-10-31", "limit": 5}),
 }
 
 

@@ -61,14 +61,16 @@ def served_app(request, tmp_path_factory) -> Iterator[tuple[object, str]]:
 #: ends and end > start, an action fits only some element kinds, an element may appear once,
 #: a step must name an element of the grid; an uploaded archive must be a readable CSV/XLSX
 #: with the required columns; a search needs something searchable, not only spaces or
-#: punctuation; a contact change needs the record's ETag and a call an existing agent and call): for these operations a schema-valid request may
+#: punctuation; a contact change needs the record's ETag and a call an existing agent and call; an interaction's
+#: time must parse and its place lie in the service area, heat lists name known channels and kinds and ``to`` is
+#: not before ``from``, an area id is an H3 cell): for these operations a schema-valid request may
 #: get a 422 naming the rule it breaks, and a stored plan's update a 412/428 (If-Match).
 #: Issue 16: an execution or an outage whose end precedes its start, an outage naming an account
 #: the store does not hold, a reliability period that is not a date/zoned time or ends before it starts.
 #: Every other check stays on for them, and every check stays on for all other operations.
 CONFIG = """
 [[operations]]
-include-path-regex = "^/api/v1/(impact|impact/export|isolation|plans|plans/[^/]+|plans/[^/]+/status|imports/customers|search|customers/[^/]+/contact|calls/incoming|calls/[^/]+/close|plans/[^/]+/execution|outages|reliability|reliability[.]xlsx)$"
+include-path-regex = "^/api/v1/(impact|impact/export|isolation|plans|plans/[^/]+|plans/[^/]+/status|imports/customers|search|customers/[^/]+/contact|calls/incoming|calls/[^/]+/close|plans/[^/]+/execution|outages|reliability|reliability[.]xlsx|interactions|imports/interactions|heat|hotspots|heat/areas/[^/]+/[^/]+/interactions)$"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "404", "409", "412", "422", "428", "429"]
 """
 

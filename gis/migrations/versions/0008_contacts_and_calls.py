@@ -1,7 +1,7 @@
 """Customer records kept true and incoming calls: contact provenance, contact history, calls, telephony role
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0007
 
 * ``contact_records``: per customer, where each contact value came from (touchpoint and time)
   and the contact version the ``ETag`` of ``PATCH …/contact`` carries;
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0008"
-down_revision = "0006"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,43 @@
+"""Interactions files into the store: the file reader of ``loaders`` composed with the ingest of
+``interactions`` (they may not import each other), with the loaders' reject report rows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import Engine
+
+from gis.validation import BBox
+from interactions.ingest import IngestResult, Screener, ingest
+from loaders.interactions_file import read_interactions_file
+from loaders.rejects import Reject
+
+__all__ = ["import_interactions_file", "screeners_for"]
+
+
+def screeners_for(settings: Any) -> tuple[Screener, ...]:
+    """The screeners every ingest runs (sensitive-word alerts plug in here, issue 15)."""
+    return ()
+
+
+def import_interactions_file(engine: Engine, path: Path, *, service_area: BBox, display_name: str | None = None,
+                             screeners: tuple[Screener, ...] = ()) -> tuple[IngestResult, list[Reject], dict[str, Any]]:
+    """Read ``path`` and ingest its good rows in one transaction; returns the result, the reject rows
+    (for :func:`loaders.rejects.write_rejects`) and how the file was read. An unusable file raises
+    :class:`loaders.mapping.MappingError` before anything is written."""
+    name = display_name or Path(path).name
+    source = read_interactions_file(path, display_name=name)
+    result = ingest(engine, source.records, service_area=service_area, rows=source.rows, screeners=screeners)
+    rejects = [Reject(name, "", p.row, p.id or "", _label(p.field, source.columns), "" if p.value is None else str(p.value),
+                      p.reason) for p in result.rejects]
+    info = {"file": name, "encoding": source.encoding, "columns": source.columns}
+    return result, rejects, info
+
+
+def _label(field: str, columns: dict[str, str]) -> str:
+    """The user's column with the GridAtlas field in brackets, as the loaders' reports name it."""
+    parts = field.split(",")
+    mine = [columns.get(f, f) for f in parts]
+    theirs = ",".join(mine)
+    return theirs if theirs == field else f"{theirs} ({field})"

@@ -1,0 +1,477 @@
+"""Where interactions count, and the rollups that answer heat without scanning them.
+
+Placement (:func:`match_callers`, :func:`place`): a contact is matched to a customer by the
+account number it names, else its caller phone (normalized: digits without +86/0086), else
+its WeChat openid; a phone or openid held by several customers is ``ambiguous`` and stays
+unmatched, as does an ``unknown`` caller (never guessed). A matched contact counts at its
+customer (the customer's H3 cell, 台区 and feeder); an unmatched one at its own coordinates
+(its cell only: a 台区 is a set of customers, and an unknown caller is none of them).
+
+Every placed contact carries its H3 cell at :data:`FINE_RES` (the ``h3`` package, v4,
+64-bit integer form) and its local ``day`` (days since 1970-01-01 in China Standard Time,
+UTC+8, which has no daylight saving). Rollups count contacts by cell × day × channel × kind
+for every resolution in :data:`RESOLUTIONS` (a coarser cell is a bit operation on the fine
+one: :func:`parent_cells`, in numpy and in SQL alike), and by 台区 / feeder × day × channel
+× kind. :func:`apply_deltas` adds signed counts (upsert-increment, both stores), so the
+ingest keeps them in its own transaction; :func:`rebuild_rollups` recomputes them from the
+raw table with one ``INSERT … SELECT … GROUP BY`` per resolution.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import shapely
+from h3.api import basic_int as h3i
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+
+from gis.search.normalize import normalize_phone
+
+__all__ = [
+    "FINE_RES",
+    "RESOLUTIONS",
+    "AREA_KINDS",
+    "MATCH_KINDS",
+    "local_days",
+    "day_number",
+    "day_date",
+    "fine_cells",
+    "parent_cells",
+    "descendant_range",
+    "match_callers",
+    "place",
+    "rollup_deltas",
+    "apply_deltas",
+    "rebuild_rollups",
+    "cell_counts",
+    "area_counts",
+    "caller_candidates",
+    "transformer_feeders",
+    "place_stored",
+    "in_chunks",
+    "rollup_version",
+    "read_rollups",
+    "area_interactions",
+]
+
+#: Resolution of the cell stored on every interaction (res 10: ~66 m edge, ~15,000 m²).
+FINE_RES = 10
+#: Resolutions kept in the cell rollups (6: ~3.7 km edge … 9: ~174 m); heat picks one by zoom.
+#: Res 10 is stored on each interaction (an area's list) but not rolled up: at that size a
+#: rollup row is nearly one contact, and each level costs the ingest a row per contact.
+RESOLUTIONS = (6, 7, 8, 9)
+AREA_KINDS = ("transformer", "feeder")
+MATCH_KINDS = ("account", "phone", "wechat", "ambiguous", "unknown")
+
+_CST_OFFSET_S = 8 * 3600
+_EPOCH = dt.date(1970, 1, 1)
+_RES_BITS = np.int64(15) << np.int64(52)
+
+
+# ----------------------------------------------------------------------------- days and cells
+def local_days(times: pd.Series | pd.DatetimeIndex) -> np.ndarray:
+    """Days since 1970-01-01 in UTC+8 of tz-aware timestamps (int64)."""
+    idx = pd.DatetimeIndex(times)
+    if idx.tz is not None:
+        idx = idx.tz_convert("UTC")
+    seconds = idx.as_unit("s").asi8  # pandas 3 may hold seconds, micro- or nanoseconds
+    return (seconds + _CST_OFFSET_S) // 86_400
+
+
+def day_number(value: dt.date) -> int:
+    """The day number of a calendar date (local, UTC+8)."""
+    return (value - _EPOCH).days
+
+
+def day_date(number: int) -> dt.date:
+    return _EPOCH + dt.timedelta(days=int(number))
+
+
+def fine_cells(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    """H3 cells at :data:`FINE_RES` (int64) of lon/lat arrays; 0 where a coordinate is missing."""
+    lon = np.asarray(lon, dtype=float)
+    lat = np.asarray(lat, dtype=float)
+    out = np.zeros(len(lon), dtype=np.int64)
+    ok = np.flatnonzero(np.isfinite(lon) & np.isfinite(lat))
+    f = h3i.latlng_to_cell
+    out[ok] = [f(y, x, FINE_RES) for x, y in zip(lon[ok].tolist(), lat[ok].tolist())]
+    return out
+
+
+def _low_mask(res: int) -> int:
+    return (1 << (3 * (15 - res))) - 1
+
+
+def _parent_terms(res: int) -> tuple[int, int]:
+    """(keep, set): parent = (cell & keep) | set, for a finer cell (H3 index bit layout:
+    resolution in bits 52–55, one 3-bit digit per resolution, unused digits all ones)."""
+    keep = ~((15 << 52) | _low_mask(res))
+    return keep, (res << 52) | _low_mask(res)
+
+
+def parent_cells(cells: np.ndarray, res: int) -> np.ndarray:
+    """The res-``res`` parents of finer cells (vectorized; 0 stays 0)."""
+    cells = np.asarray(cells, dtype=np.int64)
+    keep, put = _parent_terms(res)
+    out = (cells & np.int64(keep)) | np.int64(put)
+    return np.where(cells == 0, 0, out)
+
+
+def descendant_range(cell: int) -> tuple[int, int]:
+    """Bounds (inclusive) of the :data:`FINE_RES` cells inside ``cell`` (a coarser or equal cell):
+    they share its digits, so they are exactly the fine cells in this integer range."""
+    res = h3i.get_resolution(cell)
+    base = (cell & ~((15 << 52) | _low_mask(res))) | (FINE_RES << 52) | _low_mask(FINE_RES)
+    span = 0
+    for r in range(res + 1, FINE_RES + 1):
+        span |= 6 << (3 * (15 - r))  # digit 6 is the largest valid digit
+    return base, base | span
+
+
+# ------------------------------------------------------------------------------- matching
+def caller_candidates(conn: Connection, accounts: Iterable[str], phones: Iterable[str],
+                      openids: Iterable[str]) -> pd.DataFrame:
+    """The customers a batch of callers could be: by account, either phone, or openid (all holders,
+    so an ambiguous phone is seen as such). Columns: account_no, phone, phone_alt, wechat_openid,
+    transformer_id, lon, lat."""
+    pg = conn.dialect.name == "postgresql"
+    point = "ST_X(geom), ST_Y(geom)" if pg else "geom, NULL"
+    found: dict[str, tuple[Any, ...]] = {}
+    for column, values in (("account_no", accounts), ("phone", phones), ("phone_alt", phones), ("wechat_openid", openids)):
+        vals = sorted({v for v in values if v})
+        sql = f"SELECT account_no, phone, phone_alt, wechat_openid, transformer_id, {point} FROM customers WHERE {column} "
+        for where, params in in_chunks(conn, vals):
+            for r in conn.execute(text(sql + where), params):
+                found[r[0]] = tuple(r)
+    columns = ["account_no", "phone", "phone_alt", "wechat_openid", "transformer_id", "lon", "lat"]
+    frame = pd.DataFrame(list(found.values()), columns=columns)
+    if not pg and len(frame):
+        pts = shapely.from_wkb(frame["lon"].to_numpy(object))
+        frame["lon"], frame["lat"] = shapely.get_x(pts), shapely.get_y(pts)
+    return frame.astype({"lon": float, "lat": float})
+
+
+def in_chunks(conn: Connection, values: Sequence[str]) -> Iterable[tuple[str, dict[str, Any]]]:
+    """``IN``-clauses (with their parameters) covering ``values``: one ``= ANY(array)`` on PostgreSQL,
+    chunks of 500 placeholders on SQLite."""
+    if not values:
+        return
+    if conn.dialect.name == "postgresql":
+        yield "= ANY(CAST(:vals AS text[]))", {"vals": list(values)}
+        return
+    for start in range(0, len(values), 500):
+        chunk = values[start:start + 500]
+        yield "IN (" + ", ".join(f":v{i}" for i in range(len(chunk))) + ")", {f"v{i}": v for i, v in enumerate(chunk)}
+
+
+def _unique_owner(keys: pd.Series, owners: pd.Series) -> tuple[dict[str, str], set[str]]:
+    """key → its one owner; and the keys held by several owners."""
+    pairs = pd.DataFrame({"k": keys, "a": owners}).dropna().drop_duplicates()
+    counts = pairs["k"].value_counts()
+    several = set(counts.index[counts > 1])
+    single = pairs[~pairs["k"].isin(several)]
+    return dict(zip(single["k"], single["a"])), several
+
+
+def match_callers(accounts: Sequence[object], phones: Sequence[object], openids: Sequence[object],
+                  customers: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(matched account or None, how) per caller against ``customers`` (account_no, phone, phone_alt,
+    wechat_openid): account number first, then phone (either of a customer's numbers), then openid."""
+    known = set(customers["account_no"])
+    phone_keys = pd.concat([customers["phone"], customers["phone_alt"]], ignore_index=True)
+    owners = pd.concat([customers["account_no"], customers["account_no"]], ignore_index=True)
+    by_phone, phone_many = _unique_owner(phone_keys.map(lambda v: normalize_phone(v) if isinstance(v, str) else None), owners)
+    by_openid, openid_many = _unique_owner(customers["wechat_openid"], customers["account_no"])
+    n = len(accounts)
+    matched = np.full(n, None, dtype=object)
+    how = np.full(n, "unknown", dtype=object)
+    for i, (acct, phone, openid) in enumerate(zip(accounts, phones, openids)):
+        if isinstance(acct, str) and acct in known:
+            matched[i], how[i] = acct, "account"
+            continue
+        ambiguous = False
+        key = normalize_phone(phone) if isinstance(phone, str) else None
+        if key:
+            if key in by_phone:
+                matched[i], how[i] = by_phone[key], "phone"
+                continue
+            ambiguous = key in phone_many
+        if isinstance(openid, str) and openid:
+            if openid in by_openid:
+                matched[i], how[i] = by_openid[openid], "wechat"
+                continue
+            ambiguous = ambiguous or openid in openid_many
+        if ambiguous:
+            how[i] = "ambiguous"
+    return matched, how
+
+
+def transformer_feeders(conn: Connection) -> dict[str, str]:
+    """台区 → feeder (transformers with a feeder)."""
+    return {r[0]: r[1] for r in conn.execute(text("SELECT id, feeder_id FROM transformers WHERE feeder_id IS NOT NULL"))}
+
+
+def place(matched: np.ndarray, own_lon: np.ndarray, own_lat: np.ndarray, customers: pd.DataFrame,
+          feeders: Mapping[str, str]) -> pd.DataFrame:
+    """cell, transformer_id, feeder_id per contact: at its customer when matched (``customers``:
+    account_no, lon, lat, transformer_id), else at its own coordinates (cell only)."""
+    by_account = customers.drop_duplicates("account_no").set_index("account_no")
+    idx = pd.Index(by_account.index).get_indexer(pd.Series(matched, dtype=object))
+    hit = idx >= 0
+    lon = np.asarray(own_lon, dtype=float).copy()
+    lat = np.asarray(own_lat, dtype=float).copy()
+    lon[hit] = by_account["lon"].to_numpy(float)[idx[hit]]
+    lat[hit] = by_account["lat"].to_numpy(float)[idx[hit]]
+    transformer = np.full(len(idx), None, dtype=object)
+    transformer[hit] = by_account["transformer_id"].to_numpy(object)[idx[hit]]
+    transformer = np.array([t if isinstance(t, str) else None for t in transformer], dtype=object)
+    feeder = np.array([feeders.get(t) if t is not None else None for t in transformer], dtype=object)
+    cells = fine_cells(lon, lat)
+    return pd.DataFrame({"cell": np.where(cells == 0, None, cells).astype(object), "transformer_id": transformer,
+                         "feeder_id": feeder})
+
+
+# ------------------------------------------------------------------------------- rollups
+def rollup_deltas(frame: pd.DataFrame, sign: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Signed counts from placed contacts (columns cell, day, channel, kind, transformer_id, feeder_id):
+    (cell deltas: res, cell, day, channel, kind, n; area deltas: area_kind, area_id, day, channel, kind, n)."""
+    parts = []
+    located = frame[frame["cell"].notna()]
+    if len(located):
+        fine = located["cell"].to_numpy(dtype=np.int64)
+        for res in RESOLUTIONS:
+            parts.append(pd.DataFrame({"res": res, "cell": parent_cells(fine, res), "day": located["day"].to_numpy(np.int64),
+                                       "channel": located["channel"].to_numpy(object), "kind": located["kind"].to_numpy(object)}))
+    cells = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["res", "cell", "day", "channel", "kind"])
+    cells = cells.groupby(["res", "cell", "day", "channel", "kind"], sort=True).size().rename("n").reset_index()
+    cells["n"] *= sign
+    areas = []
+    for kind, column in (("transformer", "transformer_id"), ("feeder", "feeder_id")):
+        sub = frame[frame[column].notna()]
+        areas.append(pd.DataFrame({"area_kind": kind, "area_id": sub[column].to_numpy(object), "day": sub["day"].to_numpy(np.int64),
+                                   "channel": sub["channel"].to_numpy(object), "kind": sub["kind"].to_numpy(object)}))
+    area = pd.concat(areas, ignore_index=True)
+    area = area.groupby(["area_kind", "area_id", "day", "channel", "kind"], sort=True).size().rename("n").reset_index()
+    area["n"] *= sign
+    return cells, area
+
+
+def _combine(a: pd.DataFrame, b: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    both = pd.concat([a, b], ignore_index=True)
+    if not len(both):
+        return both
+    out = both.groupby(keys, sort=True)["n"].sum().reset_index()
+    return out[out["n"] != 0]
+
+
+def apply_deltas(conn: Connection, cell_deltas: Sequence[pd.DataFrame], area_deltas: Sequence[pd.DataFrame]) -> int:
+    """Add signed counts to the rollups (upsert-increment, in the caller's transaction); rows that
+    reach zero are deleted. Returns the number of rollup rows touched."""
+    cells = _combine(pd.DataFrame(columns=["res", "cell", "day", "channel", "kind", "n"]),
+                     pd.concat(list(cell_deltas), ignore_index=True) if cell_deltas else pd.DataFrame(),
+                     ["res", "cell", "day", "channel", "kind"]) if any(len(d) for d in cell_deltas) else pd.DataFrame()
+    areas = _combine(pd.DataFrame(columns=["area_kind", "area_id", "day", "channel", "kind", "n"]),
+                     pd.concat(list(area_deltas), ignore_index=True) if area_deltas else pd.DataFrame(),
+                     ["area_kind", "area_id", "day", "channel", "kind"]) if any(len(d) for d in area_deltas) else pd.DataFrame()
+    touched = 0
+    pg = conn.dialect.name == "postgresql"
+    if len(cells) or len(areas):
+        _bump(conn)
+    if len(cells):
+        if pg:  # one statement over arrays: executemany would cost a round trip per row
+            _pg_increment(conn, "interaction_cell_rollups", ("res", "cell", "day", "channel", "kind"),
+                          ("int4", "int8", "int4", "text", "text"), cells)
+        else:
+            # plain tuples through the driver: SQLAlchemy's per-row parameter processing cost more than SQLite
+            params = [(int(r), int(c), int(d), ch, k, int(n)) for r, c, d, ch, k, n in cells.itertuples(index=False, name=None)]
+            conn.exec_driver_sql(
+                "INSERT INTO interaction_cell_rollups (res, cell, day, channel, kind, n) VALUES (?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (res, cell, day, channel, kind) DO UPDATE SET n = interaction_cell_rollups.n + excluded.n", params)
+            if (cells["n"] < 0).any():
+                conn.exec_driver_sql("DELETE FROM interaction_cell_rollups WHERE res = ? AND cell = ? AND day = ? "
+                                     "AND channel = ? AND kind = ? AND n <= 0", [p[:5] for p in params if p[5] < 0])
+        touched += len(cells)
+    if len(areas):
+        if pg:
+            _pg_increment(conn, "interaction_area_rollups", ("area_kind", "area_id", "day", "channel", "kind"),
+                          ("text", "text", "int4", "text", "text"), areas)
+        else:
+            params = [(a, i, int(d), ch, k, int(n)) for a, i, d, ch, k, n in areas.itertuples(index=False, name=None)]
+            conn.exec_driver_sql(
+                "INSERT INTO interaction_area_rollups (area_kind, area_id, day, channel, kind, n) VALUES (?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (area_kind, area_id, day, channel, kind) DO UPDATE SET n = interaction_area_rollups.n + excluded.n",
+                params)
+            if (areas["n"] < 0).any():
+                conn.exec_driver_sql("DELETE FROM interaction_area_rollups WHERE area_kind = ? AND area_id = ? "
+                                     "AND day = ? AND channel = ? AND kind = ? AND n <= 0", [p[:5] for p in params if p[5] < 0])
+        touched += len(areas)
+    return touched
+
+
+def _bump(conn: Connection) -> None:
+    conn.execute(text("UPDATE interaction_rollup_state SET version = version + 1 WHERE id = 1"))
+
+
+def rollup_version(conn: Connection) -> int:
+    """The rollups' change counter (in-memory copies compare it to know whether they are current)."""
+    v = conn.execute(text("SELECT version FROM interaction_rollup_state WHERE id = 1")).scalar()
+    return int(v or 0)
+
+
+def read_rollups(conn: Connection, by: str, res: int | None = None) -> dict[str, np.ndarray]:
+    """A whole rollup as arrays (area, day, channel, kind, n): the cells of one resolution, or one area kind."""
+    if by == "cell":
+        rows = conn.execute(text("SELECT cell, day, channel, kind, n FROM interaction_cell_rollups WHERE res = :r AND n <> 0"),
+                            {"r": res}).all()
+        area = np.array([r[0] for r in rows], dtype=np.int64)
+    else:
+        rows = conn.execute(text("SELECT area_id, day, channel, kind, n FROM interaction_area_rollups "
+                                 "WHERE area_kind = :k AND n <> 0"), {"k": by}).all()
+        area = np.array([r[0] for r in rows], dtype=object)
+    return {"area": area, "day": np.array([r[1] for r in rows], dtype=np.int32),
+            "channel": np.array([r[2] for r in rows], dtype=object), "kind": np.array([r[3] for r in rows], dtype=object),
+            "n": np.array([r[4] for r in rows], dtype=np.int64)}
+
+
+def _pg_increment(conn: Connection, table: str, keys: tuple[str, ...], types: tuple[str, ...], frame: pd.DataFrame) -> None:
+    """PostgreSQL: add ``frame``'s signed ``n`` to ``table`` in one ``INSERT … SELECT FROM unnest``,
+    then drop the keys that reached zero."""
+    cols = ", ".join(keys)
+    arrays = ", ".join(f"CAST(:{k} AS {t}[])" for k, t in zip(keys, types))
+    params: dict[str, Any] = {k: [v.item() if hasattr(v, "item") else v for v in frame[k].to_numpy()] for k in keys}
+    params["n"] = [int(v) for v in frame["n"].to_numpy()]
+    conn.execute(text(
+        f"INSERT INTO {table} ({cols}, n) SELECT * FROM unnest({arrays}, CAST(:n AS int4[])) "
+        f"ON CONFLICT ({cols}) DO UPDATE SET n = {table}.n + excluded.n"), params)
+    neg = frame[frame["n"] < 0]
+    if len(neg):
+        sub = {k: [v.item() if hasattr(v, "item") else v for v in neg[k].to_numpy()] for k in keys}
+        conn.execute(text(
+            f"DELETE FROM {table} t USING unnest({arrays}) AS d({cols}) WHERE "
+            + " AND ".join(f"t.{k} = d.{k}" for k in keys) + " AND t.n <= 0"), sub)
+
+
+def rebuild_rollups(conn: Connection) -> dict[str, int]:
+    """Recompute both rollup tables from the placed interactions (in the caller's transaction)."""
+    _bump(conn)
+    conn.execute(text("DELETE FROM interaction_cell_rollups"))
+    conn.execute(text("DELETE FROM interaction_area_rollups"))
+    for res in RESOLUTIONS:
+        keep, put = _parent_terms(res)
+        conn.execute(text(
+            "INSERT INTO interaction_cell_rollups (res, cell, day, channel, kind, n) "
+            "SELECT :res, (cell & :keep) | :put, day, channel, kind, count(*) FROM interactions "
+            "WHERE cell IS NOT NULL AND day IS NOT NULL GROUP BY (cell & :keep) | :put, day, channel, kind"),
+            {"res": res, "keep": keep, "put": put})
+    for kind, column in (("transformer", "transformer_id"), ("feeder", "feeder_id")):
+        conn.execute(text(
+            "INSERT INTO interaction_area_rollups (area_kind, area_id, day, channel, kind, n) "
+            f"SELECT :ak, {column}, day, channel, kind, count(*) FROM interactions "
+            f"WHERE {column} IS NOT NULL AND day IS NOT NULL GROUP BY {column}, day, channel, kind"), {"ak": kind})
+    counts = {}
+    for table in ("interaction_cell_rollups", "interaction_area_rollups"):
+        counts[table] = int(conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one())
+    return counts
+
+
+# ------------------------------------------------------------------------------- queries
+def _filters(day_from: int, day_to: int, channels: Sequence[str] | None, kinds: Sequence[str] | None) -> tuple[str, dict[str, Any]]:
+    where = ["day >= :d0", "day <= :d1"]
+    params: dict[str, Any] = {"d0": day_from, "d1": day_to}
+    for name, values in (("channel", channels), ("kind", kinds)):
+        if values:
+            keys = [f"{name}{i}" for i in range(len(values))]
+            where.append(f"{name} IN ({', '.join(':' + k for k in keys)})")
+            params.update(dict(zip(keys, values)))
+    return " AND ".join(where), params
+
+
+def cell_counts(conn: Connection, res: int, day_from: int, day_to: int, channels: Sequence[str] | None = None,
+                kinds: Sequence[str] | None = None) -> dict[int, int]:
+    """Contacts per res-``res`` cell over [day_from, day_to] (from the rollups, never the raw table)."""
+    where, params = _filters(day_from, day_to, channels, kinds)
+    params["res"] = res
+    rows = conn.execute(text(f"SELECT cell, sum(n) FROM interaction_cell_rollups WHERE res = :res AND {where} GROUP BY cell"), params)
+    return {int(c): int(n) for c, n in rows}
+
+
+def area_counts(conn: Connection, area_kind: str, day_from: int, day_to: int, channels: Sequence[str] | None = None,
+                kinds: Sequence[str] | None = None) -> dict[str, int]:
+    """Contacts per 台区 (``transformer``) or feeder over [day_from, day_to] (from the rollups)."""
+    where, params = _filters(day_from, day_to, channels, kinds)
+    params["ak"] = area_kind
+    rows = conn.execute(text(f"SELECT area_id, sum(n) FROM interaction_area_rollups WHERE area_kind = :ak AND {where} GROUP BY area_id"), params)
+    return {str(a): int(n) for a, n in rows}
+
+
+def place_stored(conn: Connection) -> int:
+    """Match and place every stored interaction again (against the customers stored now), e.g. rows
+    stored before placement existed or after customers moved; then :func:`rebuild_rollups`.
+    Returns the number of interactions placed."""
+    from gis.bulk import bulk_upsert  # noqa: PLC0415 (bulk imports the models; kept local to stay light)
+
+    pg = conn.dialect.name == "postgresql"
+    point = "ST_X(geom), ST_Y(geom)" if pg else "geom, NULL"
+    rows = [tuple(r) for r in conn.execute(text(
+        "SELECT id, COALESCE(caller_account_no, account_no), caller_phone, wechat_openid, occurred_at, "
+        f"{point} FROM interactions ORDER BY id"))]
+    if not rows:
+        return 0
+    frame = pd.DataFrame(rows, columns=["id", "caller_account_no", "caller_phone", "wechat_openid", "occurred_at", "lon", "lat"])
+    crows = [tuple(r) for r in conn.execute(text(
+        f"SELECT account_no, phone, phone_alt, wechat_openid, transformer_id, {point} FROM customers"))]
+    customers = pd.DataFrame(crows, columns=["account_no", "phone", "phone_alt", "wechat_openid", "transformer_id", "lon", "lat"])
+    if not pg:
+        for df in (frame, customers):
+            if len(df):
+                blobs = df["lon"].to_numpy(object)
+                pts = shapely.from_wkb(blobs)
+                df["lon"], df["lat"] = shapely.get_x(pts), shapely.get_y(pts)
+    matched, how = match_callers(frame["caller_account_no"].tolist(), frame["caller_phone"].tolist(),
+                                 frame["wechat_openid"].tolist(), customers)
+    placed = place(matched, frame["lon"].to_numpy(float, na_value=np.nan), frame["lat"].to_numpy(float, na_value=np.nan),
+                   customers, transformer_feeders(conn))
+    times = pd.to_datetime(frame["occurred_at"], utc=True, format="ISO8601")
+    out = pd.DataFrame({"id": frame["id"], "account_no": matched, "caller_account_no": frame["caller_account_no"],
+                        "matched_by": how, "cell": placed["cell"], "day": local_days(times),
+                        "transformer_id": placed["transformer_id"], "feeder_id": placed["feeder_id"]})
+    bulk_upsert(conn, "interactions", out)
+    return len(out)
+
+
+def area_interactions(conn: Connection, by: str, area_id: str | int, day_from: int, day_to: int,
+                      channels: Sequence[str] | None = None, kinds: Sequence[str] | None = None, *,
+                      limit: int = 50, offset: int = 0) -> tuple[int, list[dict[str, Any]]]:
+    """The interactions counted in one area (an H3 cell of any rollup resolution as an int, a 台区 or a
+    feeder id) over [day_from, day_to], newest first: (total, one page of rows)."""
+    where, params = _filters(day_from, day_to, channels, kinds)
+    if by == "cell":
+        lo, hi = descendant_range(int(area_id))
+        where += " AND cell >= :lo AND cell <= :hi"
+        params.update(lo=lo, hi=hi)
+    elif by in AREA_KINDS:
+        where += f" AND {by}_id = :area"
+        params["area"] = str(area_id)
+    else:
+        raise ValueError(by)
+    total = int(conn.execute(text(f"SELECT count(*) FROM interactions WHERE {where}"), params).scalar_one())
+    rows = conn.execute(text(
+        "SELECT id, account_no, matched_by, channel, kind, occurred_at, text, caller_phone FROM interactions "
+        f"WHERE {where} ORDER BY occurred_at DESC, id LIMIT :limit OFFSET :offset"),
+        {**params, "limit": limit, "offset": offset}).mappings().all()
+    out = []
+    for r in rows:
+        item = dict(r)
+        t = item["occurred_at"]
+        if isinstance(t, str):
+            t = dt.datetime.fromisoformat(t)
+        if t.tzinfo is None:
+            t = t.replace(tzinfo=dt.timezone.utc)
+        item["occurred_at"] = t
+        out.append(item)
+    return total, out

@@ -1,0 +1,348 @@
+"""Ingest of interactions (客户交互) from every channel: check, match, place, write, count — atomically.
+
+:func:`ingest_interactions` takes records (mappings with ``id, account_no, channel, kind,
+occurred_at, text, caller_phone, wechat_openid, lon, lat``; strings, numbers or datetimes) and,
+in the caller's transaction:
+
+1. checks every record (unknown channel or kind, a time that is not ISO 8601, coordinates
+   that are not lon/lat or lie outside the service area, an id given twice) and rejects bad
+   ones with a :class:`gis.validation.Problem` naming row, id, field, value and reason;
+2. matches the caller to a customer by account number, else caller phone, else WeChat openid
+   (:func:`gis.interaction_rollups.match_callers`; ambiguous or unknown callers stay
+   unmatched and keep their own coordinates) and places it (H3 cell, local day, 台区, feeder);
+3. compares with what is stored under the same id: an identical record is left alone
+   (idempotent), a changed one is updated and its old counts are moved;
+4. writes the new and changed rows, adds their counts to the rollups
+   (:func:`gis.interaction_rollups.apply_deltas`), and hands them to the **screeners**.
+
+Screeners (the seam for sensitive-word alerts, issue 15) are objects with
+``screen(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None``, called once per
+ingest with the same connection, inside the same transaction, after the rows are written.
+``rows`` are the interactions this ingest inserted or changed (never the unchanged ones), as
+dicts with ``id, account_no`` (the matched customer or None), ``caller_account_no, channel,
+kind, occurred_at`` (tz-aware UTC datetime), ``text, caller_phone, wechat_openid,
+matched_by, transformer_id, feeder_id, cell, day``. Whatever a screener writes commits with
+the interactions; an exception it raises rolls the whole ingest back.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+import shapely
+from sqlalchemy import text
+from sqlalchemy.engine import Connection, Engine
+
+from gis.bulk import bulk_upsert
+from gis.errors import InvalidInput
+from gis.interaction_rollups import (
+    apply_deltas,
+    caller_candidates,
+    in_chunks,
+    local_days,
+    match_callers,
+    place,
+    rollup_deltas,
+    transformer_feeders,
+)
+from gis.models import CHANNELS, INTERACTION_KINDS
+from gis.search.normalize import normalize_phone
+from gis.validation import BBox, Problem
+
+__all__ = ["Screener", "IngestResult", "InteractionsRejected", "ingest_interactions", "ingest", "ingest_all_or_nothing",
+           "FIELDS", "CHANNEL_ALIASES"]
+
+#: The record fields an ingest reads (the sample's ``interactions.csv`` columns plus the openid).
+FIELDS = ("id", "account_no", "channel", "kind", "occurred_at", "text", "caller_phone", "wechat_openid", "lon", "lat")
+#: Channel names used by the channels' own systems → GridAtlas channel.
+CHANNEL_ALIASES = {"95598": "95598电话", "95598热线": "95598电话", "电话": "95598电话", "掌厅": "掌上电力",
+                   "网厅": "网上国网", "微信公众号": "微信"}
+#: Local time of a time written without an offset (an Excel cell has none): China Standard Time.
+_CST = dt.timezone(dt.timedelta(hours=8))
+_COMPARED = ("caller_account_no", "channel", "kind", "occurred_at", "text", "caller_phone", "wechat_openid", "lon", "lat")
+_CHUNK = 50_000
+
+
+class Screener(Protocol):
+    """Looks at the rows an ingest wrote, in its transaction (see the module docstring)."""
+
+    def screen(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None: ...
+
+
+@dataclass
+class IngestResult:
+    received: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    matched: dict[str, int] = field(default_factory=dict)
+    rejects: list[Problem] = field(default_factory=list)
+
+    @property
+    def rejected_rows(self) -> int:
+        return len({p.row for p in self.rejects})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"received": self.received, "inserted": self.inserted, "updated": self.updated,
+                "unchanged": self.unchanged, "rejected_rows": self.rejected_rows, "matched": dict(self.matched)}
+
+
+class InteractionsRejected(InvalidInput):
+    """Some records are bad and nothing was written (the all-or-nothing form of an ingest)."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        first = problems[0]
+        more = f" (and {len(problems) - 1} more problems; nothing was stored)" if len(problems) > 1 else " (nothing was stored)"
+        super().__init__(str(first) + more, field=first.field, value=first.value, row=first.row)
+        self.problems = problems
+
+    def to_dict(self) -> dict[str, object]:
+        out = super().to_dict()
+        out["errors"] = [{"row": p.row, "id": p.id, "field": p.field,
+                          "value": None if p.value is None else str(p.value), "reason": p.reason} for p in self.problems]
+        return out
+
+
+# ------------------------------------------------------------------------------- checks
+def _blank(v: object) -> bool:
+    return v is None or (isinstance(v, float) and math.isnan(v)) or (isinstance(v, str) and not v.strip())
+
+
+def _text(v: object, limit: int | None = None) -> str | None:
+    if type(v) is str:  # the common case, first
+        s = v.strip()
+        return (s[:limit] if limit else s) or None
+    if _blank(v):
+        return None
+    s = str(v).strip()
+    if isinstance(v, float) and v.is_integer():  # a number cell read from a spreadsheet
+        s = str(int(v))
+    return s[:limit] if limit else s
+
+
+def _time(v: object) -> dt.datetime | None:
+    if isinstance(v, dt.datetime):
+        t = v
+    else:
+        s = str(v).strip().replace("/", "-")
+        try:
+            t = dt.datetime.fromisoformat(s)
+        except ValueError:
+            return None
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=_CST)
+    return t.astimezone(dt.timezone.utc)
+
+
+def _number(v: object) -> float | None | str:
+    if _blank(v):
+        return None
+    try:
+        x = float(str(v).strip())
+    except ValueError:
+        return "bad"
+    return x if math.isfinite(x) else "bad"
+
+
+def _check(record: Mapping[str, Any], row: int, area: BBox, seen: set[str]) -> tuple[dict[str, Any] | None, list[Problem]]:
+    """One record → (clean row or None, problems)."""
+    t = "interactions"
+    rid = _text(record.get("id"))
+    problems: list[Problem] = []
+
+    def bad(field_: str, value: object, reason: str) -> None:
+        problems.append(Problem(t, row, rid, field_, None if _blank(value) else value, reason))
+
+    if rid is None:
+        bad("id", record.get("id"), "required")
+    elif len(rid) > 64:
+        bad("id", rid, "longer than 64 characters")
+    elif rid in seen:
+        bad("id", rid, "given twice in this input (the first one is kept)")
+    channel = _text(record.get("channel"))
+    channel = CHANNEL_ALIASES.get(channel, channel) if channel else None
+    if channel not in CHANNELS:
+        bad("channel", record.get("channel"), "required" if channel is None else "must be one of " + "/".join(CHANNELS))
+    kind = _text(record.get("kind"))
+    if kind not in INTERACTION_KINDS:
+        bad("kind", record.get("kind"), "required" if kind is None else "must be one of " + "/".join(INTERACTION_KINDS))
+    when = None
+    if _blank(record.get("occurred_at")):
+        bad("occurred_at", None, "required")
+    else:
+        when = _time(record.get("occurred_at"))
+        if when is None:
+            bad("occurred_at", record.get("occurred_at"), "not an ISO 8601 time, e.g. 2026-03-01T09:30:00+08:00")
+    lon, lat = _number(record.get("lon")), _number(record.get("lat"))
+    for name, v in (("lon", lon), ("lat", lat)):
+        if v == "bad":
+            bad(name, record.get(name), "not a number")
+    if lon != "bad" and lat != "bad":
+        if (lon is None) != (lat is None):
+            bad("lon,lat", f"{record.get('lon')},{record.get('lat')}", "give both lon and lat, or neither")
+        elif lon is not None:
+            minx, miny, maxx, maxy = area
+            coord = f"{lon},{lat}"
+            if minx <= lat <= maxx and miny <= lon <= maxy and not (minx <= lon <= maxx and miny <= lat <= maxy):
+                bad("lon,lat", coord, "lon/lat look swapped (lat,lon given)")
+            elif abs(lon) > 180 or abs(lat) > 90:
+                bad("lon,lat", coord, "not a WGS 84 lon,lat coordinate")
+            elif not (minx <= lon <= maxx and miny <= lat <= maxy):
+                bad("lon,lat", coord, f"outside the service area {minx},{miny},{maxx},{maxy}")
+    account = _text(record.get("account_no"))
+    if account is not None and len(account) > 32:
+        bad("account_no", account, "longer than 32 characters")
+    openid = _text(record.get("wechat_openid"))
+    if openid is not None and len(openid) > 64:
+        bad("wechat_openid", openid, "longer than 64 characters")
+    phone_raw = _text(record.get("caller_phone"))
+    phone = normalize_phone(phone_raw) if phone_raw else None
+    if phone_raw and (phone is None or len(phone) > 32):
+        bad("caller_phone", phone_raw, "not a phone number")
+    if rid is not None and not any(p.field == "id" for p in problems):
+        seen.add(rid)
+    if problems:
+        return None, problems
+    return {"id": rid, "caller_account_no": account, "channel": channel, "kind": kind, "occurred_at": when,
+            "text": _text(record.get("text")), "caller_phone": phone, "wechat_openid": openid,
+            "lon": lon, "lat": lat}, []
+
+
+# ------------------------------------------------------------------------------- stored rows
+def _stored(conn: Connection, ids: Sequence[str]) -> pd.DataFrame:
+    pg = conn.dialect.name == "postgresql"
+    point = "ST_X(geom), ST_Y(geom)" if pg else "geom, NULL"
+    cols = ["id", "caller_account_no", "channel", "kind", "occurred_at", "text", "caller_phone", "wechat_openid",
+            "lon", "lat", "cell", "day", "transformer_id", "feeder_id"]
+    rows: list[tuple[Any, ...]] = []
+    sql = ("SELECT id, caller_account_no, channel, kind, occurred_at, text, caller_phone, wechat_openid, "
+           f"{point}, cell, day, transformer_id, feeder_id FROM interactions WHERE id ")
+    for where, params in in_chunks(conn, list(ids)):
+        rows += [tuple(r) for r in conn.execute(text(sql + where), params)]
+    frame = pd.DataFrame(rows, columns=cols)
+    if not pg and len(frame):
+        pts = shapely.from_wkb(frame["lon"].to_numpy(object))
+        frame["lon"], frame["lat"] = shapely.get_x(pts), shapely.get_y(pts)
+    # SQLite hands text SQL its stored UTC text; naive values are UTC on both stores
+    frame["occurred_at"] = [t.to_pydatetime() for t in pd.to_datetime(frame["occurred_at"], utc=True, format="ISO8601")]
+    return frame
+
+
+def _same(a: object, b: object) -> bool:
+    if _blank(a) and _blank(b):
+        return True
+    if isinstance(a, dt.datetime) and isinstance(b, dt.datetime):
+        a = a if a.tzinfo else a.replace(tzinfo=dt.timezone.utc)
+        b = b if b.tzinfo else b.replace(tzinfo=dt.timezone.utc)
+        return a == b
+    if isinstance(a, float) or isinstance(b, float):
+        try:
+            return abs(float(a) - float(b)) < 1e-9  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            return False
+    return a == b
+
+
+# ------------------------------------------------------------------------------- ingest
+def ingest_interactions(conn: Connection, records: Iterable[Mapping[str, Any]], *, service_area: BBox,
+                        rows: Sequence[int] | None = None, screeners: Sequence[Screener] = ()) -> IngestResult:
+    """Check, match, place and write ``records`` in the caller's transaction (see the module docstring).
+
+    ``rows``: the row number of each record in its source, for the rejects (default 1, 2, …).
+    Rejected records are left out; the others are written. Returns the counts and the rejects.
+    """
+    records = list(records)
+    numbers = list(rows) if rows is not None else list(range(1, len(records) + 1))
+    result = IngestResult(received=len(records))
+    seen: set[str] = set()
+    clean: list[dict[str, Any]] = []
+    for record, row in zip(records, numbers):
+        good, problems = _check(record, row, service_area, seen)
+        result.rejects += problems
+        if good is not None:
+            clean.append(good)
+    feeders = transformer_feeders(conn) if clean else {}
+    for start in range(0, len(clean), _CHUNK):
+        _write_chunk(conn, clean[start:start + _CHUNK], feeders, result, screeners)
+    return result
+
+
+def _write_chunk(conn: Connection, clean: list[dict[str, Any]], feeders: Mapping[str, str], result: IngestResult,
+                 screeners: Sequence[Screener]) -> None:
+    new = pd.DataFrame(clean, columns=list(clean[0]))
+    old = _stored(conn, new["id"].tolist())
+    if len(old):
+        stored = {row[0]: row[1:] for row in old[["id", *_COMPARED]].itertuples(index=False, name=None)}
+        keep = []
+        for i, row in enumerate(new[["id", *_COMPARED]].itertuples(index=False, name=None)):
+            was = stored.get(row[0])
+            if was is not None and all(_same(a, b) for a, b in zip(row[1:], was)):
+                result.unchanged += 1
+                continue
+            keep.append(i)
+        new = new.iloc[keep].reset_index(drop=True)
+        old = old[old["id"].isin(set(new["id"]))]
+    if not len(new):
+        return
+    candidates = caller_candidates(conn, new["caller_account_no"].dropna(), new["caller_phone"].dropna(),
+                                   new["wechat_openid"].dropna())
+    matched, how = match_callers(new["caller_account_no"].tolist(), new["caller_phone"].tolist(),
+                                 new["wechat_openid"].tolist(), candidates)
+    placed = place(matched, new["lon"].to_numpy(float, na_value=np.nan), new["lat"].to_numpy(float, na_value=np.nan),
+                   candidates, feeders)
+    times = pd.to_datetime(new["occurred_at"], utc=True)
+    has = new["lon"].notna().to_numpy() & new["lat"].notna().to_numpy()
+    geoms = np.full(len(new), None, dtype=object)
+    geoms[has] = shapely.points(new["lon"][has].to_numpy(float), new["lat"][has].to_numpy(float))
+    frame = pd.DataFrame({
+        "id": new["id"], "account_no": matched, "caller_account_no": new["caller_account_no"],
+        "channel": new["channel"], "kind": new["kind"], "occurred_at": times, "text": new["text"],
+        "caller_phone": new["caller_phone"], "wechat_openid": new["wechat_openid"], "geom": geoms,
+        "matched_by": how, "cell": placed["cell"], "day": local_days(times), "transformer_id": placed["transformer_id"],
+        "feeder_id": placed["feeder_id"],
+    })
+    bulk_upsert(conn, "interactions", frame)
+    plus = rollup_deltas(frame, +1)
+    counted = old[old["day"].notna()]  # rows stored before placement existed were never counted
+    minus = rollup_deltas(counted, -1) if len(counted) else (plus[0].iloc[0:0], plus[1].iloc[0:0])
+    apply_deltas(conn, [plus[0], minus[0]], [plus[1], minus[1]])
+    result.updated += len(old)
+    result.inserted += len(frame) - len(old)
+    for k, n in pd.Series(how).value_counts().items():
+        result.matched[str(k)] = result.matched.get(str(k), 0) + int(n)
+    if screeners:
+        written = [
+            {**r, "occurred_at": r["occurred_at"].to_pydatetime(), "geom": None}
+            for r in frame.to_dict("records")
+        ]
+        for r in written:
+            r.pop("geom")
+            for key in ("cell", "day"):
+                r[key] = None if _blank(r[key]) else int(r[key])
+        for screener in screeners:
+            screener.screen(conn, written)
+
+
+def ingest(engine: Engine, records: Iterable[Mapping[str, Any]], *, service_area: BBox,
+           rows: Sequence[int] | None = None, screeners: Sequence[Screener] = ()) -> IngestResult:
+    """:func:`ingest_interactions` in a transaction of its own (all written, or nothing)."""
+    with engine.begin() as conn:
+        return ingest_interactions(conn, records, service_area=service_area, rows=rows, screeners=screeners)
+
+
+def ingest_all_or_nothing(engine: Engine, records: Iterable[Mapping[str, Any]], *, service_area: BBox,
+                          screeners: Sequence[Screener] = ()) -> IngestResult:
+    """Every record stored, or none: raises :class:`InteractionsRejected` (listing every bad record)
+    when any is bad. What the JSON API does: a client resends a corrected batch whole."""
+    records = list(records)
+    seen: set[str] = set()
+    problems = [p for i, r in enumerate(records, start=1) for p in _check(r, i, service_area, seen)[1]]
+    if problems:
+        raise InteractionsRejected(problems)
+    return ingest(engine, records, service_area=service_area, screeners=screeners)

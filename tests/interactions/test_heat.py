@@ -1,0 +1,104 @@
+"""Heat on both stores: exact counts, customers and rates on a hand-built set (zero areas, unmatched callers)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+from h3.api import basic_int as h3i
+
+from api.state import load_snapshot
+from gis.interaction_rollups import FINE_RES, area_interactions, day_number, parent_cells
+from interactions.heat import HeatQuery, RollupCubes, area_shape, heat, zoom_to_res
+from interactions.ingest import ingest
+from tests.conftest import SAMPLE_DIR, SERVICE_AREA
+
+CUSTOMERS = pd.read_csv(SAMPLE_DIR / "customers.csv", dtype=str)
+A = CUSTOMERS.iloc[0]
+B = CUSTOMERS[CUSTOMERS["transformer_id"] != A.transformer_id].iloc[0]
+FAR = (113.55, 23.55)  # inside the service area, far from every sample customer
+Y2030 = (dt.date(2030, 1, 1), dt.date(2030, 12, 31))
+
+
+def _rec(i: str, **kw) -> dict:
+    return {"id": i, "channel": "95598电话", "kind": "投诉", "occurred_at": "2030-03-01T09:30:00+08:00", **kw}
+
+
+def _load(engine) -> None:
+    ingest(engine, [
+        _rec("H1", account_no=A.account_no), _rec("H2", account_no=A.account_no, channel="微信"),
+        _rec("H3", account_no=A.account_no, occurred_at="2030-12-31T23:59:00+08:00"),
+        _rec("H4", account_no=A.account_no, occurred_at="2031-01-01T00:00:01+08:00"),   # the next local day: out
+        _rec("H5", account_no=B.account_no, kind="咨询"),
+        _rec("H6", caller_phone="13900000000", lon=FAR[0], lat=FAR[1]),               # unmatched, own place
+        _rec("H7", caller_phone="13900000001"),                                         # unmatched, nowhere
+    ], service_area=SERVICE_AREA)
+
+
+def test_heat_by_transformer_and_feeder_exact(city_store):
+    _load(city_store)
+    snapshot = load_snapshot(city_store)
+    per_tr = CUSTOMERS["transformer_id"].value_counts()
+    with city_store.connect() as conn:
+        result = heat(conn, snapshot.heat, HeatQuery("transformer", *Y2030, kinds=("投诉",)))
+        by_id = {a.id: a for a in result.areas}
+        assert set(by_id) == set(per_tr.index)  # every 台区 with customers, zeros included
+        a = by_id[A.transformer_id]
+        assert (a.count, a.customers) == (3, per_tr[A.transformer_id])
+        assert a.rate == round(3000 / per_tr[A.transformer_id], 3)
+        assert by_id[B.transformer_id].count == 0 and by_id[B.transformer_id].rate == 0.0
+        assert result.totals["count"] == 3 and result.totals["customers"] == len(CUSTOMERS)
+        wechat = heat(conn, snapshot.heat, HeatQuery("transformer", *Y2030, channels=("微信",)))
+        assert {x.id: x.count for x in wechat.areas if x.count} == {A.transformer_id: 1}
+        every = heat(conn, snapshot.heat, HeatQuery("feeder", *Y2030))
+        assert sum(x.count for x in every.areas) == 4  # H1-H3 and H5; the unmatched callers have no feeder
+        assert sum(x.customers for x in every.areas) == CUSTOMERS["transformer_id"].notna().sum()
+        assert area_shape(snapshot.heat, "transformer", A.transformer_id)["type"] == "Polygon"
+
+
+def test_heat_by_cell_exact_with_unmatched_callers(city_store):
+    _load(city_store)
+    snapshot = load_snapshot(city_store)
+    fine = h3i.latlng_to_cell(float(A.lat), float(A.lon), FINE_RES)
+    far = h3i.latlng_to_cell(FAR[1], FAR[0], FINE_RES)
+    all_cells = [h3i.latlng_to_cell(float(y), float(x), FINE_RES) for x, y in zip(CUSTOMERS.lon, CUSTOMERS.lat)]
+    with city_store.connect() as conn:
+        for res in (7, 9):
+            result = heat(conn, snapshot.heat, HeatQuery("cell", *Y2030, res=res))
+            by_id = {a.id: a for a in result.areas}
+            mine = h3i.int_to_str(int(parent_cells([fine], res)[0]))
+            expected_customers = sum(1 for c in all_cells if int(parent_cells([c], res)[0]) == h3i.str_to_int(mine))
+            assert by_id[mine].customers == expected_customers
+            assert by_id[mine].count >= 3
+            lone = by_id[h3i.int_to_str(int(parent_cells([far], res)[0]))]
+            assert (lone.count, lone.customers, lone.rate) == (1, 0, None)  # contacts without customers
+            assert result.totals["count"] == 5  # H1-H3, H5, H6 (H7 has no place)
+            assert sum(a.customers for a in result.areas) == len(CUSTOMERS)
+            assert sum(1 for a in result.areas if a.count == 0) > 0  # zero areas are listed
+        view = heat(conn, snapshot.heat, HeatQuery("cell", *Y2030, zoom=16, bbox=(FAR[0] - 0.01, FAR[1] - 0.01, FAR[0] + 0.01, FAR[1] + 0.01)))
+        assert [(a.id, a.count) for a in view.areas] == [(h3i.int_to_str(int(parent_cells([far], 9)[0])), 1)]
+        total, rows = area_interactions(conn, "transformer", A.transformer_id, day_number(Y2030[0]), day_number(Y2030[1]), limit=2)
+        assert total == 3 and [r["id"] for r in rows] == ["H3", "H1"]  # newest first (then id), paged
+        total, rows = area_interactions(conn, "cell", int(parent_cells([fine], 8)[0]), day_number(Y2030[0]), day_number(Y2030[1]))
+        assert {"H1", "H2", "H3"} <= {r["id"] for r in rows}
+
+
+def test_zoom_picks_a_resolution():
+    assert [zoom_to_res(z) for z in (8, 11, 13, 15, 17)] == [6, 7, 8, 9, 9]
+
+
+def test_in_memory_rollups_agree_and_follow_each_ingest(city_store):
+    snapshot = load_snapshot(city_store)
+    cubes = RollupCubes()
+    year = (dt.date(2025, 11, 1), dt.date(2026, 10, 31))
+    queries = [HeatQuery("transformer", *year), HeatQuery("feeder", *year, kinds=("投诉",)),
+               HeatQuery("cell", *year, res=9, channels=("微信", "95598电话")), HeatQuery("cell", *Y2030, res=9)]
+    with city_store.connect() as conn:
+        for q in queries:
+            assert heat(conn, snapshot.heat, q, cubes).areas == heat(conn, snapshot.heat, q).areas
+        before = heat(conn, snapshot.heat, queries[-1], cubes).totals["count"]
+    _load(city_store)  # an ingest bumps the rollup version: the next query reads them again
+    with city_store.connect() as conn:
+        after = heat(conn, snapshot.heat, queries[-1], cubes)
+        assert after.totals["count"] == before + 5
+        assert after.areas == heat(conn, snapshot.heat, queries[-1]).areas
