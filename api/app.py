@@ -29,11 +29,13 @@ from api.logs import configure_logging
 from api.middleware import AccessLogMiddleware, BodyLimitMiddleware
 from api.openapi import API_DESCRIPTION, install_openapi
 from api.ratelimit import TokenBuckets
-from api.routes import customers, grid, health, impact, imports, layers, plans, search, spatial
+from api.routes import alerts, customers, grid, health, impact, imports, layers, plans, search, spatial, trouble_calls, wechat
 from api.settings import Settings
 from api.state import TopologyHolder
 from gis.audit import AuditWriter
 from gis.db import make_engine
+from interactions.alerts import AlertScreener, rules_from
+from interactions.lexicon import LexiconCache
 from map_ui.assets import STATIC_DIR, vendor_dirs
 
 __all__ = ["create_app"]
@@ -78,6 +80,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.topology = TopologyHolder(engine)
         app.state.customer_views = ViewCaches()
         app.state.topology_status = "compiling"
+        # -- sensitive-word alerts (issue 15): one matcher per process, rebuilt when the lexicon version moves
+        app.state.lexicon = LexiconCache()
+        app.state.publish = None  # the live event bus's publish(conn, channel, payload), once it is merged
+        app.state.alert_screener = AlertScreener(app.state.lexicon, rules_from(
+            settings.alert_fold_window_s, settings.alert_escalation_hits, settings.alert_escalation_window_s),
+            publish=app.state.publish)
         follower = asyncio.create_task(_compile_then_follow(app, app.state.topology, settings.reload_interval_s))
         try:
             yield
@@ -111,6 +119,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(customers.router)
     app.include_router(spatial.router)
     app.include_router(imports.router)
+    app.include_router(alerts.router)
+    app.include_router(wechat.router)
+    app.include_router(trouble_calls.router)
 
     for name, directory in vendor_dirs().items():
         app.mount(f"/vendor/{name}", StaticFiles(directory=directory), name=f"vendor-{name}")

@@ -122,11 +122,14 @@ class Settings(BaseSettings):
     wechat_token: str = Field(
         default="", max_length=64,
         description="the WeChat Official Account's callback token (empty: the callback refuses every request)")
+    wechat_max_skew_s: float = Field(
+        default=300.0, gt=0, description="a WeChat callback whose signed timestamp is further from now is refused")
     trouble_call_thresholds: dict[str, tuple[int, float]] = Field(
         default_factory=lambda: dict(DEFAULT_TROUBLE_THRESHOLDS),
         description="protective device kind -> [calls, percent of its downstream customers]: a device is "
         "predicted when the calls under it reach either (JSON); kinds: " + ", ".join(TROUBLE_DEVICE_KINDS))
     trouble_call_window_max_days: int = Field(default=31, ge=1, description="longest from/to window of a trouble-call query")
+    trouble_call_max_calls: int = Field(default=100_000, ge=1, description="most repair calls one analysis takes")
 
     @field_validator("customer_view_panels")
     @classmethod
