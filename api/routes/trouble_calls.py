@@ -55,7 +55,7 @@ class TroubleOut(BaseModel):
                         "when its calls reach N or p % of its customers (per device kind, "
                         "`GRIDATLAS_TROUBLE_CALL_THRESHOLDS`), and the prediction moves up when the calls or "
                         "predictions under a device reach that device's threshold.",
-            response_model=TroubleOut, response_model_exclude_none=True)
+            response_model=TroubleOut)
 def trouble_calls(
     conn: ConnDep, snapshot: SnapshotDep, settings: SettingsDep,
     _: Annotated[Principal, allow("dispatcher", "planner", "agent", "analyst")],
