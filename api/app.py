@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -29,11 +30,12 @@ from api.logs import configure_logging
 from api.middleware import AccessLogMiddleware, BodyLimitMiddleware
 from api.openapi import API_DESCRIPTION, install_openapi
 from api.ratelimit import TokenBuckets
-from api.routes import alerts, customers, grid, health, impact, imports, layers, plans, search, spatial, trouble_calls, wechat
+from api.routes import alerts, customers, events, grid, health, impact, imports, layers, plans, search, spatial, trouble_calls, wechat
 from api.settings import Settings
 from api.state import TopologyHolder
 from gis.audit import AuditWriter
 from gis.db import make_engine
+from gis.events import EventHub, publish
 from interactions.alerts import AlertScreener, rules_from
 from interactions.lexicon import LexiconCache
 from map_ui.assets import STATIC_DIR, vendor_dirs
@@ -79,10 +81,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.rate_limits = TokenBuckets(settings.rate_limit_per_s, settings.rate_limit_burst)
         app.state.topology = TopologyHolder(engine)
         app.state.customer_views = ViewCaches()
+        app.state.events = EventHub(engine, poll_interval_s=settings.events_poll_interval_s,
+                                    retention=dt.timedelta(hours=settings.events_retention_h))
         app.state.topology_status = "compiling"
         # -- sensitive-word alerts (issue 15): one matcher per process, rebuilt when the lexicon version moves
         app.state.lexicon = LexiconCache()
-        app.state.publish = None  # the live event bus's publish(conn, channel, payload), once it is merged
+        app.state.publish = publish  # alerts go out on the live event bus, channel "alerts"
         app.state.alert_screener = AlertScreener(app.state.lexicon, rules_from(
             settings.alert_fold_window_s, settings.alert_escalation_hits, settings.alert_escalation_window_s),
             publish=app.state.publish)
@@ -93,6 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             follower.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await follower
+            await app.state.events.aclose()
             await app.state.audit.aclose()
             engine.dispose()
 
@@ -119,6 +124,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(customers.router)
     app.include_router(spatial.router)
     app.include_router(imports.router)
+    app.include_router(events.router)
     app.include_router(alerts.router)
     app.include_router(wechat.router)
     app.include_router(trouble_calls.router)

@@ -420,7 +420,8 @@ def serve(
     _export_settings(settings)  # worker processes build their Settings from these
     console.print(f"GridAtlas map: http://{host}:{port}/map/   API docs: http://{host}:{port}/docs")
     uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers,
-                log_level=settings.log_level.lower(), access_log=False)  # our access log replaces uvicorn's
+                log_level=settings.log_level.lower(), access_log=False,  # our access log replaces uvicorn's
+                timeout_graceful_shutdown=5)  # open event streams must not hold a shutdown forever
 
 
 def _export_settings(settings: Settings) -> None:

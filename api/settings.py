@@ -112,6 +112,12 @@ class Settings(BaseSettings):
     emotion_repeat_min: int = Field(default=3, ge=2, description="contacts within emotion_repeat_days that count as repeat calls")
     emotion_repeat_days: int = Field(default=7, ge=1, le=30)
 
+    # -- live events (GET /api/v1/events; gis.events)
+    events_poll_interval_s: float = Field(
+        default=0.25, gt=0, le=5,
+        description="how often a worker looks for new events on SQLite (PostgreSQL wakes it by NOTIFY)")
+    events_retention_h: float = Field(default=24.0, gt=0, description="hours an event is kept for clients resuming a stream")
+
     # -- sensitive-word alerts, WeChat callback, trouble calls (issue 15)
     alert_fold_window_s: float = Field(
         default=86400.0, ge=0,

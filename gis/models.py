@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     CheckConstraint,
     Date,
@@ -46,6 +47,7 @@ __all__ = [
     "Notification",
     "AuditEvent",
     "ApiKey",
+    "Event",
     "LexiconEntry",
     "LexiconState",
     "Alert",
@@ -337,6 +339,23 @@ class ApiKey(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_utcnow)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     last_used_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Event(Base):
+    """A live event (new alert, incoming call…) that every API worker pushes to its subscribers.
+
+    Published in the transaction of the change that causes it (``gis.events.publish``); the
+    payload holds references and non-personal summaries only, never PII.
+    """
+
+    __tablename__ = "events"
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    target: Mapped[str | None] = mapped_column(String(120))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_utcnow, index=True)
 
 
 # -- sensitive-word alerts (issue 15)

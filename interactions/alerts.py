@@ -17,8 +17,9 @@ For every message with lexicon words (after the allow-list):
   escalation is raised (one per 台区 per window).
 
 Screening the same interaction twice adds nothing (the ingest may retry a batch). Each new,
-folded or escalated alert is handed to ``publish`` (the live event bus, channel ``alerts``)
-with references and a non-personal summary only.
+folded or escalated alert (and each state change) is published on the live event bus
+(:func:`gis.events.publish`, channel ``alerts``) in the same transaction, with references and
+a non-personal summary only: maps fetch the message through the role-masked routes.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from sqlalchemy.engine import Connection
 
 from gis import alerts_store as store
 from gis.audit import record_event
+from gis import events
 from gis.errors import InvalidInput
 from interactions.lexicon import LexiconCache
 from interactions.matching import Match, severity_max
@@ -87,7 +89,7 @@ class AlertScreener:
     """The screener the ingest calls: ``screener(conn, rows) -> list[AlertEvent]``."""
 
     def __init__(self, lexicon: LexiconCache, rules: AlertRules | None = None, *,
-                 publish: Publish | None = None) -> None:
+                 publish: Publish | None = events.publish) -> None:
         self.lexicon = lexicon
         self.rules = rules if rules is not None else AlertRules()
         self._publish = publish
@@ -172,7 +174,7 @@ class AlertScreener:
 
 
 def change_state(conn: Connection, alert_id: int, to: str, *, actor: str, role: str, note: str | None = None,
-                 publish: Publish | None = None) -> dict[str, Any]:
+                 publish: Publish | None = events.publish) -> dict[str, Any]:
     """Move an alert along its workflow, audited in ``conn``'s transaction.
 
     Resolving needs a note (what was done); the others take one optionally.

@@ -47,11 +47,18 @@ class Sample:
     json: Any = None
     headers: dict[str, str] = field(default_factory=dict)
     prepare: Callable[[httpx.Client, httpx.Client], dict[str, Any]] | None = None
+    stream: bool = False  # an endless response (Server-Sent Events): only its status and headers are read
 
     def request(self, client: httpx.Client, admin: httpx.Client) -> httpx.Response:
         fields = {"path": self.path, "params": self.params, "json": self.json, "headers": self.headers, "files": None}
         if self.prepare is not None:
             fields.update(self.prepare(admin, client))
+        if self.stream:
+            with client.stream(self.method, fields["path"], params=fields["params"],
+                               headers={**client.headers, **fields["headers"]}) as response:
+                if response.status_code >= 300:
+                    response.read()
+                return response
         return client.request(self.method, fields["path"], params=fields["params"], json=fields["json"],
                               files=fields["files"], headers={**client.headers, **fields["headers"]})
 
@@ -167,6 +174,7 @@ SAMPLES: dict[tuple[str, str], Sample] = {
     ("GET", "/api/v1/viewport"): Sample("GET", "/api/v1/viewport", params={
         "bbox": f"{float(FIRST.lon) - 0.01},{float(FIRST.lat) - 0.01},{float(FIRST.lon) + 0.01},{float(FIRST.lat) + 0.01}",
         "zoom": 15}),
+    ("GET", "/api/v1/events"): Sample("GET", "/api/v1/events", params={"channels": "alerts"}, stream=True),
     ("GET", "/api/v1/search"): Sample("GET", "/api/v1/search", params={"q": FIRST.phone, "limit": 5}),
     ("POST", "/api/v1/imports/customers"): Sample("POST", "/api/v1/imports/customers", prepare=_upload),
     ("POST", "/api/v1/impact/export"):

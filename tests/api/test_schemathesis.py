@@ -29,6 +29,7 @@ from gis.errors import InvalidInput
 from tests.conftest import STORES
 
 MAX_EXAMPLES = 20
+ENDLESS_STREAMS = {"/api/v1/events"}
 
 
 @pytest.fixture(scope="module", params=STORES)
@@ -104,7 +105,10 @@ def test_the_api_conforms_to_its_openapi(served_app, mode):
     app_settings = app.state.settings
     auth = {"Authorization": f"Bearer {token}"}
     failures: dict[str, str] = {}
-    operations = [result.ok() for result in schema.get_all_operations()]
+    # An endless Server-Sent-Events stream cannot be called and validated as one request and
+    # response; tests/api/test_events_http.py covers its statuses, content type and errors.
+    operations = [op for op in (result.ok() for result in schema.get_all_operations())
+                  if op.path not in ENDLESS_STREAMS]
     assert len(operations) >= 10
 
     for operation in operations:

@@ -1,7 +1,7 @@
 """Sensitive-word alerts: lexicon changes and version, alerts, their messages, escalations
 
 Revision ID: 0011
-Revises: 0005
+Revises: 0006
 
 The shipped lexicon is a data file of ``interactions``; ``lexicon_entries`` holds what
 operators added or removed, and ``lexicon_state`` one version number every change bumps, so
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0011"
-down_revision = "0005"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
