@@ -230,3 +230,56 @@ def test_lexicon_and_alerts_on_the_command_line(served) -> None:
     with _client(served, "admin") as admin:
         actions = [e["action"] for e in admin.get("/api/v1/audit", params={"object_kind": "lexicon"}).json()["data"]]
     assert actions[:2] == ["lexicon.remove", "lexicon.add"]
+
+
+def test_a_wechat_alert_reaches_an_open_map_within_a_second(served) -> None:
+    """SSE: the agent's map (a real HTTP stream) gets the new alert's reference within 1 s of the
+    message arriving, then opens it through the role-masked route."""
+    from tests.api.test_events_http import Stream
+
+    stream = Stream(served, served.keys["agent"], "alerts")
+    try:
+        assert stream.next(timeout=10)[0] == "ready"
+        msg_id = str(int(time.time() * 1000) + 3)
+        sent = time.monotonic()
+        with _client(served) as wx:
+            assert wx.post("/api/v1/wechat/callback", params=_signed(), content=_xml("停电三天了，我要跳楼", msg_id)).text == "success"
+        event, data, _ = stream.next(timeout=5)
+        elapsed = time.monotonic() - sent
+        assert event == "alerts" and data["payload"]["type"] == "alert.new", data
+        assert data["payload"]["category"] == "人身安全" and data["payload"]["transformer_id"] == WITH_OPENID.transformer_id
+        assert "text" not in data["payload"] and WITH_OPENID.account_no not in json.dumps(data)
+        assert elapsed < 1.0, f"{elapsed:.2f} s"
+        with _client(served, "agent") as agent:
+            opened = agent.get(f"/api/v1/alerts/{data['payload']['alert_id']}").json()
+        assert "跳楼" in opened["messages"][0]["text"] and opened["account_no"] == WITH_OPENID.account_no
+    finally:
+        stream.close()
+
+
+def test_an_alert_ingested_by_one_worker_reaches_a_map_on_another(pg_cluster) -> None:
+    """Two servers over one PostGIS: the WeChat message arrives at A, the map is connected to B."""
+    from tests.api.test_events_http import Stream
+
+    name = pg_cluster.create(f"{pg_cluster.prefix}{uuid.uuid4().hex[:10]}", template=pg_cluster.template("city"))
+    url = pg_cluster.url(name)
+    servers = [serve(url, Settings(database_url=url, wechat_token=TOKEN)) for _ in range(2)]
+    try:
+        base_a, base_b = (next(s) for s in servers)
+        on_b = Stream(base_b, base_b.keys["dispatcher"], "alerts")
+        try:
+            assert on_b.next(timeout=10)[0] == "ready"
+            sent = time.monotonic()
+            with _client(base_a) as wx:
+                assert wx.post("/api/v1/wechat/callback", params=_signed(),
+                               content=_xml("小区要集体拉横幅", "424242")).text == "success"
+            event, data, _ = on_b.next(timeout=5)
+            assert time.monotonic() - sent < 1.0
+            assert data["payload"]["type"] == "alert.new" and data["payload"]["category"] == "群体事件"
+        finally:
+            on_b.close()
+    finally:
+        for s in servers:
+            s.close()
+        pg_cluster.drop(name)
+        pg_cluster.created.remove(name)
