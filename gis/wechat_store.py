@@ -36,8 +36,8 @@ def claim_message(conn: Connection, msg_id: str, interaction_id: str) -> bool:
     insert = (postgresql.insert(_W) if conn.dialect.name == "postgresql" else sqlite.insert(_W))
     done = conn.execute(insert.values(msg_id=msg_id, interaction_id=interaction_id,
                                       received_at=dt.datetime.now(dt.timezone.utc))
-                        .on_conflict_do_nothing(index_elements=["msg_id"]))
-    return done.rowcount == 1
+                        .on_conflict_do_nothing(index_elements=["msg_id"]).returning(_W.c.msg_id))
+    return done.first() is not None
 
 
 def record_interaction(conn: Connection, row: Mapping[str, Any]) -> None:
