@@ -18,7 +18,7 @@ same table character by character: a match ``[start, end)`` covers the original 
 from the first to the last one that produced it, so a highlight of ``敏 感 词`` spans the
 spaces too.
 
-Matching is Aho–Corasick (``pyahocorasick``) over the normalized lexicon: every occurrence of
+Matching is Aho–Corasick (``ahocorasick-rs``, Rust's ``aho-corasick``) over the normalized lexicon: every occurrence of
 every word, overlapping ones included (``投诉到底`` and ``投诉`` both match in ``投诉到底``).
 Lexicon words may also match as their pinyin (``pypinyin``, optional per word: short pinyin
 strings such as ``jizhe`` would also hit unrelated Latin text). Allow-list phrases (``不投诉``)
@@ -32,6 +32,8 @@ from __future__ import annotations
 
 import threading
 import unicodedata
+from bisect import bisect_right
+from itertools import accumulate
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -117,15 +119,29 @@ def normalize(text: str) -> str:
     return text.translate(_TABLE)
 
 
-def _offsets(text: str) -> list[int]:
-    """For each normalized character, the index of the original character it came from."""
-    table = _TABLE
-    out: list[int] = []
-    for i, char in enumerate(text):
-        piece = table[ord(char)]
-        if piece:
-            out.extend([i] * len(piece))
-    return out
+class _Lengths(dict):
+    """``ord(char)`` → ``chr(len(normalized form))``: one translate call gives every character's length."""
+
+    def __missing__(self, code: int) -> str:
+        value = chr(len(_TABLE[code]))
+        self[code] = value
+        return value
+
+
+_LENGTHS = _Lengths()
+_BMP_LENGTHS: list[str] | None = None
+
+
+def _cumulative(text: str) -> list[int]:
+    """``out[i]``: the length of the normalized form of ``text[:i + 1]`` (C-level translate and accumulate)."""
+    global _BMP_LENGTHS
+    if len(text.encode("utf-16-le", "surrogatepass")) == 2 * len(text):
+        if _BMP_LENGTHS is None:
+            _BMP_LENGTHS = [chr(len(piece)) for piece in _bmp_table()]
+        lengths = text.translate(_BMP_LENGTHS)
+    else:
+        lengths = text.translate(_LENGTHS)
+    return list(accumulate(lengths.encode("latin-1")))
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,7 +184,7 @@ class Matcher:
     """
 
     def __init__(self, entries: Iterable[Entry], allow: Iterable[str] = (), *, version: int = 0) -> None:
-        import ahocorasick  # a compiled dependency: imported where it is used
+        import ahocorasick_rs  # a compiled dependency (Rust's aho-corasick): imported where it is used
 
         self.version = version
         self.entries: tuple[Entry, ...] = tuple(entries)
@@ -188,12 +204,9 @@ class Matcher:
                 patterns.setdefault(key, []).append((_ALLOW, j))
         self.words: tuple[str, ...] = tuple(dict.fromkeys(e.word for e in self.entries))
         self._automaton = None
+        self._payloads: list[tuple[tuple[int, int], ...]] = [tuple(p) for p in patterns.values()]
         if patterns:
-            automaton = ahocorasick.Automaton()
-            for key, payload in patterns.items():
-                automaton.add_word(key, (len(key), tuple(payload)))
-            automaton.make_automaton()
-            self._automaton = automaton
+            self._automaton = ahocorasick_rs.AhoCorasick(list(patterns), matchkind=ahocorasick_rs.MatchKind.Standard)
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -203,7 +216,9 @@ class Matcher:
         own loop; :meth:`find` adds normalization, the allow-list and offsets)."""
         if self._automaton is None or not normalized:
             return []
-        return [(end + 1 - n, end + 1, payload) for end, (n, payload) in self._automaton.iter(normalized)]
+        payloads = self._payloads
+        return [(start, end, payloads[i])
+                for i, start, end in self._automaton.find_matches_as_indexes(normalized, overlapping=True)]
 
     def find(self, text: str | None) -> list[Match]:
         """Every lexicon word in ``text`` (overlapping ones too), in order of start then length
@@ -215,7 +230,7 @@ class Matcher:
         if not hits:
             return []
         allowed = [(s, e) for s, e, payload in hits if any(kind == _ALLOW for kind, _ in payload)]
-        origin: list[int] | None = None
+        cumulative: list[int] | None = None
         found: dict[tuple[int, int, str], Match] = {}
         for start, end, payload in hits:
             if allowed and any(a <= start and end <= b for a, b in allowed):
@@ -224,9 +239,11 @@ class Matcher:
                 if kind == _ALLOW:
                     continue
                 entry = self.entries[index]
-                if origin is None:
-                    origin = _offsets(text)
-                o_start, o_end = origin[start], origin[end - 1] + 1
+                if cumulative is None:
+                    cumulative = _cumulative(text)
+                # the original characters whose normalized forms hold positions start and end - 1
+                o_start = bisect_right(cumulative, start)
+                o_end = bisect_right(cumulative, end - 1) + 1
                 key = (o_start, o_end, entry.word)
                 if key not in found:
                     found[key] = Match(entry.word, entry.category, entry.severity, o_start, o_end,
