@@ -685,7 +685,7 @@ def trouble_calls_cmd(
             calls = repair_calls(conn, start, end, limit=settings.trouble_call_max_calls)
     finally:
         engine.dispose()
-    result = analyze(snapshot.index, calls, settings.trouble_call_thresholds)
+    result = analyze(snapshot.index, calls, settings.trouble_call_thresholds, with_customers=with_customers)
     if as_json:
         body = {**result.to_dict(with_customers=with_customers), "window": {"from": start.isoformat(), "to": end.isoformat()}}
         typer.echo(json.dumps(body, ensure_ascii=False, indent=2))

@@ -21,7 +21,7 @@ As an outage management system does it, on the compiled topology of the normal s
 3. calls under no prediction are listed as unexplained, with why.
 
 Each prediction carries the calls it explains, the customers the device feeds in the normal
-state (the trace engine's :func:`topology.trace.downstream`), the evidence and its thresholds.
+state (the engine's :func:`topology.state.evaluate` of opening it), the evidence and its thresholds.
 O(calls + devices above them), after the per-version :func:`~topology.protection.protection_index`.
 """
 
@@ -37,7 +37,7 @@ import numpy as np
 from topology.compiled import TopologyIndex
 from topology.errors import UnknownElement
 from topology.protection import PROTECTIVE_KINDS, protection_index
-from topology.trace import downstream
+from topology.state import concat_ranges, evaluate
 
 __all__ = ["TROUBLE_DEVICE_KINDS", "DEFAULT_TROUBLE_THRESHOLDS", "Call", "Prediction", "Unexplained",
            "TroubleAnalysis", "analyze"]
@@ -120,8 +120,10 @@ class _Up:
 
 
 def analyze(ix: TopologyIndex, calls: Iterable[Call | Mapping[str, Any]],
-            thresholds: Mapping[str, tuple[int, float]] | None = None) -> TroubleAnalysis:
-    """The probable failed devices for ``calls`` (see the module docstring)."""
+            thresholds: Mapping[str, tuple[int, float]] | None = None, *,
+            with_customers: bool = True) -> TroubleAnalysis:
+    """The probable failed devices for ``calls`` (see the module docstring); with
+    ``with_customers=False`` each prediction counts the customers it affects without listing them."""
     limits = dict(DEFAULT_TROUBLE_THRESHOLDS if thresholds is None else thresholds)
     missing = set(PROTECTIVE_KINDS) - set(limits)
     if missing:
@@ -186,7 +188,7 @@ def analyze(ix: TopologyIndex, calls: Iterable[Call | Mapping[str, Any]],
             up.setdefault(parent, _Up()).merge(handed)
         else:
             top.merge(handed)
-    results = [_prediction(ix, prot, device, predicted, limits) for device in top.predicted]
+    results = [_prediction(ix, prot, device, predicted, limits, with_customers) for device in top.predicted]
     for account, call_ids in top.accounts.items():
         unexplained.extend(Unexplained(c, account, "below_threshold") for c in call_ids)
     results.sort(key=lambda p: (-len(p.calls), p.device))
@@ -195,7 +197,7 @@ def analyze(ix: TopologyIndex, calls: Iterable[Call | Mapping[str, Any]],
 
 
 def _prediction(ix: TopologyIndex, prot, device: int, predicted: Mapping[int, tuple[_Up, dict[str, Any]]],
-                limits: Mapping[str, tuple[int, float]]) -> Prediction:
+                limits: Mapping[str, tuple[int, float]], with_customers: bool) -> Prediction:
     state, evidence = predicted[device]
     accounts: dict[str, list[str]] = {}
     absorbed: list[str] = []
@@ -209,12 +211,15 @@ def _prediction(ix: TopologyIndex, prot, device: int, predicted: Mapping[int, tu
             absorbed.append(str(prot.ids[d]))
         stack.extend(s.predicted)
     kind = str(prot.kind[device])
-    element_kind = "transformer" if kind == "transformer" else "switch"
-    fed = downstream(ix, element_kind, str(prot.ids[device])).customers
+    # the engine's answer to "open this device": the customers that lose supply (ties and loops included)
+    lost = evaluate(ix, [int(prot.edge[device])], [])
+    cs, ce = lost.customer_slices()
+    affected = int((ce - cs).sum())
+    fed = tuple(sorted(ix.accounts(concat_ranges(cs, ce)).tolist())) if with_customers else ()
     n_calls, percent = limits[kind]
     return Prediction(
         device=str(prot.ids[device]), kind=kind,
         calls=tuple(sorted(c for calls in accounts.values() for c in calls)),
-        accounts=tuple(sorted(accounts)), customers_affected=len(fed), customers=fed,
+        accounts=tuple(sorted(accounts)), customers_affected=affected, customers=fed,
         thresholds={"calls": n_calls, "percent": percent}, evidence=evidence, absorbed=tuple(sorted(absorbed)))
 

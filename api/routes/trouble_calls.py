@@ -67,5 +67,5 @@ def trouble_calls(
         raise InvalidInput(f"the window may span at most {settings.trouble_call_window_max_days} days", field="to",
                            value=to.isoformat())
     calls = repair_calls(conn, from_, to, limit=settings.trouble_call_max_calls)
-    result = analyze(snapshot.index, calls, settings.trouble_call_thresholds)
+    result = analyze(snapshot.index, calls, settings.trouble_call_thresholds, with_customers=customers)
     return {**result.to_dict(with_customers=customers), "window": {"from": from_, "to": to}}

@@ -61,12 +61,15 @@ def served_app(request, tmp_path_factory) -> Iterator[tuple[object, str]]:
 #: ends and end > start, an action fits only some element kinds, an element may appear once,
 #: a step must name an element of the grid; an uploaded archive must be a readable CSV/XLSX
 #: with the required columns; a search needs something searchable, not only spaces or
-#: punctuation): for these operations a schema-valid request may
+#: punctuation; a trouble-call window must end after it starts and span at most the configured
+#: days; an alert moves only along its workflow (409); a lexicon entry must exist to be removed and
+#: keep a letter or digit after normalization; the WeChat callback needs the platform's
+#: signature, which a generated request cannot have (403)): for these operations a schema-valid request may
 #: get a 422 naming the rule it breaks, and a stored plan's update a 412/428 (If-Match).
 #: Every other check stays on for them, and every check stays on for all other operations.
 CONFIG = """
 [[operations]]
-include-path-regex = "^/api/v1/(impact|impact/export|isolation|plans|plans/[^/]+|plans/[^/]+/status|imports/customers|search)$"
+include-path-regex = "^/api/v1/(impact|impact/export|isolation|plans|plans/[^/]+|plans/[^/]+/status|imports/customers|search|trouble-calls|alerts/[^/]+/(ack|resolve|false-positive)|lexicon/(words|allow)(/[^/]+)?|wechat/callback)$"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "404", "409", "412", "422", "428", "429"]
 """
 
