@@ -131,46 +131,45 @@ def analyze(ix: TopologyIndex, calls: Iterable[Call | Mapping[str, Any]],
     items = [c if isinstance(c, Call) else Call(str(c["id"]), c.get("account_no"), c.get("occurred_at"))
              for c in calls]
     prot = protection_index(ix)
+    parent_of, kind_of, customers_of, start_of = prot.as_lists
     unexplained: list[Unexplained] = []
-    located: list[tuple[Call, int]] = []
-    for call in items:
-        if not call.account_no:
-            unexplained.append(Unexplained(call.id, None, "no_customer"))
-            continue
-        try:
-            position = ix.customer(call.account_no)
-        except UnknownElement:
-            unexplained.append(Unexplained(call.id, call.account_no, "unknown_customer"))
-            continue
-        located.append((call, position))
-    supplied = np.array([int(ix.cust_pos[p]) for _, p in located], dtype=np.int64)
-    supplied = np.where(supplied < ix.n_live, supplied, -1)
-    devices = prot.lowest_above(supplied)
+    with_account = [c for c in items if c.account_no]
+    unexplained.extend(Unexplained(c.id, None, "no_customer") for c in items if not c.account_no)
+    rows = ix.cust_index.positions(np.array([c.account_no for c in with_account], dtype=object))
+    known = rows >= 0
+    supplied = np.full(len(with_account), -1, dtype=np.int64)
+    supplied[known] = ix.cust_pos[ix.cust_rank[rows[known]]]
+    supplied[supplied >= ix.n_live] = -1
+    devices = prot.lowest_above(supplied).tolist()
     up: dict[int, _Up] = {}
-    for (call, _), pos, device in zip(located, supplied.tolist(), devices.tolist()):
-        if pos < 0:
+    for call, is_known, pos, device in zip(with_account, known.tolist(), supplied.tolist(), devices):
+        if not is_known:
+            unexplained.append(Unexplained(call.id, call.account_no, "unknown_customer"))
+        elif pos < 0:
             unexplained.append(Unexplained(call.id, call.account_no, "not_supplied"))
         elif device < 0:
             unexplained.append(Unexplained(call.id, call.account_no, "no_device"))
         else:
-            state = up.setdefault(device, _Up())
+            state = up.get(device)
+            if state is None:
+                state = up[device] = _Up()
             state.accounts.setdefault(call.account_no, []).append(call.id)
             state.total_calls += 1
     # every device above a called one takes part, children (larger start) before parents
     pending = set(up)
     for device in list(up):
-        parent = int(prot.parent[device])
+        parent = parent_of[device]
         while parent >= 0 and parent not in pending:
             pending.add(parent)
-            parent = int(prot.parent[parent])
+            parent = parent_of[parent]
     predicted: dict[int, tuple[_Up, dict[str, Any]]] = {}
     top = _Up()
-    for device in sorted(pending, key=lambda d: -int(prot.start[d])):
+    for device in sorted(pending, key=start_of.__getitem__, reverse=True):
         state = up.pop(device, None) or _Up()
-        kind = str(prot.kind[device])
+        kind = kind_of[device]
         n_calls, percent = limits[kind]
-        customers = int(prot.customers[device])
-        out_customers = len(state.accounts) + sum(int(prot.customers[q]) for q in state.predicted)
+        customers = customers_of[device]
+        out_customers = len(state.accounts) + sum(customers_of[q] for q in state.predicted)
         share = 100.0 * out_customers / customers if customers else 0.0
         by_count = len(state.accounts) + len(state.predicted) >= n_calls
         by_share = share >= percent and state.total_calls >= _MIN_CALLS_FOR_SHARE
@@ -183,11 +182,12 @@ def analyze(ix: TopologyIndex, calls: Iterable[Call | Mapping[str, Any]],
             handed = _Up(predicted=[device], total_calls=state.total_calls)
         else:
             handed = state
-        parent = int(prot.parent[device])
-        if parent >= 0:
-            up.setdefault(parent, _Up()).merge(handed)
+        parent = parent_of[device]
+        target = top if parent < 0 else up.get(parent)
+        if target is None:
+            up[parent] = handed  # the first child to report hands its state over whole
         else:
-            top.merge(handed)
+            target.merge(handed)
     results = [_prediction(ix, prot, device, predicted, limits, with_customers) for device in top.predicted]
     for account, call_ids in top.accounts.items():
         unexplained.extend(Unexplained(c, account, "below_threshold") for c in call_ids)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import threading
 import weakref
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -44,6 +45,11 @@ class ProtectionIndex:
 
     def __len__(self) -> int:
         return len(self.edge)
+
+    @cached_property
+    def as_lists(self) -> tuple[list[int], list[str], list[int], list[int]]:
+        """``(parent, kind, customers, start)`` as Python lists, for per-device loops (built once)."""
+        return self.parent.tolist(), self.kind.tolist(), self.customers.tolist(), self.start.tolist()
 
     def lowest_above(self, positions: np.ndarray) -> np.ndarray:
         """The lowest device above each preorder position (-1 for none or an unsupplied position)."""
