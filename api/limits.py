@@ -7,6 +7,8 @@ done, so an oversized request never turns into a slow 200. The values live in
 
 from __future__ import annotations
 
+import types
+import typing
 from collections.abc import Iterator
 from typing import Any
 
@@ -90,7 +92,7 @@ def check_plan_size(total_steps: int, settings: Settings, *, field: str = "steps
         )
 
 
-_KNOWN_QUERY: dict[int, frozenset[str]] = {}
+_KNOWN_QUERY: dict[int, tuple[frozenset[str], frozenset[str]]] = {}
 
 
 def _query_names(dependant: Any) -> Iterator[str]:
@@ -99,6 +101,18 @@ def _query_names(dependant: Any) -> Iterator[str]:
         yield field.alias
     for sub in dependant.dependencies:
         yield from _query_names(sub)
+
+
+def _repeatable_names(dependant: Any) -> Iterator[str]:
+    """Query parameters declared as lists (the only ones that may be given more than once)."""
+    for field in dependant.query_params:
+        annotation = field.field_info.annotation
+        options = typing.get_args(annotation) if typing.get_origin(annotation) in (typing.Union, types.UnionType) \
+            else (annotation,)
+        if any(typing.get_origin(option) in (list, tuple, set, frozenset) for option in options):
+            yield field.alias
+    for sub in dependant.dependencies:
+        yield from _repeatable_names(sub)
 
 
 async def reject_unknown_query_params(request: Request) -> None:
@@ -110,13 +124,19 @@ async def reject_unknown_query_params(request: Request) -> None:
     route = request.scope.get("route")
     if route is None or not hasattr(route, "dependant") or not request.url.path.startswith("/api/"):
         return  # the map's pages and probes are not API calls (a browser may add ?utm=…)
-    known = _KNOWN_QUERY.get(id(route))
-    if known is None:
-        known = frozenset(_query_names(route.dependant))
-        _KNOWN_QUERY[id(route)] = known
-    for name in request.query_params.keys():
+    cached = _KNOWN_QUERY.get(id(route))
+    if cached is None:
+        cached = (frozenset(_query_names(route.dependant)), frozenset(_repeatable_names(route.dependant)))
+        _KNOWN_QUERY[id(route)] = cached
+    known, repeatable = cached
+    seen: set[str] = set()
+    for name, _ in request.query_params.multi_items():
         if name not in known:
             raise InvalidInput(
                 f"unknown query parameter {name!r}; this endpoint accepts: {', '.join(sorted(known)) or 'none'}",
                 field=name or "(empty name)", value=request.query_params.get(name),
             )
+        if name in seen and name not in repeatable:  # FastAPI would silently keep the last value
+            raise InvalidInput(f"query parameter {name!r} is given more than once", field=name,
+                               value=request.query_params.get(name))
+        seen.add(name)

@@ -156,6 +156,8 @@ def test_alert_workflow_over_http_with_conflicts_naming_from_and_to(served) -> N
         listed = agent.get("/api/v1/alerts", params={"state": "resolved", "limit": 1})
         assert listed.status_code == 200 and listed.json()["count"] == 1
         assert agent.get("/api/v1/alerts", params={"state": "closed"}).status_code == 422
+        twice = agent.get("/api/v1/alerts?state=new&state=resolved")  # not silently the last one
+        assert twice.status_code == 422 and twice.json()["field"] == "state"
         assert agent.get("/api/v1/alerts/999999").status_code == 404
 
 
