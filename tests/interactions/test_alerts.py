@@ -184,3 +184,16 @@ def test_a_lexicon_change_reaches_the_next_message_under_a_stream(empty_store) -
     assert categories_after and all(n == 2 for n in categories_after)  # 监管投诉 (发改委) and 群体事件 (烧纸)
     assert all(n in (1, 2) for _, n in results) and results[0][1] == 1
     assert cache.builds == 2
+
+
+def test_another_workers_matcher_learns_of_a_change_before_its_next_message(empty_store) -> None:
+    worker_a, worker_b = LexiconCache(), LexiconCache()
+    with empty_store.connect() as conn:
+        assert worker_b.matcher(conn).find("我们要去烧纸") == []
+    with empty_store.begin() as conn:  # the change is made through worker A (or a command)
+        lexicon.add_word(conn, "烧纸", category="群体事件", severity="high", actor="ops", role="admin")
+        worker_a.matcher(conn)
+    with empty_store.connect() as conn:
+        assert [m.word for m in worker_b.matcher(conn).find("我们要去烧 纸")] == ["烧纸"]
+        assert worker_b.matcher(conn) is worker_b.current  # no rebuild while the version stands
+    assert worker_b.builds == 2
