@@ -78,10 +78,13 @@ class AlertEvent:
 
 
 def _aware(value: Any) -> dt.datetime:
-    if isinstance(value, str):
-        value = dt.datetime.fromisoformat(value)
+    try:
+        if isinstance(value, str):
+            value = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput("occurred_at is not an ISO 8601 time", field="occurred_at", value=value) from None
     if not isinstance(value, dt.datetime):
-        raise TypeError(f"occurred_at must be a datetime, not {type(value).__name__}")
+        raise InvalidInput("occurred_at must be a time", field="occurred_at", value=value)
     return store.utc(value)
 
 
