@@ -303,6 +303,56 @@ def impact(
     typer.echo(text, nl=not text.endswith("\n"))
 
 
+report_app = typer.Typer(help="Static reports.", no_args_is_help=True)
+app.add_typer(report_app, name="report")
+
+
+@report_app.command("plan")
+def report_plan(
+    plan_id: Annotated[int, typer.Argument(min=1, help="the stored plan's id")],
+    out: Annotated[Path, typer.Argument(help="the HTML file to write")],
+    database_url: DbOption = None,
+) -> None:
+    """A plan's impact as one self-contained HTML map report (folium; opens with no network)."""
+    from api.plan_report import build_plan_report
+    from gis.errors import GridAtlasError
+    from gis.plans_store import get_plan
+    from map_ui.report import plan_report_html
+    from outage_impact import SwitchingPlan, plan_impact
+    from outage_impact.plan import Step
+
+    def fail(exc: GridAtlasError) -> typer.Exit:
+        from rich.markup import escape
+
+        console.print("[red]no report:[/red] " + escape(exc.message), soft_wrap=True)
+        return typer.Exit(2)
+
+    settings = _settings(database_url)
+    engine = _engine(settings)
+    try:
+        with engine.connect() as conn:
+            plan = get_plan(conn, plan_id)
+    except GridAtlasError as exc:
+        raise fail(exc) from exc
+    finally:
+        engine.dispose()
+    snapshot = _snapshot(settings)
+    try:
+        domain = SwitchingPlan(steps=tuple(Step(a, e) for a, e in plan.steps), title=plan.title, plan_id=plan.id,
+                               window_start=plan.window_start, window_end=plan.window_end)
+        result = plan_impact(snapshot.index, domain)
+    except GridAtlasError as exc:
+        raise fail(exc) from exc
+    page = plan_report_html(build_plan_report(snapshot, plan, result))
+    try:
+        out.write_text(page, encoding="utf-8")
+    except OSError as exc:
+        console.print(f"cannot write {out}: {exc}")
+        raise typer.Exit(2) from exc
+    console.print(f"wrote {out}: plan {plan.id} v{plan.version}, {result.count:,} customers out, data version "
+                  f"{snapshot.version}")
+
+
 def _audit_cli(engine, action: str, prefix: str, details: dict[str, str]) -> None:
     """Record a key change made on the command line (actor: the operating-system user)."""
     import getpass

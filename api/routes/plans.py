@@ -336,3 +336,30 @@ def export(request: Request, snapshot: SnapshotDep, settings: SettingsDep, plan_
     return export_response(result, fmt, details_reader(request), sees_pii=principal.sees_pii,
                            chunk_size=settings.export_chunk_size, filename=f"plan-{plan.id}-v{plan.version}-impact",
                            meta=meta)
+
+
+@router.get(
+    "/plans/{plan_id}/report.html",
+    summary="A static map report of the plan's impact: one self-contained HTML file (opens with no network)",
+    description=(
+        "Drawn with folium: the shaded outage area, the affected 台区 sized by customers out, the steps on the "
+        "map, the sensitive customers, and the figures by feeder and 台区. Leaflet is inlined; nothing is "
+        "loaded from the network. Holds account numbers and sensitivity classes, no contact details."
+    ),
+    response_class=Response,
+    responses={200: {"content": {"text/html": {"schema": {"type": "string"}}},
+                     "description": "the report, as an attachment named plan-<id>-v<version>-report.html"}},
+)
+def report(request: Request, snapshot: SnapshotDep, settings: SettingsDep, plan_id: PlanId,
+           principal: Annotated[Principal, allow(*READERS)]) -> Response:
+    from api.plan_report import build_plan_report
+    from map_ui.report import plan_report_html
+
+    plan = _read_plan(request, plan_id)
+    result = _plan_result(request, settings, snapshot, plan)
+    page = plan_report_html(build_plan_report(snapshot, plan, result))
+    audit(request, principal, "export", "plan", plan_id,
+          {"format": "html", "rows": result.count, "plan_version": plan.version, "data_version": snapshot.version})
+    name = f"plan-{plan.id}-v{plan.version}-report.html"
+    return Response(page, media_type="text/html; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"})

@@ -186,6 +186,7 @@ SAMPLES: dict[tuple[str, str], Sample] = {
     ("DELETE", "/api/v1/plans/{plan_id}"): Sample("DELETE", "", prepare=_plan_path()),
     ("POST", "/api/v1/plans/{plan_id}/status"):
         Sample("POST", "", json={"status": "consulting"}, prepare=_plan_path("/status")),
+    ("GET", "/api/v1/plans/{plan_id}/report.html"): Sample("GET", "", prepare=_plan_path("/report.html")),
     ("GET", "/api/v1/plans/{plan_id}/impact"): Sample("GET", "", params={"limit": 5}, prepare=_plan_path("/impact")),
     ("GET", "/api/v1/plans/{plan_id}/impact/customers.{fmt}"):
         Sample("GET", "", prepare=_plan_path("/impact/customers.csv")),
