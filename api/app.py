@@ -31,14 +31,17 @@ from api.logs import configure_logging
 from api.middleware import AccessLogMiddleware, BodyLimitMiddleware
 from api.openapi import API_DESCRIPTION, install_openapi
 from api.ratelimit import TokenBuckets
-from api.routes import (alternatives, calls, consultation, contacts, customers, data_quality, events, grid, health,
-                        heat, impact, imports, interactions, layers, outages, plans, search, spatial)
+from api.routes import (alerts, alternatives, calls, consultation, contacts, customers, data_quality, events, grid,
+                        health, heat, impact, imports, interactions, layers, outages, plans, search, spatial,
+                        trouble_calls, wechat)
 from api.settings import Settings
 from api.state import TopologyHolder
 from gis.audit import AuditWriter
 from gis.db import make_engine
-from gis.events import EventHub
+from gis.events import EventHub, publish
+from interactions.alerts import AlertScreener, rules_from
 from interactions.heat import RollupCubes
+from interactions.lexicon import LexiconCache
 from map_ui.assets import STATIC_DIR, vendor_dirs
 
 __all__ = ["create_app"]
@@ -107,6 +110,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                     retention=dt.timedelta(hours=settings.events_retention_h))
         app.state.heat_cubes = RollupCubes()  # the heat rollups in memory, re-read after each ingest
         app.state.topology_status = "compiling"
+        # -- sensitive-word alerts (issue 15): one matcher per process, rebuilt when the lexicon version moves
+        app.state.lexicon = LexiconCache()
+        app.state.publish = publish  # alerts go out on the live event bus, channel "alerts"
+        app.state.alert_screener = AlertScreener(app.state.lexicon, rules_from(
+            settings.alert_fold_window_s, settings.alert_escalation_hits, settings.alert_escalation_window_s),
+            publish=app.state.publish)
         follower = asyncio.create_task(_compile_then_follow(app, app.state.topology, settings.reload_interval_s))
         contact_follower = asyncio.create_task(
             _follow_contacts(app, app.state.topology, settings.contact_follow_interval_s))
@@ -160,6 +169,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(outages.router)
     app.include_router(interactions.router)
     app.include_router(heat.router)
+    app.include_router(alerts.router)
+    app.include_router(wechat.router)
+    app.include_router(trouble_calls.router)
 
     for name, directory in vendor_dirs().items():
         app.mount(f"/vendor/{name}", StaticFiles(directory=directory), name=f"vendor-{name}")

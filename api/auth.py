@@ -29,7 +29,8 @@ from gis.api_keys import KeyRecord, find_key, hash_token, touch_key
 from gis.errors import NotAuthenticated, PermissionDenied
 from gis.models import ROLES
 
-__all__ = ["Principal", "KeyCache", "allow", "AllowedRoles", "route_roles", "ROLES", "PII_ROLES"]
+__all__ = ["Principal", "KeyCache", "allow", "AllowedRoles", "route_roles", "SignedByPlatform", "route_is_signed",
+           "ROLES", "PII_ROLES"]
 
 log = logging.getLogger("gridatlas.api")
 
@@ -196,3 +197,14 @@ def route_roles(route: Any) -> frozenset[str] | None:
     if not found:
         return None
     return frozenset.intersection(*(a.roles for a in found))
+
+
+class SignedByPlatform:
+    """Base of the dependencies that authenticate an external platform by its own signature
+    instead of an API key (the WeChat callback). A route under /api/v1 without ``allow(...)``
+    must carry one of these; :func:`route_is_signed` tells the structural tests so."""
+
+
+def route_is_signed(route: Any) -> bool:
+    dependant = getattr(route, "dependant", None)
+    return dependant is not None and any(isinstance(call, SignedByPlatform) for call in _walk(dependant))

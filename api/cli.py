@@ -844,6 +844,162 @@ def hotspots_cmd(date_from: FromOption, date_to: ToOption, by: ByOption = "trans
                       f"{h['count']:>6}/{h['customers']:<7}", markup=False)
 
 
+# -- sensitive-word lexicon, alerts and trouble calls (issue 15)
+lexicon_app = typer.Typer(help="The sensitive-word lexicon (敏感词): list, add, remove.", no_args_is_help=True)
+app.add_typer(lexicon_app, name="lexicon")
+alerts_app = typer.Typer(help="Sensitive-word alerts: list.", no_args_is_help=True)
+app.add_typer(alerts_app, name="alerts")
+
+
+def _cli_actor() -> str:
+    import getpass
+
+    return f"cli:{getpass.getuser()}"[:100]
+
+
+@lexicon_app.command("list")
+def lexicon_list(
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable")] = False,
+    database_url: DbOption = None,
+) -> None:
+    """The lexicon in effect: the shipped words with the operators' changes, and the allow-list."""
+    from interactions.lexicon import effective_lexicon
+
+    engine = _engine(_settings(database_url))
+    try:
+        with engine.connect() as conn:
+            version, items = effective_lexicon(conn)
+    finally:
+        engine.dispose()
+    if as_json:
+        typer.echo(json.dumps({"version": version, "data": [i.to_dict() for i in items]}, ensure_ascii=False, indent=2))
+        return
+    console.print(f"lexicon version {version}: {sum(i.kind == 'word' for i in items)} words, "
+                  f"{sum(i.kind == 'allow' for i in items)} allow-list phrases")
+    for i in items:
+        typer.echo(f"{i.kind}\t{i.word}\t{i.category or '-'}\t{i.severity or '-'}\t"
+                   f"{'pinyin' if i.pinyin else '-'}\t{i.source}")
+
+
+@lexicon_app.command("add")
+def lexicon_add(
+    word: Annotated[str, typer.Argument(help="the word (or, with --allow, an allow-list phrase)")],
+    category: Annotated[Optional[str], typer.Option(help="媒体曝光 | 投诉升级 | 人身安全 | 群体事件 | 监管投诉 | 法律诉讼")] = None,
+    severity: Annotated[Optional[str], typer.Option(help="high | medium | low")] = None,
+    pinyin: Annotated[bool, typer.Option("--pinyin", help="also match the word written in pinyin")] = False,
+    allow_phrase: Annotated[bool, typer.Option("--allow", help="add an allow-list phrase (e.g. 不投诉)")] = False,
+    database_url: DbOption = None,
+) -> None:
+    """Add a word (or re-classify one), or an allow-list phrase; audited; live for the next message."""
+    from interactions import lexicon
+
+    engine = _engine(_settings(database_url))
+    try:
+        with engine.begin() as conn:
+            if allow_phrase:
+                version = lexicon.add_allow(conn, word, actor=_cli_actor(), role="admin")
+            else:
+                if category is None or severity is None:
+                    raise typer.BadParameter("a word needs --category and --severity", param_hint="--category")
+                version = lexicon.add_word(conn, word, category=category, severity=severity, pinyin=pinyin,
+                                           actor=_cli_actor(), role="admin")
+    finally:
+        engine.dispose()
+    console.print(f"added {word!r}; lexicon version {version}")
+
+
+@lexicon_app.command("remove")
+def lexicon_remove(
+    word: Annotated[str, typer.Argument(help="the word (or, with --allow, the allow-list phrase)")],
+    allow_phrase: Annotated[bool, typer.Option("--allow", help="remove an allow-list phrase")] = False,
+    database_url: DbOption = None,
+) -> None:
+    """Remove a word (shipped or added) or an allow-list phrase; audited."""
+    from interactions import lexicon
+
+    engine = _engine(_settings(database_url))
+    try:
+        with engine.begin() as conn:
+            remove = lexicon.remove_allow if allow_phrase else lexicon.remove_word
+            version = remove(conn, word, actor=_cli_actor(), role="admin")
+    finally:
+        engine.dispose()
+    console.print(f"removed {word!r}; lexicon version {version}")
+
+
+@alerts_app.command("list")
+def alerts_list(
+    state: Annotated[Optional[str], typer.Option(help="new | acknowledged | resolved | false_positive")] = None,
+    category: Annotated[Optional[str], typer.Option()] = None,
+    transformer: Annotated[Optional[str], typer.Option(help="台区 (transformer id)")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=5000)] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable")] = False,
+    database_url: DbOption = None,
+) -> None:
+    """Alerts, the most recent hit first (no message texts: read those in the API by role)."""
+    from gis.alerts_store import list_alerts
+
+    engine = _engine(_settings(database_url))
+    try:
+        with engine.connect() as conn:
+            rows = list_alerts(conn, limit=limit, state=state, category=category, transformer_id=transformer)
+    finally:
+        engine.dispose()
+    for row in rows:
+        row.pop("fold_key", None)
+    if as_json:
+        typer.echo(json.dumps({"data": rows, "count": len(rows)}, ensure_ascii=False, indent=2, default=str))
+        return
+    for r in rows:
+        typer.echo(f"{r['id']}\t{r['state']}\t{r['category']}\t{r['severity']}\t×{r['count']}\t"
+                   f"{r['account_no'] or '-'}\t{r['transformer_id'] or '-'}\t{r['last_at']:%Y-%m-%d %H:%M}")
+
+
+@app.command("trouble-calls")
+def trouble_calls_cmd(
+    from_: Annotated[str, typer.Option("--from", help="window start, ISO 8601 with a zone, e.g. 2026-12-06T08:00+08:00")],
+    to: Annotated[str, typer.Option("--to", help="window end (exclusive)")],
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable")] = False,
+    with_customers: Annotated[bool, typer.Option("--customers", help="list every affected customer")] = False,
+    database_url: DbOption = None,
+) -> None:
+    """Probable failed devices from the repair calls (报修) of a window (故障研判)."""
+    import datetime as dt
+
+    from gis.trouble_store import repair_calls
+    from interactions.trouble_calls import analyze
+
+    def when(value: str, hint: str) -> dt.datetime:
+        try:
+            parsed = dt.datetime.fromisoformat(value)
+        except ValueError as exc:
+            raise typer.BadParameter(f"not an ISO 8601 time: {value!r}", param_hint=hint) from exc
+        if parsed.tzinfo is None:
+            raise typer.BadParameter("give a time zone, e.g. +08:00", param_hint=hint)
+        return parsed
+
+    settings = _settings(database_url)
+    start, end = when(from_, "--from"), when(to, "--to")
+    snapshot = _snapshot(settings)
+    engine = _engine(settings, migrate=False)
+    try:
+        with engine.connect() as conn:
+            calls = repair_calls(conn, start, end, limit=settings.trouble_call_max_calls)
+    finally:
+        engine.dispose()
+    result = analyze(snapshot.index, calls, settings.trouble_call_thresholds, with_customers=with_customers)
+    if as_json:
+        body = {**result.to_dict(with_customers=with_customers), "window": {"from": start.isoformat(), "to": end.isoformat()}}
+        typer.echo(json.dumps(body, ensure_ascii=False, indent=2))
+        return
+    console.print(f"{result.calls} repair call(s): {len(result.predictions)} probable device(s), "
+                  f"{len(result.unexplained)} unexplained")
+    for p in result.predictions:
+        typer.echo(f"{p.device}\t{p.kind}\t{len(p.calls)} calls\t{p.customers_affected} customers")
+    for u in result.unexplained:
+        typer.echo(f"unexplained\t{u.call}\t{u.account_no or '-'}\t{u.reason}")
+
+
 def main() -> None:
     try:
         app()

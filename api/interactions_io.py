@@ -9,16 +9,25 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from gis.validation import BBox
+from interactions.alerts import AlertScreener, rules_from
 from interactions.ingest import IngestResult, Screener, ingest
+from interactions.lexicon import LexiconCache
 from loaders.interactions_file import read_interactions_file
 from loaders.rejects import Reject
 
 __all__ = ["import_interactions_file", "screeners_for"]
 
 
-def screeners_for(settings: Any) -> tuple[Screener, ...]:
-    """The screeners every ingest runs (sensitive-word alerts plug in here, issue 15)."""
-    return ()
+def screeners_for(settings: Any, screener: AlertScreener | None = None) -> tuple[Screener, ...]:
+    """The screeners every ingest runs: the sensitive-word alerts (issue 15).
+
+    An API process passes its own ``app.state.alert_screener`` (one matcher per process); a
+    command builds one for itself.
+    """
+    if screener is None:
+        screener = AlertScreener(LexiconCache(), rules_from(settings.alert_fold_window_s, settings.alert_escalation_hits,
+                                                            settings.alert_escalation_window_s))
+    return (screener,)
 
 
 def import_interactions_file(engine: Engine, path: Path, *, service_area: BBox, display_name: str | None = None,

@@ -13,6 +13,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gis.models import CONTACT_FIELDS, ROLES, SENSITIVITIES
 from interactions.sensitive_words import DEFAULT_SENSITIVE_WORDS
+from interactions.trouble_calls import DEFAULT_TROUBLE_THRESHOLDS, TROUBLE_DEVICE_KINDS
 
 __all__ = ["Settings", "DEFAULT_SAMPLE_DIR", "PLAN_STEPS_HARD_CAP", "VIEW_PANELS", "DEFAULT_VIEW_PANELS"]
 
@@ -242,6 +243,25 @@ class Settings(BaseSettings):
     hotspot_touch_m: float = Field(default=50.0, ge=0, le=5000,
                                    description="台区/feeder hulls closer than this (metres) are neighbours in the Gi* weights")
 
+    # -- sensitive-word alerts, WeChat callback, trouble calls (issue 15)
+    alert_fold_window_s: float = Field(
+        default=86400.0, ge=0,
+        description="repeated hits of one customer and category within this many seconds fold into one alert")
+    alert_escalation_hits: int = Field(
+        default=5, ge=1, description="alert hits in one 台区 within alert_escalation_window_s that raise an escalation")
+    alert_escalation_window_s: float = Field(default=3600.0, gt=0, description="the escalation rule's window (s)")
+    wechat_token: str = Field(
+        default="", max_length=64,
+        description="the WeChat Official Account's callback token (empty: the callback refuses every request)")
+    wechat_max_skew_s: float = Field(
+        default=300.0, gt=0, description="a WeChat callback whose signed timestamp is further from now is refused")
+    trouble_call_thresholds: dict[str, tuple[int, float]] = Field(
+        default_factory=lambda: dict(DEFAULT_TROUBLE_THRESHOLDS),
+        description="protective device kind -> [calls, percent of its downstream customers]: a device is "
+        "predicted when the calls under it reach either (JSON); kinds: " + ", ".join(TROUBLE_DEVICE_KINDS))
+    trouble_call_window_max_days: int = Field(default=31, ge=1, description="longest from/to window of a trouble-call query")
+    trouble_call_max_calls: int = Field(default=100_000, ge=1, description="most repair calls one analysis takes")
+
     @field_validator("customer_view_panels")
     @classmethod
     def _known_panels(cls, value: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
@@ -257,6 +277,20 @@ class Settings(BaseSettings):
             bad = sorted(set(panels) - set(VIEW_PANELS))
             if bad:
                 raise ValueError(f"customer_view_panels[{role}]: unknown panel(s) {bad}; panels: {', '.join(VIEW_PANELS)}")
+        return value
+
+    @field_validator("trouble_call_thresholds")
+    @classmethod
+    def _known_device_kinds(cls, value: dict[str, tuple[int, float]]) -> dict[str, tuple[int, float]]:
+        unknown = sorted(set(value) - set(TROUBLE_DEVICE_KINDS))
+        if unknown:
+            raise ValueError(f"trouble_call_thresholds: unknown kind(s) {unknown}; kinds: {', '.join(TROUBLE_DEVICE_KINDS)}")
+        missing = sorted(set(TROUBLE_DEVICE_KINDS) - set(value))
+        if missing:
+            raise ValueError(f"trouble_call_thresholds: no entry for kind(s) {missing}")
+        for kind, (calls, percent) in value.items():
+            if calls < 1 or not 0 < percent <= 100:
+                raise ValueError(f"trouble_call_thresholds[{kind}]: calls must be >= 1 and percent in (0, 100]")
         return value
 
     @field_validator("database_url")

@@ -15,6 +15,7 @@ __all__ = [
     "PreconditionFailed",
     "PreconditionRequired",
     "InvalidInput",
+    "MalformedInput",
     "StoreUnavailable",
     "PayloadTooLarge",
     "RateLimited",
@@ -92,6 +93,13 @@ class PreconditionRequired(GridAtlasError):
 class InvalidInput(GridAtlasError):
     status = 422
     code = "invalid-input"
+
+
+class MalformedInput(GridAtlasError):
+    """A request body that cannot be parsed at all (e.g. XML that is not well-formed)."""
+
+    status = 400
+    code = "malformed"
 
 
 class StoreUnavailable(GridAtlasError):

@@ -65,6 +65,15 @@ __all__ = [
     "InteractionCellRollup",
     "InteractionAreaRollup",
     "InteractionRollupState",
+    "LexiconEntry",
+    "LexiconState",
+    "Alert",
+    "AlertHit",
+    "AlertEscalation",
+    "WechatMessage",
+    "ALERT_STATES",
+    "LEXICON_CATEGORIES",
+    "LEXICON_SEVERITIES",
     "ROLES",
     "CONTACT_FIELDS",
     "TOUCHPOINTS",
@@ -615,6 +624,115 @@ class InteractionRollupState(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     version: Mapped[int] = mapped_column(BigInteger)
+
+
+# -- sensitive-word alerts (issue 15)
+#: Categories of the sensitive-word lexicon (敏感词), and severities.
+LEXICON_CATEGORIES = ("媒体曝光", "投诉升级", "人身安全", "群体事件", "监管投诉", "法律诉讼")
+LEXICON_SEVERITIES = ("low", "medium", "high")
+ALERT_STATES = ("new", "acknowledged", "resolved", "false_positive")
+
+
+class LexiconEntry(Base):
+    """A change to the shipped sensitive-word lexicon: a word added (or re-classified), an
+    allow-list phrase added, or either removed (``removed``); keyed by (kind, word)."""
+
+    __tablename__ = "lexicon_entries"
+    __table_args__ = (
+        UniqueConstraint("kind", "word", name="uq_lexicon_entries_word"),
+        CheckConstraint("kind IN ('word', 'allow')", name="ck_lexicon_entries_kind"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    word: Mapped[str] = mapped_column(String(100))
+    category: Mapped[str | None] = mapped_column(String(16))
+    severity: Mapped[str | None] = mapped_column(String(8))
+    pinyin: Mapped[bool] = mapped_column(Boolean, default=False)
+    removed: Mapped[bool] = mapped_column(Boolean, default=False)
+    changed_by: Mapped[str] = mapped_column(String(100))
+    changed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_utcnow)
+
+
+class LexiconState(Base):
+    """One row: the lexicon's version, bumped by every change (workers rebuild their matcher on it)."""
+
+    __tablename__ = "lexicon_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    changed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Alert(Base):
+    """预警: sensitive words from one customer in one category; repeats within a window fold in (``count``)."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (
+        CheckConstraint(_in("state", ALERT_STATES), name="ck_alerts_state"),
+        Index("ix_alerts_fold", "fold_key", "category", "last_at"),
+        Index("ix_alerts_state_time", "state", "last_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    state: Mapped[str] = mapped_column(String(16), default="new")
+    category: Mapped[str] = mapped_column(String(16))
+    severity: Mapped[str] = mapped_column(String(8))
+    fold_key: Mapped[str | None] = mapped_column(String(64))  # "a:<户号>" or "p:<caller phone>"
+    account_no: Mapped[str | None] = mapped_column(String(32), index=True)
+    transformer_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    feeder_id: Mapped[str | None] = mapped_column(String(64))
+    channel: Mapped[str | None] = mapped_column(String(32))
+    interaction_id: Mapped[str] = mapped_column(String(64))  # the message that raised it
+    count: Mapped[int] = mapped_column(Integer, default=1)
+    first_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    last_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_utcnow)
+    state_by: Mapped[str | None] = mapped_column(String(100))
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class AlertHit(Base):
+    """One message of an alert, with the words it matched (offsets into the message text)."""
+
+    __tablename__ = "alert_hits"
+    __table_args__ = (
+        UniqueConstraint("alert_id", "interaction_id", name="uq_alert_hits_message"),
+        Index("ix_alert_hits_area_time", "transformer_id", "occurred_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"), index=True)
+    interaction_id: Mapped[str] = mapped_column(String(64), index=True)
+    occurred_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    transformer_id: Mapped[str | None] = mapped_column(String(64))
+    matches: Mapped[list[Any]] = mapped_column(JSON, default=list)
+
+
+class AlertEscalation(Base):
+    """An escalation: at least N alert hits within the window in one 台区."""
+
+    __tablename__ = "alert_escalations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    transformer_id: Mapped[str] = mapped_column(String(64), index=True)
+    feeder_id: Mapped[str | None] = mapped_column(String(64))
+    hits: Mapped[int] = mapped_column(Integer)
+    window_start: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    window_end: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    raised_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_utcnow)
+    alert_ids: Mapped[list[Any]] = mapped_column(JSON, default=list)
+
+
+class WechatMessage(Base):
+    """A WeChat message already received (by ``MsgId``): the platform retries up to three times."""
+
+    __tablename__ = "wechat_messages"
+
+    msg_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    interaction_id: Mapped[str] = mapped_column(String(64))
+    received_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_utcnow)
 
 
 #: Tables with a geometry column, each with a spatial index on both stores.

@@ -1,17 +1,16 @@
-"""Sensitive words (敏感词) in interaction texts: a configurable list and a reusable matcher.
+"""Sensitive words (敏感词) for the emotion label: a configurable word list on the alerts' matcher.
 
-The emotion label uses it today; sensitive-word alerts reuse the same :class:`WordMatcher`
-(one compiled pattern, longest word first, so ``投诉到底`` wins over ``投诉``). Matching is
-on the text as written after NFKC normalization (full-width digits such as ``１２３９８``
-match ``12398``); Chinese has no word boundaries, so a word matches anywhere in the text.
+The emotion label and the sensitive-word alerts use one matcher (:class:`interactions.matching.Matcher`):
+the same normalization (full-width, separators, zero-width characters, traditional characters
+all defeated) and every occurrence of every word, overlapping ones included, with offsets
+into the text as written. Chinese has no word boundaries, so a word matches anywhere.
 """
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from collections.abc import Iterable
-from dataclasses import dataclass
+
+from interactions.matching import Entry, Match, Matcher, normalize
 
 __all__ = ["DEFAULT_SENSITIVE_WORDS", "WordHit", "WordMatcher"]
 
@@ -22,29 +21,13 @@ DEFAULT_SENSITIVE_WORDS: tuple[str, ...] = (
     "起诉", "法院", "律师", "赔偿", "索赔", "市长热线", "12345", "信访", "上访", "消协", "315",
 )
 
-
-@dataclass(frozen=True, slots=True)
-class WordHit:
-    word: str
-    start: int
-    end: int
+#: A hit: ``word``, ``start`` and ``end`` (offsets into the text as given).
+WordHit = Match
 
 
-class WordMatcher:
-    """Finds the configured words in texts (non-overlapping, leftmost, longest first)."""
+class WordMatcher(Matcher):
+    """A :class:`Matcher` over a plain word list (no categories); ``words`` longest first."""
 
     def __init__(self, words: Iterable[str]) -> None:
-        cleaned = sorted({unicodedata.normalize("NFKC", w).strip() for w in words} - {""}, key=lambda w: (-len(w), w))
-        self.words: tuple[str, ...] = tuple(cleaned)
-        self._pattern = re.compile("|".join(map(re.escape, cleaned))) if cleaned else None
-
-    def find(self, text: str | None) -> list[WordHit]:
-        """Every hit in ``text`` (positions in the normalized text)."""
-        if not text or self._pattern is None:
-            return []
-        norm = unicodedata.normalize("NFKC", text)
-        return [WordHit(m.group(0), m.start(), m.end()) for m in self._pattern.finditer(norm)]
-
-    def words_in(self, text: str | None) -> list[str]:
-        """The distinct words found in ``text``, in order of first appearance."""
-        return list(dict.fromkeys(h.word for h in self.find(text)))
+        cleaned = sorted({w.strip() for w in words if normalize(w.strip())}, key=lambda w: (-len(w), w))
+        super().__init__([Entry(w, "", "medium") for w in cleaned])

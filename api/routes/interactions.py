@@ -70,7 +70,7 @@ def post_interactions(
                            field="body", value=len(items))
     records = [item.model_dump() for item in items]
     result = ingest_all_or_nothing(request.app.state.engine, records, service_area=settings.service_area,
-                                   screeners=screeners_for(settings))
+                                   screeners=screeners_for(settings, request.app.state.alert_screener))
     return result.to_dict()
 
 
@@ -90,7 +90,7 @@ def import_interactions_upload(
         with open(path, "wb") as out:
             shutil.copyfileobj(file.file, out, length=1 << 20)
         result, rejects, info = import_interactions_file(request.app.state.engine, path, service_area=settings.service_area,
-                                                         display_name=name, screeners=screeners_for(settings))
+                                                         display_name=name, screeners=screeners_for(settings, request.app.state.alert_screener))
     body = {**result.to_dict(), "encoding": info["encoding"], "columns": info["columns"],
             "rejects": [r.to_dict() for r in rejects]}
     audit(request, principal, "import", "interactions", name,

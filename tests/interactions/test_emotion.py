@@ -83,9 +83,10 @@ def test_thresholds_are_configurable_and_future_contacts_ignored() -> None:
     assert e.label == "angry" and _codes(e) == ["complaints_30d", "complaint_90d"]
 
 
-def test_matcher_prefers_the_longest_word_and_is_reusable() -> None:
+def test_matcher_reports_overlapping_words_and_is_reusable() -> None:
     m = WordMatcher(["投诉", "投诉到底", "12345", " "])
     assert m.words == ("12345", "投诉到底", "投诉")
-    hits = m.find("我要投诉到底，再打１２３４５，投诉！")
-    assert [(h.word, h.start) for h in hits] == [("投诉到底", 2), ("12345", 9), ("投诉", 15)]
+    hits = m.find("我要投诉到底，再打１２３４５，投 诉！")
+    assert [(h.word, h.start, h.end) for h in hits] == [("投诉到底", 2, 6), ("投诉", 2, 4), ("12345", 9, 14),
+                                                        ("投诉", 15, 18)]
     assert m.words_in(None) == [] and WordMatcher([]).find("投诉") == []
