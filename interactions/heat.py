@@ -229,6 +229,26 @@ def _inside(bbox: tuple[float, float, float, float] | None, lon: float, lat: flo
     return bbox is None or (bbox[0] <= lon <= bbox[2] and bbox[1] <= lat <= bbox[3])
 
 
+def _areas_vectorized(areas: HeatAreas, query: HeatQuery, counts: Mapping[str, int]) -> list[HeatArea]:
+    """台区 / feeder areas: customers and counts joined as columns (12k 台区 at 1M customers)."""
+    customers = pd.Series(areas.customers(query.by), dtype="int64")
+    found = pd.Series(counts, dtype="int64")
+    index = customers.index.union(found.index)
+    c = customers.reindex(index, fill_value=0).to_numpy()
+    n = found.reindex(index, fill_value=0).to_numpy()
+    centres = areas.centres[query.by]
+    lon = np.array([centres.get(a, (np.nan, np.nan))[0] for a in index], dtype=float)
+    lat = np.array([centres.get(a, (np.nan, np.nan))[1] for a in index], dtype=float)
+    if query.bbox is not None:
+        x0, y0, x1, y1 = query.bbox
+        keep = (lon >= x0) & (lon <= x1) & (lat >= y0) & (lat <= y1)
+        index, c, n, lon, lat = index[keep], c[keep], n[keep], lon[keep], lat[keep]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rate = np.where(c > 0, np.round(n * 1000.0 / np.maximum(c, 1), 3), np.nan)
+    return [HeatArea(a, int(k), int(m), None if r != r else float(r), round(float(x), 6), round(float(y), 6))
+            for a, k, m, r, x, y in zip(index.tolist(), n.tolist(), c.tolist(), rate.tolist(), lon.tolist(), lat.tolist())]
+
+
 def heat(conn: Connection, areas: HeatAreas, query: HeatQuery, cubes: RollupCubes | None = None) -> HeatResult:
     """Count, customers and rate of every area in the view (see the module docstring).
 
@@ -269,13 +289,7 @@ def heat(conn: Connection, areas: HeatAreas, query: HeatQuery, cubes: RollupCube
             counts_a = cubes.get(conn, query.by, None).counts(d0, d1, channels, kinds)
         else:
             counts_a = area_counts(conn, query.by, d0, d1, channels, kinds)
-        customers_a = areas.customers(query.by)
-        centres = areas.centres[query.by]
-        for area_id in set(customers_a) | set(counts_a):
-            lon, lat = centres.get(area_id, (float("nan"), float("nan")))
-            if query.bbox is None or _inside(query.bbox, lon, lat):
-                n, c = counts_a.get(area_id, 0), customers_a.get(area_id, 0)
-                out.append(HeatArea(area_id, n, c, _rate(n, c), round(lon, 6), round(lat, 6)))
+        out = _areas_vectorized(areas, query, counts_a)
     out.sort(key=lambda a: (-(a.rate if a.rate is not None else -1.0), -a.count, a.id))
     total_n = sum(a.count for a in out)
     total_c = sum(a.customers for a in out)
