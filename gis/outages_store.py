@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Integer, and_, cast, func, insert, select
+from sqlalchemy import and_, func, insert, select
 from sqlalchemy.engine import Connection
 
 from gis.errors import InvalidInput, NotFound
@@ -26,7 +26,7 @@ from gis.models import OUTAGE_KINDS, OutageRecord
 
 __all__ = [
     "InterruptionRow", "InsertResult", "insert_interruptions", "existing_interruptions", "list_outages",
-    "get_outage", "read_interruptions", "read_unplanned_minutes", "record_totals", "read_records_after", "interruption_counts", "known_accounts",
+    "get_outage", "read_interruptions", "record_totals", "read_records_after", "interruption_counts", "known_accounts",
     "outage_kinds",
 ]
 
@@ -251,29 +251,6 @@ def read_records_after(conn: Connection, after_id: int) -> dict[str, np.ndarray]
             "planned": np.fromiter(planned, dtype=bool, count=n),
             "start_s": np.round(np.fromiter(start, dtype=np.float64, count=n), 3),
             "end_s": np.round(np.fromiter(end, dtype=np.float64, count=n), 3)}
-
-
-def read_unplanned_minutes(conn: Connection, start_from: dt.datetime, start_to: dt.datetime,
-                           momentary_minutes: float) -> pd.DataFrame:
-    """Customer-minutes of the unplanned interruptions longer than ``momentary_minutes`` that
-    started in ``[start_from, start_to)``, summed per quarter hour of their start (columns
-    ``start_s``, the quarter hour's epoch second, and ``customer_minutes``): the history the
-    major-event-day method reads, a few thousand rows where the records are millions. Every time
-    zone's offset is a whole number of quarter hours, so local days are exact."""
-    s, e = _epoch(conn, _T.c.start_at), _epoch(conn, _T.c.end_at)
-    # + 0.5 s: a start on a quarter hour stays in it despite SQLite's julianday rounding noise
-    if conn.dialect.name == "postgresql":
-        bucket = func.floor((s + 0.5) / 900.0) * 900
-    else:
-        bucket = cast((s + 0.5) / 900.0, Integer) * 900
-    minutes = (e - s) / 60.0
-    q = (select(bucket.label("b"), func.sum(minutes).label("m"))
-         .where(_T.c.kind == "unplanned", _T.c.start_at >= _utc(start_from), _T.c.start_at < _utc(start_to),
-                minutes > momentary_minutes)
-         .group_by(bucket))
-    rows = conn.execute(q).fetchall()
-    return pd.DataFrame({"start_s": np.array([float(r[0]) for r in rows], dtype=np.float64),
-                         "customer_minutes": np.array([float(r[1]) for r in rows], dtype=np.float64)})
 
 
 def interruption_counts(conn: Connection, accounts: Sequence[str], since: dt.datetime,

@@ -326,15 +326,9 @@ def served_lookup(ix) -> Callable[[np.ndarray], np.ndarray]:
 
 def history_minutes(records: pd.DataFrame, momentary_minutes: float = 5.0) -> pd.DataFrame:
     """The history the major-event-day method reads, from raw records: the unplanned sustained
-    interruptions as (``start_s``, ``customer_minutes``). The store gives the same pre-summed per
-    quarter hour (:func:`gis.outages_store.read_unplanned_minutes`)."""
+    interruptions as (``start_s``, ``customer_minutes``)."""
     _check(records)
     part = records[records["kind"] == "unplanned"]
     minutes = (part["end_s"].to_numpy(dtype=np.float64) - part["start_s"].to_numpy(dtype=np.float64)) / 60.0
     keep = minutes > momentary_minutes
     return pd.DataFrame({"start_s": part["start_s"].to_numpy(dtype=np.float64)[keep], "customer_minutes": minutes[keep]})
-
-
-def merge_keys(result: dict[str, object], keys: Sequence[str] = INDEX_KEYS) -> dict[str, object]:
-    """The headline keys of a result (for compact displays)."""
-    return {k: result.get(k) for k in keys}
