@@ -125,6 +125,44 @@ def _bench_store(url: str, repeat: int, overlay_size: int) -> dict[str, object]:
     return res
 
 
+def _lookup_only(sqlite: Path, overlay_size: int) -> dict[str, object]:
+    """The overlay's cost on exact lookups alone: the index built from ``sqlite`` (only read), an
+    overlay of ``overlay_size`` customers given new numbers in memory (nothing written)."""
+    from gis.customer_records import read_customer
+
+    engine = make_engine(f"sqlite:///{sqlite}")
+    try:
+        with engine.connect() as c:
+            t0 = time.perf_counter()
+            index = build_caller_index(c)
+            build_s = time.perf_counter() - t0
+            accounts = list(c.execute(text("SELECT account_no FROM customers WHERE phone IS NOT NULL "
+                                           "ORDER BY account_no LIMIT 200000")).scalars())
+            phones = list(c.execute(text("SELECT phone FROM customers WHERE phone IS NOT NULL LIMIT 2000")).scalars())
+            rng = random.Random(18)
+            picks = rng.sample(accounts, overlay_size)
+            records = {}
+            for i, a in enumerate(picks):
+                rec = read_customer(c, a)
+                rec["phone"] = f"139{i:08d}"
+                records[a] = rec
+    finally:
+        engine.dispose()
+    overlay = CallerOverlay(0)
+    overlay.apply(records, overlay_size, {a: i + 1 for i, a in enumerate(picks)})
+    over = OverlaidIndex(index, overlay)
+    base_l = _time(lambda: [index.phone(p, 20) for p in phones], 7)
+    over_l = _time(lambda: [over.phone(p, 20) for p in phones], 7)
+    moved = [r["phone"] for r in records.values()][:2000]
+    moved_l = _time(lambda: [over.phone(p, 20) for p in moved], 7)
+    n = len(phones)
+    return {"index_build_s": round(build_s, 1), "overlay_entries": len(overlay), "lookups_per_run": n,
+            "bare_index_us": round(statistics.median(base_l) / n * 1e6, 2),
+            "overlaid_us": round(statistics.median(over_l) / n * 1e6, 2),
+            "overlaid_changed_number_us": round(statistics.median(moved_l) / len(moved) * 1e6, 2),
+            "ratio": round(statistics.median(over_l) / statistics.median(base_l), 2)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sqlite", type=Path, default=Path("/work/bench-data/city-1m.sqlite"))
@@ -133,8 +171,14 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=30)
     ap.add_argument("--overlay", type=int, default=1000)
     ap.add_argument("--stores", default="sqlite,postgis")
+    ap.add_argument("--lookup-only", action="store_true", help="only the overlay's cost on lookups (reads --sqlite)")
     args = ap.parse_args()
     out: dict[str, object] = {"load_average_start": os.getloadavg()}
+    if args.lookup_only:
+        out["lookup"] = _lookup_only(args.sqlite, args.overlay)
+        out["load_average_end"] = os.getloadavg()
+        print(json.dumps(out, indent=2, ensure_ascii=False))
+        return
     stores = args.stores.split(",")
     if "sqlite" in stores:
         args.work.mkdir(parents=True, exist_ok=True)

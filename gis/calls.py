@@ -152,8 +152,8 @@ def close_call(conn: Connection, call_id: str, *, actor: str, kind: str, text_: 
                now: dt.datetime, stale: Sequence[Mapping[str, Any]] | None = None) -> dict[str, Any]:
     """Close the call and record it as an interaction (channel :data:`CALL_CHANNEL`).
 
-    ``account_no``: the customer the agent identified (defaults to the resolved one; must be
-    the resolved customer or one of the candidates/suggestions unless the call was unknown).
+    ``account_no``: the customer the agent identified (defaults to the resolved one; any existing
+    customer: a candidate, a suggestion, or whoever the caller turned out to be).
     ``stale``: when given and not empty, the stale-contact rule applies and the call cannot
     be closed (:class:`Conflict` naming the fields to confirm first).
     """
