@@ -12,11 +12,10 @@ interaction in the ``interactions`` table (the one place interaction history is 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import shapely
 from sqlalchemy import select, text, update
 from sqlalchemy.engine import Connection
 
@@ -24,7 +23,6 @@ from gis.customer_records import read_customer
 from gis.errors import Conflict, InvalidInput, NotFound
 from gis.models import INTERACTION_KINDS, Base
 from gis.search import search_customers
-from gis.store import upsert_rows
 
 __all__ = ["Resolution", "KeyRules", "resolve_caller", "agent_exists", "record_call", "read_call", "close_call",
            "CALL_CHANNEL", "MAX_CANDIDATES"]
@@ -149,8 +147,13 @@ def record_call(conn: Connection, *, call_id: str, caller_number: str, agent_id:
 
 
 def close_call(conn: Connection, call_id: str, *, actor: str, kind: str, text_: str | None, account_no: str | None,
-               now: dt.datetime, stale: Sequence[Mapping[str, Any]] | None = None) -> dict[str, Any]:
+               now: dt.datetime, record_interaction: Callable[[Connection, dict[str, Any]], None],
+               stale: Sequence[Mapping[str, Any]] | None = None) -> dict[str, Any]:
     """Close the call and record it as an interaction (channel :data:`CALL_CHANNEL`).
+
+    ``record_interaction(conn, record)`` writes the interaction in this transaction: the API passes
+    the interactions ingest, so the call is placed, counted in the heat rollups and screened like
+    any other contact (this package may not import it).
 
     ``account_no``: the customer the agent identified (defaults to the resolved one; any existing
     customer: a candidate, a suggestion, or whoever the caller turned out to be).
@@ -181,11 +184,8 @@ def close_call(conn: Connection, call_id: str, *, actor: str, kind: str, text_: 
         raise Conflict(f"the contact of {account} must be confirmed before the call is closed (stale: {names}); "
                        f"PATCH /api/v1/customers/{account}/contact first", field="contact", value=names)
     interaction_id = f"call:{call_id}"
-    geom = shapely.Point(record["lon"], record["lat"]) if record and record.get("lon") is not None else None
-    upsert_rows(conn, "interactions", [{
-        "id": interaction_id, "account_no": account, "channel": CALL_CHANNEL, "kind": kind,
-        "occurred_at": call["received_at"], "text": text_, "caller_phone": call["caller_number"], "geom": geom,
-    }])
+    record_interaction(conn, {"id": interaction_id, "account_no": account, "channel": CALL_CHANNEL, "kind": kind,
+                              "occurred_at": call["received_at"], "text": text_, "caller_phone": call["caller_number"]})
     conn.execute(update(calls).where(calls.c.call_id == call_id).values(
         status="closed", closed_at=now.astimezone(dt.timezone.utc), closed_by=actor, interaction_id=interaction_id,
         account_no=account))

@@ -22,6 +22,7 @@ from api.auth import Principal, allow
 from api.customer_view import stale_rules
 from api.deps import ConnDep, SettingsDep
 from api.masking import mask_customer, mask_phone
+from api.interactions_io import screeners_for
 from api.settings import Settings
 from gis.audit import record_event
 from gis.calls import KeyRules, agent_exists, close_call, read_call, record_call, resolve_caller
@@ -29,9 +30,22 @@ from gis.contacts import read_contact, stale_fields
 from gis.customer_records import read_customer
 from gis.errors import InvalidInput, PermissionDenied
 from gis.events import publish
+from interactions.ingest import ingest_interactions
 from loaders.checks import normalize_phone
 
 __all__ = ["router", "IncomingCall", "CloseCall", "key_rules", "CALLS_CHANNEL"]
+
+
+def _ingest_one(request: Request, settings: Settings):
+    """The closed call's interaction goes through the one ingest: placed, rolled up and screened."""
+    screeners = screeners_for(settings, request.app.state.alert_screener)
+
+    def write(conn, record: dict) -> None:
+        result = ingest_interactions(conn, [record], service_area=settings.service_area, screeners=screeners)
+        if result.rejects:
+            problem = result.rejects[0]
+            raise InvalidInput(f"the call cannot be recorded: {problem.reason}", field=problem.field, value=problem.value)
+    return write
 
 #: The event-bus channel incoming calls are published on (target ``name:<agent_id>``).
 CALLS_CHANNEL = "calls"
@@ -198,7 +212,7 @@ def close(request: Request, settings: SettingsDep, principal: Annotated[Principa
         if settings.calls_require_fresh_contact and account is not None:
             stale = stale_fields(read_contact(conn, account), stale_rules(settings), now)
         call = close_call(conn, call_id, actor=principal.actor, kind=body.kind, text_=body.text, account_no=body.account_no,
-                          now=now, stale=stale)
+                          now=now, stale=stale, record_interaction=_ingest_one(request, settings))
         record_event(conn, actor=principal.actor, role=principal.role, action="call.close", object_kind="call",
                      object_id=call_id, details={"interaction_id": call["interaction_id"], "kind": body.kind})
         out = _call_out(conn, call, principal, settings)

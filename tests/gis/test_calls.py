@@ -14,11 +14,19 @@ from gis.calls import KeyRules, agent_exists, close_call, read_call, record_call
 from gis.customer_records import read_interactions
 from gis.errors import Conflict, InvalidInput, NotFound
 from gis.models import SENSITIVITIES
-from tests.conftest import SAMPLE_DIR
+from tests.conftest import SAMPLE_DIR, SERVICE_AREA
 
 CUSTOMERS = pd.read_csv(SAMPLE_DIR / "customers.csv", dtype=str)
 RULES = KeyRules(SENSITIVITIES, ("大工业",))
 NOW = dt.datetime(2026, 12, 6, 6, 0, tzinfo=dt.timezone.utc)
+
+
+def _record(conn, record):
+    """The interactions ingest, as the API passes it."""
+    from interactions.ingest import ingest_interactions
+
+    result = ingest_interactions(conn, [record], service_area=SERVICE_AREA)
+    assert not result.rejects, result.rejects
 
 
 def test_resolution_from_the_store_and_the_memory_index_agree(city_store):
@@ -61,14 +69,14 @@ def test_close_records_an_interaction_and_the_stale_rule_refuses_first(city_stor
     with city_store.begin() as conn:
         with pytest.raises(Conflict) as err:
             close_call(conn, "k-1", actor="a", kind="咨询", text_=None, account_no=None, now=NOW,
-                       stale=[{"field": "phone", "days": 900, "max_days": 365}])
+                       stale=[{"field": "phone", "days": 900, "max_days": 365}], record_interaction=_record)
         assert err.value.field == "contact" and "phone" in str(err.value)
         with pytest.raises(InvalidInput):
-            close_call(conn, "k-1", actor="a", kind="chat", text_=None, account_no=None, now=NOW)
+            close_call(conn, "k-1", actor="a", kind="chat", text_=None, account_no=None, now=NOW, record_interaction=_record)
         with pytest.raises(NotFound):
-            close_call(conn, "k-1", actor="a", kind="咨询", text_=None, account_no="9999999999", now=NOW)
+            close_call(conn, "k-1", actor="a", kind="咨询", text_=None, account_no="9999999999", now=NOW, record_interaction=_record)
     with city_store.begin() as conn:
-        closed = close_call(conn, "k-1", actor="a", kind="投诉", text_="电压低", account_no=None, now=NOW, stale=[])
+        closed = close_call(conn, "k-1", actor="a", kind="投诉", text_="电压低", account_no=None, now=NOW, stale=[], record_interaction=_record)
     assert closed["status"] == "closed" and closed["interaction_id"] == "call:k-1"
     with city_store.connect() as conn:
         [rec] = [r for r in read_interactions(conn, c.account_no) if r["id"] == "call:k-1"]
