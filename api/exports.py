@@ -6,12 +6,13 @@ names, addresses and phones from the store a chunk at a time
 written. Memory is bounded by one chunk whatever the list's length:
 
 * **CSV** — UTF-8 with a byte-order mark (Excel opens it with the right encoding), one
-  encoded chunk per yield.
+  encoded chunk per yield; a text cell that would start a formula gets a leading ``'``
+  (:mod:`gis.spreadsheet`).
 * **GeoJSON** — an RFC 7946 FeatureCollection written feature by feature; customers
   without coordinates get ``"geometry": null`` (so the row count matches the other
   formats); the data version and plan travel as foreign members.
 * **XLSX** — openpyxl's write-only workbook (rows go to a temporary file, not a tree in
-  memory) saved into a :class:`tempfile.SpooledTemporaryFile` (RAM up to 4 MB, then disk)
+  memory; text cells written explicitly as strings, never formulas) saved into a :class:`tempfile.SpooledTemporaryFile` (RAM up to 4 MB, then disk)
   and streamed back in 64 KB chunks. An XLSX file is a zip whose directory is written
   last, so no byte can be sent before the sheet is complete; a spooled file keeps the
   server's memory flat at the cost of first-byte latency. A hand-written streaming zip
@@ -31,6 +32,7 @@ from fastapi.responses import StreamingResponse
 
 from api.jsonio import dumps
 from api.masking import mask_customer
+from gis.spreadsheet import csv_row, xlsx_row
 from outage_impact.impact import ImpactResult
 
 __all__ = ["EXPORT_FORMATS", "EXPORT_COLUMNS", "MEDIA_TYPES", "export_records", "csv_stream",
@@ -79,7 +81,7 @@ def csv_stream(chunks: Iterable[list[dict[str, Any]]]) -> Iterator[bytes]:
     for chunk in chunks:
         buf.seek(0)
         buf.truncate()
-        writer.writerows([["" if rec[c] is None else rec[c] for c in EXPORT_COLUMNS] for rec in chunk])
+        writer.writerows([csv_row(rec[c] for c in EXPORT_COLUMNS) for rec in chunk])
         yield buf.getvalue().encode("utf-8")
 
 
@@ -116,7 +118,7 @@ def xlsx_stream(chunks: Iterable[list[dict[str, Any]]], sheet: str = "customers"
     ws.append(list(EXPORT_COLUMNS))
     for chunk in chunks:
         for rec in chunk:
-            ws.append([rec[c] for c in EXPORT_COLUMNS])
+            ws.append(xlsx_row(ws, [rec[c] for c in EXPORT_COLUMNS]))
     with tempfile.SpooledTemporaryFile(max_size=_XLSX_SPOOL) as spool:
         wb.save(spool)
         spool.seek(0)

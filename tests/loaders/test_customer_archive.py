@@ -3,6 +3,9 @@ already in the store; header overrides from a mapping; phone normalization."""
 
 from __future__ import annotations
 
+import csv
+import io
+
 import pandas as pd
 import pytest
 
@@ -138,3 +141,14 @@ def test_a_layers_mapping_uses_the_archive_headers_and_coordinates_it_does_not_m
     assert (got["location_quality"].to_numpy()[has_xy] == "surveyed").all()
     xs = [g.x for g in got["geom"]]
     assert all(abs(x - float(lon)) < 1e-9 for x, lon, h in zip(xs, frame["经度"], has_xy) if h)
+
+
+def test_the_reject_report_neutralizes_formula_values(tmp_path):
+    from loaders.rejects import Reject, write_rejects
+
+    path = tmp_path / "r.csv"
+    write_rejects(path, [Reject("a.csv", "", 2, "=1+1", "户名 (name)", '=HYPERLINK("http://x","y")', "too long"),
+                         Reject("a.csv", "", 3, "0001", "联系电话 (phone)", "-12", "not a phone number")])
+    rows = list(csv.reader(io.StringIO(path.read_text(encoding="utf-8-sig"))))
+    assert rows[1] == ["a.csv", "", "2", "'=1+1", "户名 (name)", "'=HYPERLINK(\"http://x\",\"y\")", "too long"]
+    assert rows[2][5] == "'-12"
