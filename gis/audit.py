@@ -34,6 +34,7 @@ _COLUMNS = ("actor", "role", "action", "object_kind", "object_id", "at", "detail
 #: Actions the API records (others may be added; the names are lower-case dotted words).
 AUDIT_ACTIONS = (
     "customer.pii_read",
+    "customer.pii_lookup",
     "export",
     "import",
     "plan.create",
