@@ -3,7 +3,9 @@
 The affected customers come from the impact result in account order (``iter_rows``), their
 names, addresses and phones from the store a chunk at a time
 (:func:`gis.customer_details.read_customer_details`), masked per role before anything is
-written. Memory is bounded by one chunk whatever the list's length:
+written: personal data unless the role sees it, and, as the ``export_masking`` setting says
+per role, names (张*伟) and coordinates rounded to a precision that points at neither the
+house nor the 台区. Memory is bounded by one chunk whatever the list's length:
 
 * **CSV** — UTF-8 with a byte-order mark (Excel opens it with the right encoding), one
   encoded chunk per yield; a text cell that would start a formula gets a leading ``'``
@@ -31,7 +33,7 @@ from typing import Any
 from fastapi.responses import StreamingResponse
 
 from api.jsonio import dumps
-from api.masking import mask_customer
+from api.masking import mask_customer, mask_name
 from gis.spreadsheet import csv_row, xlsx_row
 from outage_impact.impact import ImpactResult
 
@@ -53,13 +55,16 @@ _XLSX_CHUNK = 64 * 1024
 Details = Callable[[Sequence[str]], Mapping[str, Mapping[str, Any]]]
 
 
-def _finite(value: float) -> float | None:
-    return value if math.isfinite(value) else None
+def _finite(value: float, decimals: int | None) -> float | None:
+    if not math.isfinite(value):
+        return None
+    return value if decimals is None else round(value, decimals)
 
 
-def export_records(result: ImpactResult, details: Details, *, sees_pii: bool,
-                   chunk_size: int) -> Iterator[list[dict[str, Any]]]:
-    """Chunks of export records (dicts keyed by :data:`EXPORT_COLUMNS`), PII masked unless ``sees_pii``."""
+def export_records(result: ImpactResult, details: Details, *, sees_pii: bool, chunk_size: int,
+                   mask_names: bool = False, coordinate_decimals: int | None = None) -> Iterator[list[dict[str, Any]]]:
+    """Chunks of export records (dicts keyed by :data:`EXPORT_COLUMNS`), PII masked unless ``sees_pii``,
+    names masked if ``mask_names``, coordinates rounded to ``coordinate_decimals`` (None: exact)."""
     for rows in result.iter_rows(chunk_size):
         info = details([r.account_no for r in rows])
         chunk = []
@@ -68,7 +73,9 @@ def export_records(result: ImpactResult, details: Details, *, sees_pii: bool,
             rec = {"account_no": r.account_no, "name": d.get("name"), "address": d.get("address"),
                    "phone": d.get("phone"), "feeder_id": r.feeder_id, "transformer_id": r.transformer_id,
                    "meter_box_id": d.get("meter_box_id"), "sensitivity": r.sensitivity,
-                   "lon": _finite(r.lon), "lat": _finite(r.lat)}
+                   "lon": _finite(r.lon, coordinate_decimals), "lat": _finite(r.lat, coordinate_decimals)}
+            if mask_names:
+                rec["name"] = mask_name(rec["name"])
             chunk.append(mask_customer(rec, sees_pii=sees_pii))
         yield chunk
 
@@ -127,9 +134,11 @@ def xlsx_stream(chunks: Iterable[list[dict[str, Any]]], sheet: str = "customers"
 
 
 def export_response(result: ImpactResult, fmt: str, details: Details, *, sees_pii: bool, chunk_size: int,
-                    filename: str, meta: Mapping[str, Any]) -> StreamingResponse:
+                    filename: str, meta: Mapping[str, Any], mask_names: bool = False,
+                    coordinate_decimals: int | None = None) -> StreamingResponse:
     """A streamed response of ``result``'s customer list in ``fmt`` (no Content-Length)."""
-    chunks = export_records(result, details, sees_pii=sees_pii, chunk_size=chunk_size)
+    chunks = export_records(result, details, sees_pii=sees_pii, chunk_size=chunk_size, mask_names=mask_names,
+                            coordinate_decimals=coordinate_decimals)
     if fmt == "csv":
         body: Iterator[bytes] = csv_stream(chunks)
     elif fmt == "geojson":

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gis.models import ROLES
 from interactions.sensitive_words import DEFAULT_SENSITIVE_WORDS
 
-__all__ = ["Settings", "DEFAULT_SAMPLE_DIR", "PLAN_STEPS_HARD_CAP", "VIEW_PANELS", "DEFAULT_VIEW_PANELS"]
+__all__ = ["Settings", "DEFAULT_SAMPLE_DIR", "PLAN_STEPS_HARD_CAP", "VIEW_PANELS", "DEFAULT_VIEW_PANELS",
+           "ExportMasking", "DEFAULT_EXPORT_MASKING"]
 
 #: The committed sample city the demo loads.
 DEFAULT_SAMPLE_DIR = Path(__file__).resolve().parent.parent / "data" / "samples" / "foshan"
@@ -33,6 +34,23 @@ DEFAULT_VIEW_PANELS: dict[str, tuple[str, ...]] = {
     "admin": _ALL,
     "planner": tuple(p for p in _ALL if p != "interaction_texts"),
     "analyst": tuple(p for p in _ALL if p not in ("contact", "interaction_texts")),
+}
+
+
+class ExportMasking(BaseModel):
+    """How one role's exports show customers: names masked (张*伟), coordinates rounded to
+    ``coordinate_decimals`` decimal degrees (2 ≈ 1 km: neither the house nor the 台区; None: exact)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    names: bool = False
+    coordinate_decimals: int | None = Field(default=None, ge=0, le=6)
+
+
+_MASKED_EXPORT = ExportMasking(names=True, coordinate_decimals=2)
+DEFAULT_EXPORT_MASKING: dict[str, ExportMasking] = {
+    "dispatcher": ExportMasking(), "agent": ExportMasking(), "admin": ExportMasking(),
+    "planner": _MASKED_EXPORT, "analyst": _MASKED_EXPORT,
 }
 
 
@@ -150,3 +168,18 @@ class Settings(BaseSettings):
         if self.environment == "production" and self.secret_key == "change-me":
             raise ValueError("refusing to start in production with the default secret_key")
         return self
+
+    # -- export masking (issue 17)
+    export_masking: dict[str, ExportMasking] = Field(
+        default_factory=lambda: dict(DEFAULT_EXPORT_MASKING),
+        description='role -> {"names": bool, "coordinate_decimals": int|null} for impact exports (JSON); '
+                    "roles not given keep their defaults (planner/analyst: names masked, 2 decimals)",
+    )
+
+    @field_validator("export_masking")
+    @classmethod
+    def _export_roles(cls, value: dict[str, ExportMasking]) -> dict[str, ExportMasking]:
+        unknown = sorted(set(value) - set(ROLES))
+        if unknown:
+            raise ValueError(f"export_masking: unknown role(s) {unknown}; roles: {', '.join(ROLES)}")
+        return {**DEFAULT_EXPORT_MASKING, **value}

@@ -100,7 +100,9 @@ def impact(
     responses={200: {"content": {"text/csv": {}, "application/geo+json": {},
                                  "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {}},
                      "description": "account_no, name, address, phone (masked unless the role sees PII), "
-                                    "feeder_id, transformer_id (台区), meter_box_id, sensitivity, lon, lat"}},
+                                    "feeder_id, transformer_id (台区), meter_box_id, sensitivity, lon, lat "
+                                    "(names masked and coordinates rounded for the roles GRIDATLAS_EXPORT_MASKING "
+                                    "says: by default planner and analyst)"}},
 )
 def impact_export(
     request: Request,
@@ -116,8 +118,10 @@ def impact_export(
            {"format": format, "rows": result.count, "data_version": snapshot.version, "pii": principal.sees_pii,
             "steps": len(parsed.steps)})
     meta = {"title": parsed.title, "data_version": snapshot.version, "numberMatched": result.count}
+    masking = settings.export_masking[principal.role]
     return export_response(result, format, details_reader(request), sees_pii=principal.sees_pii,
-                           chunk_size=settings.export_chunk_size, filename="impact", meta=meta)
+                           chunk_size=settings.export_chunk_size, filename="impact", meta=meta,
+                           mask_names=masking.names, coordinate_decimals=masking.coordinate_decimals)
 
 
 @router.post("/isolation", summary="Isolation points and ranked alternative plans for working on equipment",

@@ -322,7 +322,9 @@ def impact(request: Request, snapshot: SnapshotDep, settings: SettingsDep, plan_
     responses={200: {"content": {"text/csv": {}, "application/geo+json": {},
                                  "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {}},
                      "description": "account_no, name, address, phone (masked unless the role sees PII), "
-                                    "feeder_id, transformer_id (台区), meter_box_id, sensitivity, lon, lat"}},
+                                    "feeder_id, transformer_id (台区), meter_box_id, sensitivity, lon, lat "
+                                    "(names masked and coordinates rounded for the roles GRIDATLAS_EXPORT_MASKING "
+                                    "says: by default planner and analyst)"}},
 )
 def export(request: Request, snapshot: SnapshotDep, settings: SettingsDep, plan_id: PlanId,
            fmt: Literal["csv", "xlsx", "geojson"], principal: Annotated[Principal, allow(*READERS)]) -> Response:
@@ -333,6 +335,8 @@ def export(request: Request, snapshot: SnapshotDep, settings: SettingsDep, plan_
             "pii": principal.sees_pii})
     meta = {"plan_id": plan.id, "plan_version": plan.version, "data_version": snapshot.version,
             "numberMatched": result.count}
+    masking = settings.export_masking[principal.role]
     return export_response(result, fmt, details_reader(request), sees_pii=principal.sees_pii,
                            chunk_size=settings.export_chunk_size, filename=f"plan-{plan.id}-v{plan.version}-impact",
-                           meta=meta)
+                           meta=meta,
+                           mask_names=masking.names, coordinate_decimals=masking.coordinate_decimals)
