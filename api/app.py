@@ -26,7 +26,7 @@ from api.customer_view import ViewCaches
 from api.errors import add_exception_handlers
 from api.limits import reject_unknown_query_params
 from api.logs import configure_logging
-from api.middleware import AccessLogMiddleware, BodyLimitMiddleware
+from api.middleware import AccessLogMiddleware, BodyLimitMiddleware, StrictJsonMiddleware
 from api.openapi import API_DESCRIPTION, install_openapi
 from api.ratelimit import TokenBuckets
 from api.routes import customers, grid, health, impact, imports, layers, plans, search, spatial
@@ -97,6 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         dependencies=[Depends(reject_unknown_query_params)],
     )
     add_exception_handlers(app)
+    app.add_middleware(StrictJsonMiddleware)  # inside the body limit: it reads only bounded bodies
     app.add_middleware(BodyLimitMiddleware, default=settings.max_body_bytes,
                        limits=[("/api/v1/imports/", settings.max_import_bytes)])
     app.add_middleware(AccessLogMiddleware, data_version=lambda: _data_version(app))
