@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, Query, Request
@@ -11,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.audit import audit
 from api.auth import Principal, allow
+from api.datetimes import IsoDateTime
 from api.deps import SettingsDep, SnapshotDep
 from api.exports import export_response
 from api.jsonio import dumps
@@ -44,8 +44,8 @@ class PlanIn(BaseModel):
         ], "anyOf": [{"required": [name]} for name in ("steps", "open", "close", "out_of_service", "in_service")]},
     )
     title: str | None = Field(default=None, max_length=300)
-    window_start: dt.datetime | None = None
-    window_end: dt.datetime | None = None
+    window_start: IsoDateTime | None = None
+    window_end: IsoDateTime | None = None
     steps: list[StepIn] | None = Field(default=None, min_length=1, max_length=MAX_PLAN_STEPS)
     open: list[ElementId] | None = Field(default=None, min_length=1, max_length=MAX_PLAN_STEPS)
     close: list[ElementId] | None = Field(default=None, min_length=1, max_length=MAX_PLAN_STEPS)
@@ -61,8 +61,8 @@ class IsolationIn(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"element": "SEG000093"}]})
     element: str = Field(min_length=1, max_length=64, description="segment, transformer or switch to work on")
     kind: Literal["switch", "segment", "transformer"] | None = None
-    window_start: dt.datetime | None = None
-    window_end: dt.datetime | None = None
+    window_start: IsoDateTime | None = None
+    window_end: IsoDateTime | None = None
     max_alternatives: int = Field(default=8, ge=1, le=32)
 
 

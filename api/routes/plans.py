@@ -15,16 +15,16 @@ the plan version and the data version they were computed on, and are cached per
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Header, Path, Query, Request
 from fastapi.responses import Response
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from api.audit import audit
 from api.auth import Principal, allow
+from api.datetimes import IsoAwareDateTime, IsoDateTime
 from api.deps import ConnDep, SettingsDep, SnapshotDep
 from api.exports import export_response
 from api.impact_cache import ImpactCache
@@ -75,8 +75,8 @@ class PlanBody(BaseModel):
         }]},
     )
     title: str = Field(min_length=1, max_length=300)
-    window_start: AwareDatetime | None = Field(default=None, description="with a time zone, e.g. +08:00")
-    window_end: AwareDatetime | None = None
+    window_start: IsoAwareDateTime | None = Field(default=None, description="with a time zone, e.g. +08:00")
+    window_end: IsoAwareDateTime | None = None
     steps: list[PlanStepIn] = Field(min_length=1, max_length=PLAN_STEPS_HARD_CAP)
 
 
@@ -226,8 +226,8 @@ def list_(request: Request, conn: ConnDep, settings: SettingsDep,
           status: Annotated[Literal["draft", "consulting", "approved", "executed", "cancelled"] | None,
                             Query(description="one of " + ", ".join(PLAN_STATUSES))] = None,
           created_by: Annotated[str | None, Query(max_length=100)] = None,
-          window_from: Annotated[dt.datetime | None, Query(description="plans whose window ends after this")] = None,
-          window_to: Annotated[dt.datetime | None, Query(description="plans whose window starts before this")] = None,
+          window_from: Annotated[IsoDateTime | None, Query(description="plans whose window ends after this")] = None,
+          window_to: Annotated[IsoDateTime | None, Query(description="plans whose window starts before this")] = None,
           limit: Annotated[int | None, Query(ge=1)] = None,
           offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0) -> Response:
     size = _page_size(limit, settings)

@@ -34,3 +34,39 @@ def test_duplicate_json_keys_are_refused(client_as):
 @pytest.mark.parametrize("body", [b"{", b'{"open": [}', b"\xff\xfe"])
 def test_malformed_json_is_400(client_as, body):
     _problem(client_as("planner").post("/api/v1/impact", content=body, headers=JSON), 400, "body")
+
+
+@pytest.mark.parametrize("path", ["/api/v1/customers/0300100001", "/api/v1/customers/0300100001/fields"])
+@pytest.mark.parametrize("at", ["0001-01-01T00:00:00+00:00", "9999-12-31T23:59:59-01:00", "-5806768", "0.5", "1700000000"])
+def test_an_absurd_or_numeric_at_is_422_naming_at(client, path, at):
+    params = {"at": at} | ({"q": "容量"} if path.endswith("fields") else {})
+    _problem(client.get(path, params=params), 422, "at")
+
+
+def test_a_plausible_at_still_works(client):
+    assert client.get("/api/v1/customers/0300100001", params={"at": "2026-12-01T09:00:00+08:00"}).status_code == 200
+
+
+@pytest.mark.parametrize("name, value", [("window_to", "0.5"), ("window_from", "-5806768"),
+                                         ("window_to", "0001-01-01T00:00:00+00:00")])
+def test_numbers_are_not_date_times_in_plan_listings(client_as, name, value):
+    _problem(client_as("planner").get("/api/v1/plans", params={name: value}), 422, name)
+
+
+@pytest.mark.parametrize("name", ["since", "until"])
+def test_numbers_are_not_date_times_in_the_audit_listing(client_as, name):
+    _problem(client_as("admin").get("/api/v1/audit", params={name: "12"}), 422, name)
+
+
+def test_numbers_are_not_date_times_in_bodies(client_as):
+    planner = client_as("planner")
+    r = planner.post("/api/v1/plans", json={"title": "x", "window_start": 1700000000,
+                                            "steps": [{"action": "open", "element": FUSE}]})
+    _problem(r, 422, "window_start")
+    r = planner.post("/api/v1/impact", json={"open": [FUSE], "window_start": "0001-01-01T00:00:00+01:00"})
+    _problem(r, 422, "window_start")
+
+
+@pytest.mark.parametrize("params", [{"lon": "nan", "lat": "23"}, {"lon": "113.1", "lat": "inf"}])
+def test_non_finite_query_numbers_are_422(client, params):
+    _problem(client.get("/api/v1/nearest", params=params), 422)
