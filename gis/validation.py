@@ -121,12 +121,17 @@ def check_enum(table: str, df: pd.DataFrame, id_col: str, field: str, allowed: I
 
 
 def check_lonlat(table: str, df: pd.DataFrame, id_col: str, lon: np.ndarray, lat: np.ndarray, area: BBox) -> list[Problem]:
-    """Coordinates must be finite WGS 84 lon/lat inside the service area; swapped axes are named."""
+    """Coordinates must be finite WGS 84 lon/lat inside the service area; swapped axes are named.
+
+    A swap is named only when the given order lies outside the area and the exchanged one inside:
+    with a large area (a whole country, the world) both orders of a valid point may fall inside.
+    """
     minx, miny, maxx, maxy = area
     lon = np.asarray(lon, dtype=float)
     lat = np.asarray(lat, dtype=float)
     with np.errstate(invalid="ignore"):
-        swapped = (lat >= minx) & (lat <= maxx) & (lon >= miny) & (lon <= maxy)
+        given_inside = (lon >= minx) & (lon <= maxx) & (lat >= miny) & (lat <= maxy)
+        swapped = ~given_inside & (lat >= minx) & (lat <= maxx) & (lon >= miny) & (lon <= maxy)
         bad_range = ~swapped & (~np.isfinite(lon) | ~np.isfinite(lat) | (np.abs(lon) > 180) | (np.abs(lat) > 90))
         outside = ~bad_range & ~swapped & ((lon < minx) | (lon > maxx) | (lat < miny) | (lat > maxy))
     coord = np.full(len(lon), None, dtype=object)
