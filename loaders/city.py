@@ -35,6 +35,7 @@ from gis.validation import (
     Problem,
     check_enum,
     check_lonlat,
+    check_no_nul,
     check_references,
     check_required,
     check_unique,
@@ -266,6 +267,8 @@ def read_city(
     problems = _check_grid(layers, service_area)
     problems += _check_customers(customers, layers, service_area)
     problems += _check_interactions(interactions, service_area)
+    problems += [q for name, df in (*layers.items(), ("customers", customers), ("interactions", interactions))
+                 for q in check_no_nul(name, df, "account_no" if name == "customers" else "id")]
     if problems:
         raise CityImportError(problems)
 

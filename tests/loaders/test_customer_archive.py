@@ -152,3 +152,12 @@ def test_the_reject_report_neutralizes_formula_values(tmp_path):
     rows = list(csv.reader(io.StringIO(path.read_text(encoding="utf-8-sig"))))
     assert rows[1] == ["a.csv", "", "2", "'=1+1", "户名 (name)", "'=HYPERLINK(\"http://x\",\"y\")", "too long"]
     assert rows[2][5] == "'-12"
+
+
+def test_a_nul_inside_a_name_rejects_the_row(tmp_path, city_store):
+    frame, accounts = _rekeyed(archive_frame(3))
+    frame.loc[frame.index[1], "户名"] = "郑\x00十一"
+    path = write_archive(tmp_path / "a.csv", frame)
+    result = import_customers(city_store, path, service_area=SERVICE_AREA)
+    assert [(r.row, r.id, r.field) for r in result.rejects] == [(3, accounts[1], "户名 (name)")]
+    assert "NUL" in result.rejects[0].reason and result.counts == {"customers": 2}
