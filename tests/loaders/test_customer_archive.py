@@ -161,3 +161,15 @@ def test_a_nul_inside_a_name_rejects_the_row(tmp_path, city_store):
     result = import_customers(city_store, path, service_area=SERVICE_AREA)
     assert [(r.row, r.id, r.field) for r in result.rejects] == [(3, accounts[1], "户名 (name)")]
     assert "NUL" in result.rejects[0].reason and result.counts == {"customers": 2}
+
+
+def test_a_row_with_an_extra_column_is_rejected_alone(tmp_path, city_store):
+    frame, accounts = _rekeyed(archive_frame(4))
+    lines = _csv_lines(frame)
+    lines[2] += ",多出来的一列"  # the second data row (spreadsheet row 3) has one cell too many
+    path = tmp_path / "a.csv"
+    path.write_text("\n".join(lines[:3] + [""] + lines[3:]) + "\n", encoding="utf-8")  # and a blank line after it
+    result = import_customers(city_store, path, service_area=SERVICE_AREA)
+    assert [(r.row, r.id) for r in result.rejects] == [(3, accounts[1])]
+    assert "多出来的一列" in result.rejects[0].value and "columns" in result.rejects[0].reason
+    assert result.counts == {"customers": 3} and result.exit_code == 3
