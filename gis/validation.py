@@ -22,6 +22,8 @@ __all__ = [
     "check_enum",
     "check_lonlat",
     "check_no_nul",
+    "check_meter_box_transformer",
+    "meter_box_transformer_reason",
 ]
 
 BBox = tuple[float, float, float, float]
@@ -163,4 +165,27 @@ def check_no_nul(table: str, df: pd.DataFrame, id_col: str) -> list[Problem]:
         if mask.any():
             shown = df.assign(_shown=col.where(~mask, col.str.replace("\x00", "\\x00", regex=False)))
             out += _problems(table, shown, mask, id_col, field, "contains a NUL character", "_shown")
+    return out
+
+
+def meter_box_transformer_reason(box: object, box_transformer: object, given: object) -> str:
+    """Why a customer whose 表箱 is on another 台区 than its 台区编号 is refused (one text for every loader)."""
+    return (f"meter box {box!r} belongs to transformer {box_transformer!r}, not {given!r}: "
+            "correct the 台区编号 or the 表箱编号 (a customer is supplied through its meter box)")
+
+
+def check_meter_box_transformer(table: str, df: pd.DataFrame, id_col: str, box_transformer: pd.Series) -> list[Problem]:
+    """Customers whose meter box (``meter_box_id``) is on another transformer than their ``transformer_id``.
+
+    ``box_transformer`` maps meter box id → its transformer id (null when unknown).
+    """
+    if "meter_box_id" not in df or "transformer_id" not in df:
+        return []
+    theirs = df["meter_box_id"].map(box_transformer).to_numpy(dtype=object)
+    given = df["transformer_id"].to_numpy(dtype=object)
+    bad = np.array([not _isna(a) and not _isna(b) and a != b for a, b in zip(theirs, given)], dtype=bool)
+    out = []
+    for p, box, t in zip(_problems(table, df, bad, id_col, "transformer_id", ""), df["meter_box_id"].to_numpy(dtype=object)[bad],
+                         theirs[bad]):
+        out.append(Problem(p.table, p.row, p.id, p.field, p.value, meter_box_transformer_reason(box, t, p.value)))
     return out

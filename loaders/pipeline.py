@@ -26,7 +26,7 @@ from gis import bulk
 from gis.models import Base
 from gis.search import reindex_customers
 from gis.store import latest_data_version, record_data_version
-from gis.validation import BBox
+from gis.validation import BBox, meter_box_transformer_reason
 from loaders.checks import check_columns, check_geometry
 from loaders.mapping import ID_COLUMN, TABLE_ORDER
 from loaders.rejects import Reject
@@ -176,6 +176,15 @@ def _place_customers(conn: Connection, sources: dict[str, SourceFrame]) -> None:
     tr = df["transformer_id"].to_numpy(object)
     has_mb = ok & (boxes.index.get_indexer(mb) >= 0)
     box_rows = boxes.reindex(mb)
+    box_tr = box_rows["transformer_id"].to_numpy(object)
+    other = has_mb & np.array([t is not None and b is not None and not pd.isna(b) and t != b for t, b in zip(tr, box_tr)],
+                              dtype=bool)
+    if other.any():  # the 表箱 is on another 台区 than the 台区编号: two 台区 for one customer
+        src.reject(np.flatnonzero(other), "transformer_id",
+                   [meter_box_transformer_reason(m, b, t) for m, b, t in zip(mb[other], box_tr[other], tr[other])])
+        df.loc[other, "_bad"] = True
+        ok &= ~other
+        has_mb &= ~other
     tr = np.where(has_mb & np.array([v is None for v in tr]), box_rows["transformer_id"].to_numpy(object), tr)
     df["transformer_id"] = _objects(tr, df.index)
     has_tr = ok & (trafos.index.get_indexer(tr) >= 0)

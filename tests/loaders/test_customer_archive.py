@@ -173,3 +173,14 @@ def test_a_row_with_an_extra_column_is_rejected_alone(tmp_path, city_store):
     assert [(r.row, r.id) for r in result.rejects] == [(3, accounts[1])]
     assert "多出来的一列" in result.rejects[0].value and "columns" in result.rejects[0].reason
     assert result.counts == {"customers": 3} and result.exit_code == 3
+
+
+def test_a_meter_box_of_another_transformer_rejects_the_row(tmp_path, city_store):
+    frame, accounts = _rekeyed(archive_frame(3))
+    frame["表箱编号"] = "MB000001"  # a box of 台区 TR00001
+    frame.loc[frame.index[1], "台区编号"] = "TR00002"
+    frame.loc[frame.index[[0, 2]], "台区编号"] = "TR00001"
+    result = import_customers(city_store, write_archive(tmp_path / "a.csv", frame), service_area=SERVICE_AREA)
+    assert [(r.row, r.id, r.field) for r in result.rejects] == [(3, accounts[1], "台区编号 (transformer_id)")]
+    assert "MB000001" in result.rejects[0].reason and "TR00001" in result.rejects[0].reason
+    assert result.counts == {"customers": 2}
