@@ -117,7 +117,7 @@ _ASSET_SPEC: dict[str, tuple[tuple[str, ...], bool]] = {
     "transformers": (("id", "name", "hv_node", "lv_node", "rated_kva", "in_service", "feeder_id"), True),
     "meter_boxes": (("id", "node", "transformer_id"), True),
     "customers": (
-        ("account_no", "supply_node", "meter_box_id", "transformer_id", "sensitivity", "category"),
+        ("account_no", "supply_node", "meter_box_id", "transformer_id", "sensitivity", "category", "location_quality"),
         True,
     ),
 }

@@ -112,6 +112,7 @@ def impact_export(
     principal: Annotated[Principal, allow("dispatcher", "planner", "analyst")],
     format: Annotated[Literal["csv", "xlsx", "geojson"], Query(description="csv, xlsx or geojson")] = "csv",  # noqa: A002
 ) -> Response:
+    check_plan_size(plan.step_count(), settings)
     parsed = SwitchingPlan.from_dict(plan.model_dump(exclude_none=True))
     result = plan_impact(snapshot.index, parsed)
     audit(request, principal, "export", "impact", None,

@@ -70,3 +70,26 @@ def test_numbers_are_not_date_times_in_bodies(client_as):
 @pytest.mark.parametrize("params", [{"lon": "nan", "lat": "23"}, {"lon": "113.1", "lat": "inf"}])
 def test_non_finite_query_numbers_are_422(client, params):
     _problem(client.get("/api/v1/nearest", params=params), 422)
+
+
+def test_viewport_points_carry_their_location_quality(client):
+    body = client.get("/api/v1/viewport", params={"bbox": "113.105,23.0,113.115,23.01", "zoom": 17}).json()
+    points = {p["account_no"]: p["location_quality"] for p in body["points"]}
+    assert points["0300100001"] == "meter_box" and points["0300100017"] == "surveyed"
+    assert None not in points.values()
+
+
+@pytest.mark.parametrize("q", ["\u2066131-2628-2696\u2069", "\u202a13126282696\u202c", "\ufeff13126282696",
+                               "131\u200b2628\u200b2696"])
+def test_a_pasted_phone_with_invisible_marks_is_found(client, q):
+    r = client.get("/api/v1/search", params={"q": q})
+    assert r.status_code == 200, r.text
+    assert [(d["account_no"], d["matched"]) for d in r.json()["data"]] == [("0300100001", "phone")]
+
+
+def test_the_ad_hoc_export_enforces_the_plan_size_limit(api_url, client_as):
+    # the limit is a setting (default 500 steps): exceed it with valid lists
+    steps = [{"action": ("open", "close")[i % 2], "element": FUSE} for i in range(501)]  # a valid plan, too long
+    planner = client_as("planner")
+    assert planner.post("/api/v1/impact", json={"steps": steps}).status_code == 422
+    _problem(planner.post("/api/v1/impact/export", json={"steps": steps}), 422, "steps")
