@@ -69,11 +69,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = make_engine(settings.database_url)
+        engine = make_engine(settings.database_url, busy_timeout_s=settings.sqlite_busy_timeout_s)
         app.state.settings = settings
         app.state.engine = engine
         app.state.keys = KeyCache(engine, settings.auth_cache_ttl_s, settings.key_touch_interval_s)
-        app.state.audit = AuditWriter(make_engine(settings.database_url, pool_size=1))
+        app.state.audit = AuditWriter(make_engine(settings.database_url, pool_size=1,
+                                                  busy_timeout_s=settings.sqlite_busy_timeout_s))
         app.state.rate_limits = TokenBuckets(settings.rate_limit_per_s, settings.rate_limit_burst)
         app.state.topology = TopologyHolder(engine)
         app.state.customer_views = ViewCaches()

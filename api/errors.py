@@ -9,9 +9,10 @@ from http import HTTPStatus
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from gis.errors import GridAtlasError, NotAuthenticated, RateLimited
+from gis.errors import GridAtlasError, NotAuthenticated, RateLimited, StoreBusy
 
 __all__ = ["add_exception_handlers", "problem", "PROBLEM"]
 
@@ -31,7 +32,7 @@ def _headers(exc: Exception) -> dict[str, str] | None:
     """RFC 6750: a 401 names the scheme; RFC 9110: a 429 says when to come back."""
     if isinstance(exc, NotAuthenticated):
         return {"WWW-Authenticate": 'Bearer realm="gridatlas"'}
-    if isinstance(exc, RateLimited):
+    if isinstance(exc, (RateLimited, StoreBusy)):
         return {"Retry-After": str(max(1, math.ceil(exc.retry_after)))}
     return None
 
@@ -68,6 +69,14 @@ async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     return problem(exc.status_code, str(exc.detail), instance=request.url.path, headers=exc.headers)
 
 
+async def _operational(request: Request, exc: OperationalError) -> JSONResponse:
+    """SQLite's "database is locked" after the busy timeout: the store is busy, not broken (503)."""
+    if "locked" in str(exc.orig):
+        busy = StoreBusy("the store is busy with another writer (a data load?); retry shortly")
+        return await _domain(request, busy)
+    return await _unexpected(request, exc)
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error on %s", request.url.path)
     return problem(500, "internal error; it has been logged", instance=request.url.path)
@@ -77,4 +86,5 @@ def add_exception_handlers(app: FastAPI) -> None:
     app.add_exception_handler(GridAtlasError, _domain)
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(StarletteHTTPException, _http)
+    app.add_exception_handler(OperationalError, _operational)
     app.add_exception_handler(Exception, _unexpected)

@@ -183,3 +183,8 @@ class Settings(BaseSettings):
         if unknown:
             raise ValueError(f"export_masking: unknown role(s) {unknown}; roles: {', '.join(ROLES)}")
         return {**DEFAULT_EXPORT_MASKING, **value}
+
+    # -- store busy (issue 17)
+    sqlite_busy_timeout_s: float = Field(
+        default=10.0, gt=0, le=300,
+        description="how long a request waits for another writer's lock on a SQLite store before a 503 with Retry-After")

@@ -30,11 +30,12 @@ __all__ = [
 _MIGRATIONS = Path(__file__).with_name("migrations")
 
 
-def make_engine(url: str, *, echo: bool = False, pool_size: int = 5) -> Engine:
+def make_engine(url: str, *, echo: bool = False, pool_size: int = 5, busy_timeout_s: float = 10.0) -> Engine:
     """Create an engine for ``sqlite:///path`` or ``postgresql+psycopg://…``.
 
     SQLite files get their parent folder created, foreign keys enforced, WAL journaling
-    and the geometry bounding-box functions the R*Tree triggers need.
+    and the geometry bounding-box functions the R*Tree triggers need; a statement waits up to
+    ``busy_timeout_s`` for another writer's lock before failing with "database is locked".
     """
     parsed = make_url(url)
     backend = parsed.get_backend_name()
@@ -44,7 +45,7 @@ def make_engine(url: str, *, echo: bool = False, pool_size: int = 5) -> Engine:
         database = parsed.database
         if database and database != ":memory:" and not database.startswith("file:"):
             Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        kwargs["connect_args"] = {"check_same_thread": False}
+        kwargs["connect_args"] = {"check_same_thread": False, "timeout": busy_timeout_s}
     else:
         kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
     engine = create_engine(url, **kwargs)

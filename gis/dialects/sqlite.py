@@ -81,8 +81,7 @@ def _on_connect(dbapi_conn: sqlite3.Connection, _record) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA foreign_keys = ON")
     cur.execute("PRAGMA journal_mode = WAL")
-    cur.execute("PRAGMA synchronous = NORMAL")
-    cur.execute("PRAGMA busy_timeout = 10000")
+    cur.execute("PRAGMA synchronous = NORMAL")  # the busy timeout is the connection's (make_engine)
     cur.close()
 
 
