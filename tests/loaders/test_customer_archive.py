@@ -184,3 +184,20 @@ def test_a_meter_box_of_another_transformer_rejects_the_row(tmp_path, city_store
     assert [(r.row, r.id, r.field) for r in result.rejects] == [(3, accounts[1], "台区编号 (transformer_id)")]
     assert "MB000001" in result.rejects[0].reason and "TR00001" in result.rejects[0].reason
     assert result.counts == {"customers": 2}
+
+
+def test_an_unchanged_file_reloaded_after_another_load_makes_no_new_version(tmp_path, city_store):
+    frame, _ = _rekeyed(archive_frame(6))
+    a = write_archive(tmp_path / "a.csv", frame.iloc[:3])  # with and without coordinates
+    b = write_archive(tmp_path / "b.csv", frame.iloc[3:])
+    first = import_customers(city_store, a, service_area=SERVICE_AREA)
+    other = import_customers(city_store, b, service_area=SERVICE_AREA)
+    assert other.data_version == first.data_version + 1
+    again = import_customers(city_store, a, service_area=SERVICE_AREA)
+    assert again.unchanged and again.data_version == other.data_version
+    # a file that would change stored rows is not "unchanged", even if it was loaded before
+    changed = frame.iloc[:3].copy()
+    changed.loc[changed.index[0], "户名"] = "改了名"
+    import_customers(city_store, write_archive(tmp_path / "a2.csv", changed), service_area=SERVICE_AREA)
+    back = import_customers(city_store, a, service_area=SERVICE_AREA)
+    assert not back.unchanged and back.data_version == other.data_version + 2
