@@ -8,7 +8,8 @@ from http import HTTPStatus
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from fastapi.routing import iter_route_contexts
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -44,8 +45,19 @@ async def _domain(request: Request, exc: GridAtlasError) -> JSONResponse:
                    headers=_headers(exc), **info)
 
 
+def _json_content_type(value: str) -> bool:
+    media = value.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
+
+
 async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
     errors = exc.errors()
+    content_type = request.headers.get("content-type")
+    if (content_type and not _json_content_type(content_type) and not content_type.startswith("multipart/")
+            and any(tuple(e.get("loc", ()))[:1] == ("body",) for e in errors)):
+        return problem(415, f"send the body as application/json, not {content_type.split(';')[0]}",
+                       type_="urn:gridatlas:unsupported-media-type", instance=request.url.path, field="Content-Type",
+                       value=content_type)
     first = errors[0] if errors else {}
     loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path")]
     field = ".".join(loc) or None
@@ -62,10 +74,26 @@ async def _validation(request: Request, exc: RequestValidationError) -> JSONResp
     )
 
 
-async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route of this path answers (Starlette's 405 names only one route's)."""
+    methods: set[str] = set()
+    for route in iter_route_contexts(request.app.routes):
+        regex = getattr(route, "path_regex", None)
+        if regex is not None and regex.match(request.url.path) and getattr(route, "methods", None):
+            methods |= set(route.methods)
+    return sorted(methods | {"OPTIONS"})
+
+
+async def _http(request: Request, exc: StarletteHTTPException) -> Response:
     if exc.status_code == 400 and "parsing the body" in str(exc.detail):  # FastAPI's JSON decode failure
         return problem(400, "the request body is not well-formed JSON", type_="urn:gridatlas:bad-body",
                        instance=request.url.path, field="body")
+    if exc.status_code == 405:
+        allow = ", ".join(_allowed_methods(request))
+        if request.method == "OPTIONS":  # RFC 9110: OPTIONS describes the resource's methods
+            return Response(status_code=204, headers={"Allow": allow})
+        return problem(405, f"{request.method} is not allowed here; allowed: {allow}", instance=request.url.path,
+                       headers={"Allow": allow})
     return problem(exc.status_code, str(exc.detail), instance=request.url.path, headers=exc.headers)
 
 

@@ -107,11 +107,12 @@ def _plan_response(plan: PlanRecord, status_code: int = 200) -> Response:
     return Response(dumps(_plan_json(plan)), status_code=status_code, media_type="application/json", headers=headers)
 
 
-_TAG = re.compile(r'^\s*(?:W/)?"(\d{1,9})"\s*$')
+_TAG = re.compile(r'^\s*(W/)?"(\d{1,9})"\s*$')
 
 
 def _if_match(raw: str | None, *, required: bool) -> int | None:
-    """The plan version an ``If-Match`` header names (``"3"``; ``W/"3"`` is accepted too)."""
+    """The plan version an ``If-Match`` header names (``"3"``). RFC 9110 compares If-Match
+    strongly: a weak tag (``W/"3"``) never matches, so it is a 412."""
     if raw is None:
         if required:
             raise PreconditionRequired('this change needs If-Match: "<version>" (the ETag of the plan you read)',
@@ -123,7 +124,10 @@ def _if_match(raw: str | None, *, required: bool) -> int | None:
             raise PreconditionRequired('If-Match: * names no version; send the ETag you read, e.g. If-Match: "3"',
                                        field="If-Match", value=raw)
         raise PreconditionFailed('If-Match must be one entity tag such as "3"', field="If-Match", value=raw)
-    return int(match.group(1))
+    if match.group(1):
+        raise PreconditionFailed('a weak entity tag never matches If-Match (RFC 9110 strong comparison); '
+                                 'send the ETag as read, e.g. "3"', field="If-Match", value=raw)
+    return int(match.group(2))
 
 
 def _domain_plan(plan: PlanRecord | PlanBody, plan_id: int | None = None) -> SwitchingPlan:
@@ -265,7 +269,8 @@ def replace(request: Request, snapshot: SnapshotDep, settings: SettingsDep, plan
 
 @router.post("/plans/{plan_id}/status", summary="Move a plan along draft → consulting → approved → executed / cancelled",
              responses={409: {"description": "the transition is not allowed from the current status"},
-                        412: {"description": "If-Match is given and does not match the plan's version"}})
+                        412: {"description": "If-Match is given and does not match the plan's version"},
+                        428: {"description": "If-Match: * names no version"}})
 def set_status(request: Request, plan_id: PlanId, body: Annotated[StatusIn, Body()],
                principal: Annotated[Principal, allow("planner")],
                if_match: Annotated[str | None, Header(description="optional: the ETag read")] = None) -> Response:
@@ -288,7 +293,8 @@ def set_status(request: Request, plan_id: PlanId, body: Annotated[StatusIn, Body
 
 @router.delete("/plans/{plan_id}", status_code=204, summary="Delete a draft plan (If-Match optional)",
                responses={412: {"description": "If-Match is given and does not match the plan's version"},
-                          409: {"description": "the plan is not a draft"}})
+                          409: {"description": "the plan is not a draft"},
+                          428: {"description": "If-Match: * names no version"}})
 def remove(request: Request, plan_id: PlanId, principal: Annotated[Principal, allow("planner")],
            if_match: Annotated[str | None, Header()] = None) -> Response:
     expected = _if_match(if_match, required=False)

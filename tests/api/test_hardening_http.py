@@ -93,3 +93,48 @@ def test_the_ad_hoc_export_enforces_the_plan_size_limit(api_url, client_as):
     planner = client_as("planner")
     assert planner.post("/api/v1/impact", json={"steps": steps}).status_code == 422
     _problem(planner.post("/api/v1/impact/export", json={"steps": steps}), 422, "steps")
+
+
+# -- contract (issue 17) -------------------------------------------------------------------------
+
+
+def _new_plan(client_as) -> int:
+    r = client_as("planner").post("/api/v1/plans", json={"title": "contract", "steps": [{"action": "open", "element": FUSE}]})
+    assert r.status_code == 201, r.text
+    return r.json()["id"]
+
+
+def test_if_match_uses_the_strong_comparison(client_as):
+    plan_id = _new_plan(client_as)
+    body = {"title": "changed", "steps": [{"action": "open", "element": FUSE}]}
+    planner = client_as("planner")
+    _problem(planner.put(f"/api/v1/plans/{plan_id}", json=body, headers={"If-Match": 'W/"1"'}), 412, "If-Match")
+    assert planner.put(f"/api/v1/plans/{plan_id}", json=body, headers={"If-Match": '"1"'}).status_code == 200
+
+
+def test_428_on_delete_is_documented(client):
+    responses = client.get("/openapi.json").json()["paths"]["/api/v1/plans/{plan_id}"]["delete"]["responses"]
+    assert "428" in responses
+
+
+def test_405_and_options_list_every_allowed_method(client_as):
+    plan_id = _new_plan(client_as)
+    planner = client_as("planner")
+    r = planner.patch(f"/api/v1/plans/{plan_id}", json={})
+    _problem(r, 405)
+    assert {m.strip() for m in r.headers["allow"].split(",")} >= {"GET", "PUT", "DELETE"}
+    r = planner.options(f"/api/v1/plans/{plan_id}")
+    assert r.status_code == 204 and {m.strip() for m in r.headers["allow"].split(",")} >= {"GET", "PUT", "DELETE", "OPTIONS"}
+    r = planner.options("/api/v1/plans")
+    assert {m.strip() for m in r.headers["allow"].split(",")} >= {"GET", "POST"}
+
+
+@pytest.mark.parametrize("path, params", [("/api/v1/search", {"limit": "0"}), ("/api/v1/plans", {"bogus": "1"}),
+                                          ("/api/v1/customers/0300100001", {"at": "0.5"})])
+def test_authentication_comes_before_query_validation(anonymous, path, params):
+    _problem(anonymous.get(path, params=params), 401)
+
+
+def test_a_wrong_content_type_is_415(client_as):
+    r = client_as("planner").post("/api/v1/impact", content=b'{"open": ["SW000030"]}', headers={"content-type": "text/plain"})
+    _problem(r, 415)
