@@ -9,7 +9,8 @@ the personal data itself (record ``{"unmasked": ["phone", "address"]}``, not the
 Actions in use: ``customer.pii_read`` (object_kind "customer", object_id the 户号),
 ``customer.pii_lookup`` (a masked role's search matched a phone or address: which fields and accounts),
 ``export`` (object_kind e.g. "plan"/"impact", details format and row count), ``import``,
-``plan.create`` / ``plan.update`` / ``plan.status`` (object_kind "plan"), ``alert.ack``.
+``plan.create`` / ``plan.update`` / ``plan.status`` / ``plan.delete`` (object_kind "plan"),
+``key.create`` / ``key.revoke`` (command line).
 """
 
 from __future__ import annotations

@@ -73,7 +73,8 @@ class Settings(BaseSettings):
         default=10.0, ge=0, description="how often a server checks for a new data version (0: never)"
     )
     environment: str = Field(default="development", pattern="^(development|test|production)$")
-    secret_key: str = Field(default="change-me")
+    secret_key: str = Field(default="change-me", description="the server's secret for signed values (e.g. "
+                            "links); a production start refuses the default")
     plan_impact_cache_size: int = Field(
         default=64, ge=0, description="impact results kept per process, keyed by (plan, plan version, data version)"
     )

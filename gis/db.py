@@ -1,26 +1,22 @@
-"""Engines, sessions and schema migrations for both stores.
+"""Engines and schema migrations for both stores.
 
 Nothing here runs at import: the composition root (``api/``) calls :func:`make_engine`
-with the configured URL and passes the engine (or a session factory) down.
+with the configured URL and passes the engine down (the code works on connections; there
+are no ORM sessions).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import create_engine, event, inspect, text
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.orm import Session, sessionmaker
 
 from gis.dialects import for_dialect
 from gis.errors import StoreUnavailable
 
 __all__ = [
     "make_engine",
-    "make_session_factory",
-    "session_scope",
     "migrate",
     "current_revision",
     "head_revision",
@@ -65,24 +61,6 @@ def _sqlite_transactions(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def _begin(conn):
         conn.exec_driver_sql("BEGIN")
-
-
-def make_session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(bind=engine, expire_on_commit=False)
-
-
-@contextmanager
-def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """One unit of work: commit on success, roll back (and re-raise) on any error."""
-    session = factory()
-    try:
-        yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
 
 
 def _alembic_config(engine: Engine):
