@@ -28,7 +28,7 @@ from api.customer_view import ViewCaches
 from api.errors import add_exception_handlers
 from api.limits import reject_unknown_query_params
 from api.logs import configure_logging
-from api.middleware import AccessLogMiddleware, BodyLimitMiddleware
+from api.middleware import AccessLogMiddleware, BodyLimitMiddleware, StrictJsonMiddleware
 from api.openapi import API_DESCRIPTION, install_openapi
 from api.ratelimit import TokenBuckets
 from api.routes import (alerts, alternatives, calls, consultation, contacts, customers, data_quality, events, grid,
@@ -98,11 +98,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = make_engine(settings.database_url)
+        engine = make_engine(settings.database_url, busy_timeout_s=settings.sqlite_busy_timeout_s)
         app.state.settings = settings
         app.state.engine = engine
         app.state.keys = KeyCache(engine, settings.auth_cache_ttl_s, settings.key_touch_interval_s)
-        app.state.audit = AuditWriter(make_engine(settings.database_url, pool_size=1))
+        app.state.audit = AuditWriter(make_engine(settings.database_url, pool_size=1,
+                                                  busy_timeout_s=settings.sqlite_busy_timeout_s))
         app.state.rate_limits = TokenBuckets(settings.rate_limit_per_s, settings.rate_limit_burst)
         app.state.topology = TopologyHolder(engine)
         app.state.customer_views = ViewCaches()
@@ -144,6 +145,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         dependencies=[Depends(reject_unknown_query_params)],
     )
     add_exception_handlers(app)
+    app.add_middleware(StrictJsonMiddleware)  # inside the body limit: it reads only bounded bodies
     app.add_middleware(BodyLimitMiddleware, default=settings.max_body_bytes,
                        limits=[("/api/v1/imports/", settings.max_import_bytes)])
     app.add_middleware(AccessLogMiddleware, data_version=lambda: _data_version(app))

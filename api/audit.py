@@ -7,19 +7,21 @@ and in which role; the token never reaches the trail, and ``details`` say what w
 the personal data itself (record ``{"unmasked": ["phone", "address"]}``, not the phone number).
 
 Actions in use: ``customer.pii_read`` (object_kind "customer", object_id the 户号),
+``customer.pii_lookup`` (a masked role's search matched a phone or address: which fields and accounts),
 ``export`` (object_kind e.g. "plan"/"impact", details format and row count), ``import``,
-``plan.create`` / ``plan.update`` / ``plan.status`` (object_kind "plan"), ``alert.ack``.
+``plan.create`` / ``plan.update`` / ``plan.status`` / ``plan.delete`` (object_kind "plan"),
+``key.create`` / ``key.revoke`` (command line).
 """
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Mapping
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
 from api.auth import Principal, allow
+from api.datetimes import IsoDateTime
 from api.deps import ConnDep, SettingsDep
 from api.limits import page_size
 from gis.audit import query_events
@@ -86,8 +88,8 @@ def list_audit(
     action: Annotated[str | None, Query(max_length=64, examples=["customer.pii_read"])] = None,
     object_kind: Annotated[str | None, Query(max_length=32, examples=["customer"])] = None,
     object_id: Annotated[str | None, Query(max_length=100)] = None,
-    since: Annotated[dt.datetime | None, Query(description="inclusive, ISO 8601 (without a zone: UTC)")] = None,
-    until: Annotated[dt.datetime | None, Query(description="exclusive, ISO 8601 (without a zone: UTC)")] = None,
+    since: Annotated[IsoDateTime | None, Query(description="inclusive, ISO 8601 (without a zone: UTC)")] = None,
+    until: Annotated[IsoDateTime | None, Query(description="exclusive, ISO 8601 (without a zone: UTC)")] = None,
     limit: Annotated[int | None, Query(ge=1, description="page size (bounded by the server maximum)")] = None,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> dict[str, Any]:

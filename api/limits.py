@@ -14,6 +14,7 @@ from typing import Any
 
 from fastapi import Request
 
+from api.auth import authenticate_request, route_roles
 from api.settings import PLAN_STEPS_HARD_CAP, Settings
 from gis.errors import InvalidInput
 
@@ -92,10 +93,6 @@ def check_plan_size(total_steps: int, settings: Settings, *, field: str = "steps
         )
 
 
-_KNOWN_QUERY: dict[int, frozenset[str]] = {}
-_REPEATABLE: dict[int, frozenset[str]] = {}
-
-
 def _query_names(dependant: Any) -> Iterator[str]:
     """Query parameter names of a route's dependant and all its sub-dependencies."""
     for field in dependant.query_params:
@@ -124,17 +121,21 @@ async def reject_unknown_query_params(request: Request) -> None:
     """422 for a query parameter an /api/ route does not define (``limt=10`` is a typo, not a default).
 
     App-wide dependency: integrators learn of a misspelt parameter at once instead of getting
-    a silently unfiltered answer. The route's known names are computed once per route.
+    a silently unfiltered answer. The route's known names are computed once per route and kept
+    on the route itself. On a route that needs a key the caller is authenticated first: 401
+    before 422.
     """
     route = request.scope.get("route")
     if route is None or not hasattr(route, "dependant") or not request.url.path.startswith("/api/"):
         return  # the map's pages and probes are not API calls (a browser may add ?utm=…)
-    known = _KNOWN_QUERY.get(id(route))
+    known = getattr(route, "gridatlas_query_names", None)
     if known is None:
         known = frozenset(_query_names(route.dependant))
-        _KNOWN_QUERY[id(route)] = known
+        route.gridatlas_query_names = known  # on its owner: no module-level cache keyed by id()
     for name in request.query_params.keys():
         if name not in known:
+            if route_roles(route) is not None:
+                await authenticate_request(request)
             raise InvalidInput(
                 f"unknown query parameter {name!r}; this endpoint accepts: {', '.join(sorted(known)) or 'none'}",
                 field=name or "(empty name)", value=request.query_params.get(name),
@@ -142,9 +143,9 @@ async def reject_unknown_query_params(request: Request) -> None:
     # a scalar parameter given twice (?actor=a&actor=b) would silently use one of them
     repeated = [n for n in set(request.query_params.keys()) if len(request.query_params.getlist(n)) > 1]
     if repeated:
-        repeatable = _REPEATABLE.get(id(route))
+        repeatable = getattr(route, "gridatlas_repeatable_names", None)
         if repeatable is None:
-            repeatable = _REPEATABLE[id(route)] = frozenset(_repeatable_names(route.dependant))
+            repeatable = route.gridatlas_repeatable_names = frozenset(_repeatable_names(route.dependant))
         for name in sorted(repeated):
             if name not in repeatable:
                 raise InvalidInput(f"query parameter {name!r} is given more than once; give it once",

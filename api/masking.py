@@ -4,6 +4,8 @@ Phones keep their first three and last four digits (138****1234) so a dispatcher
 colleague can still confirm "the number ending 1234"; ID numbers keep the region prefix
 and the last four characters; addresses keep the street but hide every digit (house,
 building and room numbers). Roles in :data:`api.auth.PII_ROLES` see the values unmasked.
+Exports additionally mask names (张*伟: first and last character kept) for the roles the
+``export_masking`` setting says.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["mask_phone", "mask_id_number", "mask_address", "mask_customer", "mask_history_entry", "PII_FIELDS"]
+__all__ = ["mask_phone", "mask_id_number", "mask_address", "mask_name", "mask_customer", "mask_history_entry",
+           "PII_FIELDS"]
 
 #: Customer fields that hold personal data, and how each is masked.
 PII_FIELDS = ("phone", "phone_alt", "id_number", "address", "wechat_openid")
@@ -41,6 +44,15 @@ def mask_id_number(value: str | None) -> str | None:
 
 def mask_address(value: str | None) -> str | None:
     return _DIGIT.sub("*", value) if value else value
+
+
+def mask_name(value: str | None) -> str | None:
+    """张*伟: the first and last character kept, the ones between hidden (张* for two, * for one)."""
+    if not value:
+        return value
+    if len(value) <= 2:
+        return value[0] + "*" if len(value) == 2 else "*"
+    return value[0] + "*" * (len(value) - 2) + value[-1]
 
 
 def _mask_openid(value: str | None) -> str | None:

@@ -1,4 +1,4 @@
-"""ASGI middleware of the composition root: request body limits and the access log.
+"""ASGI middleware of the composition root: request body limits, strict JSON bodies and the access log.
 
 Both are plain ASGI (no BaseHTTPMiddleware) so streamed responses pass through untouched.
 """
@@ -17,7 +17,8 @@ from urllib.parse import parse_qsl
 from fastapi import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["BodyLimitMiddleware", "AccessLogMiddleware", "LOGGED_QUERY_PARAMS", "WORKER_HEADER"]
+__all__ = ["BodyLimitMiddleware", "StrictJsonMiddleware", "AccessLogMiddleware", "LOGGED_QUERY_PARAMS",
+           "WORKER_HEADER", "strict_json_loads"]
 
 #: Response header naming the worker process that answered (operators and tests tell workers apart).
 WORKER_HEADER = "X-GridAtlas-Worker"
@@ -95,6 +96,94 @@ async def _send_413(scope: Scope, send: Send, declared: int, limit: int) -> None
     }).encode()
     headers = [*_PROBLEM_HEADERS, (b"content-length", str(len(body)).encode()), (b"connection", b"close")]
     await send({"type": "http.response.start", "status": 413, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON (RFC 8259 has no NaN or Infinity)")
+
+
+def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"the key {key!r} appears twice in one object")
+        out[key] = value
+    return out
+
+
+def strict_json_loads(body: bytes) -> Any:
+    """``json.loads`` without NaN/Infinity and without duplicate keys (ValueError naming why)."""
+    return json.loads(body, parse_constant=_refuse_constant, object_pairs_hook=_refuse_duplicates)
+
+
+def _is_json(scope: Scope) -> bool:
+    for name, value in scope.get("headers", ()):
+        if name == b"content-type":
+            media = value.split(b";", 1)[0].strip().lower()
+            return media == b"application/json" or (media.startswith(b"application/") and media.endswith(b"+json"))
+    return False
+
+
+class StrictJsonMiddleware:
+    """A JSON request body that is not strict JSON is a 400 problem naming ``body``.
+
+    Python's parser (FastAPI's) takes ``NaN`` and ``Infinity``, which no JSON has and no error
+    response could echo back, and lets a repeated key silently win; a body that does not
+    parse at all became a 422. Here every JSON body is parsed once strictly before the route
+    sees it (then replayed unchanged): malformed, NaN/Infinity or a duplicate key → 400.
+    Bodies are already bounded by :class:`BodyLimitMiddleware`, which runs outside this one.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH") or not _is_json(scope):
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        try:
+            while True:
+                message = await receive()
+                if message["type"] != "http.request":  # disconnected: nothing to answer
+                    return
+                chunks.append(message.get("body", b""))
+                if not message.get("more_body", False):
+                    break
+        except HTTPException as exc:  # the body limit, raised while reading
+            await _problem_response(scope, send, exc.status_code, str(exc.detail), "payload-too-large", None)
+            return
+        body = b"".join(chunks)
+        if body:
+            try:
+                strict_json_loads(body)
+            except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError and the refusals above
+                await _problem_response(scope, send, 400, f"the request body is not well-formed JSON: {exc}",
+                                        "bad-body", "body")
+                return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+
+async def _problem_response(scope: Scope, send: Send, status: int, detail: str, code: str, field: str | None) -> None:
+    from http import HTTPStatus
+
+    problem = {"type": f"urn:gridatlas:{code}", "title": HTTPStatus(status).phrase, "status": status,
+               "detail": detail, "instance": scope["path"]}
+    if field:
+        problem["field"] = field
+    body = json.dumps(problem, ensure_ascii=False).encode()
+    headers = [*_PROBLEM_HEADERS, (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 

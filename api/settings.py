@@ -8,14 +8,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gis.models import CONTACT_FIELDS, ROLES, SENSITIVITIES
 from interactions.sensitive_words import DEFAULT_SENSITIVE_WORDS
 from interactions.trouble_calls import DEFAULT_TROUBLE_THRESHOLDS, TROUBLE_DEVICE_KINDS
 
-__all__ = ["Settings", "DEFAULT_SAMPLE_DIR", "PLAN_STEPS_HARD_CAP", "VIEW_PANELS", "DEFAULT_VIEW_PANELS"]
+__all__ = ["Settings", "DEFAULT_SAMPLE_DIR", "PLAN_STEPS_HARD_CAP", "VIEW_PANELS", "DEFAULT_VIEW_PANELS",
+           "ExportMasking", "DEFAULT_EXPORT_MASKING"]
 
 #: The committed sample city the demo loads.
 DEFAULT_SAMPLE_DIR = Path(__file__).resolve().parent.parent / "data" / "samples" / "foshan"
@@ -40,6 +41,23 @@ DEFAULT_VIEW_PANELS: dict[str, tuple[str, ...]] = {
 }
 
 
+class ExportMasking(BaseModel):
+    """How one role's exports show customers: names masked (张*伟), coordinates rounded to
+    ``coordinate_decimals`` decimal degrees (2 ≈ 1 km: neither the house nor the 台区; None: exact)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    names: bool = False
+    coordinate_decimals: int | None = Field(default=None, ge=0, le=6)
+
+
+_MASKED_EXPORT = ExportMasking(names=True, coordinate_decimals=2)
+DEFAULT_EXPORT_MASKING: dict[str, ExportMasking] = {
+    "dispatcher": ExportMasking(), "agent": ExportMasking(), "admin": ExportMasking(),
+    "planner": _MASKED_EXPORT, "analyst": _MASKED_EXPORT,
+}
+
+
 class Settings(BaseSettings):
     """GridAtlas configuration; every field can be set as ``GRIDATLAS_<NAME>``."""
 
@@ -59,7 +77,8 @@ class Settings(BaseSettings):
         default=10.0, ge=0, description="how often a server checks for a new data version (0: never)"
     )
     environment: str = Field(default="development", pattern="^(development|test|production)$")
-    secret_key: str = Field(default="change-me")
+    secret_key: str = Field(default="change-me", description="the server's secret for signed values (e.g. "
+                            "links); a production start refuses the default")
     plan_impact_cache_size: int = Field(
         default=64, ge=0, description="impact results kept per process, keyed by (plan, plan version, data version)"
     )
@@ -319,3 +338,23 @@ class Settings(BaseSettings):
         if self.environment == "production" and self.secret_key == "change-me":
             raise ValueError("refusing to start in production with the default secret_key")
         return self
+
+    # -- export masking (issue 17)
+    export_masking: dict[str, ExportMasking] = Field(
+        default_factory=lambda: dict(DEFAULT_EXPORT_MASKING),
+        description='role -> {"names": bool, "coordinate_decimals": int|null} for impact exports (JSON); '
+                    "roles not given keep their defaults (planner/analyst: names masked, 2 decimals)",
+    )
+
+    @field_validator("export_masking")
+    @classmethod
+    def _export_roles(cls, value: dict[str, ExportMasking]) -> dict[str, ExportMasking]:
+        unknown = sorted(set(value) - set(ROLES))
+        if unknown:
+            raise ValueError(f"export_masking: unknown role(s) {unknown}; roles: {', '.join(ROLES)}")
+        return {**DEFAULT_EXPORT_MASKING, **value}
+
+    # -- store busy (issue 17)
+    sqlite_busy_timeout_s: float = Field(
+        default=10.0, gt=0, le=300,
+        description="how long a request waits for another writer's lock on a SQLite store before a 503 with Retry-After")

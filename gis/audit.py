@@ -31,15 +31,16 @@ __all__ = ["record_event", "query_events", "AuditWriter", "AUDIT_ACTIONS", "MAX_
 _TABLE = AuditEvent.__table__
 _COLUMNS = ("actor", "role", "action", "object_kind", "object_id", "at", "details")
 
-#: Actions the API records (others may be added; the names are lower-case dotted words).
+#: Actions the API records today (features add theirs; the names are lower-case dotted words).
 AUDIT_ACTIONS = (
     "customer.pii_read",
+    "customer.pii_lookup",
     "export",
     "import",
     "plan.create",
     "plan.update",
     "plan.status",
-    "alert.ack",
+    "plan.delete",
     "key.create",
     "key.revoke",
 )

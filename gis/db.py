@@ -1,26 +1,22 @@
-"""Engines, sessions and schema migrations for both stores.
+"""Engines and schema migrations for both stores.
 
 Nothing here runs at import: the composition root (``api/``) calls :func:`make_engine`
-with the configured URL and passes the engine (or a session factory) down.
+with the configured URL and passes the engine down (the code works on connections; there
+are no ORM sessions).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import create_engine, event, inspect, text
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.orm import Session, sessionmaker
 
 from gis.dialects import for_dialect
 from gis.errors import StoreUnavailable
 
 __all__ = [
     "make_engine",
-    "make_session_factory",
-    "session_scope",
     "migrate",
     "current_revision",
     "head_revision",
@@ -30,11 +26,12 @@ __all__ = [
 _MIGRATIONS = Path(__file__).with_name("migrations")
 
 
-def make_engine(url: str, *, echo: bool = False, pool_size: int = 5) -> Engine:
+def make_engine(url: str, *, echo: bool = False, pool_size: int = 5, busy_timeout_s: float = 10.0) -> Engine:
     """Create an engine for ``sqlite:///path`` or ``postgresql+psycopg://…``.
 
     SQLite files get their parent folder created, foreign keys enforced, WAL journaling
-    and the geometry bounding-box functions the R*Tree triggers need.
+    and the geometry bounding-box functions the R*Tree triggers need; a statement waits up to
+    ``busy_timeout_s`` for another writer's lock before failing with "database is locked".
     """
     parsed = make_url(url)
     backend = parsed.get_backend_name()
@@ -44,7 +41,7 @@ def make_engine(url: str, *, echo: bool = False, pool_size: int = 5) -> Engine:
         database = parsed.database
         if database and database != ":memory:" and not database.startswith("file:"):
             Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        kwargs["connect_args"] = {"check_same_thread": False}
+        kwargs["connect_args"] = {"check_same_thread": False, "timeout": busy_timeout_s}
     else:
         kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
     engine = create_engine(url, **kwargs)
@@ -69,24 +66,6 @@ def _sqlite_transactions(engine: Engine) -> None:
         if mode not in ("", "IMMEDIATE"):
             raise ValueError(f"sqlite_begin must be '' or 'IMMEDIATE', not {mode!r}")
         conn.exec_driver_sql(f"BEGIN {mode}".strip())
-
-
-def make_session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(bind=engine, expire_on_commit=False)
-
-
-@contextmanager
-def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """One unit of work: commit on success, roll back (and re-raise) on any error."""
-    session = factory()
-    try:
-        yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
 
 
 def _alembic_config(engine: Engine):

@@ -17,6 +17,7 @@ __all__ = [
     "InvalidInput",
     "MalformedInput",
     "StoreUnavailable",
+    "StoreBusy",
     "PayloadTooLarge",
     "RateLimited",
 ]
@@ -107,6 +108,16 @@ class StoreUnavailable(GridAtlasError):
 
     status = 503
     code = "store-unavailable"
+
+
+class StoreBusy(StoreUnavailable):
+    """The store stayed locked by another writer (a SQLite load) for longer than the wait allowed."""
+
+    code = "store-busy"
+
+    def __init__(self, message: str, *, retry_after: float = 2.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class PayloadTooLarge(GridAtlasError):

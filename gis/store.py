@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -28,6 +29,8 @@ from gis.errors import InvalidInput, NotFound
 from gis.models import Base
 
 __all__ = [
+    "digest_loaded_before",
+    "rows_stored_as",
     "LAYERS",
     "LayerPage",
     "upsert_rows",
@@ -117,7 +120,7 @@ _ASSET_SPEC: dict[str, tuple[tuple[str, ...], bool]] = {
     "transformers": (("id", "name", "hv_node", "lv_node", "rated_kva", "in_service", "feeder_id"), True),
     "meter_boxes": (("id", "node", "transformer_id"), True),
     "customers": (
-        ("account_no", "supply_node", "meter_box_id", "transformer_id", "sensitivity", "category"),
+        ("account_no", "supply_node", "meter_box_id", "transformer_id", "sensitivity", "category", "location_quality"),
         True,
     ),
 }
@@ -233,6 +236,48 @@ def record_data_version(conn: Connection, source: str, details: Mapping[str, Any
         _table("data_versions").insert().values(source=source, details=dict(details), loaded_at=func.now())
     )
     return int(result.inserted_primary_key[0])
+
+
+def digest_loaded_before(conn: Connection, digest: str) -> bool:
+    """Whether some data version was loaded from content with this ``sha256`` (data_versions is small)."""
+    tbl = _table("data_versions")
+    return any((details or {}).get("sha256") == digest for details in conn.execute(select(tbl.c.details)).scalars())
+
+
+def _same_value(a: object, b: object) -> bool:
+    a_missing = a is None or (isinstance(a, float) and a != a)
+    b_missing = b is None or (isinstance(b, float) and b != b)
+    if a_missing or b_missing:
+        return a_missing and b_missing
+    if isinstance(a, shapely.Geometry) or isinstance(b, shapely.Geometry):
+        return (isinstance(a, shapely.Geometry) and isinstance(b, shapely.Geometry)
+                and shapely.to_wkb(a) == shapely.to_wkb(b))
+    if isinstance(a, pd.Timestamp):
+        a = a.date() if isinstance(b, dt.date) and not isinstance(b, dt.datetime) else a.to_pydatetime()
+    if isinstance(a, np.generic):
+        a = a.item()
+    return a == b
+
+
+def rows_stored_as(conn: Connection, table: str, frame: pd.DataFrame) -> bool:
+    """Whether every row of ``frame`` (model columns, geometry as shapely) is stored with exactly
+    these values, so upserting it would change nothing. Columns the frame lacks are not compared."""
+    tbl = _table(table)
+    pk = next(iter(tbl.primary_key.columns)).name
+    names = [c for c in frame.columns if c in tbl.c]
+    ids = frame[pk].tolist()
+    stored: dict[object, tuple] = {}
+    for start in range(0, len(ids), _BATCH):
+        chunk = ids[start : start + _BATCH]
+        for row in conn.execute(select(*[tbl.c[c] for c in names]).where(tbl.c[pk].in_(chunk))):
+            stored[row[names.index(pk)]] = tuple(row)
+    if len(stored) != len(set(ids)):
+        return False
+    for values in frame[names].itertuples(index=False, name=None):
+        have = stored[values[names.index(pk)]]
+        if not all(_same_value(a, b) for a, b in zip(values, have)):
+            return False
+    return True
 
 
 def table_counts(conn: Connection, tables: Iterable[str]) -> dict[str, int]:

@@ -21,6 +21,9 @@ __all__ = [
     "check_references",
     "check_enum",
     "check_lonlat",
+    "check_no_nul",
+    "check_meter_box_transformer",
+    "meter_box_transformer_reason",
 ]
 
 BBox = tuple[float, float, float, float]
@@ -121,12 +124,17 @@ def check_enum(table: str, df: pd.DataFrame, id_col: str, field: str, allowed: I
 
 
 def check_lonlat(table: str, df: pd.DataFrame, id_col: str, lon: np.ndarray, lat: np.ndarray, area: BBox) -> list[Problem]:
-    """Coordinates must be finite WGS 84 lon/lat inside the service area; swapped axes are named."""
+    """Coordinates must be finite WGS 84 lon/lat inside the service area; swapped axes are named.
+
+    A swap is named only when the given order lies outside the area and the exchanged one inside:
+    with a large area (a whole country, the world) both orders of a valid point may fall inside.
+    """
     minx, miny, maxx, maxy = area
     lon = np.asarray(lon, dtype=float)
     lat = np.asarray(lat, dtype=float)
     with np.errstate(invalid="ignore"):
-        swapped = (lat >= minx) & (lat <= maxx) & (lon >= miny) & (lon <= maxy)
+        given_inside = (lon >= minx) & (lon <= maxx) & (lat >= miny) & (lat <= maxy)
+        swapped = ~given_inside & (lat >= minx) & (lat <= maxx) & (lon >= miny) & (lon <= maxy)
         bad_range = ~swapped & (~np.isfinite(lon) | ~np.isfinite(lat) | (np.abs(lon) > 180) | (np.abs(lat) > 90))
         outside = ~bad_range & ~swapped & ((lon < minx) | (lon > maxx) | (lat < miny) | (lat > maxy))
     coord = np.full(len(lon), None, dtype=object)
@@ -141,3 +149,43 @@ def check_lonlat(table: str, df: pd.DataFrame, id_col: str, lon: np.ndarray, lat
             f"outside the service area {minx},{miny},{maxx},{maxy}", "_coord",
         )
     )
+
+
+def check_no_nul(table: str, df: pd.DataFrame, id_col: str) -> list[Problem]:
+    """Text cells holding a NUL character: SQLite would keep them truncated, PostgreSQL refuses them."""
+    out: list[Problem] = []
+    for field in df.columns:
+        col = df[field]
+        if field.startswith("_") or field == "geom" or not (col.dtype == object or pd.api.types.is_string_dtype(col)):
+            continue
+        try:
+            mask = col.str.contains("\x00", regex=False, na=False).to_numpy(dtype=bool)
+        except AttributeError:  # an object column that holds no text (e.g. dates)
+            continue
+        if mask.any():
+            shown = df.assign(_shown=col.where(~mask, col.str.replace("\x00", "\\x00", regex=False)))
+            out += _problems(table, shown, mask, id_col, field, "contains a NUL character", "_shown")
+    return out
+
+
+def meter_box_transformer_reason(box: object, box_transformer: object, given: object) -> str:
+    """Why a customer whose 表箱 is on another 台区 than its 台区编号 is refused (one text for every loader)."""
+    return (f"meter box {box!r} belongs to transformer {box_transformer!r}, not {given!r}: "
+            "correct the 台区编号 or the 表箱编号 (a customer is supplied through its meter box)")
+
+
+def check_meter_box_transformer(table: str, df: pd.DataFrame, id_col: str, box_transformer: pd.Series) -> list[Problem]:
+    """Customers whose meter box (``meter_box_id``) is on another transformer than their ``transformer_id``.
+
+    ``box_transformer`` maps meter box id → its transformer id (null when unknown).
+    """
+    if "meter_box_id" not in df or "transformer_id" not in df:
+        return []
+    theirs = df["meter_box_id"].map(box_transformer).to_numpy(dtype=object)
+    given = df["transformer_id"].to_numpy(dtype=object)
+    bad = np.array([not _isna(a) and not _isna(b) and a != b for a, b in zip(theirs, given)], dtype=bool)
+    out = []
+    for p, box, t in zip(_problems(table, df, bad, id_col, "transformer_id", ""), df["meter_box_id"].to_numpy(dtype=object)[bad],
+                         theirs[bad]):
+        out.append(Problem(p.table, p.row, p.id, p.field, p.value, meter_box_transformer_reason(box, t, p.value)))
+    return out

@@ -36,6 +36,8 @@ from gis.validation import (
     Problem,
     check_enum,
     check_lonlat,
+    check_meter_box_transformer,
+    check_no_nul,
     check_references,
     check_required,
     check_unique,
@@ -181,6 +183,8 @@ def _check_customers(df: pd.DataFrame, layers: dict[str, pd.DataFrame], area: BB
     p += check_references(t, df, "account_no", "meter_box_id", "meter_boxes", pd.Index(layers["meter_boxes"]["id"]), nullable=True)
     p += check_references(t, df, "account_no", "transformer_id", "transformers", pd.Index(layers["transformers"]["id"]), nullable=True)
     p += check_references(t, df, "account_no", "supply_node", "nodes", pd.Index(layers["nodes"]["id"]), nullable=True)
+    boxes = layers["meter_boxes"].drop_duplicates("id").set_index("id")["transformer_id"]
+    p += check_meter_box_transformer(t, df, "account_no", boxes)
     _numbers(t, df, "account_no", ("lon", "lat", "contract_kva"), p)
     has = df["lon"].notna().to_numpy() & df["lat"].notna().to_numpy()
     p += check_lonlat(t, df[has], "account_no", df["lon"][has].to_numpy(), df["lat"][has].to_numpy(), area)
@@ -291,6 +295,8 @@ def read_city(
     problems = _check_grid(layers, service_area)
     problems += _check_customers(customers, layers, service_area)
     problems += _check_interactions(interactions, service_area)
+    problems += [q for name, df in (*layers.items(), ("customers", customers), ("interactions", interactions))
+                 for q in check_no_nul(name, df, "account_no" if name == "customers" else "id")]
     if problems:
         raise CityImportError(problems)
 

@@ -108,7 +108,8 @@ def import_customers(
     preflight(spec)
     digest = content_hash([b"customers", (mapping_text or "").encode(), repr(tuple(service_area)).encode(), path.read_bytes()])
     source = read_source(spec)
-    if display_name:
+    if display_name:  # rejects recorded while reading name the file as the user knows it too
+        source.rejects = [replace(r, source_file=display_name) if r.source_file == source.file else r for r in source.rejects]
         source.file = display_name
     result = run_load(engine, [source], service_area=service_area, source_label=f"customers:{display_name or path.resolve()}",
                       digest=digest, progress=progress)

@@ -1,4 +1,5 @@
-"""Rejected rows and the reject report (a CSV Excel opens: UTF-8 with a byte-order mark).
+"""Rejected rows and the reject report (a CSV Excel opens: UTF-8 with a byte-order mark; cells that
+would start a spreadsheet formula get a leading ``'``, :mod:`gis.spreadsheet`).
 
 Row numbers are the ones a user finds in the source: for CSV and XLSX the spreadsheet row
 (the header is row 1, so the first data row is row 2); for GIS layers the 1-based feature
@@ -11,6 +12,8 @@ import csv
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from gis.spreadsheet import csv_row
 
 __all__ = ["Reject", "REJECT_COLUMNS", "write_rejects", "default_rejects_path", "is_reject_report"]
 
@@ -51,7 +54,7 @@ def write_rejects(path: Path, rejects: Iterable[Reject]) -> int:
         writer = csv.writer(fh)
         writer.writerow(REJECT_COLUMNS)
         for r in rejects:
-            writer.writerow([r.source_file, r.layer, r.row, r.id, r.field, r.value, r.reason])
+            writer.writerow(csv_row([r.source_file, r.layer, r.row, r.id, r.field, r.value, r.reason]))
             n += 1
     return n
 

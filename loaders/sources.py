@@ -10,6 +10,7 @@ number in an x column, unparsable WKT, an unknown SRID) become :class:`Reject` r
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -125,19 +126,52 @@ def _kind(path: Path) -> str:
     return "ogr"
 
 
+#: Column of a CSV's rows that holds the cells beyond the header's (a row to reject, never to shift).
+EXTRA_CELLS = "\x00extra cells"
+
+
 def _read_table_text(path: Path, spec: TargetSpec, *, nrows: int | None = None) -> tuple[pd.DataFrame, str]:
+    """A CSV's rows as text; a row with more cells than the header keeps them in :data:`EXTRA_CELLS`.
+
+    pandas would refuse the whole file for one such row (or, for the first row, silently
+    take its first cell as an index and shift every row), so the rows are read with one
+    column more than the header; a row longer still sends the file through the csv module.
+    """
     import io
 
     where = str(path)
     text, encoding = decode_text(path.read_bytes(), spec.encoding, where, spec.key)
     sep = "\t" if path.suffix.lower() == ".tsv" else ","
+    options = dict(dtype=str, keep_default_na=False, na_values=[""], sep=sep, skip_blank_lines=False)
     try:
-        df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_values=[""], sep=sep, nrows=nrows,
-                         skip_blank_lines=False)
+        header = [str(c).strip() for c in pd.read_csv(io.StringIO(text), nrows=0, **options).columns]
+        if nrows == 0:
+            return pd.DataFrame(columns=header, dtype=object), encoding
+        try:
+            df = pd.read_csv(io.StringIO(text), header=0, names=[*header, EXTRA_CELLS], index_col=False, nrows=nrows,
+                             **options)
+        except pd.errors.ParserError:  # a row with two or more extra cells
+            df = _ragged_rows(text, sep, header)
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise MappingError(f"{where} is not a readable CSV: {exc}", field=f"{spec.key} source", value=str(path)) from exc
-    df.columns = [str(c).strip() for c in df.columns]
+    if df[EXTRA_CELLS].isna().all():
+        df = df.drop(columns=[EXTRA_CELLS])
     return df, encoding
+
+
+def _ragged_rows(text: str, sep: str, header: list[str]) -> pd.DataFrame:
+    """Every record of ``text`` after the header through the csv module: cells beyond the header's
+    joined into :data:`EXTRA_CELLS`, missing ones empty (as pandas reads a short row)."""
+    import csv
+    import io
+
+    n = len(header)
+    rows = []
+    for record in itertools.islice(csv.reader(io.StringIO(text, newline=""), delimiter=sep), 1, None):
+        cells = [c if c != "" else None for c in record[:n]] + [None] * max(0, n - len(record))
+        cells.append(sep.join(record[n:]) if len(record) > n else None)
+        rows.append(cells)
+    return pd.DataFrame(rows, columns=[*header, EXTRA_CELLS], dtype=object)
 
 
 def _read_sheet(path: Path, spec: TargetSpec, *, nrows: int | None = None) -> pd.DataFrame:
@@ -314,6 +348,14 @@ def read_source(spec: TargetSpec) -> SourceFrame:
     frame["_bad"] = False
     frame["_srid"] = objects([None] * len(frame), frame.index)
     src = SourceFrame(spec=spec, file=str(path), layer=layer, frame=frame, labels=labels, crs=None, encoding=encoding)
+    if EXTRA_CELLS in raw:  # rows longer than the header: rejected alone, the rest is read
+        extra = raw[EXTRA_CELLS].notna().to_numpy(dtype=bool)
+        src.labels[EXTRA_CELLS] = "(cells beyond the header)"
+        src.reject(np.flatnonzero(extra), EXTRA_CELLS,
+                   f"the row has more cells than the header's {len(raw.columns) - 1} columns (an unquoted separator "
+                   "inside a value?); quote that value or remove the extra cells",
+                   values=raw[EXTRA_CELLS].to_numpy(object)[extra])
+        frame.loc[extra, "_bad"] = True
     if spec.table not in GEOMETRY_TYPES:
         return src
     where = f"{path}" + (f" layer {layer}" if layer else "")

@@ -14,6 +14,7 @@ import json
 import math
 from collections.abc import Sequence
 
+from gis.spreadsheet import csv_row
 from outage_impact.impact import ImpactResult
 
 __all__ = ["FORMATS", "CSV_COLUMNS", "render", "to_json", "to_csv", "to_geojson", "to_table"]
@@ -49,12 +50,12 @@ def to_csv(results: ImpactResult | Sequence[ImpactResult]) -> str:
     many = len(items) > 1
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow((["plan"] if many else []) + list(CSV_COLUMNS))
+    writer.writerow(csv_row((["plan"] if many else []) + list(CSV_COLUMNS)))
     for i, result in enumerate(items):
         label = _label(result, i)
         for row in result.rows:
             cells = [row.account_no, row.feeder_id or "", row.transformer_id or "", row.sensitivity or ""]
-            writer.writerow(([label] if many else []) + cells)
+            writer.writerow(csv_row(([label] if many else []) + cells))
     return buf.getvalue()
 
 

@@ -3,4 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --test
-exec .venv/bin/python -m pytest "$@"
+# In parallel (pytest-xdist; every worker makes its own databases): GRIDATLAS_TEST_WORKERS=0 runs serially.
+exec .venv/bin/python -m pytest -n "${GRIDATLAS_TEST_WORKERS:-auto}" --dist loadfile "$@"

@@ -32,8 +32,14 @@ def _truthy(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in {"1", "true", "yes"}
 
 
+def required_here(what: str) -> bool:
+    """The one "required on CI" flag parser: ``CI`` or ``GRIDATLAS_REQUIRE_<WHAT>`` set to 1/true/yes
+    makes a missing PostGIS, browser or pandapower a failure instead of a skip."""
+    return _truthy("CI") or _truthy(f"GRIDATLAS_REQUIRE_{what.upper()}")
+
+
 def require_postgis() -> bool:
-    return _truthy("CI") or _truthy("GRIDATLAS_REQUIRE_POSTGIS")
+    return required_here("postgis")
 
 
 def _unavailable(reason: str) -> None:

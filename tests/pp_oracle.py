@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, required_here
 
 __all__ = ["Oracle", "pp_oracle", "pandapower_python"]
 
@@ -35,7 +35,7 @@ def pandapower_python() -> str | None:
 
 
 def _required() -> bool:
-    return any(os.environ.get(v, "").strip().lower() in {"1", "true", "yes"} for v in ("CI", "GRIDATLAS_REQUIRE_PANDAPOWER"))
+    return required_here("pandapower")
 
 
 class Oracle:

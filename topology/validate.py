@@ -21,6 +21,8 @@ loop                        warning   a cycle through conducting elements (norma
 parallel-elements           warning   two conducting elements between the same two nodes
 island                      warning   a connected set of nodes without a source
 customer-unsupplied         warning   a customer whose supply node has no supply path
+meter-box-other-transformer error     a customer's 表箱 belongs to another 台区 than the
+                                      customer's own transformer_id
 ==========================  ========  ===================================================
 
 Each finding names the element by kind and id.  ``to_dict()`` is the machine-readable
@@ -146,6 +148,7 @@ def validate(assets: GridAssets, index: TopologyIndex | None = None) -> Validati
     findings += _chords(ix)
     findings += _islands(ix)
     findings += _unsupplied(ix)
+    findings += _meter_box_transformers(assets)
     findings.sort(key=lambda f: (_SEVERITY_RANK[f.severity], f.code, f.kind, f.element))
     return ValidationReport(assets.version, tuple(findings))
 
@@ -197,6 +200,23 @@ def _references(assets: GridAssets) -> list[Finding]:
             out.append(Finding("dangling-reference", "error", kind, str(eid),
                                f"{kind} {eid!r}: {column} {value!r} names no {_KIND_OF[target]}",
                                {"column": column, "value": value}))
+    return out
+
+
+def _meter_box_transformers(assets: GridAssets) -> list[Finding]:
+    """Customers whose meter box is on another transformer (台区) than the one they name."""
+    cust, boxes = assets.customers, assets.meter_boxes
+    box_tr = boxes.drop_duplicates("id").set_index("id")["transformer_id"]
+    theirs = cust["meter_box_id"].map(box_tr).to_numpy(dtype=object)
+    own = cust["transformer_id"].to_numpy(dtype=object)
+    bad = np.array([a is not None and b is not None and not pd.isna(a) and not pd.isna(b) and a != b
+                    for a, b in zip(theirs, own)], dtype=bool)
+    out = []
+    for eid, box, a, b in zip(cust["account_no"].to_numpy(dtype=object)[bad], cust["meter_box_id"].to_numpy(dtype=object)[bad],
+                              theirs[bad], own[bad]):
+        out.append(Finding("meter-box-other-transformer", "error", "customer", str(eid),
+                           f"customer {eid!r}: meter box {box!r} belongs to transformer {a!r}, the customer names {b!r}",
+                           {"meter_box_id": box, "meter_box_transformer": a, "transformer_id": b}))
     return out
 
 

@@ -11,6 +11,7 @@ from fastapi.responses import Response
 from api.audit import audit
 from api.auth import Principal, allow
 from api.customer_view import customer_view, view_fields
+from api.datetimes import IsoDateTime
 from api.deps import ConnDep, SettingsDep, SnapshotDep
 from api.jsonio import dumps
 from api.masking import PII_FIELDS
@@ -19,7 +20,7 @@ from gis.errors import InvalidInput
 router = APIRouter(prefix="/api/v1", tags=["customers"])
 
 AccountNo = Annotated[str, Path(min_length=1, max_length=32, description="户号 account number")]
-AsOf = Annotated[dt.datetime | None, Query(description="evaluate 'now' at this time (ISO 8601 with offset); default: now")]
+AsOf = Annotated[IsoDateTime | None, Query(description="evaluate 'now' at this time (ISO 8601 with offset); default: now")]
 
 
 def _audit_pii(request: Request, principal: Principal, account_no: str, view: dict,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, Query, Request
@@ -11,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.audit import audit
 from api.auth import Principal, allow
+from api.datetimes import IsoDateTime
 from api.deps import SettingsDep, SnapshotDep
 from api.exports import export_response
 from api.jsonio import dumps
@@ -44,8 +44,8 @@ class PlanIn(BaseModel):
         ], "anyOf": [{"required": [name]} for name in ("steps", "open", "close", "out_of_service", "in_service")]},
     )
     title: str | None = Field(default=None, max_length=300)
-    window_start: dt.datetime | None = None
-    window_end: dt.datetime | None = None
+    window_start: IsoDateTime | None = None
+    window_end: IsoDateTime | None = None
     steps: list[StepIn] | None = Field(default=None, min_length=1, max_length=MAX_PLAN_STEPS)
     open: list[ElementId] | None = Field(default=None, min_length=1, max_length=MAX_PLAN_STEPS)
     close: list[ElementId] | None = Field(default=None, min_length=1, max_length=MAX_PLAN_STEPS)
@@ -61,8 +61,8 @@ class IsolationIn(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"element": "SEG000093"}]})
     element: str = Field(min_length=1, max_length=64, description="segment, transformer or switch to work on")
     kind: Literal["switch", "segment", "transformer"] | None = None
-    window_start: dt.datetime | None = None
-    window_end: dt.datetime | None = None
+    window_start: IsoDateTime | None = None
+    window_end: IsoDateTime | None = None
     max_alternatives: int = Field(default=8, ge=1, le=32)
 
 
@@ -100,7 +100,9 @@ def impact(
     responses={200: {"content": {"text/csv": {}, "application/geo+json": {},
                                  "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {}},
                      "description": "account_no, name, address, phone (masked unless the role sees PII), "
-                                    "feeder_id, transformer_id (台区), meter_box_id, sensitivity, lon, lat"}},
+                                    "feeder_id, transformer_id (台区), meter_box_id, sensitivity, lon, lat "
+                                    "(names masked and coordinates rounded for the roles GRIDATLAS_EXPORT_MASKING "
+                                    "says: by default planner and analyst)"}},
 )
 def impact_export(
     request: Request,
@@ -110,14 +112,17 @@ def impact_export(
     principal: Annotated[Principal, allow("dispatcher", "planner", "analyst")],
     format: Annotated[Literal["csv", "xlsx", "geojson"], Query(description="csv, xlsx or geojson")] = "csv",  # noqa: A002
 ) -> Response:
+    check_plan_size(plan.step_count(), settings)
     parsed = SwitchingPlan.from_dict(plan.model_dump(exclude_none=True))
     result = plan_impact(snapshot.index, parsed)
     audit(request, principal, "export", "impact", None,
            {"format": format, "rows": result.count, "data_version": snapshot.version, "pii": principal.sees_pii,
             "steps": len(parsed.steps)})
     meta = {"title": parsed.title, "data_version": snapshot.version, "numberMatched": result.count}
+    masking = settings.export_masking[principal.role]
     return export_response(result, format, details_reader(request), sees_pii=principal.sees_pii,
-                           chunk_size=settings.export_chunk_size, filename="impact", meta=meta)
+                           chunk_size=settings.export_chunk_size, filename="impact", meta=meta,
+                           mask_names=masking.names, coordinate_decimals=masking.coordinate_decimals)
 
 
 @router.post("/isolation", summary="Isolation points and ranked alternative plans for working on equipment",

@@ -57,12 +57,23 @@ def import_customers_upload(
         if path.stat().st_size > settings.max_import_bytes:  # the body limit normally stops it earlier
             raise InvalidInput(f"the archive is larger than {settings.max_import_bytes >> 20} MiB; "
                                "use `gridatlas import customers`", field="file", value=name)
-        result = import_customers(
-            request.app.state.engine, path, service_area=settings.service_area, mapping_text=mapping_text,
-            mapping_name=Path(mapping.filename or "mapping.toml").name if mapping is not None else "mapping",
-            display_name=name,
-        )
+        try:
+            result = import_customers(
+                request.app.state.engine, path, service_area=settings.service_area, mapping_text=mapping_text,
+                mapping_name=Path(mapping.filename or "mapping.toml").name if mapping is not None else "mapping",
+                display_name=name,
+            )
+        except InvalidInput as exc:  # say the uploaded file's name, never the server's temporary path
+            raise _named(exc, str(path), name) from None
     body = result.to_dict()
     audit(request, principal, "import", "customers", name,
           {k: body[k] for k in ("data_version", "unchanged", "counts", "rejected_rows")})  # not the rejects: they hold PII
     return body
+
+
+def _named(exc: InvalidInput, server_path: str, name: str) -> InvalidInput:
+    """``exc`` with the server's temporary path replaced by the uploaded file's name."""
+    def scrub(value: object) -> object:
+        return value.replace(server_path, name) if isinstance(value, str) else value
+
+    return type(exc)(scrub(exc.message), field=scrub(exc.field), value=scrub(exc.value), row=exc.row)

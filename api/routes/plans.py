@@ -15,16 +15,16 @@ the plan version and the data version they were computed on, and are cached per
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Header, Path, Query, Request
 from fastapi.responses import Response
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from api.audit import audit
 from api.auth import Principal, allow
+from api.datetimes import IsoAwareDateTime, IsoDateTime
 from api.deps import ConnDep, SettingsDep, SnapshotDep
 from api.exports import export_response
 from api.impact_cache import ImpactCache
@@ -70,8 +70,8 @@ class PlanBody(BaseModel):
         }]},
     )
     title: str = Field(min_length=1, max_length=300)
-    window_start: AwareDatetime | None = Field(default=None, description="with a time zone, e.g. +08:00")
-    window_end: AwareDatetime | None = None
+    window_start: IsoAwareDateTime | None = Field(default=None, description="with a time zone, e.g. +08:00")
+    window_end: IsoAwareDateTime | None = None
     steps: list[PlanStepIn] = Field(min_length=1, max_length=PLAN_STEPS_HARD_CAP)
 
 
@@ -114,11 +114,12 @@ def _plan_response(plan: PlanRecord, status_code: int = 200) -> Response:
     return Response(dumps(_plan_json(plan)), status_code=status_code, media_type="application/json", headers=headers)
 
 
-_TAG = re.compile(r'^\s*(?:W/)?"(\d{1,9})"\s*$')
+_TAG = re.compile(r'^\s*(W/)?"(\d{1,9})"\s*$')
 
 
 def _if_match(raw: str | None, *, required: bool) -> int | None:
-    """The plan version an ``If-Match`` header names (``"3"``; ``W/"3"`` is accepted too)."""
+    """The plan version an ``If-Match`` header names (``"3"``). RFC 9110 compares If-Match
+    strongly: a weak tag (``W/"3"``) never matches, so it is a 412."""
     if raw is None:
         if required:
             raise PreconditionRequired('this change needs If-Match: "<version>" (the ETag of the plan you read)',
@@ -130,7 +131,10 @@ def _if_match(raw: str | None, *, required: bool) -> int | None:
             raise PreconditionRequired('If-Match: * names no version; send the ETag you read, e.g. If-Match: "3"',
                                        field="If-Match", value=raw)
         raise PreconditionFailed('If-Match must be one entity tag such as "3"', field="If-Match", value=raw)
-    return int(match.group(1))
+    if match.group(1):
+        raise PreconditionFailed('a weak entity tag never matches If-Match (RFC 9110 strong comparison); '
+                                 'send the ETag as read, e.g. "3"', field="If-Match", value=raw)
+    return int(match.group(2))
 
 
 def _domain_plan(plan: PlanRecord | PlanBody, plan_id: int | None = None) -> SwitchingPlan:
@@ -251,8 +255,8 @@ def list_(request: Request, conn: ConnDep, settings: SettingsDep,
           status: Annotated[Literal["draft", "consulting", "approved", "executed", "cancelled"] | None,
                             Query(description="one of " + ", ".join(PLAN_STATUSES))] = None,
           created_by: Annotated[str | None, Query(max_length=100)] = None,
-          window_from: Annotated[dt.datetime | None, Query(description="plans whose window ends after this")] = None,
-          window_to: Annotated[dt.datetime | None, Query(description="plans whose window starts before this")] = None,
+          window_from: Annotated[IsoDateTime | None, Query(description="plans whose window ends after this")] = None,
+          window_to: Annotated[IsoDateTime | None, Query(description="plans whose window starts before this")] = None,
           limit: Annotated[int | None, Query(ge=1)] = None,
           offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0) -> Response:
     size = _page_size(limit, settings)
@@ -291,7 +295,8 @@ def replace(request: Request, snapshot: SnapshotDep, settings: SettingsDep, plan
 
 @router.post("/plans/{plan_id}/status", summary="Move a plan along draft → consulting → approved → executed / cancelled",
              responses={409: {"description": "the transition is not allowed from the current status"},
-                        412: {"description": "If-Match is given and does not match the plan's version"}})
+                        412: {"description": "If-Match is given and does not match the plan's version"},
+                        428: {"description": "If-Match: * names no version"}})
 def set_status(request: Request, snapshot: SnapshotDep, settings: SettingsDep, plan_id: PlanId,
                body: Annotated[StatusIn, Body()], principal: Annotated[Principal, allow("planner")],
                if_match: Annotated[str | None, Header(description="optional: the ETag read")] = None) -> Response:
@@ -326,7 +331,8 @@ def transitions(request: Request, plan_id: PlanId) -> dict[str, Any]:
 
 @router.delete("/plans/{plan_id}", status_code=204, summary="Delete a draft plan (If-Match optional)",
                responses={412: {"description": "If-Match is given and does not match the plan's version"},
-                          409: {"description": "the plan is not a draft"}})
+                          409: {"description": "the plan is not a draft"},
+                          428: {"description": "If-Match: * names no version"}})
 def remove(request: Request, plan_id: PlanId, principal: Annotated[Principal, allow("planner")],
            if_match: Annotated[str | None, Header()] = None) -> Response:
     expected = _if_match(if_match, required=False)
@@ -359,7 +365,9 @@ def impact(request: Request, snapshot: SnapshotDep, settings: SettingsDep, plan_
     responses={200: {"content": {"text/csv": {}, "application/geo+json": {},
                                  "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {}},
                      "description": "account_no, name, address, phone (masked unless the role sees PII), "
-                                    "feeder_id, transformer_id (台区), meter_box_id, sensitivity, lon, lat"}},
+                                    "feeder_id, transformer_id (台区), meter_box_id, sensitivity, lon, lat "
+                                    "(names masked and coordinates rounded for the roles GRIDATLAS_EXPORT_MASKING "
+                                    "says: by default planner and analyst)"}},
 )
 def export(request: Request, snapshot: SnapshotDep, settings: SettingsDep, plan_id: PlanId,
            fmt: Literal["csv", "xlsx", "geojson"], principal: Annotated[Principal, allow(*READERS)]) -> Response:
@@ -370,9 +378,11 @@ def export(request: Request, snapshot: SnapshotDep, settings: SettingsDep, plan_
             "pii": principal.sees_pii})
     meta = {"plan_id": plan.id, "plan_version": plan.version, "data_version": snapshot.version,
             "numberMatched": result.count}
+    masking = settings.export_masking[principal.role]
     return export_response(result, fmt, details_reader(request), sees_pii=principal.sees_pii,
                            chunk_size=settings.export_chunk_size, filename=f"plan-{plan.id}-v{plan.version}-impact",
-                           meta=meta)
+                           meta=meta,
+                           mask_names=masking.names, coordinate_decimals=masking.coordinate_decimals)
 
 
 @router.get(
@@ -400,6 +410,8 @@ def report(request: Request, snapshot: SnapshotDep, settings: SettingsDep, plan_
     name = f"plan-{plan.id}-v{plan.version}-report.html"
     return Response(page, media_type="text/html; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"})
+
+
 def screening_rules(settings: Settings) -> ScreeningRules:
     """The screening rules the settings configure (``GRIDATLAS_SCREENING_*``)."""
     return ScreeningRules(phone_sensitivities=tuple(settings.screening_phone_sensitivities),

@@ -2,7 +2,10 @@
 
 The query's shape picks the indexes (``gis.search``); exact phone, 尾号 and account lookups
 are answered from the snapshot's in-memory index, records included, on the event loop without
-touching the store. Personal data is masked by the caller's role.
+touching the store. Personal data is masked by the caller's role, and a masked role matches
+phones and addresses only on what it sees or on a complete value (``gis.search.engine``); its
+searches that matched such a field are audited (``customer.pii_lookup``: which fields and
+accounts, never the query).
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ from gis.search.normalize import MAX_QUERY_LENGTH
 from gis.search.overlay import OverlaidIndex
 
 router = APIRouter(prefix="/api/v1", tags=["search"])
+#: ``matched`` values that name a field a masked role sees only in part.
+_HIDDEN_MATCHES = frozenset({"phone", "phone_last4", "address"})
 
 
 @router.get(
@@ -52,9 +57,10 @@ async def search(
     index = snapshot.caller_index if snapshot is not None else None  # with the contact changes since it was built
     # An exact lookup is answered here on the event loop (microseconds, no store); anything
     # else goes to a worker thread with a pooled connection.
-    found = search_in_memory(q, index, limit=limit) if index is not None else None
+    masked = not principal.sees_pii
+    found = search_in_memory(q, index, limit=limit, masked=masked) if index is not None else None
     if found is None:
-        found = await run_in_threadpool(_search_store, request.app.state.engine, q, limit, index)
+        found = await run_in_threadpool(_search_store, request.app.state.engine, q, limit, index, masked)
     result = found.to_dict()
     for key in ("data", "suggestions"):
         result[key] = [mask_customer(item, sees_pii=principal.sees_pii) for item in result[key]]
@@ -62,9 +68,15 @@ async def search(
     if principal.sees_pii and shown:  # which customers' contact data was shown unmasked (never the data, nor q)
         await audit_async(request, principal, "customer.pii_read", "search", None,
                           {"unmasked": ["phone", "address"], "accounts": shown[:50], "count": len(shown)})
+    hidden = sorted({item["matched"] for item in result["data"]} & _HIDDEN_MATCHES)
+    if masked and hidden:  # a masked role found customers by a field it cannot see in full
+        found_by = [item["account_no"] for item in result["data"] if item["matched"] in _HIDDEN_MATCHES]
+        await audit_async(request, principal, "customer.pii_lookup", "search", None,
+                          {"matched": hidden, "accounts": found_by[:50], "count": len(found_by)})
     return Response(dumps(result), media_type="application/json")
 
 
-def _search_store(engine: Engine, q: str, limit: int, index: CallerIndex | OverlaidIndex | None) -> SearchResult:
+def _search_store(engine: Engine, q: str, limit: int, index: CallerIndex | OverlaidIndex | None,
+                  masked: bool) -> SearchResult:
     with engine.connect() as conn:
-        return search_customers(conn, q, limit=limit, index=index)
+        return search_customers(conn, q, limit=limit, index=index, masked=masked)

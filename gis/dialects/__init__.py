@@ -3,7 +3,10 @@
 Each module provides ``configure_engine(engine)``, ``create_spatial_index(bind, table,
 column)``, ``drop_spatial_index(bind, table, column)`` and ``bbox_clause(table, column,
 bbox)`` (a SQL fragment + parameters selecting rows whose geometry's bounding box
-intersects ``bbox``), so the rest of ``gis`` never branches on the database.
+intersects ``bbox``) — the spatial-index plumbing. Other differences live next to the code
+they concern and branch on ``conn.dialect.name`` there: bulk writes (COPY vs executemany,
+``gis/bulk.py``), the search tables (pg_trgm vs FTS5, ``gis/search/dialect.py``), the
+append-only audit triggers (migration 0004).
 """
 
 from __future__ import annotations

@@ -29,37 +29,53 @@ __all__ = [
     "refill_spatial_index",
     "bbox_clause",
     "wkb_bounds",
+    "ConnectionBounds",
     "intersects_box",
 ]
 
 _POINT_LE = struct.Struct("<xIdd")
-_last: list = [None, (math.nan,) * 4]
 
 
 def wkb_bounds(blob: bytes | None) -> tuple[float, float, float, float] | None:
     """Bounds (minx, miny, maxx, maxy) of a WKB geometry; a fast path for 2-D points."""
     if blob is None:
         return None
-    if blob == _last[0]:  # the four ga_* calls of one trigger row pass the same value
-        return _last[1]
     if len(blob) == 21 and blob[0] == 1:
         gtype, x, y = _POINT_LE.unpack(blob)
         if gtype == 1:
-            bounds = (x, y, x, y)
-            _last[0], _last[1] = blob, bounds
-            return bounds
+            return (x, y, x, y)
     geom = shapely.from_wkb(blob)
-    bounds = tuple(geom.bounds) if not geom.is_empty else None
-    _last[0], _last[1] = blob, bounds
-    return bounds
+    return tuple(geom.bounds) if not geom.is_empty else None
 
 
-def _component(i: int):
-    def fn(blob):
-        b = wkb_bounds(blob)
-        return None if b is None else b[i]
+class ConnectionBounds:
+    """:func:`wkb_bounds` with a one-entry cache, owned by one connection.
 
-    return fn
+    The four ``ga_*`` calls of one trigger row pass the same value, so the last answer is
+    kept; one connection runs one statement at a time, so its cache is never shared (a
+    module-level one was, by every connection of every thread: one thread could pair another's
+    blob with its own bounds between two assignments).
+    """
+
+    __slots__ = ("_blob", "_bounds")
+
+    def __init__(self) -> None:
+        self._blob: bytes | None = None
+        self._bounds: tuple[float, float, float, float] | None = (math.nan,) * 4
+
+    def __call__(self, blob: bytes | None) -> tuple[float, float, float, float] | None:
+        if blob is not None and blob == self._blob:
+            return self._bounds
+        bounds = wkb_bounds(blob)
+        self._blob, self._bounds = blob, bounds
+        return bounds
+
+    def component(self, i: int):
+        def fn(blob):
+            b = self(blob)
+            return None if b is None else b[i]
+
+        return fn
 
 
 def intersects_box(blob: bytes | None, minx: float, miny: float, maxx: float, maxy: float) -> int:
@@ -74,15 +90,16 @@ def intersects_box(blob: bytes | None, minx: float, miny: float, maxx: float, ma
     return int(shapely.intersects(shapely.from_wkb(blob), shapely.box(minx, miny, maxx, maxy)))
 
 
-def _on_connect(dbapi_conn: sqlite3.Connection, _record) -> None:
+def _on_connect(dbapi_conn: sqlite3.Connection, record) -> None:
+    bounds = ConnectionBounds()
+    record.info["gridatlas_bounds"] = bounds  # on the connection's own pool record
     for name, idx in (("ga_minx", 0), ("ga_miny", 1), ("ga_maxx", 2), ("ga_maxy", 3)):
-        dbapi_conn.create_function(name, 1, _component(idx), deterministic=True)
+        dbapi_conn.create_function(name, 1, bounds.component(idx), deterministic=True)
     dbapi_conn.create_function("ga_intersects_box", 5, intersects_box, deterministic=True)
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA foreign_keys = ON")
     cur.execute("PRAGMA journal_mode = WAL")
-    cur.execute("PRAGMA synchronous = NORMAL")
-    cur.execute("PRAGMA busy_timeout = 10000")
+    cur.execute("PRAGMA synchronous = NORMAL")  # the busy timeout is the connection's (make_engine)
     cur.close()
 
 

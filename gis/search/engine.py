@@ -24,6 +24,13 @@ covered scores higher) · fuzzy below 0.3 (only when nothing else matched; a can
 address holds ≥ :data:`FUZZY_MIN` of the query's trigrams is a result, the others are
 suggestions). No match gives an empty list plus address suggestions, never an error. Every step is deterministic and written once for both stores,
 so SQLite and PostGIS (and the memory index) return the same list.
+
+**Masked roles** (``masked=True``: roles that see phones as ``131****2696`` and addresses with every
+digit hidden) match hidden fields only on what they see or on a complete value, so no search can
+reveal a hidden character: a phone matches in full (exact) or by its visible 尾号, never as a
+substring; an address matches on its masked text (the query's digits masked too, so
+``纺织路4号1栋701`` and ``纺织路9号3栋888`` give the same answer), ranked and fuzzily compared on
+masked text as well.
 """
 
 from __future__ import annotations
@@ -31,6 +38,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+import re
 
 import shapely
 from sqlalchemy import bindparam, select, text
@@ -52,6 +61,18 @@ FUZZY_MIN = 0.6
 #: How many address suggestions an unknown caller gets (at most ``limit``).
 SUGGESTIONS = 5
 _CONTAINS_CAP_MIN = 50
+_DIGIT = re.compile(r"\d")
+_DIGITS = re.compile(r"\d+")
+
+
+def _masked(value: str) -> str:
+    """What a masked role sees of an address (or query) text: every digit as ``*``."""
+    return _DIGIT.sub("*", value)
+
+
+def _visible_fragments(terms: Sequence[str]) -> list[str]:
+    """The digit-free pieces of ``terms``: all a masked role's address query may be looked up by."""
+    return [piece for t in terms for piece in _DIGITS.split(t) if piece]
 
 
 @dataclass(frozen=True, order=True)
@@ -135,7 +156,7 @@ def _records(conn: Connection, account_nos: Sequence[str]) -> dict[str, dict[str
 # -- the query shapes ---------------------------------------------------------------------
 
 
-def _digits(conn: Connection, q: Query, index: CallerIndex | None, limit: int) -> list[Match]:
+def _digits(conn: Connection, q: Query, index: CallerIndex | None, limit: int, masked: bool) -> list[Match]:
     out: list[Match] = []
     d = q.digits
     account = "".join(ch for ch in q.raw if ch.isdigit() and ch.isascii())
@@ -151,7 +172,8 @@ def _digits(conn: Connection, q: Query, index: CallerIndex | None, limit: int) -
     exact = any(m.score == 1.0 for m in out)
     # A partial number (substring, scores < 0.5) is looked for only when nothing matched exactly and
     # the better tiers left room: it could never rank into a full list of higher scores.
-    if len(d) >= 5 and not exact and len({m.account_no for m in out}) < limit:
+    # Never for a masked role: a substring would test hidden digits one guess at a time.
+    if len(d) >= 5 and not exact and not masked and len({m.account_no for m in out}) < limit:
         out += [_match(a, "phone", 0.4 + 0.1 * len(d) / len(v), (len(v), v)) for a, v in _contains(conn, "phones", [d], max(limit, _CONTAINS_CAP_MIN))]
     return out
 
@@ -164,7 +186,7 @@ def _pinyin(conn: Connection, q: Query, limit: int) -> list[Match]:
     return out
 
 
-def _text(conn: Connection, q: Query, limit: int) -> list[Match]:
+def _text(conn: Connection, q: Query, limit: int, masked: bool) -> list[Match]:
     out: list[Match] = []
     cap = max(limit, _CONTAINS_CAP_MIN)
     single = len(q.terms) == 1
@@ -173,21 +195,27 @@ def _text(conn: Connection, q: Query, limit: int) -> list[Match]:
             out.append(_match(account, "name", 0.9) if name == q.text else _match(account, "name", 0.7, (0, name)))
         if len(q.text) >= 3:
             out += [_match(a, "name", 0.4 + 0.1 * len(q.text) / len(v), (len(v), v)) for a, v in _contains(conn, "name_key", q.terms, cap)]
-    found = _contains(conn, "address_key", q.terms, cap)
     size = sum(len(t) for t in q.terms)
+    if masked:  # looked up by the digit-free pieces, then matched and ranked on the masked texts
+        seen = [_masked(t) for t in q.terms]
+        found = [(a, _masked(v)) for a, v in _contains(conn, "address_key", _visible_fragments(q.terms), cap)]
+        found = [(a, v) for a, v in found if all(t in v for t in seen)]
+    else:
+        found = _contains(conn, "address_key", q.terms, cap)
     out += [_match(a, "address", 0.4 + 0.1 * min(1.0, size / len(v)), (len(v), v)) for a, v in found]
     return out
 
 
-def _fuzzy(conn: Connection, q: Query, cap: int) -> list[Match]:
+def _fuzzy(conn: Connection, q: Query, cap: int, masked: bool) -> list[Match]:
     """Addresses sharing the query's longest fragment, scored by trigram similarity.
 
     The longest fragment length n (≥ 3, the trigram index's unit) at which some address
     contains some fragment of a term is found by binary search — containment is monotone in
     n — with one indexed lookup per step (every fragment of that length ORed), so an
-    11-character query costs about three lookups of at most ``cap`` rows.
+    11-character query costs about three lookups of at most ``cap`` rows. A masked role's query
+    is looked up by its digit-free pieces and compared on masked texts.
     """
-    terms = sorted(set(q.terms))
+    terms = sorted(set(_visible_fragments(q.terms) if masked else q.terms))
     lo, hi = 3, max((len(t) for t in terms), default=0)
     found: list[tuple[str, str]] = []
     while lo <= hi:
@@ -199,6 +227,9 @@ def _fuzzy(conn: Connection, q: Query, cap: int) -> list[Match]:
             found, lo = rows, n + 1
         else:
             hi = n - 1
+    if masked:
+        return [_match(a, "address", 0.3 * trigram_similarity(_masked(q.text), _masked(v)), (len(v), _masked(v)))
+                for a, v in found]
     return [_match(a, "address", 0.3 * trigram_similarity(q.text, v), (len(v), v)) for a, v in found]
 
 
@@ -226,11 +257,13 @@ def _items(conn: Connection, matches: Sequence[Match], index: CallerIndex | None
     return items
 
 
-def search_customers(conn: Connection, q: object, *, limit: int = 20, index: CallerIndex | None = None) -> SearchResult:
+def search_customers(conn: Connection, q: object, *, limit: int = 20, index: CallerIndex | None = None,
+                     masked: bool = False) -> SearchResult:
     """Find customers for the query ``q``; ranked items with the field that matched.
 
     ``index`` (the snapshot's :class:`CallerIndex`) answers exact phone/account lookups and
-    supplies the result records from memory; without it the store answers them. ``conn`` is
+    supplies the result records from memory; without it the store answers them. ``masked``: the
+    caller sees phones and addresses masked (see the module's notes). ``conn`` is
     used only for what the index cannot answer (see :func:`search_in_memory`). Raises
     :class:`InvalidInput` (field ``q`` or ``limit``) for an empty, overlong or
     control-character query; a query that matches nothing returns no items and, for text,
@@ -242,15 +275,15 @@ def search_customers(conn: Connection, q: object, *, limit: int = 20, index: Cal
     if index is None:
         check_store(conn)
     if query.digits or query.shape in ("phone", "account"):
-        matches = _digits(conn, query, index, limit)
+        matches = _digits(conn, query, index, limit, masked)
     elif query.shape == "pinyin":
         matches = _pinyin(conn, query, limit)
     else:
-        matches = _text(conn, query, limit)
+        matches = _text(conn, query, limit, masked)
     ranked = _best(matches)[:limit]
     suggestions: list[Match] = []
     if query.terms and not ranked and len(query.text) >= 4:
-        fuzzy = _best(_fuzzy(conn, query, max(limit, _CONTAINS_CAP_MIN)))
+        fuzzy = _best(_fuzzy(conn, query, max(limit, _CONTAINS_CAP_MIN), masked))
         seen = {m.account_no for m in ranked}
         fuzzy = [m for m in fuzzy if m.account_no not in seen]
         close = [m for m in fuzzy if m.score >= round(0.3 * FUZZY_MIN, 4)]
@@ -274,7 +307,7 @@ class _NoStore:
 _NO_STORE = _NoStore()
 
 
-def search_in_memory(q: object, index: CallerIndex, *, limit: int = 20) -> SearchResult | None:
+def search_in_memory(q: object, index: CallerIndex, *, limit: int = 20, masked: bool = False) -> SearchResult | None:
     """The answer of :func:`search_customers` when the memory index alone gives it, else None.
 
     Exact phone, 尾号 and account lookups (and account prefixes filling ``limit``) need no
@@ -284,6 +317,6 @@ def search_in_memory(q: object, index: CallerIndex, *, limit: int = 20) -> Searc
     Raises :class:`InvalidInput` as :func:`search_customers` does.
     """
     try:
-        return search_customers(_NO_STORE, q, limit=limit, index=index)  # type: ignore[arg-type]
+        return search_customers(_NO_STORE, q, limit=limit, index=index, masked=masked)  # type: ignore[arg-type]
     except _StoreNeeded:
         return None

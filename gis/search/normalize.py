@@ -164,9 +164,11 @@ def parse_query(raw: object) -> Query:
     """Validate ``raw`` and classify it; :class:`InvalidInput` on field ``q`` when absurd."""
     if not isinstance(raw, str):
         raise InvalidInput("the query must be text", field="q", value=raw)
-    if any(unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co") for ch in raw):
+    if any(unicodedata.category(ch) in ("Cc", "Cs", "Co") for ch in raw):
         raise InvalidInput("the query contains control characters", field="q", value=raw.encode("unicode_escape").decode()[:120])
-    text = unicodedata.normalize("NFKC", raw).strip()
+    # Invisible format characters (bidi marks U+202A–U+202E / U+2066–U+2069, BOM, zero-width space)
+    # come with text pasted from chat and phone apps: dropped, never matched.
+    text = unicodedata.normalize("NFKC", "".join(ch for ch in raw if unicodedata.category(ch) != "Cf")).strip()
     if not text:
         raise InvalidInput("the query is empty: type a phone number, account number, name, pinyin or address", field="q", value=raw)
     if len(text) > MAX_QUERY_LENGTH:

@@ -13,7 +13,8 @@ import pandas as pd
 import pytest
 
 from api.exports import EXPORT_COLUMNS, csv_stream, export_records, geojson_stream, xlsx_stream
-from api.masking import mask_address, mask_phone
+from api.masking import mask_address, mask_name, mask_phone
+from api.settings import Settings
 from outage_impact import SwitchingPlan, plan_impact
 from tests.conftest import SAMPLE_DIR
 from topology import compile_index
@@ -25,18 +26,21 @@ CUSTOMERS = pd.read_csv(SAMPLE_DIR / "customers.csv", dtype=str).set_index("acco
 
 
 def _expected(client, element: str, *, sees_pii: bool) -> list[dict]:
-    """The rows an export must hold, built from the customer archive and the trace routes."""
+    """The rows an export must hold, built from the customer archive and the trace routes; a masked
+    role (the default ``export_masking``) gets masked names and coordinates rounded to 0.01°."""
     accounts = sorted(client.get(f"/api/v1/trace/switch/{element}/downstream").json()["customers"])
     rows = []
     for acct in accounts:
         c = CUSTOMERS.loc[acct]
         area = client.get(f"/api/v1/customers/{acct}/supply-area").json()
         phone, address = (c.phone, c.address) if sees_pii else (mask_phone(c.phone), mask_address(c.address))
-        rows.append({"account_no": acct, "name": c["name"], "address": address, "phone": phone,
+        rows.append({"account_no": acct, "name": c["name"] if sees_pii else mask_name(c["name"]),
+                     "address": address, "phone": phone,
                      "feeder_id": area["feeder_id"], "transformer_id": area["transformer_id"],
                      "meter_box_id": c.meter_box_id if isinstance(c.meter_box_id, str) else None,
                      "sensitivity": c.sensitivity if isinstance(c.sensitivity, str) else None,
-                     "lon": float(c.lon), "lat": float(c.lat)})
+                     "lon": float(c.lon) if sees_pii else round(float(c.lon), 2),
+                     "lat": float(c.lat) if sees_pii else round(float(c.lat), 2)})
     return rows
 
 
@@ -65,7 +69,36 @@ def test_csv_export_is_exact_and_masked_by_role(client, client_as, role):
     expected = _expected(client, FUSE, sees_pii=role == "dispatcher")
     assert len(rows) == 24 and rows == expected
     if role == "planner":
-        assert all("*" in row["phone"] for row in rows)
+        assert all("*" in row["phone"] and "*" in row["name"] for row in rows)
+        assert all(round(row["lon"], 2) == row["lon"] for row in rows)
+
+
+@pytest.mark.parametrize("name, masked", [("张伟", "张*"), ("周家帆", "周*帆"), ("欧阳明伟", "欧**伟"), ("陈", "*"),
+                                          ("", ""), (None, None)])
+def test_mask_name(name, masked):
+    assert mask_name(name) == masked
+
+
+def test_export_masking_is_configurable_per_role():
+    settings = Settings(export_masking={"planner": {"names": False, "coordinate_decimals": 3}})
+    assert settings.export_masking["planner"].names is False
+    assert settings.export_masking["planner"].coordinate_decimals == 3
+    assert settings.export_masking["analyst"].names is True  # the other roles keep their defaults
+    assert settings.export_masking["dispatcher"].coordinate_decimals is None
+    with pytest.raises(ValueError, match="export_masking: unknown role"):
+        Settings(export_masking={"visitor": {"names": True}})
+    with pytest.raises(ValueError):
+        Settings(export_masking={"planner": {"coordinate_decimals": 9}})
+    result = _one_transformer(3)
+    details = {f"C{i:07d}": {"name": "周家帆", "address": "纺织路4号", "phone": "13126282696", "meter_box_id": None}
+               for i in range(3)}
+    rows = next(export_records(result, lambda _: details, sees_pii=False, chunk_size=10,
+                               mask_names=False, coordinate_decimals=3))
+    assert rows[1]["name"] == "周家帆" and rows[1]["phone"] == "131****2696"
+    exact = next(export_records(result, lambda _: details, sees_pii=False, chunk_size=10, mask_names=True,
+                                coordinate_decimals=None))
+    assert exact[1]["name"] == "周*帆" and round(exact[1]["lon"], 3) != exact[1]["lon"]
+    assert (rows[1]["lon"], rows[1]["lat"]) == (round(exact[1]["lon"], 3), round(exact[1]["lat"], 3))
 
 
 def test_xlsx_export_parses_back_to_the_same_rows(client, client_as):

@@ -64,3 +64,20 @@ def test_only_admins_may_upload(api_url):
     assert _upload(api_url, "planner", files).status_code == 403
     assert _upload(api_url, "dispatcher", files).status_code == 403
     assert _upload(api_url, None, files).status_code == 401
+
+
+def test_an_extra_column_rejects_its_row_and_no_server_path_is_shown(api_url):
+    frame = archive_frame(3)
+    frame["户号"] = ["6" + a[1:] for a in frame["户号"]]
+    lines = _csv(frame).decode("utf-8-sig").splitlines()
+    lines[1] += ",extra"
+    r = _upload(api_url, "admin", {"file": ("客户.csv", "\n".join(lines).encode(), "text/csv")})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["counts"] == {"customers": 2} and body["rejected_rows"] == 1
+    assert body["rejects"][0]["row"] == 2 and body["rejects"][0]["source_file"] == "客户.csv"
+    # an unusable upload names the uploaded file, never the server's temporary path
+    r = _upload(api_url, "admin", {"file": ("客户.csv", _csv(frame), "text/csv"),
+                                   "mapping": ("m.toml", '[customers.columns]\naccount_no = "客户编号"\n'.encode(), "text/plain")})
+    assert r.status_code == 422
+    assert "gridatlas-upload" not in r.text and "/tmp" not in r.text and "客户.csv" in r.json()["detail"]

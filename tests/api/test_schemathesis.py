@@ -66,14 +66,15 @@ def served_app(request, tmp_path_factory) -> Iterator[tuple[object, str]]:
 #: not before ``from``, an area id is an H3 cell; a trouble-call window must end after it starts and span at most
 #: the configured days; an alert moves only along its workflow (409); a lexicon entry must exist to be removed and
 #: keep a letter or digit after normalization; the WeChat callback needs the platform's signature, which a
-#: generated request cannot have (403)): for these operations a schema-valid request may
+#: generated request cannot have (403); a date-time outside 1900–9000 UTC, which JSON Schema's date-time cannot
+#: bound): for these operations a schema-valid request may
 #: get a 422 naming the rule it breaks, and a stored plan's update a 412/428 (If-Match).
 #: Issue 16: an execution or an outage whose end precedes its start, an outage naming an account
 #: the store does not hold, a reliability period that is not a date/zoned time or ends before it starts.
 #: Every other check stays on for them, and every check stays on for all other operations.
 CONFIG = """
 [[operations]]
-include-path-regex = "^/api/v1/(impact|impact/export|isolation|plans|plans/[^/]+|plans/[^/]+/status|imports/customers|search|customers/[^/]+/contact|calls/incoming|calls/[^/]+/close|plans/[^/]+/execution|outages|reliability|reliability[.]xlsx|interactions|imports/interactions|heat|hotspots|heat/areas/[^/]+/[^/]+/interactions|trouble-calls|alerts/[^/]+/(ack|resolve|false-positive)|lexicon/(words|allow)(/[^/]+)?|wechat/callback)$"
+include-path-regex = "^/api/v1/(impact|impact/export|isolation|plans|plans/[^/]+|plans/[^/]+/status|imports/customers|search|customers/[^/]+/contact|calls/incoming|calls/[^/]+/close|plans/[^/]+/execution|outages|reliability|reliability[.]xlsx|interactions|imports/interactions|heat|hotspots|heat/areas/[^/]+/[^/]+/interactions|trouble-calls|alerts/[^/]+/(ack|resolve|false-positive)|lexicon/(words|allow)(/[^/]+)?|wechat/callback|audit|customers/[^/]+|customers/[^/]+/fields)$"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "404", "409", "412", "422", "428", "429"]
 """
 

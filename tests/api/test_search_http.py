@@ -74,3 +74,45 @@ def test_absurd_queries_are_422_naming_the_field(client, params, field):
 
 def test_search_needs_a_key(anonymous):
     assert anonymous.get("/api/v1/search", params={"q": "周家帆"}).status_code == 401
+
+
+# -- masked roles learn nothing hidden by searching (issue 17) ----------------------------------
+
+
+def _accounts(client, q: str) -> list[tuple[str, str]]:
+    body = client.get("/api/v1/search", params={"q": q, "limit": 50}).json()
+    return [(d["account_no"], d["matched"]) for d in body["data"]] + [(s["account_no"], "suggested") for s in body["suggestions"]]
+
+
+@pytest.mark.parametrize("role", ["planner", "analyst"])
+def test_a_masked_role_cannot_recover_a_phone_by_substrings(client_as, role):
+    c = client_as(role)
+    # 131****2696: the hidden middle digits must not be testable one guess at a time
+    for q in ("1312628269", "12628", "3126282"):
+        assert not [a for a, m in _accounts(c, q) if m == "phone"], q
+    assert _accounts(c, "1312628269") == _accounts(c, "1319999269")
+
+
+def test_a_pii_role_still_finds_phone_substrings(client):
+    assert ("0300100001", "phone") in _accounts(client, "1312628269")
+
+
+@pytest.mark.parametrize("role", ["planner", "analyst"])
+def test_a_masked_role_matches_addresses_only_on_what_it_sees(client_as, role):
+    c = client_as(role)
+    seen = _accounts(c, "纺织路4号1栋701")
+    # the same masked text 纺织路*号*栋*** gives the same answer whatever the hidden digits
+    assert seen == _accounts(c, "纺织路9号3栋888") and len(seen) > 1
+    assert {"0300100001", "0300100017"} <= {a for a, _ in seen}
+    suggested = _accounts(c, "纺织路4号9栋9999")
+    assert suggested and suggested == _accounts(c, "纺织路1号2栋3456")  # suggestions too
+
+
+def test_a_masked_lookup_by_a_complete_value_is_audited(client_as):
+    planner = client_as("planner")
+    body = planner.get("/api/v1/search", params={"q": "13126282696"}).json()
+    assert [(d["account_no"], d["matched"]) for d in body["data"]] == [("0300100001", "phone")]
+    events = client_as("admin").get("/api/v1/audit", params={"action": "customer.pii_lookup", "limit": 50}).json()["data"]
+    mine = [e for e in events if e["role"] == "planner" and e["object_kind"] == "search"]
+    assert mine and mine[0]["details"]["matched"] == ["phone"] and "0300100001" in mine[0]["details"]["accounts"]
+    assert "13126282696" not in str(mine[0])

@@ -197,3 +197,14 @@ def test_the_writer_fails_every_waiter_when_the_store_refuses_and_refuses_after_
     assert writer.commits == 0
     with pytest.raises(StoreUnavailable, match="closed"):
         writer.record(actor="a (1111aaaa)", role="agent", action="export", object_kind="impact", object_id=None)
+
+
+def test_the_action_list_names_only_actions_the_product_records():
+    from pathlib import Path
+
+    from gis.audit import AUDIT_ACTIONS
+
+    root = Path(__file__).resolve().parents[2]
+    code = "".join(p.read_text(encoding="utf-8") for d in ("api", "gis", "loaders", "outage_impact", "interactions")
+                   for p in (root / d).rglob("*.py") if p.name != "audit.py" or d != "gis")
+    assert [a for a in AUDIT_ACTIONS if f'"{a}"' not in code] == []

@@ -52,9 +52,12 @@ def _builds(conn) -> list[str]:
 
 
 def _leftovers(engine) -> tuple[list[str], int]:
-    """Build schemas left, and advisory locks still held by any session."""
+    """Build schemas left, and advisory locks on this database still held by any session (other
+    databases' locks belong to other test workers or other users of the server)."""
     with engine.connect() as conn:
-        locks = conn.execute(text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'")).scalar_one()
+        locks = conn.execute(text(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+            "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())")).scalar_one()
         return _builds(conn), locks
 
 

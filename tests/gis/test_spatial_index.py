@@ -160,3 +160,24 @@ def test_viewport_refuses_a_bbox_too_large_for_the_zoom() -> None:
         ix.viewport((112.0, 22.0, 114.0, 24.0), 30)
     assert info.value.field == "zoom"
     assert ix.viewport((112.0, 22.0, 114.0, 24.0), 8).count == 6
+
+
+def test_each_sqlite_connection_owns_its_bounds_cache(tmp_path):
+    """The ga_* trigger functions' one-entry cache belongs to one connection (a module-level one
+    was shared by every thread's connections; the race itself cannot be forced deterministically)."""
+    import shapely
+
+    from gis.db import make_engine
+    from gis.dialects.sqlite import ConnectionBounds
+
+    engine = make_engine(f"sqlite:///{tmp_path / 's.sqlite'}")
+    try:
+        with engine.connect() as a, engine.connect() as b:
+            caches = [c.connection._connection_record.info["gridatlas_bounds"] for c in (a, b)]
+            assert all(isinstance(c, ConnectionBounds) for c in caches) and caches[0] is not caches[1]
+            pa, pb = shapely.to_wkb(shapely.Point(1, 2)), shapely.to_wkb(shapely.box(3, 4, 5, 6))
+            assert a.exec_driver_sql("SELECT ga_minx(?), ga_maxy(?)", (pa, pa)).one() == (1.0, 2.0)
+            assert b.exec_driver_sql("SELECT ga_minx(?), ga_maxy(?)", (pb, pb)).one() == (3.0, 6.0)
+            assert a.exec_driver_sql("SELECT ga_maxx(?)", (pa,)).one() == (1.0,)
+    finally:
+        engine.dispose()

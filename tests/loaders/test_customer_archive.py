@@ -3,6 +3,9 @@ already in the store; header overrides from a mapping; phone normalization."""
 
 from __future__ import annotations
 
+import csv
+import io
+
 import pandas as pd
 import pytest
 
@@ -138,3 +141,63 @@ def test_a_layers_mapping_uses_the_archive_headers_and_coordinates_it_does_not_m
     assert (got["location_quality"].to_numpy()[has_xy] == "surveyed").all()
     xs = [g.x for g in got["geom"]]
     assert all(abs(x - float(lon)) < 1e-9 for x, lon, h in zip(xs, frame["经度"], has_xy) if h)
+
+
+def test_the_reject_report_neutralizes_formula_values(tmp_path):
+    from loaders.rejects import Reject, write_rejects
+
+    path = tmp_path / "r.csv"
+    write_rejects(path, [Reject("a.csv", "", 2, "=1+1", "户名 (name)", '=HYPERLINK("http://x","y")', "too long"),
+                         Reject("a.csv", "", 3, "0001", "联系电话 (phone)", "-12", "not a phone number")])
+    rows = list(csv.reader(io.StringIO(path.read_text(encoding="utf-8-sig"))))
+    assert rows[1] == ["a.csv", "", "2", "'=1+1", "户名 (name)", "'=HYPERLINK(\"http://x\",\"y\")", "too long"]
+    assert rows[2][5] == "'-12"
+
+
+def test_a_nul_inside_a_name_rejects_the_row(tmp_path, city_store):
+    frame, accounts = _rekeyed(archive_frame(3))
+    frame.loc[frame.index[1], "户名"] = "郑\x00十一"
+    path = write_archive(tmp_path / "a.csv", frame)
+    result = import_customers(city_store, path, service_area=SERVICE_AREA)
+    assert [(r.row, r.id, r.field) for r in result.rejects] == [(3, accounts[1], "户名 (name)")]
+    assert "NUL" in result.rejects[0].reason and result.counts == {"customers": 2}
+
+
+def test_a_row_with_an_extra_column_is_rejected_alone(tmp_path, city_store):
+    frame, accounts = _rekeyed(archive_frame(4))
+    lines = _csv_lines(frame)
+    lines[2] += ",多出来的一列"  # the second data row (spreadsheet row 3) has one cell too many
+    path = tmp_path / "a.csv"
+    path.write_text("\n".join(lines[:3] + [""] + lines[3:]) + "\n", encoding="utf-8")  # and a blank line after it
+    result = import_customers(city_store, path, service_area=SERVICE_AREA)
+    assert [(r.row, r.id) for r in result.rejects] == [(3, accounts[1])]
+    assert "多出来的一列" in result.rejects[0].value and "columns" in result.rejects[0].reason
+    assert result.counts == {"customers": 3} and result.exit_code == 3
+
+
+def test_a_meter_box_of_another_transformer_rejects_the_row(tmp_path, city_store):
+    frame, accounts = _rekeyed(archive_frame(3))
+    frame["表箱编号"] = "MB000001"  # a box of 台区 TR00001
+    frame.loc[frame.index[1], "台区编号"] = "TR00002"
+    frame.loc[frame.index[[0, 2]], "台区编号"] = "TR00001"
+    result = import_customers(city_store, write_archive(tmp_path / "a.csv", frame), service_area=SERVICE_AREA)
+    assert [(r.row, r.id, r.field) for r in result.rejects] == [(3, accounts[1], "台区编号 (transformer_id)")]
+    assert "MB000001" in result.rejects[0].reason and "TR00001" in result.rejects[0].reason
+    assert result.counts == {"customers": 2}
+
+
+def test_an_unchanged_file_reloaded_after_another_load_makes_no_new_version(tmp_path, city_store):
+    frame, _ = _rekeyed(archive_frame(6))
+    a = write_archive(tmp_path / "a.csv", frame.iloc[:3])  # with and without coordinates
+    b = write_archive(tmp_path / "b.csv", frame.iloc[3:])
+    first = import_customers(city_store, a, service_area=SERVICE_AREA)
+    other = import_customers(city_store, b, service_area=SERVICE_AREA)
+    assert other.data_version == first.data_version + 1
+    again = import_customers(city_store, a, service_area=SERVICE_AREA)
+    assert again.unchanged and again.data_version == other.data_version
+    # a file that would change stored rows is not "unchanged", even if it was loaded before
+    changed = frame.iloc[:3].copy()
+    changed.loc[changed.index[0], "户名"] = "改了名"
+    import_customers(city_store, write_archive(tmp_path / "a2.csv", changed), service_area=SERVICE_AREA)
+    back = import_customers(city_store, a, service_area=SERVICE_AREA)
+    assert not back.unchanged and back.data_version == other.data_version + 2

@@ -30,6 +30,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from tests.conftest import required_here
+
 pytestmark = pytest.mark.browser
 
 REPO = Path(__file__).resolve().parents[2]
@@ -52,7 +54,7 @@ READY_TIMEOUT_MS = 30_000
 
 # ---------------------------------------------------------------- browser availability
 def _browser_required() -> bool:
-    return os.environ.get("CI", "").strip().lower() == "true" or os.environ.get("GRIDATLAS_REQUIRE_BROWSER") == "1"
+    return required_here("browser")
 
 
 def _chromium_or_fail() -> str:
@@ -290,6 +292,7 @@ def _png_colours(data: bytes, step: int = 1) -> tuple[int, float]:
     [
         ({}, pytest.skip.Exception),
         ({"CI": "true"}, pytest.fail.Exception),
+        ({"CI": "1"}, pytest.fail.Exception),
         ({"GRIDATLAS_REQUIRE_BROWSER": "1"}, pytest.fail.Exception),
         ({"CI": "false"}, pytest.skip.Exception),
     ],

@@ -64,3 +64,21 @@ def test_table(results):
 def test_unknown_format(results):
     with pytest.raises(ValueError):
         render(results[0], "xlsx")
+
+
+def test_csv_neutralizes_formula_ids():
+    from topology import compile_index
+    from topology.testing import GridBuilder
+
+    g = GridBuilder()
+    g.node("BUS")
+    g.substation("S1", bus="BUS")
+    g.node("N1")
+    g.switch("BR1", "BUS", "N1", kind="breaker")
+    g.feeder("=F1", "S1", "BR1")
+    g.node("LV1", kind="lv", voltage_kv=0.4)
+    g.transformer("@T1", "N1", "LV1")
+    g.customer("=1+1", "LV1", sensitivity="-2")
+    result = plan_impact(compile_index(g.build("f")), SwitchingPlan.from_dict({"open": ["BR1"]}))
+    rows = list(csv.DictReader(io.StringIO(to_csv(result))))
+    assert rows == [{"account_no": "'=1+1", "feeder_id": "'=F1", "transformer_id": "'@T1", "sensitivity": "'-2"}]

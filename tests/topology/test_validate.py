@@ -92,3 +92,20 @@ def test_clean_radial_grid_is_ok():
     report = validate(g.build())
     assert report.ok and report.findings == ()
     assert report.to_text() == "data version test: 0 error(s), 0 warning(s)"
+
+
+def test_a_customer_whose_meter_box_belongs_to_another_transformer_is_an_error():
+    g = GridBuilder()
+    g.substation("S1", bus="B1")
+    g.switch("BR1", "B1", "N1", kind="breaker")
+    g.feeder("F1", "S1", head_switch="BR1")
+    g.transformer("T1", "N1", "LV1")
+    g.transformer("T2", "N1", "LV2")
+    g.meter_box("MB1", "LV1", "T1")
+    g.customer("C1", "LV1", meter_box="MB1", transformer="T1")
+    g.customer("C2", "LV1", meter_box="MB1", transformer="T2")   # 表箱 of 台区 T1, 台区编号 T2
+    g.customer("C3", "LV1", meter_box="MB1")                      # no 台区 given: nothing to contradict
+    report = validate(g.build("mismatch"))
+    found = report.by_code("meter-box-other-transformer")
+    assert [(f.severity, f.kind, f.element) for f in found] == [("error", "customer", "C2")]
+    assert "MB1" in found[0].message and "T1" in found[0].message and "T2" in found[0].message
