@@ -23,8 +23,9 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Body, Path, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
+from api.datetimes import IsoAwareDateTime
 from api.audit import audit
 from api.auth import Principal, allow
 from api.deps import SettingsDep, SnapshotDep
@@ -70,8 +71,8 @@ _PAGE_HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", 
 
 class WindowIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    start: AwareDatetime
-    end: AwareDatetime
+    start: IsoAwareDateTime
+    end: IsoAwareDateTime
 
 
 class ConsultationIn(BaseModel):

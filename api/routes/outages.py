@@ -14,8 +14,9 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Path, Query, Request
 from fastapi.responses import Response
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
+from api.datetimes import IsoAwareDateTime
 from api.audit import audit
 from api.auth import Principal, allow
 from api.deps import ConnDep, SettingsDep, SnapshotDep
@@ -42,8 +43,8 @@ class OutageIn(BaseModel):
         "end": "2026-03-01T15:10:00+08:00", "account_nos": ["0300100001", "0300100017"]}]})
     outage_id: str = Field(min_length=1, max_length=64, pattern=r"^[^\s].*$")
     kind: Literal["planned", "unplanned"]
-    start: AwareDatetime
-    end: AwareDatetime
+    start: IsoAwareDateTime
+    end: IsoAwareDateTime
     account_nos: list[Annotated[str, Field(min_length=1, max_length=32)]] = Field(min_length=1, max_length=50_000)
 
 

@@ -15,6 +15,7 @@ the plan version and the data version they were computed on, and are cached per
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from typing import Annotated, Any, Literal
 
@@ -81,15 +82,15 @@ class StatusIn(BaseModel):
         {"status": "executed", "actual_start": "2026-12-01T09:05:00+08:00", "actual_end": "2026-12-01T14:40:00+08:00"},
     ]})
     status: Literal["draft", "consulting", "approved", "executed", "cancelled"]
-    actual_start: AwareDatetime | None = Field(default=None, description="executed only: when supply was cut")
-    actual_end: AwareDatetime | None = Field(default=None, description="executed only: when supply was restored")
+    actual_start: IsoAwareDateTime | None = Field(default=None, description="executed only: when supply was cut")
+    actual_end: IsoAwareDateTime | None = Field(default=None, description="executed only: when supply was restored")
 
 
 class ExecutionIn(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"actual_start": "2026-12-01T09:05:00+08:00", "actual_end": "2026-12-01T14:40:00+08:00"}]})
-    actual_start: AwareDatetime
-    actual_end: AwareDatetime
+    actual_start: IsoAwareDateTime
+    actual_end: IsoAwareDateTime
 
 
 # ------------------------------------------------------------------ helpers

@@ -6,8 +6,9 @@ import datetime as dt
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import BaseModel, Field
 
+from api.datetimes import IsoAwareDateTime
 from api.auth import Principal, allow
 from api.deps import ConnDep, SettingsDep, SnapshotDep
 from gis.errors import InvalidInput
@@ -59,8 +60,8 @@ class TroubleOut(BaseModel):
 def trouble_calls(
     conn: ConnDep, snapshot: SnapshotDep, settings: SettingsDep,
     _: Annotated[Principal, allow("dispatcher", "planner", "agent", "analyst")],
-    from_: Annotated[AwareDatetime, Query(alias="from", description="window start, with a time zone")],
-    to: Annotated[AwareDatetime, Query(description="window end (exclusive), with a time zone")],
+    from_: Annotated[IsoAwareDateTime, Query(alias="from", description="window start, with a time zone")],
+    to: Annotated[IsoAwareDateTime, Query(description="window end (exclusive), with a time zone")],
     customers: Annotated[bool, Query(description="list every affected customer of each prediction")] = False,
 ) -> dict[str, Any]:
     if to - from_ > dt.timedelta(days=settings.trouble_call_window_max_days):
