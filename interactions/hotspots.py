@@ -13,7 +13,9 @@ statistic's inputs (areas, neighbours, mean rate, alpha, the FDR cut).
 
 from __future__ import annotations
 
+import threading
 import warnings
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -67,6 +69,24 @@ def hull_neighbours(shapes: Sequence[Any], touch_m: float = 50.0) -> dict[int, l
     return out
 
 
+_ADJACENCY: "weakref.WeakKeyDictionary[HeatAreas, dict[tuple[str, float], dict[str, list[str]]]]" = weakref.WeakKeyDictionary()
+_ADJACENCY_LOCK = threading.Lock()
+
+
+def _hull_adjacency(areas: HeatAreas, by: str, touch_m: float) -> dict[str, list[str]]:
+    """台区 / feeder id → the ids of the hulls within ``touch_m``: computed once per data version
+    (``areas``) and kept beside it (the spatial join is most of a city-wide hotspot run)."""
+    with _ADJACENCY_LOCK:
+        memo = _ADJACENCY.setdefault(areas, {})
+        hit = memo.get((by, touch_m))
+        if hit is None:
+            ids = list(areas.shapes[by])
+            nb = hull_neighbours([areas.shapes[by][i] for i in ids], touch_m) if ids else {}
+            hit = {ids[i]: [ids[j] for j in js] for i, js in nb.items()}
+            memo[(by, touch_m)] = hit
+    return hit
+
+
 @dataclass(frozen=True, slots=True)
 class Hotspot:
     id: str
@@ -96,10 +116,10 @@ def hotspots(result: HeatResult, areas: HeatAreas, *, alpha: float = 0.05, touch
         neighbours = cell_neighbours([h3i.str_to_int(a.id) for a in rows])
         weights = "binary, adjacent H3 cells (ring 1)"
     else:
-        shapes = [areas.shapes[by].get(a.id) for a in rows]
-        keep = [i for i, s in enumerate(shapes) if s is not None]
-        rows = [rows[i] for i in keep]
-        neighbours = hull_neighbours([shapes[i] for i in keep], touch_m)
+        adjacent = _hull_adjacency(areas, by, touch_m)
+        rows = [a for a in rows if a.id in adjacent]
+        pos = {a.id: i for i, a in enumerate(rows)}
+        neighbours = {i: [pos[b] for b in adjacent[a.id] if b in pos] for i, a in enumerate(rows)}
         weights = f"binary, {by} hulls within {touch_m:g} m"
     y = np.array([a.rate for a in rows], dtype=float)
     z, p = gi_star(y, neighbours)
