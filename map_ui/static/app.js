@@ -894,7 +894,8 @@
 
   function drawViewport(body) {
     vp.clusters.forEach(function (m) { layers.customers.removeLayer(m); });
-    vp.clusters = [];
+    vp.clusters.length = 0;
+    ga.viewportBody = body;
     var keep = new Set();
     if (body.mode === 'points') {
       body.points.forEach(function (pt) {
@@ -1118,7 +1119,8 @@
 
   // ------------------------------------------------------------------ start
   var ga = window.gridatlas = {
-    map: map, layers: layers, counts: state.counts, features: state.features, highlight: null,
+    map: map, layers: layers, counts: state.counts, features: state.features, markers: state.markers, highlight: null,
+    viewportBody: null, viewportMarkers: vp.clusters,
     errors: errors, feederColor: feederColor,
     openCustomer: openCustomer, openFeature: openFeature, showUpstream: showUpstream,
     showDownstream: showDownstream, clearHighlight: clearHighlight,

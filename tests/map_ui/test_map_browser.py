@@ -578,3 +578,55 @@ def test_search_box_renders_the_search_contract(open_map: Any, tmp_path: Path) -
     assert m.page.locator(f".leaflet-popup .ga-pop[data-id='{rows[1]['account_no']}']").count() == 1
     m.page.screenshot(path=str(tmp_path / "view.png"))
     assert m.rec.console_errors == [] and m.rec.page_errors == [] and m.rec.failed == []
+
+
+# ---------------------------------------------------------------- drawn positions
+def _icon_centre(m: MapPage, js_marker: str, arg: Any) -> dict[str, Any]:
+    """Where a DOM marker is drawn (its icon's box centre, container pixels) and where its lon/lat says it is."""
+    return m.page.evaluate(
+        """([arg]) => { const g = window.gridatlas, mk = (""" + js_marker + """)(g, arg);
+            const r = mk._icon.getBoundingClientRect(), c = g.map.getContainer().getBoundingClientRect();
+            const p = g.map.latLngToContainerPoint(mk.getLatLng());
+            return {drawn: [r.left + r.width / 2 - c.left, r.top + r.height / 2 - c.top], expected: [p.x, p.y],
+                    latlng: [mk.getLatLng().lat, mk.getLatLng().lng]}; }""",
+        [arg],
+    )
+
+
+def _assert_at(where: dict[str, Any], what: str) -> None:
+    (dx, dy), (ex, ey) = where["drawn"], where["expected"]
+    assert abs(dx - ex) <= 2 and abs(dy - ey) <= 2, f"{what} drawn at {where['drawn']}, its coordinates say {where['expected']}"
+
+
+def test_clusters_and_customers_are_drawn_at_their_coordinates(open_map: Any) -> None:
+    """Every cluster's icon centre is at latLngToContainerPoint of the lon/lat /viewport returned (the
+    clusters used to be stacked below the map by a CSS rule), and so is a single customer."""
+    m = open_map()
+    m.ready()
+    body = m.page.evaluate("() => window.gridatlas.viewportBody")
+    assert body["mode"] == "clusters" and len(body["clusters"]) > 1
+    for i, cluster in enumerate(body["clusters"]):
+        where = _icon_centre(m, "(g, i) => g.viewportMarkers[i]", i)
+        assert where["latlng"] == pytest.approx([cluster["lat"], cluster["lon"]], abs=1e-9)
+        _assert_at(where, f"cluster {i} ({cluster['count']} customers)")
+    row = _customer_row(lambda r: not r["sensitivity"])
+    lon, lat = float(row["lon"]), float(row["lat"])
+    m.page.evaluate("([lon, lat]) => { window.gridatlas.map.setView([lat, lon], 19, {animate: false}); "
+                    "return window.gridatlas.loadViewport().then(() => true); }", [lon, lat])
+    where = _icon_centre(m, "(g, acct) => g.markers.customers.get(acct)", row["account_no"])
+    assert where["latlng"] == pytest.approx([lat, lon], abs=1e-6)
+    _assert_at(where, f"customer {row['account_no']}")
+    assert m.rec.console_errors == [] and m.rec.page_errors == [] and m.rec.failed == []
+
+
+def test_switches_and_transformers_are_drawn_at_their_coordinates(open_map: Any) -> None:
+    m = open_map()
+    m.ready()
+    for layer in ("switches", "transformers"):
+        feature = _api(m.base_url, f"/api/v1/layers/{layer}?limit=1")["features"][0]
+        lon, lat = feature["geometry"]["coordinates"]
+        m.page.evaluate("([lon, lat]) => { window.gridatlas.map.setView([lat, lon], 18, {animate: false}); return true; }", [lon, lat])
+        where = _icon_centre(m, f"(g, id) => g.markers.{layer}.get(id)", feature["id"])
+        assert where["latlng"] == pytest.approx([lat, lon], abs=1e-9)
+        _assert_at(where, f"{layer} {feature['id']}")
+    assert m.rec.console_errors == [] and m.rec.page_errors == [] and m.rec.failed == []
