@@ -111,6 +111,10 @@ class Settings(BaseSettings):
     emotion_repeat_min: int = Field(default=3, ge=2, description="contacts within emotion_repeat_days that count as repeat calls")
     emotion_repeat_days: int = Field(default=7, ge=1, le=30)
 
+    # -- map level of detail (issue 13)
+    map_tile_cache_mb: int = Field(default=64, ge=0, le=4096,
+                                   description="per data version, the encoded grid tiles kept in memory (MB, gzip-compressed)")
+
     @field_validator("customer_view_panels")
     @classmethod
     def _known_panels(cls, value: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:

@@ -7,10 +7,11 @@ from dataclasses import dataclass
 
 from sqlalchemy.engine import Engine
 
+from gis.grid_tiles import GridTiles, build_grid_tiles
 from gis.search import CallerIndex, build_caller_index
 from gis.spatial_index import SpatialIndex, build_spatial_index
-from gis.store import latest_data_version, read_assets, snapshot_connection
-from topology import GridAssets, TopologyIndex, compile_index
+from gis.store import latest_data_version, read_assets, read_map_geometries, snapshot_connection
+from topology import GridAssets, TopologyIndex, compile_index, segment_loads
 
 __all__ = ["GridSnapshot", "TopologyHolder", "load_snapshot"]
 
@@ -24,9 +25,10 @@ class GridSnapshot:
     index: TopologyIndex
     spatial: SpatialIndex  # customers, meter boxes, 台区 hulls: map click and viewport
     callers: CallerIndex | None = None  # exact phone / 尾号 / 户号 lookups (gis.search)
+    tiles: GridTiles | None = None  # the map's level-of-detail grid tiles (gis.grid_tiles)
 
 
-def load_snapshot(engine: Engine) -> GridSnapshot | None:
+def load_snapshot(engine: Engine, *, tile_cache_bytes: int = 64 * 1024 * 1024) -> GridSnapshot | None:
     """Read the grid from the store and compile it; None when the store holds no data yet.
 
     The data version and every table are read in one snapshot transaction, so the version a
@@ -39,16 +41,21 @@ def load_snapshot(engine: Engine) -> GridSnapshot | None:
             return None
         tables = read_assets(conn)
         callers = build_caller_index(conn, tables["customers"])
+        switch_xy, segment_geoms = read_map_geometries(conn)
     assets = GridAssets.from_tables(tables, version=str(latest["id"]))
-    return GridSnapshot(version=int(latest["id"]), assets=assets, index=compile_index(assets),
-                        spatial=build_spatial_index(tables), callers=callers)
+    index = compile_index(assets)
+    tiles = build_grid_tiles(int(latest["id"]), tables, switch_xy, segment_geoms, segment_loads(index),
+                             cache_bytes=tile_cache_bytes)
+    return GridSnapshot(version=int(latest["id"]), assets=assets, index=index,
+                        spatial=build_spatial_index(tables), callers=callers, tiles=tiles)
 
 
 class TopologyHolder:
     """Holds the current snapshot; readers take a reference, a reload replaces it whole."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, tile_cache_bytes: int = 64 * 1024 * 1024) -> None:
         self._engine = engine
+        self._tile_cache_bytes = tile_cache_bytes
         self._snapshot: GridSnapshot | None = None
         self._lock = threading.Lock()
 
@@ -64,5 +71,5 @@ class TopologyHolder:
             if latest is None:
                 self._snapshot = None
             elif self._snapshot is None or self._snapshot.version != latest["id"]:
-                self._snapshot = load_snapshot(self._engine)
+                self._snapshot = load_snapshot(self._engine, tile_cache_bytes=self._tile_cache_bytes)
             return self._snapshot
