@@ -137,6 +137,7 @@ class GridTiles:
     _mv_loads: pd.DataFrame                 # in-service MV segments: feeder_id, geom, customers carried, share of the feeder's
     cache_bytes: int = 64 * 1024 * 1024
     _trunks: dict[int, _Lines] = field(default_factory=dict)
+    _segment_at: dict[str, tuple[_Lines, int]] | None = None
     _cache: OrderedDict[tuple[int, int, int], bytes] = field(default_factory=OrderedDict)
     _cached: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -186,6 +187,43 @@ class GridTiles:
                 feeders.add(fid)
         return {"type": "FeatureCollection", "tile": [z, x, y], "band": band, "data_version": self.version,
                 "feeders": sorted(feeders), "features": features}
+
+    def bounds(self) -> tuple[float, float, float, float] | None:
+        """(west, south, east, north) of every line and point, or None for an empty grid."""
+        boxes = []
+        for lines in (self.mv, self.lv):
+            if len(lines.geoms):
+                boxes.append(shapely.total_bounds(lines.geoms))
+        for pts in (self.substations, self.switches, self.transformers, self.meter_boxes):
+            if len(pts.lon):
+                boxes.append(np.array([pts.lon.min(), pts.lat.min(), pts.lon.max(), pts.lat.max()]))
+        if not boxes:
+            return None
+        b = np.vstack(boxes)
+        return float(b[:, 0].min()), float(b[:, 1].min()), float(b[:, 2].max()), float(b[:, 3].max())
+
+    def segments(self, ids: list[str]) -> dict[str, Any]:
+        """Whole (unclipped) segments by id, as a FeatureCollection in the order asked; ``missing``
+        lists ids that are not segments of this version (the map's supply-path and impact highlights)."""
+        with self._lock:
+            if self._segment_at is None:
+                at: dict[str, tuple[_Lines, int]] = {}
+                for lines in (self.mv, self.lv):
+                    for i, p in enumerate(lines.props):
+                        at[str(p["id"])] = (lines, i)
+                self._segment_at = at
+            at = self._segment_at
+        features, missing = [], []
+        for sid in ids:
+            hit = at.get(sid)
+            if hit is None:
+                missing.append(sid)
+                continue
+            lines, i = hit
+            xy = np.round(shapely.get_coordinates(lines.geoms[i]), 7).tolist()
+            features.append({"type": "Feature", "id": sid, "geometry": {"type": "LineString", "coordinates": xy},
+                             "properties": lines.props[i]})
+        return {"type": "FeatureCollection", "features": features, "missing": missing, "data_version": self.version}
 
     # ------------------------------------------------------------------ helpers
     def _trunk_lines(self, z: int) -> _Lines:

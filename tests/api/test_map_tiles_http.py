@@ -134,3 +134,26 @@ def test_a_new_data_version_builds_new_tiles(city_store_url: str) -> None:
     assert after.tiles.version == after.version != before.tiles.version
     (x, y) = _tiles_over(MANIFEST["bbox"], 16)[0]
     assert json.loads(gzip.decompress(after.tiles.tile(16, x, y)))["data_version"] == after.version
+
+
+def test_tileset_names_bounds_and_bands(client: httpx.Client) -> None:
+    info = client.get("/api/v1/tiles/grid").json()
+    minx, miny, maxx, maxy = MANIFEST["bbox"]
+    west, south, east, north = info["bounds"]
+    assert minx <= west < east <= maxx and miny <= south < north <= maxy    # the grid, inside the city's bbox (customers too)
+    for f in client.get("/api/v1/layers/segments?limit=5000").json()["features"]:
+        for lon, lat in f["geometry"]["coordinates"]:
+            assert west <= lon <= east and south <= lat <= north
+    assert info["bands"] == {"city": [0, 13], "district": [14, 16], "street": [17, 22]}
+    assert info["tiles"] == ["/api/v1/tiles/grid/{z}/{x}/{y}"]
+
+
+def test_segments_by_id_are_whole_and_in_order(client: httpx.Client) -> None:
+    layer = {f["id"]: f for f in client.get("/api/v1/layers/segments?limit=5000").json()["features"]}
+    ids = sorted(layer)[:3][::-1]
+    body = client.post("/api/v1/tiles/grid/segments", json={"ids": [*ids, "NOPE"]}).json()
+    assert [f["id"] for f in body["features"]] == ids and body["missing"] == ["NOPE"]
+    for f in body["features"]:
+        assert f["geometry"]["coordinates"] == pytest.approx(layer[f["id"]]["geometry"]["coordinates"], abs=1e-6)
+    bad = client.post("/api/v1/tiles/grid/segments", json={"ids": [], "extra": 1})
+    assert bad.status_code == 422
