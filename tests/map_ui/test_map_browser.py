@@ -231,8 +231,8 @@ def _first_customer() -> str:
 
 
 # ---------------------------------------------------------------- a tiny PNG decoder (no Pillow)
-def _png_colours(data: bytes, step: int = 1) -> tuple[int, float]:
-    """(distinct RGB colours, share of the most common colour) of an 8-bit RGB/RGBA PNG."""
+def _png_rgb(data: bytes) -> tuple[int, int, int, list[bytearray]]:
+    """(width, height, bytes per pixel, unfiltered rows) of an 8-bit RGB/RGBA PNG."""
     assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
     pos, idat = 8, []
     width = height = depth = colour = interlace = 0
@@ -251,7 +251,7 @@ def _png_colours(data: bytes, step: int = 1) -> tuple[int, float]:
     stride = width * bpp
     raw = zlib.decompress(b"".join(idat))
     prev = bytearray(stride)
-    counts: dict[bytes, int] = {}
+    rows = []
     for y in range(height):
         start = y * (stride + 1)
         kind = raw[start]
@@ -275,13 +275,37 @@ def _png_colours(data: bytes, step: int = 1) -> tuple[int, float]:
                 else:
                     pred = prev[x]
                 line[x] = (line[x] + pred) & 0xFF
-        if y % step == 0:
-            for x in range(0, stride, bpp * step):
-                key = bytes(line[x:x + 3])
-                counts[key] = counts.get(key, 0) + 1
+        rows.append(line)
         prev = line
+    return width, height, bpp, rows
+
+
+def _png_colours(data: bytes, step: int = 1) -> tuple[int, float]:
+    """(distinct RGB colours, share of the most common colour) of an 8-bit RGB/RGBA PNG."""
+    width, height, bpp, rows = _png_rgb(data)
+    counts: dict[bytes, int] = {}
+    for y in range(0, height, step):
+        line = rows[y]
+        for x in range(0, width * bpp, bpp * step):
+            key = bytes(line[x:x + 3])
+            counts[key] = counts.get(key, 0) + 1
     total = sum(counts.values())
     return len(counts), max(counts.values()) / total
+
+
+def _ink_centre(data: bytes, background: tuple[int, int, int] = (0xF3, 0xF1, 0xEC)) -> tuple[float, float] | None:
+    """Centre (x, y) of the pixels of a screenshot clip that are not the map's background, or None."""
+    width, height, bpp, rows = _png_rgb(data)
+    sx = sy = n = 0
+    for y in range(height):
+        line = rows[y]
+        for x in range(width):
+            r, g, b = line[x * bpp:x * bpp + 3]
+            if abs(r - background[0]) + abs(g - background[1]) + abs(b - background[2]) > 40:
+                sx += x
+                sy += y
+                n += 1
+    return (sx / n + 0.5, sy / n + 0.5) if n else None
 
 
 # ---------------------------------------------------------------- tests
@@ -310,57 +334,87 @@ def test_missing_chromium_skips_locally_and_fails_on_ci(
         assert "apt-get install chromium" in str(info.value)
 
 
-def test_page_loads_every_layer_from_the_app_only(open_map: Any) -> None:
+def _segments_by_voltage() -> tuple[set[str], set[str]]:
+    import pyogrio
+
+    frame = pyogrio.read_dataframe(SAMPLE / "grid.gpkg", layer="segments", read_geometry=False)
+    lv = frame["kind"] == "lv_cable"
+    return set(frame.loc[~lv, "id"]), set(frame.loc[lv, "id"])
+
+
+def _dom_elements(m: MapPage) -> int:
+    return m.page.evaluate("() => document.getElementsByTagName('*').length")
+
+
+def test_page_draws_the_district_level_of_detail_from_tiles_only(open_map: Any) -> None:
     m = open_map()
     counts = m.ready()
 
     expected = _manifest_counts()
-    for layer in ("substations", "segments", "switches", "transformers", "meter_boxes"):
+    mv, lv = _segments_by_voltage()
+    zoom = m.page.evaluate("() => window.gridatlas.map.getZoom()")
+    assert 14 <= zoom < 17, zoom                         # the sample city fits at district zoom
+    # District level of detail: every substation, switch, 台区 and MV segment; no LV line, no meter box.
+    for layer in ("substations", "switches", "transformers"):
         assert counts[layer] == expected[layer], (layer, counts[layer], expected[layer])
-    # Customers come from the viewport: at the data extent every customer is in view, as clusters.
-    assert counts["customers"] == expected["customers"]
     drawn = m.page.evaluate(
-        """() => { const l = window.gridatlas.layers; return {
-            segments: l.mv_lines.getLayers().length + l.lv_lines.getLayers().length,
+        """() => { const g = window.gridatlas, f = g.features(), l = g.layers; return {
+            segments: Array.from(f.segments.keys()), meter_boxes: f.meter_boxes.size,
             clustered: l.customers.getLayers().reduce((s, m) => s + (m.options.gaCount || 0), 0),
             switches: l.switches.getLayers().length, transformers: l.transformers.getLayers().length,
-            substations: l.substations.getLayers().length }; }"""
+            substations: l.substations.getLayers().length, band: g.grid.band() }; }"""
     )
-    assert drawn["segments"] == expected["segments"]
-    assert drawn["clustered"] == expected["customers"]       # the clusters' counts add up
-    assert drawn["switches"] == expected["switches"]
-    assert drawn["transformers"] == expected["transformers"]
+    assert drawn["band"] == "district"
+    assert set(drawn["segments"]) == mv and not (set(drawn["segments"]) & lv)
+    assert drawn["meter_boxes"] == 0
+    assert drawn["switches"] == expected["switches"] and drawn["transformers"] == expected["transformers"]
     assert drawn["substations"] == expected["substations"]
+    # Customers come from the viewport: at the data extent every customer is in view, as clusters.
+    assert counts["customers"] == expected["customers"] and drawn["clustered"] == expected["customers"]
     viewport = m.page.evaluate("() => window.gridatlas.viewport")
     assert viewport["mode"] == "clusters" and viewport["count"] == expected["customers"] and viewport["clusters"] > 1
 
-    # Customers are never paged in whole: the map asks for the viewport only.
-    assert not [u for u in m.rec.requests if "/api/v1/layers/customers" in u]
+    # No layer is ever paged in whole: the grid comes as tiles, customers from the viewport.
+    assert not [u for u in m.rec.requests if "/api/v1/layers" in u], "whole layers requested"
+    tiles = [u for u in m.rec.requests if "/api/v1/tiles/grid/" in u]
+    assert tiles and all(f"/tiles/grid/{int(zoom)}/" in u for u in tiles), tiles
     assert any("/api/v1/viewport?" in u for u in m.rec.requests)
 
-    # The view fits the data extent.
-    minx, miny, maxx, maxy = json.loads((SAMPLE / "manifest.json").read_text(encoding="utf-8"))["bbox"]
+    # The view fits the grid's extent.
     west, south, east, north = m.page.evaluate(
         "() => { const b = window.gridatlas.map.getBounds(); return [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()]; }"
     )
-    assert west <= minx and south <= miny and east >= maxx and north >= maxy
-    assert m.page.evaluate("() => window.gridatlas.map.getZoom()") >= 14
+    info = _api(m.base_url, "/api/v1/tiles/grid")
+    bw, bs, be, bn = info["bounds"]
+    assert west <= bw and south <= bs and east >= be and north >= bn
 
     status = m.page.locator(".ga-status").inner_text()
     assert "Loaded" in status and "5,000" in status
     assert m.page.locator(".ga-errors > div").count() == 0
     legend = m.page.locator(".ga-legend").inner_text()
     assert "馈线 Feeders" in legend and "联络 常开 Tie" in legend
-    feeders = {f["properties"]["feeder_id"] for f in _api(m.base_url, "/api/v1/layers/segments?limit=5000")["features"]}
-    assert len(feeders) == expected["feeders"]
-    assert all(f in legend for f in feeders), (feeders, legend)
+    in_view = m.page.locator(".ga-legend [data-feeder]").evaluate_all("els => els.map(e => e.dataset.feeder)")
+    assert len(in_view) == expected["feeders"]            # the whole (small) city is in view
 
+    # Street zoom adds LV lines and meter boxes around the view; the legend lists only the feeders there.
+    row = _customer_row()
+    m.page.evaluate("([lon, lat]) => { window.gridatlas.map.setView([lat, lon], 20, {animate: false}); "
+                    "return window.gridatlas.grid.update().then(() => true); }", [float(row["lon"]), float(row["lat"])])
+    street = m.page.evaluate("() => { const f = window.gridatlas.features(); return {band: window.gridatlas.grid.band(), "
+                             "lv: Array.from(f.segments.values()).filter(s => s.properties.layer === 'lv').length, "
+                             "mb: f.meter_boxes.size}; }")
+    assert street["band"] == "street" and street["lv"] > 0 and street["mb"] > 0
+    m.page.wait_for_function("n => { const k = document.querySelectorAll('.ga-legend [data-feeder]').length; return k > 0 && k < n; }",
+                             arg=expected["feeders"])
+
+    assert _dom_elements(m) < 5000
     assert m.rec.foreign() == [], f"requests to other hosts: {m.rec.foreign()}"
     assert m.rec.failed == [], m.rec.failed
     assert m.rec.console_errors == [], m.rec.console_errors
     assert m.rec.page_errors == [], m.rec.page_errors
     vendor = [u for u in m.rec.requests if "/vendor/" in u]
     assert any(u.endswith("/vendor/leaflet/leaflet.js") for u in vendor)
+    assert any(u.endswith("/map/js/main.js") for u in m.rec.requests)
 
 
 def test_customer_supply_path_highlights_the_traced_segments(open_map: Any) -> None:
@@ -426,13 +480,14 @@ def test_api_errors_are_shown_in_the_status_box(open_map: Any) -> None:
         route.fulfill(status=500, content_type="application/problem+json",
                       body=json.dumps({"type": "about:blank", "title": "Internal Server Error", "status": 500, "detail": "boom"}))
 
-    m = open_map({"**/api/v1/trace/**": fail_traces, "**/api/v1/layers/switches*": fail_switches})
+    m = open_map({"**/api/v1/trace/**": fail_traces, "**/api/v1/tiles/grid/1*/**": fail_switches})
     m.page.wait_for_function("() => Boolean(window.gridatlas && window.gridatlas.ready)")
     outcome = m.page.evaluate("() => window.gridatlas.ready.then(() => 'resolved', e => 'rejected: ' + e.message)")
-    assert outcome.startswith("rejected") and "switches" in outcome
+    assert outcome.startswith("rejected") and "boom" in outcome
     errors = m.page.locator(".ga-status .ga-errors")
     assert errors.is_visible()
     assert "500 Internal Server Error: boom" in errors.inner_text()
+    assert "Partly loaded" in m.page.locator(".ga-status").inner_text()
 
     account = _first_customer()
     m.page.evaluate("acct => window.gridatlas.openCustomer(acct).then(() => true)", account)
@@ -461,12 +516,18 @@ def _customer_row(pred: Any = None) -> dict[str, str]:
 
 def _empty_spot_near(m: MapPage, lon: float, lat: float) -> tuple[float, float]:
     """Screen coordinates next to a lon/lat where no marker or line catches the click."""
-    for dx, dy in ((6, 6), (-6, 6), (6, -6), (-6, -6), (9, 0), (0, 9), (-9, 0), (0, -9), (12, 12)):
+    for dx, dy in ((6, 6), (-6, 6), (6, -6), (-6, -6), (9, 0), (0, 9), (-9, 0), (0, -9), (12, 12), (-12, 12), (12, -12), (-12, -12), (16, 0), (0, 16), (-16, 0), (0, -16)):
         xy = m.page.evaluate(
             """([lon, lat, dx, dy]) => { const g = window.gridatlas, p = g.map.latLngToContainerPoint([lat, lon]);
                 const r = g.map.getContainer().getBoundingClientRect(); const x = r.left + p.x + dx, y = r.top + p.y + dy;
                 const hit = document.elementFromPoint(x, y);
-                return hit && !hit.closest('.leaflet-marker-icon, .leaflet-interactive, .leaflet-control, .ga-view') ? [x, y] : null; }""",
+                if (!hit || hit.closest('.leaflet-marker-icon, .leaflet-control, .ga-view')) return null;
+                if (hit.closest('.leaflet-interactive') && hit.tagName !== 'CANVAS') return null;
+                const q = L.point(p.x + dx, p.y + dy);      // canvas paths: ask Leaflet whether one is hit there
+                for (const group of Object.values(g.layers)) {
+                  for (const l of group.getLayers()) if (l._containsPoint && l.options.interactive !== false && l._containsPoint(q)) return null;
+                }
+                return [x, y]; }""",
             [lon, lat, dx, dy],
         )
         if xy:
@@ -524,12 +585,12 @@ def test_viewport_clusters_when_zoomed_out_and_points_when_zoomed_in(open_map: A
     inside = m.page.evaluate("() => window.gridatlas.viewport")
     assert inside["mode"] == "points" and inside["points"] == inside["count"] <= inside["max_points"]
     assert m.page.locator(".leaflet-marker-icon.ga-cluster").count() == 0
-    assert m.page.evaluate("acct => window.gridatlas.features.customers.has(acct)", row["account_no"])
+    assert m.page.evaluate("acct => window.gridatlas.customerFeatures.has(acct)", row["account_no"])
     m.page.evaluate("() => window.gridatlas.fitExtent()")       # animated: the moveend reloads the viewport
     m.page.wait_for_function("() => window.gridatlas.viewport.mode === 'clusters'")
     again = m.page.evaluate("() => window.gridatlas.viewport")
     assert again["mode"] == "clusters" and again["count"] == out["count"]
-    assert not m.page.evaluate("acct => window.gridatlas.features.customers.has(acct)", row["account_no"])
+    assert not m.page.evaluate("acct => window.gridatlas.customerFeatures.has(acct)", row["account_no"])
     assert m.rec.console_errors == [] and m.rec.page_errors == [] and m.rec.failed == []
 
 
@@ -598,9 +659,42 @@ def _assert_at(where: dict[str, Any], what: str) -> None:
     assert abs(dx - ex) <= 2 and abs(dy - ey) <= 2, f"{what} drawn at {where['drawn']}, its coordinates say {where['expected']}"
 
 
-def test_clusters_and_customers_are_drawn_at_their_coordinates(open_map: Any) -> None:
+def _canvas_symbol_at(m: MapPage, group: str, lon: float, lat: float, zoom: float, tmp_path: Path, name: str) -> dict[str, Any]:
+    """What a person sees of a canvas symbol: with only ``group`` shown, a screenshot of the 24×24 px
+    around where lon/lat falls; the centre of its non-background pixels against latLngToContainerPoint."""
+    expected = m.page.evaluate(
+        """([group, lon, lat, zoom]) => { const g = window.gridatlas, map = g.map;
+            map.setView([lat, lon], zoom, {animate: false});
+            return Promise.all([g.grid.update(), g.loadViewport()]).then(() => {
+              for (const [k, l] of Object.entries(g.layers)) { if (k === group) map.addLayer(l); else map.removeLayer(l); }
+              document.querySelectorAll('.leaflet-control-container, .ga-view').forEach(e => e.style.visibility = 'hidden');
+              const p = map.latLngToContainerPoint([lat, lon]), r = map.getContainer().getBoundingClientRect();
+              return [p.x, p.y, r.left, r.top]; }); }""",
+        [group, lon, lat, zoom],
+    )
+    m.page.wait_for_timeout(100)                      # let the canvas redraw after the layer changes
+    x, y, left, top = expected
+    half = 12
+    clip = {"x": left + x - half, "y": top + y - half, "width": 2 * half, "height": 2 * half}
+    png = m.page.screenshot(clip=clip)
+    (tmp_path / f"{name}.png").write_bytes(png)
+    centre = _ink_centre(png)
+    assert centre is not None, f"nothing drawn around {name} (screenshot {tmp_path / name}.png)"
+    return {"drawn": [x - half + centre[0], y - half + centre[1]], "expected": [x, y]}
+
+
+def _isolated(points: list[tuple[str, float, float]], metres: float) -> tuple[str, float, float]:
+    """The first point with no other point within ``metres`` (so a screenshot shows it alone)."""
+    for pid, lon, lat in points:
+        if all(q == pid or (abs(qlon - lon) * 102_000 > metres or abs(qlat - lat) * 111_000 > metres)
+               for q, qlon, qlat in points):
+            return pid, lon, lat
+    raise AssertionError("no isolated point")
+
+
+def test_clusters_and_customers_are_drawn_at_their_coordinates(open_map: Any, tmp_path: Path) -> None:
     """Every cluster's icon centre is at latLngToContainerPoint of the lon/lat /viewport returned (the
-    clusters used to be stacked below the map by a CSS rule), and so is a single customer."""
+    clusters used to be stacked below the map by a CSS rule), and so is a single customer on the canvas."""
     m = open_map()
     m.ready()
     body = m.page.evaluate("() => window.gridatlas.viewportBody")
@@ -609,24 +703,23 @@ def test_clusters_and_customers_are_drawn_at_their_coordinates(open_map: Any) ->
         where = _icon_centre(m, "(g, i) => g.viewportMarkers[i]", i)
         assert where["latlng"] == pytest.approx([cluster["lat"], cluster["lon"]], abs=1e-9)
         _assert_at(where, f"cluster {i} ({cluster['count']} customers)")
-    row = _customer_row(lambda r: not r["sensitivity"])
-    lon, lat = float(row["lon"]), float(row["lat"])
-    m.page.evaluate("([lon, lat]) => { window.gridatlas.map.setView([lat, lon], 19, {animate: false}); "
-                    "return window.gridatlas.loadViewport().then(() => true); }", [lon, lat])
-    where = _icon_centre(m, "(g, acct) => g.markers.customers.get(acct)", row["account_no"])
-    assert where["latlng"] == pytest.approx([lat, lon], abs=1e-6)
-    _assert_at(where, f"customer {row['account_no']}")
+    with (SAMPLE / "customers.csv").open(encoding="utf-8", newline="") as fh:
+        rows = [r for r in csv.DictReader(fh)]
+    points = [(r["account_no"], float(r["lon"]), float(r["lat"])) for r in rows]
+    plain = {r["account_no"] for r in rows if not r["sensitivity"]}
+    acct, lon, lat = _isolated([p for p in points if p[0] in plain] + [p for p in points if p[0] not in plain], 12)
+    assert acct in plain
+    where = _canvas_symbol_at(m, "customers", lon, lat, 19, tmp_path, f"customer-{acct}")
+    _assert_at(where, f"customer {acct}")
     assert m.rec.console_errors == [] and m.rec.page_errors == [] and m.rec.failed == []
 
 
-def test_switches_and_transformers_are_drawn_at_their_coordinates(open_map: Any) -> None:
+def test_switches_and_transformers_are_drawn_at_their_coordinates(open_map: Any, tmp_path: Path) -> None:
     m = open_map()
     m.ready()
-    for layer in ("switches", "transformers"):
-        feature = _api(m.base_url, f"/api/v1/layers/{layer}?limit=1")["features"][0]
-        lon, lat = feature["geometry"]["coordinates"]
-        m.page.evaluate("([lon, lat]) => { window.gridatlas.map.setView([lat, lon], 18, {animate: false}); return true; }", [lon, lat])
-        where = _icon_centre(m, f"(g, id) => g.markers.{layer}.get(id)", feature["id"])
-        assert where["latlng"] == pytest.approx([lat, lon], abs=1e-9)
-        _assert_at(where, f"{layer} {feature['id']}")
+    for layer, group in (("switches", "switches"), ("transformers", "transformers")):
+        features = _api(m.base_url, f"/api/v1/layers/{layer}?limit=5000")["features"]
+        fid, lon, lat = _isolated([(f["id"], *f["geometry"]["coordinates"]) for f in features], 15)
+        where = _canvas_symbol_at(m, group, lon, lat, 18, tmp_path, f"{layer}-{fid}")
+        _assert_at(where, f"{layer} {fid}")
     assert m.rec.console_errors == [] and m.rec.page_errors == [] and m.rec.failed == []
