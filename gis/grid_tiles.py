@@ -143,6 +143,15 @@ class GridTiles:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     # ------------------------------------------------------------------ public
+    def cached(self, z: int, x: int, y: int) -> bytes | None:
+        """The encoded tile if it was built before (no work: safe on an event loop), else None."""
+        key = (z, x, y)
+        with self._lock:
+            body = self._cache.get(key)
+            if body is not None:
+                self._cache.move_to_end(key)
+            return body
+
     def tile(self, z: int, x: int, y: int) -> bytes:
         """The GeoJSON FeatureCollection of tile ``z/x/y``, gzip-compressed UTF-8 JSON (GeoJSON
         compresses ~15×; the cache keeps the compressed bytes), from the cache when built before."""

@@ -6,6 +6,7 @@ import gzip
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -78,7 +79,7 @@ def grid_segments(snapshot: SnapshotDep, query: SegmentsQuery) -> Response:
     responses={200: {"content": {GEOJSON: {}}, "description": "the tile's features, `band`, `feeders` in the tile and `data_version`"},
                304: {"description": "not modified: the data version named by If-None-Match is still served"}},
 )
-def grid_tile(
+async def grid_tile(
     request: Request,
     snapshot: SnapshotDep,
     z: Annotated[int, Path(ge=0, le=MAX_TILE_ZOOM, description="tile zoom")],
@@ -90,7 +91,11 @@ def grid_tile(
     headers = {"ETag": etag, "Cache-Control": "private, no-cache", "Vary": "Accept-Encoding, Authorization"}
     if etag in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
         return Response(status_code=304, headers=headers)
-    body = tiles.tile(z, x, y)            # range of x and y checked there (422 naming it)
+    # A cached tile is answered on the event loop; building one (ms) goes to the thread pool.
+    # The range of x and y is checked when building (422 naming it); a cached tile was valid.
+    body = tiles.cached(z, x, y)
+    if body is None:
+        body = await run_in_threadpool(tiles.tile, z, x, y)
     if "gzip" in request.headers.get("accept-encoding", ""):
         headers["Content-Encoding"] = "gzip"
     else:
