@@ -189,8 +189,8 @@ def open_map(browser: Any, base_url: str) -> Iterator[Any]:
     """``open_map(route=None)`` -> a MapPage on /map/ (optionally with a Playwright route installed first)."""
     contexts = []
 
-    def _open(routes: dict[str, Any] | None = None) -> MapPage:
-        context = browser.new_context(viewport=VIEWPORT, locale="zh-CN", service_workers="block")
+    def _open(routes: dict[str, Any] | None = None, locale: str = "zh-CN", key: str | None = "dispatcher") -> MapPage:
+        context = browser.new_context(viewport=VIEWPORT, locale=locale, service_workers="block")
         contexts.append(context)
         rec = Recorder()
         # Record every request, and keep the test hermetic: anything not on 127.0.0.1 is aborted.
@@ -207,7 +207,7 @@ def open_map(browser: Any, base_url: str) -> Iterator[Any]:
         page.on("request", lambda req: rec.requests.append(req.url))
         page.on("requestfailed", lambda req: rec.failed.append(f"{req.url}: {req.failure}"))
         page.on("response", lambda resp: rec.failed.append(f"{resp.url}: HTTP {resp.status}") if resp.status >= 400 else None)
-        page.goto(f"{base_url}/map/#key={_KEY['token']}", wait_until="load")
+        page.goto(f"{base_url}/map/" + (f"#key={_KEY['token']}" if key else ""), wait_until="load")
         return MapPage(page, rec, base_url)
 
     yield _open
@@ -389,10 +389,10 @@ def test_page_draws_the_district_level_of_detail_from_tiles_only(open_map: Any) 
     assert west <= bw and south <= bs and east >= be and north >= bn
 
     status = m.page.locator(".ga-status").inner_text()
-    assert "Loaded" in status and "5,000" in status
+    assert "已加载" in status and "5,000" in status          # the browser asks for zh-CN
     assert m.page.locator(".ga-errors > div").count() == 0
     legend = m.page.locator(".ga-legend").inner_text()
-    assert "馈线 Feeders" in legend and "联络 常开 Tie" in legend
+    assert "10kV 馈线" in legend and "联络 常开 Tie" in legend
     in_view = m.page.locator(".ga-legend [data-feeder]").evaluate_all("els => els.map(e => e.dataset.feeder)")
     assert len(in_view) == expected["feeders"]            # the whole (small) city is in view
 
@@ -487,7 +487,7 @@ def test_api_errors_are_shown_in_the_status_box(open_map: Any) -> None:
     errors = m.page.locator(".ga-status .ga-errors")
     assert errors.is_visible()
     assert "500 Internal Server Error: boom" in errors.inner_text()
-    assert "Partly loaded" in m.page.locator(".ga-status").inner_text()
+    assert "部分加载" in m.page.locator(".ga-status").inner_text()
 
     account = _first_customer()
     m.page.evaluate("acct => window.gridatlas.openCustomer(acct).then(() => true)", account)
@@ -603,7 +603,7 @@ def test_search_box_lists_ranked_results_and_opens_the_view(open_map: Any) -> No
     first = m.page.locator(".ga-results .ga-result-item").first
     first.wait_for()
     assert first.get_attribute("data-account") == row["account_no"]
-    assert "matched" in m.page.locator(".ga-results").inner_text()
+    assert "匹配" in m.page.locator(".ga-results").inner_text()
     first.click()
     m.page.wait_for_function("acct => window.gridatlas.view && window.gridatlas.view.account_no === acct", arg=row["account_no"])
     assert m.page.locator(".ga-view").is_visible()
@@ -631,7 +631,7 @@ def test_search_box_renders_the_search_contract(open_map: Any, tmp_path: Path) -
     items = m.page.locator(".ga-results .ga-result-item")
     items.first.wait_for()
     assert items.evaluate_all("els => els.map(e => e.dataset.account)") == [r["account_no"] for r in rows]
-    assert "matched: name" in m.page.locator(".ga-results").inner_text()
+    assert "匹配: name" in m.page.locator(".ga-results").inner_text()
     items.nth(1).click()
     m.page.wait_for_function("acct => window.gridatlas.view && window.gridatlas.view.account_no === acct", arg=rows[1]["account_no"])
     assert m.page.locator(".ga-results .ga-result-item").count() == 0
@@ -723,3 +723,77 @@ def test_switches_and_transformers_are_drawn_at_their_coordinates(open_map: Any,
         where = _canvas_symbol_at(m, group, lon, lat, 18, tmp_path, f"{layer}-{fid}")
         _assert_at(where, f"{layer} {fid}")
     assert m.rec.console_errors == [] and m.rec.page_errors == [] and m.rec.failed == []
+
+
+# ---------------------------------------------------------------- sign-in, language
+def test_sign_in_panel_takes_a_key_refuses_a_bad_one_and_signs_out(open_map: Any, tmp_path: Path) -> None:
+    m = open_map(key=None)
+    panel = m.page.locator(".ga-signin")
+    panel.wait_for(state="visible")
+    assert not [u for u in m.rec.requests if "/api/v1/" in u], "no API call before signing in"
+    m.page.locator("#ga-key").fill("ga_not_a_real_key")
+    m.page.locator(".ga-signin button[type=submit]").click()
+    m.page.wait_for_function("() => document.querySelector('.ga-signin-msg').textContent.includes('密钥被拒绝')")
+    assert panel.is_visible()
+    assert m.page.evaluate("() => sessionStorage.getItem('gridatlas.apiKey')") is None
+    m.page.screenshot(path=str(tmp_path / "signin-refused.png"))
+    m.page.locator("#ga-key").fill(_KEY["token"])
+    m.page.locator("#ga-key").press("Enter")                       # keyboard only
+    m.page.wait_for_function("() => window.gridatlas.signedIn === true")
+    counts = m.page.evaluate("() => window.gridatlas.ready.then(() => Object.assign({}, window.gridatlas.counts))")
+    assert counts["customers"] == _manifest_counts()["customers"]
+    assert not panel.is_visible()
+    assert m.page.evaluate("() => sessionStorage.getItem('gridatlas.apiKey')") == _KEY["token"]
+    assert _KEY["token"] not in m.page.url
+    m.page.locator(".ga-signout").click()
+    m.page.wait_for_function("() => { const p = document.querySelector('.ga-signin'); return p && !p.hidden; }")
+    assert m.page.evaluate("() => sessionStorage.getItem('gridatlas.apiKey')") is None
+    refused = [f for f in m.rec.failed if "HTTP 401" in f]
+    assert refused and all("/api/v1/tiles/grid" in f for f in refused)   # only the refused key's check
+    assert m.rec.page_errors == []
+
+
+def test_demo_link_key_leaves_the_address_bar_and_a_401_brings_the_panel_back(open_map: Any) -> None:
+    def revoked(route: Any) -> None:
+        route.fulfill(status=401, content_type="application/problem+json", headers={"WWW-Authenticate": "Bearer"},
+                      body=json.dumps({"type": "about:blank", "title": "Unauthorized", "status": 401, "detail": "API key revoked"}))
+
+    m = open_map({"**/api/v1/search?*": revoked})
+    m.ready()
+    assert "#key=" not in m.page.url and _KEY["token"] not in m.page.url
+    m.page.keyboard.press("/")                                      # keyboard: focus the search box
+    assert m.page.evaluate("() => document.activeElement.getAttribute('aria-label')") == "搜索客户"
+    m.page.keyboard.type("13800000000")
+    m.page.keyboard.press("Enter")
+    m.page.locator(".ga-signin").wait_for(state="visible")
+    assert "API key revoked" in m.page.locator(".ga-signin-msg").inner_text()
+    assert m.page.evaluate("() => sessionStorage.getItem('gridatlas.apiKey')") is None
+    assert m.rec.page_errors == []
+
+
+def test_search_results_are_reachable_with_the_keyboard(open_map: Any) -> None:
+    m = open_map()
+    m.ready()
+    row = _customer_row(lambda r: len(r["name"]) == 3)
+    box = m.page.locator(".ga-header input[type=search]")
+    box.fill(row["account_no"])
+    box.press("Enter")
+    m.page.locator(".ga-results .ga-result-item").first.wait_for()
+    box.press("ArrowDown")
+    assert m.page.evaluate("() => document.activeElement.dataset.account") == row["account_no"]
+    m.page.keyboard.press("Enter")
+    m.page.wait_for_function("acct => window.gridatlas.view && window.gridatlas.view.account_no === acct", arg=row["account_no"])
+    assert m.rec.console_errors == [] and m.rec.page_errors == [] and m.rec.failed == []
+
+
+def test_english_when_the_browser_asks_for_it_and_the_language_switch(open_map: Any) -> None:
+    m = open_map(locale="en-US")
+    m.ready()
+    assert "Loaded" in m.page.locator(".ga-status").inner_text()
+    assert m.page.locator(".ga-header input[type=search]").get_attribute("placeholder") == "Phone, account, name, address"
+    assert m.page.evaluate("() => document.documentElement.lang") == "en"
+    m.page.locator(".ga-lang").click()                            # 中文
+    m.page.wait_for_function("() => document.documentElement.lang === 'zh-CN' && window.gridatlas && window.gridatlas.ready")
+    m.page.evaluate("() => window.gridatlas.ready.then(() => true)")
+    assert "已加载" in m.page.locator(".ga-status").inner_text()      # still signed in: the key is kept in the tab
+    assert m.rec.console_errors == [] and m.rec.page_errors == []

@@ -24,9 +24,18 @@ import { installCustomers } from './layers/customers.js';
 import { installView } from './panels/view.js';
 import { installLegend } from './panels/legend.js';
 import { installSignIn } from './panels/signin.js';
+import { pickLanguage, translator, LANG_STORE } from './i18n.js';
 
 const store = createStore({});
 const ctx = { store, on: store.on, emit: store.emit, counts: {} };
+ctx.lang = pickLanguage(location.search, localStorage.getItem(LANG_STORE), navigator.languages || [navigator.language]);
+ctx.t = translator(ctx.lang);
+document.documentElement.lang = ctx.lang === 'zh' ? 'zh-CN' : 'en';
+ctx.switchLanguage = (lang) => {
+  localStorage.setItem(LANG_STORE, lang);
+  location.replace(location.pathname + location.search.replace(/[?&]lang=(zh|en)\b/, ''));   // the key stays in sessionStorage
+};
+const t = ctx.t;
 ctx.api = createApi({ storage: sessionStorage, onUnauthorized: (e) => ctx.showSignIn(e.problem && e.problem.detail ? e.problem.detail : e.message) });
 
 // ------------------------------------------------------------------ the map
@@ -55,16 +64,16 @@ const layers = ctx.layers = {
 Object.values(layers).forEach((g) => g.addTo(map));
 
 const OVERLAYS = [
-  ['substations', '<span class="ga-lc">■</span>变电站 Substations'],
-  ['trunks', '<span class="ga-lc" style="color:#1f77b4">━</span>馈线主干 Feeder trunks'],
-  ['mv_lines', '<span class="ga-lc" style="color:#1f77b4">━</span>10kV 馈线 Feeders'],
-  ['lv_lines', '<span class="ga-lc" style="color:' + LV_COLOR + '">─</span>低压线路 LV lines'],
-  ['switches', '<span class="ga-lc">●</span>开关 Switches'],
-  ['transformers', '<span class="ga-lc">▪</span>配变 台区 Transformers'],
-  ['meter_boxes', '<span class="ga-lc" style="color:#7d8b99">▪</span>表箱 Meter boxes'],
-  ['customers', '<span class="ga-lc" style="color:#34495e">◉</span>用电客户 Customers'],
-  ['sensitive_customers', '<span class="ga-lc" style="color:#c2185b">◆</span>敏感客户 Sensitive customers'],
-  ['highlight', '<span class="ga-lc" style="color:#e0b800">━</span>高亮 Highlight']
+  ['substations', '<span class="ga-lc">■</span>' + t('layer_substations')],
+  ['trunks', '<span class="ga-lc" style="color:#1f77b4">━</span>' + t('layer_trunks')],
+  ['mv_lines', '<span class="ga-lc" style="color:#1f77b4">━</span>' + t('layer_mv')],
+  ['lv_lines', '<span class="ga-lc" style="color:' + LV_COLOR + '">─</span>' + t('layer_lv')],
+  ['switches', '<span class="ga-lc">●</span>' + t('layer_switches')],
+  ['transformers', '<span class="ga-lc">▪</span>' + t('layer_transformers')],
+  ['meter_boxes', '<span class="ga-lc" style="color:#7d8b99">▪</span>' + t('layer_meter_boxes')],
+  ['customers', '<span class="ga-lc" style="color:#34495e">◉</span>' + t('layer_customers')],
+  ['sensitive_customers', '<span class="ga-lc" style="color:#c2185b">◆</span>' + t('layer_sensitive')],
+  ['highlight', '<span class="ga-lc" style="color:#e0b800">━</span>' + t('layer_highlight')]
 ];
 const layerControl = L.control.layers(null, null, { collapsed: false, position: 'topright' }).addTo(map);
 OVERLAYS.forEach((o) => layerControl.addOverlay(layers[o[0]], o[1]));
@@ -92,7 +101,7 @@ installStatus(ctx);
 installPopups(ctx);
 installGrid(ctx);
 installSearch(ctx);
-L.control.zoom({ position: 'topleft', zoomInTitle: '放大 Zoom in', zoomOutTitle: '缩小 Zoom out' }).addTo(map);
+L.control.zoom({ position: 'topleft', zoomInTitle: t('zoom_in'), zoomOutTitle: t('zoom_out') }).addTo(map);
 L.control.scale({ imperial: false, position: 'bottomleft', maxWidth: 160 }).addTo(map);
 installTrace(ctx);
 installCustomers(ctx);
@@ -153,7 +162,7 @@ function onMove() {
 async function start() {
   const t0 = performance.now();
   const info = await ctx.api.json('/tiles/grid');
-  if (!info.bounds) throw new Error('没有电网数据 no grid data to show: run `gridatlas import city DIR`');
+  if (!info.bounds) throw new Error(t('no_grid'));
   extent = L.latLngBounds([info.bounds[1], info.bounds[0]], [info.bounds[3], info.bounds[2]]);
   fitExtent();
   const jobs = [ctx.grid.update(), ctx.loadViewport()];
@@ -166,9 +175,9 @@ async function start() {
   relabelOverlays();
   ctx.renderLegend();
   const total = ['substations', 'segments', 'switches', 'transformers', 'meter_boxes'].reduce((s, k) => s + (ctx.counts[k] || 0), 0) + (ctx.counts.trunks || 0);
-  ctx.setStatus((failures.length ? '部分加载 Partly loaded ' : '已加载 Loaded ') + fmt(total) + ' 要素 features · ' +
-    (ctx.counts.customers !== undefined ? fmt(ctx.counts.customers) + ' 客户 customers (' + fmt(ctx.sensitiveInView || 0) + ' 敏感 sensitive) · ' : '') +
-    (ctx.feedersInView || []).length + ' 馈线 feeders in view', true);
+  ctx.setStatus((failures.length ? t('partly_loaded') : t('loaded')) + ' ' + fmt(total) + ' ' + t('features') + ' · ' +
+    (ctx.counts.customers !== undefined ? fmt(ctx.counts.customers) + ' ' + t('customers') + ' (' + fmt(ctx.sensitiveInView || 0) + ' ' + t('sensitive') + ') · ' : '') +
+    (ctx.feedersInView || []).length + ' ' + t('feeders_in_view'), true);
   if (failures.length) throw new Error('the map failed to load: ' + failures.map((e) => e.message).join('; '));
   return ctx.counts;
 }
@@ -177,7 +186,7 @@ let resolveSignedIn;
 const signedIn = new Promise((resolve) => { resolveSignedIn = resolve; });
 installSignIn(ctx, { onSignedIn: () => resolveSignedIn() });
 takeKeyFromHash(location, history, sessionStorage);
-if (ctx.api.key()) { ga.signedIn = true; resolveSignedIn(); } else { ctx.setStatus('请登录 Please sign in', true); ctx.showSignIn(null); }
+if (ctx.api.key()) { ga.signedIn = true; resolveSignedIn(); } else { ctx.setStatus(t('please_sign_in'), true); ctx.showSignIn(null); }
 
 ga.ready = signedIn.then(start);
 ga.ready.catch((e) => { if (e && e.status !== 401) ctx.report(e); });

@@ -7,10 +7,11 @@ import { el, box } from '../dom.js';
 export function installSearch(ctx) {
   let input, results;
   box('ga-header', (div) => {
-    input = el('input', { type: 'search', placeholder: '电话/户号/户名/地址 Phone, account, name, address',
-                          'aria-label': '搜索客户 Search customers', autocomplete: 'off', 'aria-controls': 'ga-results' });
-    const form = el('form', { class: 'ga-search', role: 'search' }, [input, el('button', { class: 'ga-btn', type: 'submit' }, '定位 Locate')]);
-    results = el('div', { class: 'ga-results', id: 'ga-results', role: 'listbox', 'aria-label': '搜索结果 Search results' });
+    const t = ctx.t;
+    input = el('input', { type: 'search', placeholder: t('search_placeholder'),
+                          'aria-label': t('search_label'), autocomplete: 'off', 'aria-controls': 'ga-results' });
+    const form = el('form', { class: 'ga-search', role: 'search' }, [input, el('button', { class: 'ga-btn', type: 'submit' }, t('locate'))]);
+    results = el('div', { class: 'ga-results', id: 'ga-results', role: 'listbox', 'aria-label': t('results') });
     form.addEventListener('submit', (ev) => {
       ev.preventDefault();
       const q = input.value.trim();
@@ -27,9 +28,11 @@ export function installSearch(ctx) {
       if (ev.key === 'ArrowUp') { ev.preventDefault(); if (i > 0) items[i - 1].focus(); else input.focus(); }
       if (ev.key === 'Escape') { results.innerHTML = ''; input.focus(); }
     });
-    const signOut = el('button', { class: 'ga-btn ga-secondary ga-signout', type: 'button', title: '退出 Sign out' }, '退出 Sign out');
+    const signOut = el('button', { class: 'ga-btn ga-secondary ga-signout', type: 'button' }, t('sign_out'));
     signOut.addEventListener('click', () => ctx.signOut());
-    div.appendChild(el('div', { class: 'ga-title' }, ['GridAtlas 电网一张图', el('small', { text: 'Dispatcher grid map' }), signOut]));
+    const lang = el('button', { class: 'ga-btn ga-secondary ga-lang', type: 'button', title: t('language_title'), lang: ctx.lang === 'zh' ? 'en' : 'zh' }, t('language'));
+    lang.addEventListener('click', () => ctx.switchLanguage(ctx.lang === 'zh' ? 'en' : 'zh'));
+    div.appendChild(el('div', { class: 'ga-title' }, [t('title'), el('small', { text: t('subtitle') }), signOut, lang]));
     div.appendChild(form);
     div.appendChild(results);
   }, { position: 'topleft' }).addTo(ctx.map);
@@ -44,13 +47,13 @@ export function installSearch(ctx) {
     const items = body.data || [];
     const list = items.length ? items : (body.suggestions || []);
     if (!items.length) {
-      results.appendChild(el('div', { class: 'ga-subtitle', text: '无匹配 No match' + (list.length ? ' · 附近建议 suggestions:' : '') }));
+      results.appendChild(el('div', { class: 'ga-subtitle', text: ctx.t('no_match') + (list.length ? ' · ' + ctx.t('suggestions') : '') }));
     }
     list.forEach((r) => {
       const a = el('a', { class: 'ga-result-item', role: 'option', 'data-account': r.account_no, tabindex: '0' }, [
         el('b', { text: r.name || r.account_no }), ' ', el('span', { class: 'ga-chip', text: r.account_no }),
         r.sensitivity ? el('span', { class: 'ga-tag', text: r.sensitivity }) : null,
-        el('div', { class: 'ga-subtitle', text: (r.address || '') + (r.matched ? ' · 匹配 matched: ' + [].concat(r.matched).join(', ') : '') })
+        el('div', { class: 'ga-subtitle', text: (r.address || '') + (r.matched ? ' · ' + ctx.t('matched') + ': ' + [].concat(r.matched).join(', ') : '') })
       ]);
       // stop the click here: the item is removed at once, and Leaflet would take a detached target for a map click
       const pick = (ev) => { if (ev) { ev.stopPropagation(); ev.preventDefault(); } pickResult(r).catch(ctx.report); };

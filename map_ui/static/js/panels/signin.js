@@ -5,16 +5,17 @@
 import { el } from '../dom.js';
 
 export function installSignIn(ctx, { onSignedIn }) {
+  const t = ctx.t;
   const input = el('input', { type: 'password', id: 'ga-key', autocomplete: 'off', spellcheck: 'false',
                               placeholder: 'ga_…', 'aria-describedby': 'ga-signin-msg' });
   const msg = el('div', { class: 'ga-signin-msg', id: 'ga-signin-msg', role: 'alert' });
   const form = el('form', { class: 'ga-signin-form' }, [
-    el('label', { for: 'ga-key', text: 'API 密钥 API key' }), input,
-    el('button', { class: 'ga-btn', type: 'submit' }, '登录 Sign in')
+    el('label', { for: 'ga-key', text: t('api_key') }), input,
+    el('button', { class: 'ga-btn', type: 'submit' }, t('sign_in'))
   ]);
   const panel = el('aside', { class: 'ga-box ga-signin', role: 'dialog', 'aria-modal': 'true', 'aria-labelledby': 'ga-signin-title' }, [
-    el('h2', { id: 'ga-signin-title', text: 'GridAtlas 登录 Sign in' }),
-    el('p', { class: 'ga-subtitle', text: '输入您的 API 密钥（由管理员用 gridatlas keys create 生成）· Enter your API key (an administrator creates one with `gridatlas keys create`).' }),
+    el('h2', { id: 'ga-signin-title', text: t('sign_in_title') }),
+    el('p', { class: 'ga-subtitle', text: t('sign_in_help') }),
     form, msg
   ]);
   panel.hidden = true;
@@ -25,9 +26,9 @@ export function installSignIn(ctx, { onSignedIn }) {
   form.addEventListener('submit', async (ev) => {
     ev.preventDefault();
     const key = input.value.trim();
-    if (!key) { msg.textContent = '请输入密钥 Please enter a key.'; return; }
+    if (!key) { msg.textContent = t('enter_key'); return; }
     ctx.api.setKey(key);
-    msg.textContent = '验证中 Checking…';
+    msg.textContent = t('checking');
     try {
       await ctx.api.json('/tiles/grid');
     } catch (e) {
@@ -44,7 +45,7 @@ export function installSignIn(ctx, { onSignedIn }) {
   function show(reason) {
     ctx.api.clearKey();
     ctx.ga.signedIn = false;
-    msg.textContent = reason ? '密钥被拒绝 The key was refused: ' + reason : '';
+    msg.textContent = reason ? t('key_refused') + reason : '';
     panel.hidden = false;
     input.focus();
   }

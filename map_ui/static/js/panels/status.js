@@ -8,8 +8,8 @@ export function installStatus(ctx) {
     div = d;
     d.setAttribute('role', 'status');
     d.setAttribute('aria-live', 'polite');
-    line = el('div', { class: 'ga-status-line', text: '加载中 Loading…' });
-    errorsDiv = el('div', { class: 'ga-errors', role: 'alert', title: '点击清除 Click to dismiss' });
+    line = el('div', { class: 'ga-status-line', text: ctx.t('loading') });
+    errorsDiv = el('div', { class: 'ga-errors', role: 'alert', title: ctx.t('dismiss') });
     errorsDiv.addEventListener('click', () => { errorsDiv.innerHTML = ''; });
     d.appendChild(line);
     d.appendChild(el('div', { class: 'ga-progress' }, el('div')));
@@ -21,7 +21,7 @@ export function installStatus(ctx) {
     const msg = err && err.message ? err.message : String(err);
     const where = err && err.url ? ' (' + err.url.replace(location.origin, '') + ')' : '';
     ctx.errors.push({ message: msg, url: err && err.url, status: err && err.status });
-    errorsDiv.appendChild(el('div', {}, [el('b', { text: '错误 Error: ' }), msg + where]));
+    errorsDiv.appendChild(el('div', {}, [el('b', { text: ctx.t('error') }), msg + where]));
     div.classList.add('ga-has-error');
     if (window.console) console.error('GridAtlas:', msg + where);
   };
