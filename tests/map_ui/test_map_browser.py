@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import shutil
 import socket
 import struct
@@ -110,6 +111,7 @@ def base_url(chromium_path: str, tmp_path_factory: pytest.TempPathFactory) -> It
     engine = make_engine(url)
     try:
         _KEY["token"] = create_key(engine, name="map-ui-test", role="dispatcher")[1]
+        _KEY["planner"] = create_key(engine, name="map-ui-planner", role="planner")[1]
     finally:
         engine.dispose()
     app = create_app(Settings(database_url=url, environment="test"))
@@ -207,7 +209,8 @@ def open_map(browser: Any, base_url: str) -> Iterator[Any]:
         page.on("request", lambda req: rec.requests.append(req.url))
         page.on("requestfailed", lambda req: rec.failed.append(f"{req.url}: {req.failure}"))
         page.on("response", lambda resp: rec.failed.append(f"{resp.url}: HTTP {resp.status}") if resp.status >= 400 else None)
-        page.goto(f"{base_url}/map/" + (f"#key={_KEY['token']}" if key else ""), wait_until="load")
+        token = _KEY["token"] if key == "dispatcher" else _KEY.get(key or "", "")
+        page.goto(f"{base_url}/map/" + (f"#key={token}" if key else ""), wait_until="load")
         return MapPage(page, rec, base_url)
 
     yield _open
@@ -215,9 +218,12 @@ def open_map(browser: Any, base_url: str) -> Iterator[Any]:
         context.close()
 
 
-def _api(base_url: str, path: str) -> Any:
-    request = urllib.request.Request(base_url + path, headers={"Authorization": f"Bearer {_KEY['token']}"})
-    with urllib.request.urlopen(request, timeout=10) as resp:
+def _api(base_url: str, path: str, body: Any = None, key: str = "token", method: str | None = None,
+         headers: dict[str, str] | None = None) -> Any:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(base_url + path, data=data, method=method,
+                                     headers={"Authorization": f"Bearer {_KEY[key]}", "Content-Type": "application/json", **(headers or {})})
+    with urllib.request.urlopen(request, timeout=30) as resp:
         return json.load(resp)
 
 
@@ -797,3 +803,126 @@ def test_english_when_the_browser_asks_for_it_and_the_language_switch(open_map: 
     m.page.evaluate("() => window.gridatlas.ready.then(() => true)")
     assert "已加载" in m.page.locator(".ga-status").inner_text()      # still signed in: the key is kept in the tab
     assert m.rec.console_errors == [] and m.rec.page_errors == []
+
+
+# ---------------------------------------------------------------- the planner's switching-plan editor
+def _click_symbol(m: MapPage, lon: float, lat: float, zoom: float = 18) -> None:
+    """Centre the map on lon/lat at ``zoom`` and click there with the mouse (the canvas symbol)."""
+    xy = m.page.evaluate(
+        """([lon, lat, zoom]) => { const g = window.gridatlas; g.map.setView([lat, lon], zoom, {animate: false});
+            return g.grid.update().then(() => { const p = g.map.latLngToContainerPoint([lat, lon]),
+              r = g.map.getContainer().getBoundingClientRect(); return [r.left + p.x, r.top + p.y]; }); }""",
+        [lon, lat, zoom],
+    )
+    m.page.mouse.click(xy[0], xy[1])
+
+
+def _shown_count(m: MapPage) -> int:
+    return int(m.page.locator(".ga-plan .ga-plan-count").inner_text().replace(",", ""))
+
+
+def _wait_impact(m: MapPage, steps: list[dict[str, str]]) -> dict[str, Any]:
+    """Wait until the panel shows the impact of ``steps``; return the API's impact of the same steps."""
+    api = _api(m.base_url, "/api/v1/impact?steps=true&area=false", {"steps": steps}, key="planner")
+    m.page.wait_for_function(
+        """n => { const c = document.querySelector('.ga-plan .ga-plan-count'); const p = window.gridatlas.planImpact;
+                  return c && p && p.steps.length === n && c.textContent.replace(/,/g, '') === String(p.count); }""",
+        arg=len(steps))
+    return api
+
+
+def test_planner_builds_saves_and_exports_a_plan_by_clicks(open_map: Any, tmp_path: Path) -> None:
+    m = open_map(key="planner")
+    m.ready()
+    switches = _api(m.base_url, "/api/v1/layers/switches?limit=5000")["features"]
+    transformers = _api(m.base_url, "/api/v1/layers/transformers?limit=5000")["features"]
+    others = [(g["id"], *g["geometry"]["coordinates"]) for g in switches + transformers]
+
+    def alone(f: dict[str, Any], metres: float = 4) -> bool:
+        lon, lat = f["geometry"]["coordinates"]
+        return all(q == f["id"] or abs(qlon - lon) * 102_000 > metres or abs(qlat - lat) * 111_000 > metres for q, qlon, qlat in others)
+
+    switch = next(f for f in switches if f["properties"]["kind"] == "load_switch" and not f["properties"]["normal_open"] and alone(f)
+                  and _api(m.base_url, f"/api/v1/trace/switch/{f['id']}/downstream")["customers"])
+    transformer = next(f for f in transformers if alone(f, 1.5))      # each 台区 has its fuse 2 m away: 15 px at zoom 20
+
+    m.page.locator(".ga-plan-open").click()                        # start a plan
+    m.page.locator(".ga-plan").wait_for(state="visible")
+    _click_symbol(m, *switch["geometry"]["coordinates"], zoom=20)   # a click opens the switch
+    steps = [{"action": "open", "element": switch["id"]}]
+    api = _wait_impact(m, steps)
+    assert _shown_count(m) == api["count"] > 0
+    assert m.page.locator(".ga-plan-sensitive").inner_text().replace(",", "") == str(api["sensitive_count"])
+    assert m.page.locator("path.ga-plan-area").count() >= 1       # the shaded area
+    assert m.page.locator(".leaflet-popup").count() == 0            # a pick, not a popup
+
+    _click_symbol(m, *transformer["geometry"]["coordinates"], zoom=20)
+    steps.append({"action": "out_of_service", "element": transformer["id"]})
+    api = _wait_impact(m, steps)
+    assert _shown_count(m) == api["count"]
+    per_step = m.page.locator(".ga-plan-steps .ga-step-count").evaluate_all("els => els.map(e => e.textContent)")
+    assert [int(re.sub(r"\D", "", t)) for t in per_step] == [s["count"] for s in api["steps"]]
+
+    m.page.locator(".ga-plan-steps li").nth(0).locator(".ga-step-down").click()      # reorder
+    steps = [steps[1], steps[0]]
+    _wait_impact(m, steps)
+    assert m.page.locator(".ga-plan-steps li").evaluate_all("els => els.map(e => e.dataset.element)") == [s["element"] for s in steps]
+    m.page.locator(".ga-plan-steps li").nth(0).locator(".ga-step-remove").click()    # remove
+    steps = steps[1:]
+    api = _wait_impact(m, steps)
+    assert _shown_count(m) == api["count"]
+
+    # isolation: pick equipment -> ranked alternatives -> adopt the best
+    m.page.locator(".ga-isolate").click()
+    _click_symbol(m, *transformer["geometry"]["coordinates"], zoom=20)
+    m.page.locator(".ga-plan-alts li").first.wait_for()
+    iso = m.page.evaluate("() => window.gridatlas.isolation")
+    assert m.page.locator(".ga-plan-alts li").count() == len(iso["alternatives"]) >= 1
+    m.page.locator(".ga-plan-alts li").first.locator(".ga-adopt").click()
+    best = iso["alternatives"][0]
+    m.page.wait_for_function("n => window.gridatlas.planImpact && window.gridatlas.plan.state().steps.length === n && "
+                             "document.querySelector('.ga-plan-alts') === null", arg=len(best["plan"].get("steps") or sum(
+                                 len(best["plan"].get(a, [])) for a in ("close", "in_service", "open", "out_of_service"))))
+    adopted = m.page.evaluate("() => window.gridatlas.plan.state().steps")
+    api = _wait_impact(m, adopted)
+    assert _shown_count(m) == api["count"] == best["impact"]["count"]
+
+    # save, then someone else changes it: the conflict is shown, nothing is overwritten; reload
+    m.page.locator(".ga-plan-title").fill("测试计划 map editor")
+    m.page.locator(".ga-plan-title").dispatch_event("change")
+    m.page.locator(".ga-plan-save").click()
+    m.page.wait_for_function("() => window.gridatlas.plan.state().id !== null")
+    saved = m.page.evaluate("() => window.gridatlas.plan.state()")
+    stored = _api(m.base_url, f"/api/v1/plans/{saved['id']}", key="planner")
+    assert stored["steps"] == adopted and stored["title"] == "测试计划 map editor" and stored["version"] == saved["version"]
+    theirs = [{"action": "open", "element": switch["id"]}]
+    _api(m.base_url, f"/api/v1/plans/{saved['id']}", {"title": "changed elsewhere", "steps": theirs}, key="planner",
+         method="PUT", headers={"If-Match": f'"{saved["version"]}"'})
+    _click_symbol(m, *switch["geometry"]["coordinates"], zoom=20)
+    m.page.locator(".ga-plan-save").click()
+    m.page.locator(".ga-plan-conflict").wait_for()
+    assert _api(m.base_url, f"/api/v1/plans/{saved['id']}", key="planner")["steps"] == theirs     # not overwritten
+    m.page.screenshot(path=str(tmp_path / "plan-conflict.png"))
+    m.page.locator(".ga-plan-conflict button").click()
+    m.page.wait_for_function("() => window.gridatlas.plan.state().title === 'changed elsewhere'")
+    assert m.page.evaluate("() => window.gridatlas.plan.state().steps") == theirs
+
+    # status, as the role allows
+    m.page.locator(".ga-to-consulting").click()
+    m.page.wait_for_function("() => window.gridatlas.plan.state().status === 'consulting'")
+    assert _api(m.base_url, f"/api/v1/plans/{saved['id']}", key="planner")["status"] == "consulting"
+
+    # export: downloaded with the key in a header, not in the URL
+    with m.page.expect_download() as info:
+        m.page.locator(".ga-export-csv").click()
+    path = tmp_path / "impact.csv"
+    info.value.save_as(path)
+    impact = _api(m.base_url, f"/api/v1/plans/{saved['id']}/impact?limit=1", key="planner")
+    lines = [line for line in path.read_text(encoding="utf-8-sig").splitlines() if line.strip()]
+    assert len(lines) == impact["count"] + 1
+    export_urls = [u for u in m.rec.requests if "/impact/customers.csv" in u]
+    assert export_urls and not any("key=" in u for u in export_urls)
+    m.page.screenshot(path=str(tmp_path / "plan.png"))
+    # Chromium logs the expected 412 of the conflict itself; nothing else may be logged
+    assert [e for e in m.rec.console_errors if "412 (Precondition Failed)" not in e] == [] and m.rec.page_errors == []
+    assert [f for f in m.rec.failed if "412" not in f] == [], m.rec.failed

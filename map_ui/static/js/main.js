@@ -24,6 +24,7 @@ import { installCustomers } from './layers/customers.js';
 import { installView } from './panels/view.js';
 import { installLegend } from './panels/legend.js';
 import { installSignIn } from './panels/signin.js';
+import { installPlan } from './panels/plan.js';
 import { pickLanguage, translator, LANG_STORE } from './i18n.js';
 
 const store = createStore({});
@@ -136,6 +137,7 @@ const ga = ctx.ga = window.gridatlas = {
   search: ctx.search, clickAt: ctx.clickAt, signedIn: false, timings: {}
 };
 ga.grid = ctx.grid;
+installPlan(ctx);
 
 let extent = null;
 function fitExtent() {

@@ -10,9 +10,15 @@ export function installPopups(ctx) {
     ? { maxWidth: 360, minWidth: 220, autoPanPaddingTopLeft: [60, 100], autoPanPaddingBottomRight: [380, 40] }
     : { maxWidth: 300, minWidth: 200, autoPanPadding: [20, 20] };
 
+  ctx.pick = null;          // set by a panel that picks elements on the map (the plan editor): (kind, feature) -> consumed?
   ctx.bindFeature = function (layer, kind, feature) {
     layer.feature = feature;
     layer.bindPopup(() => popupFor(kind, feature), POPUP_OPTIONS);
+    layer.off('click', layer._openPopup, layer);       // a picking panel sees the click first
+    layer.on('click', (e) => {
+      if (ctx.pick && ctx.pick(kind, feature)) { L.DomEvent.stop(e); return; }
+      layer._openPopup(e);
+    });
   };
   ctx.featureName = featureName;
 

@@ -33,8 +33,10 @@ export function installSearch(ctx) {
     const lang = el('button', { class: 'ga-btn ga-secondary ga-lang', type: 'button', title: t('language_title'), lang: ctx.lang === 'zh' ? 'en' : 'zh' }, t('language'));
     lang.addEventListener('click', () => ctx.switchLanguage(ctx.lang === 'zh' ? 'en' : 'zh'));
     div.appendChild(el('div', { class: 'ga-title' }, [t('title'), el('small', { text: t('subtitle') }), signOut, lang]));
+    ctx.headerActions = el('div', { class: 'ga-header-actions' });
     div.appendChild(form);
     div.appendChild(results);
+    div.appendChild(ctx.headerActions);
   }, { position: 'topleft' }).addTo(ctx.map);
 
   document.addEventListener('keydown', (ev) => {
