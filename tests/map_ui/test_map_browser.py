@@ -22,6 +22,7 @@ import struct
 import threading
 import time
 import urllib.request
+import uuid
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -30,6 +31,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+
+from tests.conftest import STORES
 
 pytestmark = pytest.mark.browser
 
@@ -88,9 +91,9 @@ def chromium_path() -> str:
     return _chromium_or_fail()
 
 
-@pytest.fixture(scope="module")
-def base_url(chromium_path: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The app over the sample city, served by uvicorn in a background thread."""
+@pytest.fixture(scope="module", params=STORES)
+def base_url(request: pytest.FixtureRequest, chromium_path: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The app over the sample city, on each store, served by uvicorn in a background thread."""
     import uvicorn
 
     from api.app import create_app
@@ -98,13 +101,19 @@ def base_url(chromium_path: str, tmp_path_factory: pytest.TempPathFactory) -> It
     from gis.db import make_engine, migrate
     from loaders.city import import_city
 
-    url = f"sqlite:///{tmp_path_factory.mktemp('map_ui') / 'gridatlas.sqlite'}"
-    engine = make_engine(url)
-    try:
-        migrate(engine)
-        import_city(engine, SAMPLE, service_area=SERVICE_AREA)
-    finally:
-        engine.dispose()
+    pg_name = None
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('map_ui') / 'gridatlas.sqlite'}"
+        engine = make_engine(url)
+        try:
+            migrate(engine)
+            import_city(engine, SAMPLE, service_area=SERVICE_AREA)
+        finally:
+            engine.dispose()
+    else:
+        cluster = request.getfixturevalue("pg_cluster")
+        pg_name = cluster.create(f"{cluster.prefix}map_{uuid.uuid4().hex[:8]}", template=cluster.template("city"))
+        url = cluster.url(pg_name)
 
     from gis.api_keys import create_key
 
@@ -140,6 +149,9 @@ def base_url(chromium_path: str, tmp_path_factory: pytest.TempPathFactory) -> It
         server.should_exit = True
         thread.join(timeout=10)
         sock.close()
+        if pg_name is not None:
+            cluster.drop(pg_name)
+            cluster.created.remove(pg_name)
 
 
 @pytest.fixture(scope="module")
@@ -549,6 +561,8 @@ def test_map_click_opens_the_unified_view_of_the_nearest_customer(open_map: Any)
     m.page.evaluate("([lon, lat]) => { window.gridatlas.map.setView([lat, lon], 19, {animate: false}); "
                     "return window.gridatlas.loadViewport().then(() => true); }", [lon, lat])
     assert m.page.evaluate("() => window.gridatlas.viewport.mode") == "points"
+    m.page.wait_for_timeout(200)                   # the move's own (debounced) tile update, then everything drawn
+    m.page.evaluate("() => Promise.all([window.gridatlas.grid.update(), window.gridatlas.loadViewport()]).then(() => true)")
     x, y = _empty_spot_near(m, lon, lat)
     m.page.mouse.click(x, y)
     panel = m.page.locator(".ga-view")
