@@ -940,3 +940,20 @@ def test_planner_builds_saves_and_exports_a_plan_by_clicks(open_map: Any, tmp_pa
     # Chromium logs the expected 412 of the conflict itself; nothing else may be logged
     assert [e for e in m.rec.console_errors if "412 (Precondition Failed)" not in e] == [] and m.rec.page_errors == []
     assert [f for f in m.rec.failed if "412" not in f] == [], m.rec.failed
+
+
+def test_city_zoom_draws_substations_and_feeder_trunks_only(open_map: Any, tmp_path: Path) -> None:
+    m = open_map()
+    m.ready()
+    m.page.evaluate("() => { const g = window.gridatlas; g.map.setZoom(12, {animate: false}); "
+                    "return Promise.all([g.grid.update(), g.loadViewport()]).then(() => true); }")
+    got = m.page.evaluate("""() => { const g = window.gridatlas, f = g.features(); return {
+        band: g.grid.band(), trunks: Array.from(f.trunks.keys()), segments: f.segments.size, switches: f.switches.size,
+        transformers: f.transformers.size, substations: f.substations.size, viewport: g.viewport.mode,
+        customers: g.layers.customers.getLayers().length + g.layers.sensitive_customers.getLayers().length }; }""")
+    assert got["band"] == "city" and got["viewport"] == "none" and got["customers"] == 0
+    assert got["segments"] == got["switches"] == got["transformers"] == 0
+    assert got["substations"] == _manifest_counts()["substations"]
+    assert len(got["trunks"]) == _manifest_counts()["feeders"]
+    m.page.screenshot(path=str(tmp_path / "city.png"))
+    assert m.rec.console_errors == [] and m.rec.page_errors == [] and m.rec.failed == []

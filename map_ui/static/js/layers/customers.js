@@ -6,6 +6,7 @@ import { ApiError } from '../api.js';
 import { customerMarker, sensitiveIcon, clusterIcon } from './symbols.js';
 
 const CLICK_RADIUS_PX = 24;           // a map click looks for customers within this many screen pixels
+export const CUSTOMER_MIN_ZOOM = 14;  // the district band: below it the map shows the grid's trunks only
 
 export function installCustomers(ctx) {
   const { map, layers } = ctx;
@@ -21,9 +22,16 @@ export function installCustomers(ctx) {
       .map((v) => v.toFixed(6));
   }
 
-  /** Load the customers of the visible bbox (deduplicated; a newer load supersedes an older one). */
+  /** Load the customers of the visible bbox (deduplicated; a newer load supersedes an older one).
+   * At city zoom (below CUSTOMER_MIN_ZOOM) none are drawn: substations and feeder trunks only. */
   function loadViewport() {
     const zoom = map.getZoom();
+    if (zoom < CUSTOMER_MIN_ZOOM) {
+      ++vp.seq;
+      vp.key = null;
+      draw({ mode: 'none', count: null, sensitive_count: null, zoom, points: [], clusters: [], max_points: null });
+      return Promise.resolve(ctx.ga.viewportBody);
+    }
     const key = viewportBox().join(',') + '@' + zoom;
     if (vp.pending && vp.key === key) return vp.pending;
     const seq = ++vp.seq;
@@ -85,7 +93,7 @@ export function installCustomers(ctx) {
         layers.customers.addLayer(m);
       });
     }
-    ctx.counts.customers = body.count;
+    ctx.counts.customers = body.count === null ? undefined : body.count;
     ctx.sensitiveInView = body.sensitive_count;
     ctx.ga.viewport = { mode: body.mode, count: body.count, sensitive_count: body.sensitive_count, zoom: body.zoom,
       clusters: body.mode === 'clusters' ? body.clusters.length : 0,
