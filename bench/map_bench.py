@@ -292,18 +292,22 @@ def _bench_store(browser: Any, url: str, args: argparse.Namespace, tmp: Path, la
         result["dom_max"] = max(m["dom"] for m in moves)
         result["heap_mb_max"] = max(m["heap_mb"] for m in moves)
         result["moves_first_walk"] = walks[0]
+        print(json.dumps({k: v for k, v in result.items() if k != "moves_first_walk"}, ensure_ascii=False), file=sys.stderr, flush=True)
         if args.baseline and old is not None:
             page = Page(browser, server.base + "/map-old/")
             try:
                 t0 = time.perf_counter()
                 page.page.goto(page.url + f"#key={key}", wait_until="commit")
                 page.page.wait_for_function("() => Boolean(window.gridatlas && window.gridatlas.ready)")
+                page.page.evaluate("() => { window.__gaDone = 'pending'; window.gridatlas.ready.then("
+                                   "() => { window.__gaDone = 'ready'; }, e => { window.__gaDone = 'failed: ' + e.message; }); }")
                 try:
-                    page.page.evaluate("() => window.gridatlas.ready.then(() => true)")
-                    done = True
-                except Exception as exc:  # the old map's ready rejects when a layer fails: say so
-                    done = f"failed: {exc}"
-                result["baseline"] = {"ready_ms": round((time.perf_counter() - t0) * 1000), "completed": done,
+                    page.page.wait_for_function("() => window.__gaDone !== 'pending'", timeout=args.baseline_timeout * 1000)
+                    done = page.page.evaluate("() => window.__gaDone")
+                except Exception:  # not ready within the timeout: record how far it got
+                    done = f"not ready after {args.baseline_timeout} s"
+                status = page.page.evaluate("() => (document.querySelector('.ga-status-line') || {}).textContent")
+                result["baseline"] = {"ready_ms": round((time.perf_counter() - t0) * 1000), "completed": done, "status": status,
                                       "dom": page.dom(), "heap_mb": round(page.heap_mb(), 1), "bytes": page.bytes}
             finally:
                 page.close()
@@ -318,6 +322,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--baseline", action="store_true", help="also load main's map (pages every layer whole)")
     parser.add_argument("--screenshots", help="folder for city/district/street screenshots")
+    parser.add_argument("--baseline-timeout", type=int, default=300, help="seconds to wait for the baseline map (then its progress is recorded)")
     parser.add_argument("--chromium", default=os.environ.get("GRIDATLAS_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium")
     parser.add_argument("--serve", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
