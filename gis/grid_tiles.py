@@ -42,7 +42,7 @@ import orjson
 import pandas as pd
 import shapely
 
-from gis.errors import InvalidInput
+from gis.errors import InvalidInput, NotFound
 
 __all__ = ["GridTiles", "build_grid_tiles", "tile_bounds", "band_of", "CITY_MAX_ZOOM", "STREET_MIN_ZOOM", "MAX_TILE_ZOOM"]
 
@@ -73,10 +73,11 @@ def tile_bounds(z: int, x: int, y: int) -> tuple[float, float, float, float]:
     if not 0 <= z <= MAX_TILE_ZOOM:
         raise InvalidInput(f"tile zoom must be 0–{MAX_TILE_ZOOM}", field="z", value=z)
     n = 1 << z
+    # A column or row beyond the zoom's matrix is a tile that does not exist (404, as OGC API Tiles says)
     if not 0 <= x < n:
-        raise InvalidInput(f"tile x must be 0–{n - 1} at zoom {z}", field="x", value=x)
+        raise NotFound(f"no such tile: x must be 0–{n - 1} at zoom {z}", field="x", value=x)
     if not 0 <= y < n:
-        raise InvalidInput(f"tile y must be 0–{n - 1} at zoom {z}", field="y", value=y)
+        raise NotFound(f"no such tile: y must be 0–{n - 1} at zoom {z}", field="y", value=y)
 
     def lat(row: int) -> float:
         return math.degrees(math.atan(math.sinh(math.pi * (1 - 2 * row / n))))

@@ -92,7 +92,7 @@ async def grid_tile(
     if etag in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
         return Response(status_code=304, headers=headers)
     # A cached tile is answered on the event loop; building one (ms) goes to the thread pool.
-    # The range of x and y is checked when building (422 naming it); a cached tile was valid.
+    # The range of x and y is checked when building (404 naming it: no such tile); a cached tile was valid.
     body = tiles.cached(z, x, y)
     if body is None:
         body = await run_in_threadpool(tiles.tile, z, x, y)
