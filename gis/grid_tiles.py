@@ -144,6 +144,23 @@ class GridTiles:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     # ------------------------------------------------------------------ public
+    def prewarm(self, max_zoom: int) -> int:
+        """Build (into the cache) every tile over the grid's bounds from zoom 10 to ``max_zoom``; returns how many."""
+        bounds = self.bounds()
+        if bounds is None:
+            return 0
+        west, south, east, north = bounds
+        built = 0
+        for z in range(10, max_zoom + 1):
+            n = 1 << z
+            x0, x1 = (int((v + 180) / 360 * n) for v in (west, east))
+            y0, y1 = (int((1 - math.asinh(math.tan(math.radians(v))) / math.pi) / 2 * n) for v in (north, south))
+            for x in range(max(0, x0), min(n - 1, x1) + 1):
+                for y in range(max(0, y0), min(n - 1, y1) + 1):
+                    self.tile(z, x, y)
+                    built += 1
+        return built
+
     def cached(self, z: int, x: int, y: int) -> bytes | None:
         """The encoded tile if it was built before (no work: safe on an event loop), else None."""
         key = (z, x, y)
@@ -310,6 +327,7 @@ def build_grid_tiles(
     segment_loads: pd.DataFrame | None = None,
     *,
     cache_bytes: int = 64 * 1024 * 1024,
+    prewarm_max_zoom: int = CITY_MAX_ZOOM + 1,
 ) -> GridTiles:
     """Build the tile index of one data version.
 
@@ -317,7 +335,9 @@ def build_grid_tiles(
     ``id, lon, lat`` of the switches; ``segment_geoms``: ``id, geom`` (shapely LineStrings) of
     the segments; ``segment_loads``: ``id, customers`` carried per segment in the normal state
     (:func:`topology.segment_loads`), which picks the city-zoom trunks. Segments join their
-    attributes by id; a segment without geometry is not drawn.
+    attributes by id; a segment without geometry is not drawn. The tiles over the grid up to
+    ``prewarm_max_zoom`` (the city band and the densest district zoom: ~200 tiles, ~5 s at 1M) are
+    built here, with the snapshot, so the first views never wait for them.
     """
     segs = tables["segments"].merge(segment_geoms, on="id", how="inner")
     segs = segs[~shapely.is_missing(segs["geom"].to_numpy())]
@@ -356,4 +376,5 @@ def build_grid_tiles(
     )
     for z in range(MIN_TRUNK_ZOOM, CITY_MAX_ZOOM + 1):   # ~0.2 s each at 1M: not on a request
         tiles._trunk_lines(z)
+    tiles.prewarm(prewarm_max_zoom)
     return tiles

@@ -29,3 +29,13 @@ def test_node_unit_tests_of_the_map_modules_pass() -> None:
     summary = [line for line in run.stdout.splitlines() if line.startswith(("# pass", "# fail", "not ok"))]
     assert run.returncode == 0, "node --test failed:\n" + "\n".join(summary) + "\n" + run.stdout[-4000:] + run.stderr[-2000:]
     assert "# fail 0" in run.stdout
+
+
+def test_index_html_preloads_every_module() -> None:
+    """index.html lists every module with <link rel=modulepreload> (one round of fetches, not one per import level)."""
+    import re
+
+    html = (MAP_UI / "static" / "index.html").read_text(encoding="utf-8")
+    preloaded = set(re.findall(r'<link rel="modulepreload" href="/map/([^"]+)">', html))
+    modules = {str(p.relative_to(MAP_UI / "static")) for p in (MAP_UI / "static" / "js").rglob("*.js")} - {"js/main.js"}
+    assert preloaded == modules, (sorted(modules - preloaded), sorted(preloaded - modules))

@@ -4,20 +4,23 @@
  * (what a tile holds depends on its zoom band: city = substations + feeder trunks, district =
  * MV lines, switches, 台区, street = + LV lines and meter boxes), draws their features with
  * the caller's `makeLayer(feature)` (canvas paths: no DOM element per feature) into the group
- * of its `properties.layer`, and removes the tiles that left the view. Tiles stay in an LRU
- * in the page; the browser revalidates them with the server's ETag (data version). */
+ * of its `properties.layer`, and removes the tiles that left the view (their Leaflet layers are
+ * dropped: the heap holds only the view's). Tile bodies stay in an LRU in the page; a tile is
+ * fetched once at a time; the browser revalidates them with the server's ETag (data version). */
 
 import { Lru, tileZoom, tilesCovering, bandOf } from '../tiles.js';
 
-export function createGridLayer(map, { api, groups, makeLayer, onChange, keep = 96 }) {
-  const cache = new Lru(keep);          // key -> {features, layers: [[group, layer]], feeders}
-  const shown = new Map();              // key -> entry on the map
+export function createGridLayer(map, { api, groups, makeLayer, onChange, keep = 64 }) {
+  const cache = new Lru(keep);          // key -> tile body (features); Leaflet layers exist only while shown
+  const shown = new Map();              // key -> {features, layers: [[group, layer]]} on the map
+  const inflight = new Map();           // key -> promise of the body: a tile is fetched once at a time
   let wanted = new Set();
   let seq = 0;
   let band = null;
 
-  function show(key, entry) {
+  function show(key, body) {
     if (shown.has(key)) return;
+    const entry = build(body);
     shown.set(key, entry);
     for (const [group, layer] of entry.layers) groups[group].addLayer(layer);
   }
@@ -49,13 +52,17 @@ export function createGridLayer(map, { api, groups, makeLayer, onChange, keep = 
     band = bandOf(z);
     for (const key of Array.from(shown.keys())) if (!wanted.has(key)) hide(key);
     const loads = tiles.map(async (t) => {
-      let entry = cache.get(t.key);
-      if (!entry) {
-        const body = await api.json('/tiles/grid/' + t.key);
-        entry = build(body);
-        cache.set(t.key, entry, (k) => hide(k));
+      let body = cache.get(t.key);
+      if (!body) {
+        let p = inflight.get(t.key);
+        if (!p) {
+          p = api.json('/tiles/grid/' + t.key).finally(() => inflight.delete(t.key));
+          inflight.set(t.key, p);
+        }
+        body = await p;
+        cache.set(t.key, body);
       }
-      if (wanted.has(t.key)) show(t.key, entry);
+      if (wanted.has(t.key)) show(t.key, body);
     });
     const results = await Promise.allSettled(loads);
     if (my === seq && onChange) onChange();
