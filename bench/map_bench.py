@@ -193,7 +193,7 @@ def _search(page: Page, query: str) -> float:
 
 MOVES = [  # (label, zoom, dx, dy in screen px from the previous centre, or None = recentre on the city's centre)
     ("city z12", 12, None), ("city pan", 12, (400, 0)), ("city z13", 13, (0, 200)),
-    ("district z14", 14, None), ("district pan", 14, (500, 0)), ("district z15", 15, (0, -300)), ("district z16", 16, (300, 300)),
+    ("city z14", 14, None), ("city pan z14", 14, (500, 0)), ("district z15", 15, (0, -300)), ("district z16", 16, (300, 300)),
     ("street z17", 17, (0, 0)), ("street pan", 17, (600, 0)), ("street z18", 18, (-300, 200)), ("street pan 2", 18, (0, 500)),
 ]
 

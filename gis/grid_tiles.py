@@ -7,10 +7,10 @@ a GeoJSON FeatureCollection whose content depends on the tile's zoom band:
 ==========  ============  ============================================================
 band        tile zoom     content
 ==========  ============  ============================================================
-``city``    ≤ 13          substations + each feeder's MV network merged and simplified
+``city``    ≤ 14          substations + each feeder's MV network merged and simplified
                           to ~1.5 px at the zoom, only segments carrying many
                           customers (``layer = "trunk"``, :func:`trunk_share`)
-``district`` 14 – 16      substations, MV segments, switches, transformers (台区)
+``district`` 15 – 16      substations, MV segments, switches, transformers (台区)
 ``street``  ≥ 17          the district content + LV lines and meter boxes
 ==========  ============  ============================================================
 
@@ -46,7 +46,7 @@ from gis.errors import InvalidInput, NotFound
 
 __all__ = ["GridTiles", "build_grid_tiles", "tile_bounds", "band_of", "CITY_MAX_ZOOM", "STREET_MIN_ZOOM", "MAX_TILE_ZOOM"]
 
-CITY_MAX_ZOOM = 13
+CITY_MAX_ZOOM = 14                          # zoom 14 tiles of every MV line were ~19 kB gzipped: 600 kB a view at 1M
 MIN_TRUNK_ZOOM = 8                          # trunks of lower zooms are built on first use
 STREET_MIN_ZOOM = 17
 MAX_TILE_ZOOM = 22
@@ -56,7 +56,7 @@ _EARTH_M_PER_DEG = 111_320.0
 
 def trunk_share(z: int) -> float:
     """The share of its feeder's customers an MV segment must carry to be drawn as trunk at city
-    zoom ``z``: 5 % at zoom 13, doubling per zoom level out, at most 80 % (a feeder shows its
+    zoom ``z``: 5 % at zoom 14, doubling per zoom level out, at most 80 % (a feeder shows its
     main line, and its big branches as one zooms in)."""
     return min(0.8, 0.05 * (1 << max(0, CITY_MAX_ZOOM - z)))
 

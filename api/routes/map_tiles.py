@@ -68,7 +68,7 @@ def grid_segments(snapshot: SnapshotDep, query: SegmentsQuery) -> Response:
     summary="The grid in one Web Mercator tile, at the tile zoom's level of detail",
     description=(
         "A GeoJSON FeatureCollection (RFC 7946) of the grid features in XYZ tile z/x/y (Leaflet's scheme). "
-        "Zoom ≤ 13 (city): substations and each feeder's trunk, generalized; 14–16 (district): MV segments, "
+        "Zoom ≤ 14 (city): substations and each feeder's trunk, generalized; 15–16 (district): MV segments, "
         "switches, transformers (台区); ≥ 17 (street): also LV lines and meter boxes. `properties.layer` says "
         "which (trunk, mv, lv, substation, switch, transformer, meter_box); lines are clipped to the tile, points "
         "belong to one tile. Customers come from `/api/v1/viewport`. Computed once per data version: the "

@@ -3,10 +3,10 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import { bandOf, tileZoom, tilesCovering, lonToTileX, latToTileY, feederColor, PALETTE, feedersInView, Lru } from '../static/js/tiles.js';
 
-test('zoom bands match the server (city ≤ 13, district 14–16, street ≥ 17)', () => {
+test('zoom bands match the server (city ≤ 14, district 15–16, street ≥ 17)', () => {
   assert.equal(bandOf(0), 'city');
-  assert.equal(bandOf(13), 'city');
-  assert.equal(bandOf(14), 'district');
+  assert.equal(bandOf(14), 'city');
+  assert.equal(bandOf(15), 'district');
   assert.equal(bandOf(16), 'district');
   assert.equal(bandOf(17), 'street');
   assert.equal(bandOf(22), 'street');

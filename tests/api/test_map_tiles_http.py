@@ -144,7 +144,7 @@ def test_tileset_names_bounds_and_bands(client: httpx.Client) -> None:
     for f in client.get("/api/v1/layers/segments?limit=5000").json()["features"]:
         for lon, lat in f["geometry"]["coordinates"]:
             assert west <= lon <= east and south <= lat <= north
-    assert info["bands"] == {"city": [0, 13], "district": [14, 16], "street": [17, 22]}
+    assert info["bands"] == {"city": [0, 14], "district": [15, 16], "street": [17, 22]}
     assert info["tiles"] == ["/api/v1/tiles/grid/{z}/{x}/{y}"]
 
 

@@ -371,7 +371,7 @@ def test_page_draws_the_district_level_of_detail_from_tiles_only(open_map: Any) 
     expected = _manifest_counts()
     mv, lv = _segments_by_voltage()
     zoom = m.page.evaluate("() => window.gridatlas.map.getZoom()")
-    assert 14 <= zoom < 17, zoom                         # the sample city fits at district zoom
+    assert 15 <= zoom < 17, zoom                         # the sample city fits at district zoom
     # District level of detail: every substation, switch, 台区 and MV segment; no LV line, no meter box.
     for layer in ("substations", "switches", "transformers"):
         assert counts[layer] == expected[layer], (layer, counts[layer], expected[layer])

@@ -1,7 +1,7 @@
 /* Pure helpers of the map (no DOM, no Leaflet): tile addressing, zoom bands, feeder colours.
  * Unit-tested with node's own test runner (map_ui/tests/*.test.mjs). */
 
-export const CITY_MAX_ZOOM = 13;      // ≤ 13: substations + feeder trunks
+export const CITY_MAX_ZOOM = 14;      // ≤ 14: substations + feeder trunks
 export const STREET_MIN_ZOOM = 17;    // ≥ 17: + LV lines and meter boxes; between: district
 export const MAX_TILE_ZOOM = 22;
 

@@ -6,7 +6,7 @@ import { ApiError } from '../api.js';
 import { customerMarker, sensitiveIcon, clusterIcon } from './symbols.js';
 
 const CLICK_RADIUS_PX = 24;           // a map click looks for customers within this many screen pixels
-export const CUSTOMER_MIN_ZOOM = 14;  // the district band: below it the map shows the grid's trunks only
+export const CUSTOMER_MIN_ZOOM = 15;  // the district band: below it the map shows the grid's trunks only
 
 export function installCustomers(ctx) {
   const { map, layers } = ctx;
