@@ -32,7 +32,7 @@ from api.middleware import AccessLogMiddleware, BodyLimitMiddleware, StrictJsonM
 from api.openapi import API_DESCRIPTION, install_openapi
 from api.ratelimit import TokenBuckets
 from api.routes import (alerts, alternatives, calls, consultation, contacts, customers, data_quality, events, grid,
-                        health, heat, impact, imports, interactions, layers, outages, plans, search, spatial,
+                        health, heat, impact, imports, interactions, layers, map_tiles, outages, plans, search, spatial,
                         trouble_calls, wechat)
 from api.settings import Settings
 from api.state import TopologyHolder
@@ -105,7 +105,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.audit = AuditWriter(make_engine(settings.database_url, pool_size=1,
                                                   busy_timeout_s=settings.sqlite_busy_timeout_s))
         app.state.rate_limits = TokenBuckets(settings.rate_limit_per_s, settings.rate_limit_burst)
-        app.state.topology = TopologyHolder(engine)
+        app.state.topology = TopologyHolder(engine, tile_cache_bytes=settings.map_tile_cache_mb * 1024 * 1024)
         app.state.customer_views = ViewCaches()
         app.state.events = EventHub(engine, poll_interval_s=settings.events_poll_interval_s,
                                     retention=dt.timedelta(hours=settings.events_retention_h))
@@ -174,6 +174,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(alerts.router)
     app.include_router(wechat.router)
     app.include_router(trouble_calls.router)
+    app.include_router(map_tiles.router)
 
     for name, directory in vendor_dirs().items():
         app.mount(f"/vendor/{name}", StaticFiles(directory=directory), name=f"vendor-{name}")

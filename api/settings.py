@@ -281,6 +281,10 @@ class Settings(BaseSettings):
     trouble_call_window_max_days: int = Field(default=31, ge=1, description="longest from/to window of a trouble-call query")
     trouble_call_max_calls: int = Field(default=100_000, ge=1, description="most repair calls one analysis takes")
 
+    # -- map level of detail (issue 13)
+    map_tile_cache_mb: int = Field(default=64, ge=0, le=4096,
+                                   description="per data version, the encoded grid tiles kept in memory (MB, gzip-compressed)")
+
     @field_validator("customer_view_panels")
     @classmethod
     def _known_panels(cls, value: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:

@@ -8,12 +8,13 @@ from dataclasses import dataclass, field, replace
 from sqlalchemy.engine import Engine
 
 from gis.contacts import latest_history_id
+from gis.grid_tiles import GridTiles, build_grid_tiles
 from gis.search import CallerIndex, build_caller_index
 from gis.search.overlay import CallerOverlay, OverlaidIndex, catch_up
 from gis.spatial_index import SpatialIndex, build_spatial_index
-from gis.store import latest_data_version, read_assets, snapshot_connection
+from gis.store import latest_data_version, read_assets, read_map_geometries, snapshot_connection
 from interactions.heat import HeatAreas
-from topology import GridAssets, TopologyIndex, compile_index
+from topology import GridAssets, TopologyIndex, compile_index, segment_loads
 
 __all__ = ["GridSnapshot", "TopologyHolder", "load_snapshot"]
 
@@ -30,6 +31,7 @@ class GridSnapshot:
     # contact changes after the index was read (issue 18): kept current by TopologyHolder.follow_contacts
     overlay: CallerOverlay = field(default_factory=CallerOverlay)
     heat: HeatAreas | None = None  # customers per H3 cell / 台区 / feeder (interactions.heat)
+    tiles: GridTiles | None = None  # the map's level-of-detail grid tiles (gis.grid_tiles)
 
     @property
     def caller_index(self) -> OverlaidIndex | None:
@@ -37,7 +39,7 @@ class GridSnapshot:
         return OverlaidIndex(self.callers, self.overlay) if self.callers is not None else None
 
 
-def load_snapshot(engine: Engine) -> GridSnapshot | None:
+def load_snapshot(engine: Engine, *, tile_cache_bytes: int = 64 * 1024 * 1024) -> GridSnapshot | None:
     """Read the grid from the store and compile it; None when the store holds no data yet.
 
     The data version and every table are read in one snapshot transaction, so the version a
@@ -51,11 +53,15 @@ def load_snapshot(engine: Engine) -> GridSnapshot | None:
         tables = read_assets(conn)
         callers = build_caller_index(conn, tables["customers"])
         mark = latest_history_id(conn)
+        switch_xy, segment_geoms = read_map_geometries(conn)
     assets = GridAssets.from_tables(tables, version=str(latest["id"]))
+    index = compile_index(assets)
     spatial = build_spatial_index(tables)
-    return GridSnapshot(version=int(latest["id"]), assets=assets, index=compile_index(assets),
+    tiles = build_grid_tiles(int(latest["id"]), tables, switch_xy, segment_geoms, segment_loads(index),
+                             cache_bytes=tile_cache_bytes)
+    return GridSnapshot(version=int(latest["id"]), assets=assets, index=index,
                         spatial=spatial, callers=callers, overlay=CallerOverlay(mark),
-                        heat=heat_areas(tables, spatial))
+                        heat=heat_areas(tables, spatial), tiles=tiles)
 
 
 def heat_areas(tables: dict, spatial: SpatialIndex) -> HeatAreas:
@@ -70,8 +76,9 @@ def heat_areas(tables: dict, spatial: SpatialIndex) -> HeatAreas:
 class TopologyHolder:
     """Holds the current snapshot; readers take a reference, a reload replaces it whole."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, tile_cache_bytes: int = 64 * 1024 * 1024) -> None:
         self._engine = engine
+        self._tile_cache_bytes = tile_cache_bytes
         self._snapshot: GridSnapshot | None = None
         self._lock = threading.Lock()
 
@@ -87,7 +94,7 @@ class TopologyHolder:
             if latest is None:
                 self._snapshot = None
             elif self._snapshot is None or self._snapshot.version != latest["id"]:
-                fresh = load_snapshot(self._engine)
+                fresh = load_snapshot(self._engine, tile_cache_bytes=self._tile_cache_bytes)
                 if fresh is not None and self._snapshot is not None:  # changes the new index has not seen carry over
                     fresh = replace(fresh, overlay=self._snapshot.overlay.rebased(fresh.overlay.mark))
                 self._snapshot = fresh

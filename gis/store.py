@@ -37,6 +37,7 @@ __all__ = [
     "read_asset_tables",
     "read_assets",
     "read_customer_points",
+    "read_map_geometries",
     "snapshot_connection",
     "query_layer",
     "latest_data_version",
@@ -130,6 +131,18 @@ def read_customer_points(conn: Connection) -> pd.DataFrame:
     """The customers' grid columns with ``lon``/``lat``, ordered by account number (as :func:`read_assets`)."""
     columns, point_xy = _ASSET_SPEC["customers"]
     return _frame(conn, "customers", columns, point_xy=point_xy)
+
+
+def read_map_geometries(conn: Connection) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """What the map tiles need beyond :func:`read_assets`: switches' ``id, lon, lat`` and
+    segments' ``id, geom`` (shapely LineStrings, decoded in one vectorized call), ordered by id."""
+    switch_xy = _frame(conn, "switches", ("id",), point_xy=True)
+    tbl = _table("segments")
+    geom = func.ST_AsBinary(tbl.c.geom) if conn.dialect.name == "postgresql" else type_coerce(tbl.c.geom, LargeBinary)
+    rows = conn.execute(select(tbl.c.id, geom).order_by(tbl.c.id)).all()
+    ids = [row[0] for row in rows]
+    blobs = np.fromiter((None if row[1] is None else bytes(row[1]) for row in rows), dtype=object, count=len(rows))
+    return switch_xy, pd.DataFrame({"id": ids, "geom": shapely.from_wkb(blobs) if len(rows) else blobs})
 
 
 def read_asset_tables(engine: Engine) -> dict[str, pd.DataFrame]:

@@ -42,9 +42,12 @@ fi
 
 if [[ $want_test == 1 ]]; then
   # System packages the test suite needs: Debian's Chromium (map tests, driven by
-  # Playwright) and PostGIS for the PostgreSQL the machine runs (server-store tests).
+  # Playwright), node (the map modules' unit tests, `node --test map_ui/tests/`; the map
+  # itself needs no node: no build step, no npm package) and PostGIS for the PostgreSQL
+  # the machine runs (server-store tests).
   missing=()
   command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+  command -v node >/dev/null 2>&1 || missing+=(nodejs)
   if command -v pg_lsclusters >/dev/null 2>&1; then
     for ver in $(pg_lsclusters -h 2>/dev/null | awk '{print $1}' | sort -u); do
       [[ -f /usr/share/postgresql/$ver/extension/postgis.control ]] || missing+=("postgresql-$ver-postgis-3")

@@ -17,6 +17,7 @@ from topology.trace import (
     Downstream,
     downstream,
     downstream_nx,
+    segment_loads,
     supply_area,
     supply_area_nx,
     upstream_path,
@@ -30,7 +31,7 @@ __all__ = [
     "UnknownElement",
     "build_graph", "energized_nodes", "supply_tree",
     "EnergizedState", "Paralleled", "evaluate",
-    "Downstream", "downstream", "downstream_nx", "supply_area", "supply_area_nx",
+    "Downstream", "downstream", "downstream_nx", "segment_loads", "supply_area", "supply_area_nx",
     "upstream_path", "upstream_path_nx",
     "Finding", "ValidationReport", "validate",
 ]

@@ -31,7 +31,7 @@ from topology.graph import energized_nodes, supply_tree
 from topology.state import concat_ranges, evaluate
 
 __all__ = [
-    "Downstream", "upstream_path", "downstream", "supply_area",
+    "Downstream", "upstream_path", "downstream", "supply_area", "segment_loads",
     "upstream_path_nx", "downstream_nx", "supply_area_nx",
 ]
 
@@ -81,6 +81,22 @@ def downstream(ix: TopologyIndex, kind: str, element_id: str) -> Downstream:
     ts, te = search(ix.tr_pos, starts), search(ix.tr_pos, ends)
     transformers = np.sort(ix.transformer_ids[ix.tr_code[concat_ranges(ts, te)]])
     return Downstream(tuple(nodes.tolist()), tuple(transformers.tolist()), tuple(customers.tolist()))
+
+
+def segment_loads(ix: TopologyIndex) -> pd.DataFrame:
+    """``id, customers``: how many customers each segment carries in the normal state (the
+    customers downstream of it on the supply forest; 0 off the forest).  O(segments log customers).
+
+    The map draws a feeder's "trunk" at city zoom as the segments that carry many customers.
+    """
+    first, last = ix.kind_offsets[0], ix.kind_offsets[1]
+    child = ix.edge_child[first:last]
+    counts = np.zeros(last - first, dtype=np.int64)
+    on = np.flatnonzero(child >= 0)
+    if len(on):
+        c = child[on]
+        counts[on] = np.searchsorted(ix.cust_pos, ix.tout[c]) - np.searchsorted(ix.cust_pos, ix.tin[c])
+    return pd.DataFrame({"id": ix.edge_ids[first:last], "customers": counts})
 
 
 def supply_area(ix: TopologyIndex, account_no: str) -> tuple[str | None, str | None]:

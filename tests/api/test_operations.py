@@ -52,9 +52,9 @@ def test_ready_is_503_until_the_grid_is_compiled(city_store_url, monkeypatch):
     gate = threading.Event()
     real = api.state.load_snapshot
 
-    def gated(engine):
+    def gated(engine, **options):
         assert gate.wait(30)
-        return real(engine)
+        return real(engine, **options)
 
     monkeypatch.setattr(api.state, "load_snapshot", gated)
     token = keys_for(city_store_url)["dispatcher"]

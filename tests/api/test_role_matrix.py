@@ -261,6 +261,9 @@ SAMPLES: dict[tuple[str, str], Sample] = {
         "zoom": 15}),
     ("GET", "/api/v1/events"): Sample("GET", "/api/v1/events", params={"channels": "alerts"}, stream=True),
     ("GET", "/api/v1/search"): Sample("GET", "/api/v1/search", params={"q": FIRST.phone, "limit": 5}),
+    ("GET", "/api/v1/tiles/grid/{z}/{x}/{y}"): Sample("GET", "/api/v1/tiles/grid/15/26680/14230"),
+    ("GET", "/api/v1/tiles/grid"): Sample("GET", "/api/v1/tiles/grid"),
+    ("POST", "/api/v1/tiles/grid/segments"): Sample("POST", "/api/v1/tiles/grid/segments", json={"ids": ["SEG000001"]}),
     ("POST", "/api/v1/imports/customers"): Sample("POST", "/api/v1/imports/customers", prepare=_upload),
     ("POST", "/api/v1/impact/export"):
         Sample("POST", "/api/v1/impact/export", params={"format": "csv"}, json={"open": [FUSE]}),

@@ -1,0 +1,103 @@
+"""The grid as level-of-detail map tiles (``/api/v1/tiles/grid/{z}/{x}/{y}``), see :mod:`gis.grid_tiles`."""
+
+from __future__ import annotations
+
+import gzip
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.auth import allow
+from api.deps import SnapshotDep
+from api.jsonio import dumps
+from gis.errors import StoreUnavailable
+from gis.grid_tiles import CITY_MAX_ZOOM, MAX_TILE_ZOOM, STREET_MIN_ZOOM, GridTiles
+
+router = APIRouter(prefix="/api/v1", tags=["map"])
+GEOJSON = "application/geo+json"
+_ROLES = ("dispatcher", "planner", "agent", "analyst")
+
+
+class TileSetInfo(BaseModel):
+    """Where the grid tiles are and what each zoom shows (in the spirit of TileJSON)."""
+
+    tiles: list[str]
+    bounds: list[float] | None = Field(description="west, south, east, north of the grid (WGS 84); null when empty")
+    minzoom: int
+    maxzoom: int
+    bands: dict[str, list[int]] = Field(description="band -> [first zoom, last zoom]")
+    data_version: int
+
+
+class SegmentsQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    ids: list[str] = Field(min_length=1, max_length=5000, description="segment ids")
+
+
+def _tiles(snapshot: SnapshotDep) -> GridTiles:
+    if snapshot.tiles is None:
+        raise StoreUnavailable("the map tiles of this data version are not built")
+    return snapshot.tiles
+
+
+@router.get("/tiles/grid", summary="The grid tile set: URL template, bounds, zoom bands", dependencies=[allow(*_ROLES)])
+def grid_tileset(snapshot: SnapshotDep) -> TileSetInfo:
+    bounds = _tiles(snapshot).bounds()
+    return TileSetInfo(tiles=["/api/v1/tiles/grid/{z}/{x}/{y}"], bounds=list(bounds) if bounds else None,
+                       minzoom=0, maxzoom=MAX_TILE_ZOOM, data_version=snapshot.version,
+                       bands={"city": [0, CITY_MAX_ZOOM], "district": [CITY_MAX_ZOOM + 1, STREET_MIN_ZOOM - 1],
+                              "street": [STREET_MIN_ZOOM, MAX_TILE_ZOOM]})
+
+
+@router.post(
+    "/tiles/grid/segments",
+    summary="Whole segments by id (for highlights: supply paths, impact areas)",
+    dependencies=[allow(*_ROLES)],
+    response_class=Response,
+    responses={200: {"content": {GEOJSON: {}}, "description": "the segments found, in the order asked; `missing` lists the others"}},
+)
+def grid_segments(snapshot: SnapshotDep, query: SegmentsQuery) -> Response:
+    return Response(dumps(_tiles(snapshot).segments(query.ids)), media_type=GEOJSON)
+
+
+@router.get(
+    "/tiles/grid/{z}/{x}/{y}",
+    summary="The grid in one Web Mercator tile, at the tile zoom's level of detail",
+    description=(
+        "A GeoJSON FeatureCollection (RFC 7946) of the grid features in XYZ tile z/x/y (Leaflet's scheme). "
+        "Zoom ≤ 14 (city): substations and each feeder's trunk, generalized; 15–16 (district): MV segments, "
+        "switches, transformers (台区); ≥ 17 (street): also LV lines and meter boxes. `properties.layer` says "
+        "which (trunk, mv, lv, substation, switch, transformer, meter_box); lines are clipped to the tile, points "
+        "belong to one tile. Customers come from `/api/v1/viewport`. Computed once per data version: the "
+        "`ETag` names the data version, `If-None-Match` gives 304; gzip-encoded when the client accepts it."
+    ),
+    dependencies=[allow("dispatcher", "planner", "agent", "analyst")],
+    response_class=Response,
+    responses={200: {"content": {GEOJSON: {}}, "description": "the tile's features, `band`, `feeders` in the tile and `data_version`"},
+               304: {"description": "not modified: the data version named by If-None-Match is still served"}},
+)
+async def grid_tile(
+    request: Request,
+    snapshot: SnapshotDep,
+    z: Annotated[int, Path(ge=0, le=MAX_TILE_ZOOM, description="tile zoom")],
+    x: Annotated[int, Path(ge=0, description="tile column, 0 … 2^z − 1")],
+    y: Annotated[int, Path(ge=0, description="tile row from the north, 0 … 2^z − 1")],
+) -> Response:
+    tiles = _tiles(snapshot)
+    etag = f'W/"grid-{snapshot.version}"'
+    headers = {"ETag": etag, "Cache-Control": "private, no-cache", "Vary": "Accept-Encoding, Authorization"}
+    if etag in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
+        return Response(status_code=304, headers=headers)
+    # A cached tile is answered on the event loop; building one (ms) goes to the thread pool.
+    # The range of x and y is checked when building (404 naming it: no such tile); a cached tile was valid.
+    body = tiles.cached(z, x, y)
+    if body is None:
+        body = await run_in_threadpool(tiles.tile, z, x, y)
+    if "gzip" in request.headers.get("accept-encoding", ""):
+        headers["Content-Encoding"] = "gzip"
+    else:
+        body = gzip.decompress(body)
+    return Response(body, media_type=GEOJSON, headers=headers)

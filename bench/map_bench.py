@@ -1,0 +1,351 @@
+"""The map in Chromium against a served store: time until usable, per pan/zoom server time and bytes,
+DOM size, JavaScript heap, and the baseline (the map before the level of detail) in the same run.
+
+    python bench/map_bench.py --store sqlite:////tmp/city-1m.sqlite --store postgresql+psycopg://postgres@127.0.0.1/ga_x
+    python bench/map_bench.py --store … --repeat 5 --baseline --screenshots bench/out/map
+
+For each store: an API key is created in it (use a copy of shared data: this writes the key and
+the audit events), ``api.app.create_app`` is served by uvicorn in a child process (its JSON access
+log gives each request's server time), and Debian's Chromium is driven with Playwright:
+
+* ``usable_ms``: from navigation to the grid drawn and the customers of the view loaded
+  (``window.gridatlas.ready``), plus a caller search typed into the box and answered;
+* ``moves``: a fixed walk of pans and zooms (city → district → street): per move the bytes the
+  page received (encoded, as on the wire), the server time of its requests (sum and slowest) and
+  the wall time until drawn;
+* ``dom_elements`` / ``heap_mb``: the most seen during the walk (``Runtime.getHeapUsage``);
+* ``impact_ms``: an impact request from the page (``POST /api/v1/impact``, one switch), the call a
+  plan edit makes;
+* ``--baseline``: the map as it was on ``main`` before issue 13 (``git show main:map_ui/static/…``,
+  served under ``/map-old/``), which pages every grid layer whole: time until its ``ready``, DOM
+  elements and heap, with a timeout.
+
+Prints JSON (medians and ranges over ``--repeat`` page loads) and the load average.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+               "--disable-sync", "--no-first-run", "--disable-quic", "--enable-precise-memory-info"]
+VIEWPORT = {"width": 1280, "height": 800}
+OLD_FILES = ("index.html", "app.js", "app.css")
+
+
+# ---------------------------------------------------------------- the server (child process)
+def _serve(database_url: str, port: int, old_map: str | None) -> None:
+    import uvicorn
+    from fastapi.staticfiles import StaticFiles
+
+    from api.app import create_app
+    from api.settings import Settings
+
+    app = create_app(Settings(database_url=database_url, rate_limit_per_s=0, log_format="json", reload_interval_s=0))
+    if old_map:
+        app.mount("/map-old", StaticFiles(directory=old_map, html=True), name="map-old")
+        # Starlette matches mounts in order: put it before the /map mount
+        app.router.routes.insert(0, app.router.routes.pop())
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _old_map(tmp: Path) -> Path | None:
+    """The map of ``main`` before issue 13, rewritten to load from /map-old/."""
+    out = tmp / "map-old"
+    out.mkdir()
+    for name in OLD_FILES:
+        got = subprocess.run(["git", "-C", str(REPO), "show", f"main:map_ui/static/{name}"], capture_output=True)
+        if got.returncode != 0:
+            return None
+        (out / name).write_bytes(got.stdout.replace(b"/map/app.", b"/map-old/app."))
+    return out
+
+
+class Server:
+    def __init__(self, database_url: str, old_map: Path | None, log: Path) -> None:
+        self.port = _free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.log = log
+        self._fh = log.open("wb")
+        args = [sys.executable, __file__, "--serve", database_url, "--port", str(self.port)]
+        if old_map:
+            args += ["--old-map", str(old_map)]
+        self.proc = subprocess.Popen(args, stdout=self._fh, stderr=subprocess.STDOUT, cwd=REPO)
+
+    def wait_ready(self, timeout: float = 600) -> float:
+        import httpx
+
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < timeout:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"the server exited: see {self.log}")
+            try:
+                if httpx.get(self.base + "/ready", timeout=2).status_code == 200:
+                    return time.monotonic() - t0
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        raise RuntimeError("the server did not become ready")
+
+    def log_offset(self) -> int:
+        self._fh.flush()
+        return self.log.stat().st_size
+
+    def requests_since(self, offset: int) -> list[dict[str, Any]]:
+        """Access-log records (path, status, duration_ms) written after ``offset``."""
+        time.sleep(0.05)
+        out = []
+        with self.log.open("rb") as fh:
+            fh.seek(offset)
+            for line in fh:
+                try:
+                    rec = json.loads(line)
+                except ValueError:
+                    continue
+                if rec.get("logger") == "gridatlas.access":
+                    out.append({"path": rec["path"], "status": rec["status"], "ms": rec["duration_ms"]})
+        return out
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self._fh.close()
+
+
+# ---------------------------------------------------------------- the browser side
+def _stats(values: list[float]) -> dict[str, float]:
+    return {"median": round(statistics.median(values), 1), "min": round(min(values), 1), "max": round(max(values), 1), "n": len(values)}
+
+
+class Page:
+    """A fresh browser context on the map, recording every response's encoded size."""
+
+    def __init__(self, browser: Any, url: str) -> None:
+        self.context = browser.new_context(viewport=VIEWPORT, locale="zh-CN", service_workers="block")
+        self.context.route("**/*", lambda r: r.continue_() if "127.0.0.1" in r.request.url else r.abort())
+        self.page = self.context.new_page()
+        self.page.set_default_timeout(600_000)
+        self.bytes = 0
+        self.errors: list[str] = []
+        self.page.on("requestfinished", self._finished)
+        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        self.cdp = self.context.new_cdp_session(self.page)
+        self.url = url
+
+    def _finished(self, req: Any) -> None:
+        try:
+            sizes = req.sizes()
+            self.bytes += sizes["responseBodySize"] + sizes["responseHeadersSize"]
+        except Exception:  # a request whose sizes Chromium no longer has: not counted
+            pass
+
+    def heap_mb(self) -> float:
+        return self.cdp.send("Runtime.getHeapUsage")["usedSize"] / 1e6
+
+    def dom(self) -> int:
+        return self.page.evaluate("() => document.getElementsByTagName('*').length")
+
+    def close(self) -> None:
+        self.context.close()
+
+
+def _load(page: Page, key: str) -> dict[str, float]:
+    t0 = time.perf_counter()
+    page.page.goto(page.url + f"#key={key}", wait_until="commit")
+    page.page.wait_for_function("() => Boolean(window.gridatlas && window.gridatlas.ready)")
+    ready_ms = page.page.evaluate("() => window.gridatlas.ready.then(() => performance.now())")
+    wall_ready = (time.perf_counter() - t0) * 1000
+    return {"ready_ms": ready_ms, "wall_ready_ms": wall_ready}
+
+
+def _search(page: Page, query: str) -> float:
+    box = page.page.locator(".ga-header input[type=search]")
+    t0 = time.perf_counter()
+    box.fill(query)
+    box.press("Enter")
+    page.page.locator(".ga-results .ga-result-item").first.wait_for()
+    return (time.perf_counter() - t0) * 1000
+
+
+MOVES = [  # (label, zoom, dx, dy in screen px from the previous centre, or None = recentre on the city's centre)
+    ("city z12", 12, None), ("city pan", 12, (400, 0)), ("city z13", 13, (0, 200)),
+    ("city z14", 14, None), ("city pan z14", 14, (500, 0)), ("district z15", 15, (0, -300)), ("district z16", 16, (300, 300)),
+    ("street z17", 17, (0, 0)), ("street pan", 17, (600, 0)), ("street z18", 18, (-300, 200)), ("street pan 2", 18, (0, 500)),
+]
+
+
+def _walk(page: Page, server: Server, centre: tuple[float, float]) -> list[dict[str, Any]]:
+    out = []
+    for label, zoom, delta in MOVES:
+        before_bytes, offset = page.bytes, server.log_offset()
+        t0 = time.perf_counter()
+        page.page.evaluate(
+            """([zoom, delta, centre]) => { const g = window.gridatlas, map = g.map;
+                let c = centre ? L.latLng(centre[1], centre[0]) : map.getCenter();
+                if (delta) c = map.unproject(map.project(map.getCenter(), zoom).add(delta), zoom);
+                map.setView(c, zoom, {animate: false});
+                return Promise.all([g.grid.update(), g.loadViewport()]).then(() => true); }""",
+            [zoom, delta, None if delta is not None else list(centre)],
+        )
+        wall = (time.perf_counter() - t0) * 1000
+        page.page.wait_for_timeout(150)                  # the moveend handler's requests (deduplicated)
+        reqs = [r for r in server.requests_since(offset) if r["path"].startswith("/api/v1/")]
+        out.append({"move": label, "zoom": zoom, "bytes": page.bytes - before_bytes, "wall_ms": round(wall, 1),
+                    "requests": len(reqs), "server_ms_sum": round(sum(r["ms"] for r in reqs), 1),
+                    "server_ms_max": round(max((r["ms"] for r in reqs), default=0), 1),
+                    "dom": page.dom(), "heap_mb": round(page.heap_mb(), 1)})
+    return out
+
+
+def _impact_ms(page: Page, switch_id: str) -> float:
+    return page.page.evaluate(
+        """async (sw) => { const key = sessionStorage.getItem('gridatlas.apiKey'); const t0 = performance.now();
+            const r = await fetch('/api/v1/impact?limit=50&area=true', {method: 'POST', headers: {'Content-Type': 'application/json',
+              Authorization: 'Bearer ' + key}, body: JSON.stringify({open: [sw]})});
+            await r.json(); return performance.now() - t0; }""",
+        switch_id,
+    )
+
+
+def _bench_store(browser: Any, url: str, args: argparse.Namespace, tmp: Path, label: str) -> dict[str, Any]:
+    import httpx
+
+    from gis.api_keys import create_key
+    from gis.db import make_engine
+
+    engine = make_engine(url)
+    try:
+        key = create_key(engine, name="map-bench", role="admin")[1]
+    finally:
+        engine.dispose()
+    old = _old_map(tmp) if args.baseline and not (tmp / "map-old").exists() else (tmp / "map-old" if args.baseline else None)
+    server = Server(url, old, tmp / f"server-{label}.log")
+    result: dict[str, Any] = {"store": label}
+    try:
+        result["server_ready_s"] = round(server.wait_ready(), 1)
+        h = {"Authorization": f"Bearer {key}"}
+        info = httpx.get(server.base + "/api/v1/tiles/grid", headers=h, timeout=30).json()
+        w, s, e, n = info["bounds"]
+        centre = ((w + e) / 2, (s + n) / 2)
+        near = httpx.get(server.base + "/api/v1/nearest", params={"lon": centre[0], "lat": centre[1], "radius_m": 5000, "k": 1},
+                         headers=h, timeout=30).json()["customers"][0]["account_no"]
+        switch_id = httpx.get(server.base + "/api/v1/layers/switches", params={"limit": 1}, headers=h, timeout=30).json()["features"][0]["id"]
+        loads, searches, usable, walks, impacts = [], [], [], [], []
+        for rep in range(args.repeat):
+            page = Page(browser, server.base + "/map/")
+            try:
+                t = _load(page, key)
+                loads.append(t["ready_ms"])
+                q = near[: max(6, len(near) - 3)]            # an account-number prefix: answered from the store
+                sms = _search(page, q)
+                searches.append(sms)
+                usable.append(t["ready_ms"] + sms)
+                result.setdefault("first_load", {"dom": page.dom(), "heap_mb": round(page.heap_mb(), 1), "bytes": page.bytes})
+                walks.append(_walk(page, server, centre))
+                impacts += [_impact_ms(page, switch_id) for _ in range(5)]
+                if rep == 0 and args.screenshots:
+                    shots = Path(args.screenshots)
+                    shots.mkdir(parents=True, exist_ok=True)
+                    for zoom in (12, 15, 18):
+                        page.page.evaluate("""([z, c]) => { const g = window.gridatlas; g.map.setView([c[1], c[0]], z, {animate: false});
+                                              return Promise.all([g.grid.update(), g.loadViewport()]).then(() => true); }""", [zoom, list(centre)])
+                        page.page.wait_for_timeout(300)
+                        page.page.screenshot(path=str(shots / f"{label}-z{zoom}.png"))
+                result.setdefault("console_errors", page.errors)
+            finally:
+                page.close()
+        result["ready_ms"] = _stats(loads)
+        result["search_ms"] = _stats(searches)
+        result["usable_ms"] = _stats(usable)
+        result["impact_ms"] = _stats(impacts)
+        moves = [m for w in walks for m in w]
+        result["per_move"] = {
+            "bytes": _stats([m["bytes"] for m in moves]),
+            "server_ms_max": _stats([m["server_ms_max"] for m in moves]),
+            "server_ms_sum": _stats([m["server_ms_sum"] for m in moves]),
+            "wall_ms": _stats([m["wall_ms"] for m in moves]),
+        }
+        result["dom_max"] = max(m["dom"] for m in moves)
+        result["heap_mb_max"] = max(m["heap_mb"] for m in moves)
+        result["moves_first_walk"] = walks[0]
+        print(json.dumps({k: v for k, v in result.items() if k != "moves_first_walk"}, ensure_ascii=False), file=sys.stderr, flush=True)
+        if args.baseline and old is not None:
+            page = Page(browser, server.base + "/map-old/")
+            try:
+                t0 = time.perf_counter()
+                page.page.goto(page.url + f"#key={key}", wait_until="commit")
+                page.page.wait_for_function("() => Boolean(window.gridatlas && window.gridatlas.ready)")
+                page.page.evaluate("() => { window.__gaDone = 'pending'; window.gridatlas.ready.then("
+                                   "() => { window.__gaDone = 'ready'; }, e => { window.__gaDone = 'failed: ' + e.message; }); }")
+                try:
+                    page.page.wait_for_function("() => window.__gaDone !== 'pending'", timeout=args.baseline_timeout * 1000)
+                    done = page.page.evaluate("() => window.__gaDone")
+                except Exception:  # not ready within the timeout: record how far it got
+                    done = f"not ready after {args.baseline_timeout} s"
+                status = page.page.evaluate("() => (document.querySelector('.ga-status-line') || {}).textContent")
+                result["baseline"] = {"ready_ms": round((time.perf_counter() - t0) * 1000), "completed": done, "status": status,
+                                      "dom": page.dom(), "heap_mb": round(page.heap_mb(), 1), "bytes": page.bytes}
+            finally:
+                page.close()
+    finally:
+        server.stop()
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--store", action="append", default=[], help="database URL of a loaded city (a copy: keys are written)")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--baseline", action="store_true", help="also load main's map (pages every layer whole)")
+    parser.add_argument("--screenshots", help="folder for city/district/street screenshots")
+    parser.add_argument("--baseline-timeout", type=int, default=300, help="seconds to wait for the baseline map (then its progress is recorded)")
+    parser.add_argument("--chromium", default=os.environ.get("GRIDATLAS_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium")
+    parser.add_argument("--serve", help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--old-map", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        _serve(args.serve, args.port, args.old_map)
+        return
+    from playwright.sync_api import sync_playwright
+
+    results = {"load_average_before": os.getloadavg(), "runs": []}
+    with tempfile.TemporaryDirectory(prefix="ga-map-bench-") as tmpdir, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=args.chromium, args=LAUNCH_ARGS)
+        try:
+            for url in args.store:
+                label = "postgis" if url.startswith("postgresql") else "sqlite"
+                results["runs"].append(_bench_store(browser, url, args, Path(tmpdir), label))
+                print(json.dumps(results["runs"][-1], ensure_ascii=False), file=sys.stderr)
+        finally:
+            browser.close()
+    results["load_average_after"] = os.getloadavg()
+    print(json.dumps(results, indent=1, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,54 @@
+/* Interface strings in Chinese and English. The language: ?lang=zh|en, else the last choice of the
+ * switch (localStorage), else zh when the browser asks for Chinese, English otherwise. The domain's
+ * own labels (labels.js: switch kinds, 台区, sensitivity…) stay bilingual in popups and the customer view. */
+
+export const STRINGS = {
+  zh: {
+    title: 'GridAtlas 电网一张图', subtitle: '调度地图',
+    search_placeholder: '电话 / 户号 / 户名 / 地址', search_label: '搜索客户', locate: '定位', results: '搜索结果',
+    no_match: '无匹配', suggestions: '附近建议：', matched: '匹配',
+    sign_out: '退出', sign_in: '登录', sign_in_title: 'GridAtlas 登录', api_key: 'API 密钥',
+    sign_in_help: '输入您的 API 密钥（管理员用 gridatlas keys create 生成）。密钥只保存在本标签页。',
+    key_refused: '密钥被拒绝：', enter_key: '请输入密钥。', checking: '验证中…', please_sign_in: '请登录',
+    loading: '加载中…', loaded: '已加载', partly_loaded: '部分加载', features: '要素', customers: '客户',
+    sensitive: '敏感', feeders_in_view: '条馈线在视图内', error: '错误：', dismiss: '点击清除',
+    legend: '图例', feeders: '10kV 馈线', in_view: '视图内', zoom_in_more: '放大查看更多', none: '无',
+    lines: '线路', switches: '开关', hollow_open: '空心 = 常开', equipment: '设备', customers_h: '客户', highlight: '高亮',
+    layer_substations: '变电站', layer_trunks: '馈线主干', layer_mv: '10kV 馈线', layer_lv: '低压线路', layer_switches: '开关',
+    layer_transformers: '配变 台区', layer_meter_boxes: '表箱', layer_customers: '用电客户', layer_sensitive: '敏感客户',
+    layer_highlight: '高亮', language: 'English', language_title: 'Switch to English', no_grid: '没有电网数据：请先运行 gridatlas import city',
+    zoom_in: '放大', zoom_out: '缩小'
+  },
+  en: {
+    title: 'GridAtlas', subtitle: 'Dispatcher grid map',
+    search_placeholder: 'Phone, account, name, address', search_label: 'Search customers', locate: 'Locate', results: 'Search results',
+    no_match: 'No match', suggestions: 'suggestions:', matched: 'matched',
+    sign_out: 'Sign out', sign_in: 'Sign in', sign_in_title: 'Sign in to GridAtlas', api_key: 'API key',
+    sign_in_help: 'Enter your API key (an administrator creates one with `gridatlas keys create`). It is kept in this tab only.',
+    key_refused: 'The key was refused: ', enter_key: 'Please enter a key.', checking: 'Checking…', please_sign_in: 'Please sign in',
+    loading: 'Loading…', loaded: 'Loaded', partly_loaded: 'Partly loaded', features: 'features', customers: 'customers',
+    sensitive: 'sensitive', feeders_in_view: 'feeders in view', error: 'Error: ', dismiss: 'Click to dismiss',
+    legend: 'Legend', feeders: '10 kV feeders', in_view: 'in view', zoom_in_more: 'zoom in for more', none: 'none',
+    lines: 'Lines', switches: 'Switches', hollow_open: 'hollow = normally open', equipment: 'Equipment', customers_h: 'Customers', highlight: 'Highlight',
+    layer_substations: 'Substations', layer_trunks: 'Feeder trunks', layer_mv: '10 kV feeders', layer_lv: 'LV lines', layer_switches: 'Switches',
+    layer_transformers: 'Transformers (台区)', layer_meter_boxes: 'Meter boxes', layer_customers: 'Customers', layer_sensitive: 'Sensitive customers',
+    layer_highlight: 'Highlight', language: '中文', language_title: '切换到中文', no_grid: 'no grid data: run `gridatlas import city` first',
+    zoom_in: 'Zoom in', zoom_out: 'Zoom out'
+  }
+};
+
+export const LANG_STORE = 'gridatlas.lang';
+
+/** 'zh' or 'en' from an explicit choice, else the browser's languages. */
+export function pickLanguage(search, stored, languages) {
+  const m = /[?&]lang=(zh|en)\b/.exec(search || '');
+  if (m) return m[1];
+  if (stored === 'zh' || stored === 'en') return stored;
+  return (languages || []).some((l) => /^zh\b/i.test(l)) ? 'zh' : 'en';
+}
+
+/** A translator for `lang`: t('loaded') → string; a missing key falls back to English, then to the key. */
+export function translator(lang) {
+  const table = STRINGS[lang] || STRINGS.en;
+  return (key) => (key in table ? table[key] : (key in STRINGS.en ? STRINGS.en[key] : key));
+}
