@@ -30,7 +30,7 @@ router = APIRouter(prefix="/api/v1", tags=["events"])
 
 #: Channels a map may follow, and the roles that may follow each (admin always may).
 CHANNEL_ROLES: dict[str, frozenset[str]] = {
-    "alerts": frozenset({"dispatcher", "agent", "planner", "analyst", "admin"}),  # sensitive-word alerts
+    "alerts": frozenset({"dispatcher", "agent", "analyst", "admin"}),  # sensitive-word alerts: who reads /alerts
     "calls": frozenset({"dispatcher", "agent", "admin"}),  # incoming calls, targeted at one agent's key name
 }
 
@@ -120,7 +120,7 @@ async def _stream(hub: EventHub, sub: Subscription) -> AsyncIterator[bytes]:
 )
 async def events(
     request: Request,
-    principal: Annotated[Principal, allow("dispatcher", "agent", "planner", "analyst")],
+    principal: Annotated[Principal, allow("dispatcher", "agent", "analyst")],
     channels: Annotated[str, Query(max_length=200, description="comma-separated channels, e.g. `alerts,calls`")],
     after: Annotated[int | None, Query(ge=0, le=10**18, description="replay the stored events after this id")] = None,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", include_in_schema=False)] = None,

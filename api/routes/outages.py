@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 import datetime as dt
 from typing import Annotated, Any, Literal
 
@@ -66,7 +68,7 @@ def create_outage(request: Request, body: Annotated[OutageIn, Body()],
           {"kind": body.kind, "inserted": inserted, "unchanged": unchanged})
     out = {"outage_id": body.outage_id, "inserted": inserted, "unchanged": unchanged}
     return Response(dumps(out), status_code=201 if inserted else 200, media_type="application/json",
-                    headers={"Location": f"/api/v1/outages/{body.outage_id}"})
+                    headers={"Location": f"/api/v1/outages/{quote(body.outage_id, safe='')}"})
 
 
 @router.get("/outages", summary="Recorded outages (newest first), filtered by start and kind",

@@ -135,7 +135,7 @@ def test_a_reconnecting_client_gets_what_it_missed(api_url):
 
 @pytest.mark.parametrize(
     ("role", "channels", "status", "field"),
-    [("planner", "calls", 403, "channels"), ("dispatcher", "weather", 422, "channels"), ("dispatcher", ",", 422, "channels")],
+    [("analyst", "calls", 403, "channels"), ("planner", "alerts", 403, "role"), ("dispatcher", "weather", 422, "channels"), ("dispatcher", ",", 422, "channels")],
 )
 def test_channels_are_checked_by_name_and_role(api_url, role, channels, status, field):
     resp = httpx.get(f"{api_url}/api/v1/events", params={"channels": channels}, headers=api_url.headers(role), timeout=10)

@@ -116,6 +116,10 @@ def test_outages_api_is_idempotent_and_names_bad_fields(client_as):
                                                                   "to": "2026-03-02T00:00:00+08:00"}).json()
     assert [o["outage_id"] for o in listed["data"]] == ["F-TEST-1"]
     assert client_as("analyst").get("/api/v1/outages/NOPE").status_code == 404
+    # a utility's own outage number may hold Chinese text: the Location header carries it percent-encoded
+    r = dispatcher.post("/api/v1/outages", json={**body, "outage_id": "故障/2026-03"})
+    assert r.status_code == 201, r.text
+    assert r.headers["location"] == "/api/v1/outages/%E6%95%85%E9%9A%9C%2F2026-03"
 
 
 def _hand_example(accounts: list[str]) -> list[tuple[str, str, str, dt.datetime, int]]:

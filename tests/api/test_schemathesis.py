@@ -74,7 +74,7 @@ def served_app(request, tmp_path_factory) -> Iterator[tuple[object, str]]:
 #: Every other check stays on for them, and every check stays on for all other operations.
 CONFIG = """
 [[operations]]
-include-path-regex = "^/api/v1/(impact|impact/export|isolation|plans|plans/[^/]+|plans/[^/]+/status|imports/customers|search|customers/[^/]+/contact|calls/incoming|calls/[^/]+/close|plans/[^/]+/execution|outages|reliability|reliability[.]xlsx|interactions|imports/interactions|heat|hotspots|heat/areas/[^/]+/[^/]+/interactions|trouble-calls|alerts/[^/]+/(ack|resolve|false-positive)|lexicon/(words|allow)(/[^/]+)?|wechat/callback|audit|customers/[^/]+|customers/[^/]+/fields)$"
+include-path-regex = "^/api/v1/(impact|impact/export|isolation|plans|plans/[^/]+|plans/[^/]+/status|imports/customers|search|customers/[^/]+/contact|calls/incoming|calls/[^/]+/close|plans/[^/]+/execution|outages|reliability|reliability[.]xlsx|interactions|imports/interactions|heat|hotspots|heat/areas/[^/]+/[^/]+/interactions|trouble-calls|alerts/[^/]+/(ack|resolve|false-positive)|lexicon/(words|allow)(/[^/]+)?|wechat/callback|audit|customers/[^/]+|customers/[^/]+/fields|plans/[^/]+/consultation|plans/[^/]+/windows)$"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "404", "409", "412", "422", "428", "429"]
 """
 

@@ -116,6 +116,9 @@ def test_a_subscriber_that_does_not_read_is_dropped_and_told_where_to_resume(emp
             sub = await hub.subscribe({"alerts"})
             for n in range(5):
                 await asyncio.to_thread(_publish, empty_store_url, "alerts", {"n": n})
+            deadline = time.monotonic() + 10  # the follower may trail the publishes on a loaded machine
+            while not sub.lagged and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
             got = []
             with pytest.raises(SubscriberLagged):
                 while True:
