@@ -142,7 +142,8 @@ export function installContact(ctx) {
         const f = problemField(err.problem);
         const detail = (err.problem && err.problem.detail) || err.message;
         if (f && errors[f]) {
-          errors[f].textContent = bi('contact_f_' + f) + ': ' + detail;
+          const own = detail.indexOf(f + ': ') === 0 ? detail.slice(f.length + 2) : detail;   // "phone: not a …"
+          errors[f].textContent = bi('contact_f_' + f) + ': ' + own;
           inputs[f].setAttribute('aria-invalid', 'true');
           inputs[f].focus();
           return;
