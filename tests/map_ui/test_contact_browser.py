@@ -192,4 +192,13 @@ def test_a_role_that_may_not_edit_sees_the_history_but_no_form(open_map: Any) ->
     assert panel.locator(".ga-contact-form").count() == 0
     history = _api(m.base_url, f"/api/v1/customers/{acct}/contact/history", key="planner")["data"]
     assert panel.locator(".ga-contact-history li").count() == len(history)
-    _no_errors(m)
+    # forced open (a test hook), the server refuses the change and the form says so clearly
+    version = _api(m.base_url, f"/api/v1/customers/{acct}/contact")["version"]
+    m.page.evaluate("() => window.gridatlas.openContactForm()")
+    form = panel.locator(".ga-contact-form")
+    form.locator(".ga-contact-confirm").click()
+    refused = form.locator(".ga-contact-forbidden")
+    refused.wait_for(state="visible")
+    assert "无权修改联系方式" in refused.inner_text() and "may not change contacts" in refused.inner_text()
+    assert _api(m.base_url, f"/api/v1/customers/{acct}/contact")["version"] == version
+    _no_errors(m, expected_status=(403,))

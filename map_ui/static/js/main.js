@@ -136,7 +136,7 @@ const ga = ctx.ga = window.gridatlas = {
   showDownstream: ctx.showDownstream, clearHighlight: ctx.clearHighlight,
   highlightedSegmentIds: ctx.highlightedSegmentIds, highlightedTransformerIds: ctx.highlightedTransformerIds,
   zoomToHighlight: ctx.zoomToHighlight, fitExtent, openView: ctx.openView, loadViewport: ctx.loadViewport,
-  search: ctx.search, clickAt: ctx.clickAt, signedIn: false, timings: {}
+  search: ctx.search, clickAt: ctx.clickAt, openContactForm: ctx.openContactForm, signedIn: false, timings: {}
 };
 ga.grid = ctx.grid;
 installPlan(ctx);
