@@ -17,7 +17,14 @@ export const STRINGS = {
     layer_substations: '变电站', layer_trunks: '馈线主干', layer_mv: '10kV 馈线', layer_lv: '低压线路', layer_switches: '开关',
     layer_transformers: '配变 台区', layer_meter_boxes: '表箱', layer_customers: '用电客户', layer_sensitive: '敏感客户',
     layer_highlight: '高亮', language: 'English', language_title: 'Switch to English', no_grid: '没有电网数据：请先运行 gridatlas import city',
-    zoom_in: '放大', zoom_out: '缩小'
+    zoom_in: '放大', zoom_out: '缩小',
+    contact_confirm_or_correct: '核实/更正', contact_form: '核实联系方式', contact_confirm_unchanged: '确认无误', contact_save: '保存',
+    contact_cancel: '取消', contact_touchpoint: '触点', contact_note: '备注', contact_reload: '重新加载',
+    contact_conflict: '联系方式已被他人修改，未保存任何内容：请重新加载后再核对。', contact_forbidden: '您的角色无权修改联系方式。',
+    contact_nothing_changed: '没有更改：如信息无误请点"确认无误"。', contact_confirmed: '已确认无误', contact_changed: '已更改',
+    contact_no_history: '暂无记录',
+    contact_f_name: '户名', contact_f_phone: '电话', contact_f_phone_alt: '备用电话', contact_f_wechat_openid: '微信 OpenID', contact_f_address: '地址',
+    touchpoint_call_centre: '呼叫中心', touchpoint_counter: '营业厅', touchpoint_field: '现场', touchpoint_wechat: '微信', touchpoint_import: '导入'
   },
   en: {
     title: 'GridAtlas', subtitle: 'Dispatcher grid map',
@@ -33,7 +40,14 @@ export const STRINGS = {
     layer_substations: 'Substations', layer_trunks: 'Feeder trunks', layer_mv: '10 kV feeders', layer_lv: 'LV lines', layer_switches: 'Switches',
     layer_transformers: 'Transformers (台区)', layer_meter_boxes: 'Meter boxes', layer_customers: 'Customers', layer_sensitive: 'Sensitive customers',
     layer_highlight: 'Highlight', language: '中文', language_title: '切换到中文', no_grid: 'no grid data: run `gridatlas import city` first',
-    zoom_in: 'Zoom in', zoom_out: 'Zoom out'
+    zoom_in: 'Zoom in', zoom_out: 'Zoom out',
+    contact_confirm_or_correct: 'Confirm or correct', contact_form: 'Confirm the contact', contact_confirm_unchanged: 'Confirm unchanged', contact_save: 'Save changes',
+    contact_cancel: 'Cancel', contact_touchpoint: 'Touchpoint', contact_note: 'Note', contact_reload: 'Reload',
+    contact_conflict: 'The contact was changed meanwhile; nothing was saved: reload and check again.', contact_forbidden: 'Your role may not change contacts.',
+    contact_nothing_changed: 'Nothing changed: use "Confirm unchanged" if the details are right.', contact_confirmed: 'confirmed unchanged', contact_changed: 'changed',
+    contact_no_history: 'no entries yet',
+    contact_f_name: 'Name', contact_f_phone: 'Phone', contact_f_phone_alt: 'Alt. phone', contact_f_wechat_openid: 'WeChat OpenID', contact_f_address: 'Address',
+    touchpoint_call_centre: 'call centre', touchpoint_counter: 'counter', touchpoint_field: 'field', touchpoint_wechat: 'WeChat', touchpoint_import: 'import'
   }
 };
 

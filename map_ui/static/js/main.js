@@ -22,6 +22,7 @@ import { installSearch } from './panels/search.js';
 import { installTrace } from './panels/trace.js';
 import { installCustomers } from './layers/customers.js';
 import { installView } from './panels/view.js';
+import { installContact } from './panels/contact.js';
 import { installLegend } from './panels/legend.js';
 import { installSignIn } from './panels/signin.js';
 import { installPlan } from './panels/plan.js';
@@ -106,6 +107,7 @@ L.control.zoom({ position: 'topleft', zoomInTitle: t('zoom_in'), zoomOutTitle: t
 L.control.scale({ imperial: false, position: 'bottomleft', maxWidth: 160 }).addTo(map);
 installTrace(ctx);
 installCustomers(ctx);
+installContact(ctx);
 installView(ctx);
 installLegend(ctx);
 
@@ -134,7 +136,7 @@ const ga = ctx.ga = window.gridatlas = {
   showDownstream: ctx.showDownstream, clearHighlight: ctx.clearHighlight,
   highlightedSegmentIds: ctx.highlightedSegmentIds, highlightedTransformerIds: ctx.highlightedTransformerIds,
   zoomToHighlight: ctx.zoomToHighlight, fitExtent, openView: ctx.openView, loadViewport: ctx.loadViewport,
-  search: ctx.search, clickAt: ctx.clickAt, signedIn: false, timings: {}
+  search: ctx.search, clickAt: ctx.clickAt, openContactForm: ctx.openContactForm, signedIn: false, timings: {}
 };
 ga.grid = ctx.grid;
 installPlan(ctx);

@@ -46,10 +46,16 @@ export function installView(ctx) {
       if (v.emotion.reasons.length) em.appendChild(ul);
       viewDiv.appendChild(em);
     }
+    var editable = ctx.contactCanEdit(v), buttonShown = false;
     if (v.stale && v.stale.length) {
-      viewDiv.appendChild(el('div', { class: 'ga-stale' }, v.stale.map(function (p) {
+      var staleDiv = el('div', { class: 'ga-stale' }, v.stale.map(function (p) {
         return el('div', { 'data-code': p.code, text: '⚠ ' + p.zh + ' · ' + p.en });
-      })));
+      }));
+      viewDiv.appendChild(staleDiv);
+      if (editable && v.stale.some(function (p) { return p.code === 'contact_unverified'; })) {
+        staleDiv.appendChild(ctx.contactButton(v, staleDiv));   // issue 18: confirm or correct from the prompt
+        buttonShown = true;
+      }
     }
     var prof = v.profile || {};
     var c = v.contact || {};
@@ -64,6 +70,14 @@ export function installView(ctx) {
         v.profile ? ['定位 Location', LOCATION_QUALITY[prof.location_quality] || prof.location_quality] : null,
         v.profile ? ['核实 Verified', prof.contact_verified_at] : null
       ])]));
+      if (editable && !buttonShown) {
+        var anchor = el('div', { class: 'ga-contact-anchor' });
+        anchor.appendChild(ctx.contactButton(v, anchor));
+        viewDiv.appendChild(anchor);
+      }
+    }
+    if (v.contact_history) {
+      viewDiv.appendChild(section('联系方式记录 Contact history', ctx.contactHistory(v.contact_history)));
     }
     if (v.supply) {
       var s = v.supply, ch = s.chain || {};
