@@ -144,6 +144,20 @@ def test_channels_are_checked_by_name_and_role(api_url, role, channels, status, 
     assert resp.json()["field"] == field
 
 
+def test_skip_refused_follows_the_channels_the_role_may_follow(api_url):
+    """The map asks for alerts,calls whatever the role: a planner gets alerts only (named in ready), no 403."""
+    params = {"channels": "alerts,calls", "skip_refused": "true"}
+    with httpx.stream("GET", f"{api_url}/api/v1/events", params=params, headers=api_url.headers("planner"),
+                      timeout=httpx.Timeout(10, read=30)) as resp:
+        assert resp.status_code == 200
+        lines = resp.iter_lines()
+        frame = [next(lines) for _ in range(3)]
+    assert frame[1] == "event: ready" and json.loads(frame[2][5:])["channels"] == ["alerts"]
+    alone = httpx.get(f"{api_url}/api/v1/events", params={"channels": "calls", "skip_refused": "true"},
+                      headers=api_url.headers("planner"), timeout=10)
+    assert alone.status_code == 403 and alone.json()["field"] == "channels"
+
+
 def test_the_stream_needs_a_key(api_url):
     resp = httpx.get(f"{api_url}/api/v1/events", params={"channels": "alerts"}, timeout=10)
     assert resp.status_code == 401

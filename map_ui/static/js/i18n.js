@@ -17,7 +17,14 @@ export const STRINGS = {
     layer_substations: '变电站', layer_trunks: '馈线主干', layer_mv: '10kV 馈线', layer_lv: '低压线路', layer_switches: '开关',
     layer_transformers: '配变 台区', layer_meter_boxes: '表箱', layer_customers: '用电客户', layer_sensitive: '敏感客户',
     layer_highlight: '高亮', language: 'English', language_title: 'Switch to English', no_grid: '没有电网数据：请先运行 gridatlas import city',
-    zoom_in: '放大', zoom_out: '缩小'
+    zoom_in: '放大', zoom_out: '缩小',
+    alerts_title: '实时告警', dismiss_notice: '关闭提醒', account: '户号', alert_state: '状态',
+    state_new: '新告警', state_acknowledged: '已确认', state_resolved: '已处理', state_false_positive: '误报',
+    alert_words_count: '敏感词', alert_messages: '条消息', alert_ack: '确认', alert_resolve: '处理完成',
+    alert_false_positive: '误报', alert_note: '处理说明', alert_note_needed: '处理完成需填写处理说明。',
+    call_title: '来电', call_key_customer: '重点客户', call_candidates: '多个客户使用此号码，请选择',
+    call_unknown: '未知来电', call_suggestions: '地址建议', call_closed: '已结束并记录', call_kind: '类型',
+    call_text: '通话摘要（可选）', call_close: '结束来电', close: '关闭'
   },
   en: {
     title: 'GridAtlas', subtitle: 'Dispatcher grid map',
@@ -33,7 +40,14 @@ export const STRINGS = {
     layer_substations: 'Substations', layer_trunks: 'Feeder trunks', layer_mv: '10 kV feeders', layer_lv: 'LV lines', layer_switches: 'Switches',
     layer_transformers: 'Transformers (台区)', layer_meter_boxes: 'Meter boxes', layer_customers: 'Customers', layer_sensitive: 'Sensitive customers',
     layer_highlight: 'Highlight', language: '中文', language_title: '切换到中文', no_grid: 'no grid data: run `gridatlas import city` first',
-    zoom_in: 'Zoom in', zoom_out: 'Zoom out'
+    zoom_in: 'Zoom in', zoom_out: 'Zoom out',
+    alerts_title: 'Live alerts', dismiss_notice: 'Dismiss', account: 'Account', alert_state: 'State',
+    state_new: 'new', state_acknowledged: 'acknowledged', state_resolved: 'resolved', state_false_positive: 'false positive',
+    alert_words_count: 'Matched words', alert_messages: 'messages', alert_ack: 'Ack', alert_resolve: 'Resolve',
+    alert_false_positive: 'False positive', alert_note: 'What was done', alert_note_needed: 'Resolving needs a note.',
+    call_title: 'Incoming call', call_key_customer: 'Key customer', call_candidates: 'Several customers share this number: pick one',
+    call_unknown: 'Unknown caller', call_suggestions: 'Suggestions by address', call_closed: 'Closed and recorded', call_kind: 'Kind',
+    call_text: 'Summary (optional)', call_close: 'Close call', close: 'Close'
   }
 };
 
