@@ -59,7 +59,8 @@ def live_url(request: pytest.FixtureRequest, chromium_path: str, tmp_path_factor
     engine = make_engine(url)
     try:
         for name, role in (("live-dispatcher", "dispatcher"), ("agent-A", "agent"), ("agent-B", "agent"),
-                           ("switch", "telephony"), ("live-planner", "planner")):
+                           ("switch", "telephony"), ("live-planner", "planner"),
+                           ("live-analyst", "analyst")):
             KEYS[name] = create_key(engine, name=name, role=role)[1]
     finally:
         engine.dispose()
@@ -244,4 +245,47 @@ def test_the_stream_resumes_with_last_event_id_after_a_drop(signed_in: Any, live
     page.wait_for_function("(c) => window.gridatlas.call && window.gridatlas.call.call_id === c", arg=call_id, timeout=10_000)
     assert page.evaluate("() => window.gridatlas.live.connects") == connects + 1
     assert page.locator(".ga-call-unknown").inner_text() == "未知来电"
+    _clean(page, rec)
+
+
+def test_a_shared_number_offers_the_candidates_to_pick(signed_in: Any, live_url: str) -> None:
+    rows = _customers()
+    phones = Counter(p for r in rows for p in (r["phone"], r["phone_alt"]) if p)
+    number = next(p for p, n in phones.items() if n == 2)
+    sharing = sorted(r["account_no"] for r in rows if number in (r["phone"], r["phone_alt"]))
+    page, rec = signed_in("agent-A")
+    call_id = f"c-{uuid.uuid4().hex[:12]}"
+    announced = _api(live_url, "/api/v1/calls/incoming", "switch",
+                     {"caller_number": number, "agent_id": "agent-A", "call_id": call_id})
+    assert announced["resolution"] == "candidates" and announced["candidate_count"] == 2
+    page.wait_for_selector(".ga-call[data-resolution='candidates'] .ga-cand")
+    offered = sorted(page.eval_on_selector_all(".ga-cand", "bs => bs.map(b => b.dataset.account)"))
+    assert offered == sharing
+    assert page.locator(".ga-view").is_hidden()                   # nothing opened before the agent picks
+    page.locator(f".ga-cand[data-account='{sharing[1]}']").click()
+    page.wait_for_function("(a) => { const v = document.querySelector('.ga-view');"
+                           " return v && !v.hidden && v.dataset.account === a; }", arg=sharing[1])
+    assert page.locator(".ga-cand.ga-chosen").get_attribute("data-account") == sharing[1]
+    _clean(page, rec)
+
+
+def test_a_role_that_does_not_see_texts_gets_the_count_in_english(signed_in: Any, live_url: str, browser: Any) -> None:  # noqa: F811
+    page, rec = signed_in("live-analyst")
+    page.evaluate("() => { localStorage.setItem('gridatlas.lang', 'en'); }")
+    page.reload(wait_until="load")                                 # the key stays in this tab's sessionStorage
+    page.wait_for_function("() => window.gridatlas && window.gridatlas.ready && window.gridatlas.live.status === 'open'",
+                           timeout=READY_TIMEOUT_MS)
+    customer = _customers()[7]
+    _api(live_url, "/api/v1/interactions", "live-dispatcher", {
+        "id": f"LIVE{uuid.uuid4().hex[:10]}", "channel": "微信", "kind": "投诉", "occurred_at": "2026-12-06T10:30:00+08:00",
+        "text": "再停电就找记者曝光", "account_no": customer["account_no"]})
+    notice = page.locator(".ga-notice").first
+    notice.wait_for(timeout=5_000)
+    assert notice.locator(".ga-acct").inner_text() == customer["account_no"]
+    notice.locator(".ga-notice-head").click()
+    alert = _api(live_url, f"/api/v1/alerts?account_no={customer['account_no']}", "live-dispatcher")["data"][0]
+    words = _api(live_url, f"/api/v1/alerts/{alert['id']}", "live-analyst")["messages"][0]["words"]
+    masked = notice.locator(".ga-msg.ga-masked").inner_text()
+    assert masked == f"Matched words {words} · messages 1" and words >= 1
+    assert "再停电" not in notice.inner_text() and notice.locator("mark").count() == 0
     _clean(page, rec)
