@@ -19,11 +19,23 @@ export function installCalls(ctx) {
 
   function hide() { panel.hidden = true; ctx.ga.call = null; }
 
+  /** The view at once and the map on the customer (its coordinates come with the call: no wait for a marker,
+   * which the view's supply-path highlight may move the map away from). */
+  function show(c) {
+    ctx.openView(c.account_no).then(() => {
+      panel.dataset.viewAt = String(performance.timeOrigin + performance.now());
+      // then the map (its tile requests would otherwise queue before the view's)
+      if (c.lat !== null && c.lat !== undefined && c.lon !== null && c.lon !== undefined) {
+        ctx.map.setView(L.latLng(c.lat, c.lon), Math.max(ctx.map.getZoom(), 18), { animate: false });
+      }
+    }).catch(ctx.report);
+  }
+
   function pick(account) {
     chosen = account;
     panel.querySelectorAll('.ga-cand').forEach((b) => b.classList.toggle('ga-chosen', b.dataset.account === account));
-    ctx.openView(account).catch(ctx.report);
-    ctx.openCustomer(account).catch(ctx.report);
+    const c = (current.candidates || []).find((x) => x.account_no === account);
+    if (c) show(c);
   }
 
   function candidateList(list, title) {
@@ -87,10 +99,7 @@ export function installCalls(ctx) {
     ctx.ga.call = call;
     render(call);
     panel.hidden = false;
-    if (call.customer) {
-      ctx.openView(call.customer.account_no).catch(ctx.report);
-      ctx.openCustomer(call.customer.account_no).catch(ctx.report);
-    }
+    if (call.customer) show(call.customer);
     const first = panel.querySelector('.ga-cand, select');
     if (first) first.focus();
     return call;
