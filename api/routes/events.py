@@ -38,7 +38,7 @@ CHANNEL_ROLES: dict[str, frozenset[str]] = {
 HEARTBEAT_S = 15.0
 
 
-def _channels(raw: str, principal: Principal) -> frozenset[str]:
+def _channels(raw: str, principal: Principal, skip_refused: bool = False) -> frozenset[str]:
     wanted = frozenset(part.strip() for part in raw.split(",") if part.strip())
     if not wanted:
         raise InvalidInput("name at least one channel", field="channels", value=raw)
@@ -47,6 +47,8 @@ def _channels(raw: str, principal: Principal) -> frozenset[str]:
         raise InvalidInput(f"unknown channel(s) {', '.join(unknown)}; channels: {', '.join(sorted(CHANNEL_ROLES))}",
                            field="channels", value=raw)
     refused = sorted(c for c in wanted if principal.role != "admin" and principal.role not in CHANNEL_ROLES[c])
+    if refused and skip_refused:  # possibly none left: the stream then carries only keep-alives
+        return wanted - frozenset(refused)
     if refused:
         raise PermissionDenied(f"role {principal.role!r} may not follow {', '.join(refused)}",
                                field="channels", value=raw)
@@ -88,9 +90,9 @@ def _frame(event: LiveEvent) -> bytes:
     return b"id: %d\nevent: %s\ndata: %s\n\n" % (event.id, event.channel.encode(), body)
 
 
-async def _stream(hub: EventHub, sub: Subscription) -> AsyncIterator[bytes]:
+async def _stream(hub: EventHub, sub: Subscription, channels: frozenset[str]) -> AsyncIterator[bytes]:
     try:
-        yield b"retry: 2000\nevent: ready\ndata: %s\n\n" % dumps({"after": sub.last_id})
+        yield b"retry: 2000\nevent: ready\ndata: %s\n\n" % dumps({"after": sub.last_id, "channels": sorted(channels)})
         while True:
             try:
                 event = await sub.get(HEARTBEAT_S)
@@ -120,14 +122,17 @@ async def _stream(hub: EventHub, sub: Subscription) -> AsyncIterator[bytes]:
 )
 async def events(
     request: Request,
-    principal: Annotated[Principal, allow("dispatcher", "agent", "analyst")],
+    principal: Annotated[Principal, allow("dispatcher", "agent", "planner", "analyst")],
     channels: Annotated[str, Query(max_length=200, description="comma-separated channels, e.g. `alerts,calls`")],
     after: Annotated[int | None, Query(ge=0, le=10**18, description="replay the stored events after this id")] = None,
+    skip_refused: Annotated[bool, Query(description="follow the listed channels the role may follow and skip the "
+                                        "others (the `ready` event names the channels followed, possibly none) instead of a "
+                                        "403")] = False,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", include_in_schema=False)] = None,
 ) -> EventStreamResponse:
-    wanted = _channels(channels, principal)
+    wanted = _channels(channels, principal, skip_refused)
     hub: EventHub = request.app.state.events
     sub = await hub.subscribe(wanted, audience={f"name:{principal.name}", f"role:{principal.role}"},
                               after_id=_resume_from(last_event_id, after))
-    return EventStreamResponse(_stream(hub, sub), media_type="text/event-stream",
+    return EventStreamResponse(_stream(hub, sub, wanted), media_type="text/event-stream",
                                headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})

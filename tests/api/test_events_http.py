@@ -135,13 +135,29 @@ def test_a_reconnecting_client_gets_what_it_missed(api_url):
 
 @pytest.mark.parametrize(
     ("role", "channels", "status", "field"),
-    [("analyst", "calls", 403, "channels"), ("planner", "alerts", 403, "role"), ("dispatcher", "weather", 422, "channels"), ("dispatcher", ",", 422, "channels")],
+    [("analyst", "calls", 403, "channels"), ("planner", "alerts", 403, "channels"), ("dispatcher", "weather", 422, "channels"), ("dispatcher", ",", 422, "channels")],
 )
 def test_channels_are_checked_by_name_and_role(api_url, role, channels, status, field):
     resp = httpx.get(f"{api_url}/api/v1/events", params={"channels": channels}, headers=api_url.headers(role), timeout=10)
     assert resp.status_code == status
     assert resp.headers["content-type"] == "application/problem+json"
     assert resp.json()["field"] == field
+
+
+def test_skip_refused_follows_the_channels_the_role_may_follow(api_url):
+    """The map asks for alerts,calls whatever the role: an analyst gets alerts only (named in ready), a planner
+    none (an idle stream), and neither a 403; without skip_refused a refused channel is a 403."""
+    params = {"channels": "alerts,calls", "skip_refused": "true"}
+    for role, followed in (("analyst", ["alerts"]), ("planner", [])):
+        with httpx.stream("GET", f"{api_url}/api/v1/events", params=params, headers=api_url.headers(role),
+                          timeout=httpx.Timeout(10, read=30)) as resp:
+            assert resp.status_code == 200
+            lines = resp.iter_lines()
+            frame = [next(lines) for _ in range(3)]
+        assert frame[1] == "event: ready" and json.loads(frame[2][5:])["channels"] == followed, (role, frame)
+    alone = httpx.get(f"{api_url}/api/v1/events", params={"channels": "calls"},
+                      headers=api_url.headers("analyst"), timeout=10)
+    assert alone.status_code == 403 and alone.json()["field"] == "channels"
 
 
 def test_the_stream_needs_a_key(api_url):

@@ -259,7 +259,8 @@ SAMPLES: dict[tuple[str, str], Sample] = {
     ("GET", "/api/v1/viewport"): Sample("GET", "/api/v1/viewport", params={
         "bbox": f"{float(FIRST.lon) - 0.01},{float(FIRST.lat) - 0.01},{float(FIRST.lon) + 0.01},{float(FIRST.lat) + 0.01}",
         "zoom": 15}),
-    ("GET", "/api/v1/events"): Sample("GET", "/api/v1/events", params={"channels": "alerts"}, stream=True),
+    ("GET", "/api/v1/events"): Sample("GET", "/api/v1/events", params={"channels": "alerts", "skip_refused": "true"},
+                                      stream=True),
     ("GET", "/api/v1/search"): Sample("GET", "/api/v1/search", params={"q": FIRST.phone, "limit": 5}),
     ("GET", "/api/v1/tiles/grid/{z}/{x}/{y}"): Sample("GET", "/api/v1/tiles/grid/15/26680/14230"),
     ("GET", "/api/v1/tiles/grid"): Sample("GET", "/api/v1/tiles/grid"),

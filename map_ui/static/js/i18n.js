@@ -24,7 +24,14 @@ export const STRINGS = {
     contact_nothing_changed: '没有更改：如信息无误请点"确认无误"。', contact_confirmed: '已确认无误', contact_changed: '已更改',
     contact_no_history: '暂无记录',
     contact_f_name: '户名', contact_f_phone: '电话', contact_f_phone_alt: '备用电话', contact_f_wechat_openid: '微信 OpenID', contact_f_address: '地址',
-    touchpoint_call_centre: '呼叫中心', touchpoint_counter: '营业厅', touchpoint_field: '现场', touchpoint_wechat: '微信', touchpoint_import: '导入'
+    touchpoint_call_centre: '呼叫中心', touchpoint_counter: '营业厅', touchpoint_field: '现场', touchpoint_wechat: '微信', touchpoint_import: '导入',
+    alerts_title: '实时告警', dismiss_notice: '关闭提醒', account: '户号', alert_state: '状态',
+    state_new: '新告警', state_acknowledged: '已确认', state_resolved: '已处理', state_false_positive: '误报',
+    alert_words_count: '敏感词', alert_messages: '条消息', alert_ack: '确认', alert_resolve: '处理完成',
+    alert_false_positive: '误报', alert_note: '处理说明', alert_note_needed: '处理完成需填写处理说明。',
+    call_title: '来电', call_key_customer: '重点客户', call_candidates: '多个客户使用此号码，请选择',
+    call_unknown: '未知来电', call_suggestions: '地址建议', call_closed: '已结束并记录', call_kind: '类型',
+    call_text: '通话摘要（可选）', call_close: '结束来电', close: '关闭'
   },
   en: {
     title: 'GridAtlas', subtitle: 'Dispatcher grid map',
@@ -47,7 +54,14 @@ export const STRINGS = {
     contact_nothing_changed: 'Nothing changed: use "Confirm unchanged" if the details are right.', contact_confirmed: 'confirmed unchanged', contact_changed: 'changed',
     contact_no_history: 'no entries yet',
     contact_f_name: 'Name', contact_f_phone: 'Phone', contact_f_phone_alt: 'Alt. phone', contact_f_wechat_openid: 'WeChat OpenID', contact_f_address: 'Address',
-    touchpoint_call_centre: 'call centre', touchpoint_counter: 'counter', touchpoint_field: 'field', touchpoint_wechat: 'WeChat', touchpoint_import: 'import'
+    touchpoint_call_centre: 'call centre', touchpoint_counter: 'counter', touchpoint_field: 'field', touchpoint_wechat: 'WeChat', touchpoint_import: 'import',
+    alerts_title: 'Live alerts', dismiss_notice: 'Dismiss', account: 'Account', alert_state: 'State',
+    state_new: 'new', state_acknowledged: 'acknowledged', state_resolved: 'resolved', state_false_positive: 'false positive',
+    alert_words_count: 'Matched words', alert_messages: 'messages', alert_ack: 'Ack', alert_resolve: 'Resolve',
+    alert_false_positive: 'False positive', alert_note: 'What was done', alert_note_needed: 'Resolving needs a note.',
+    call_title: 'Incoming call', call_key_customer: 'Key customer', call_candidates: 'Several customers share this number: pick one',
+    call_unknown: 'Unknown caller', call_suggestions: 'Suggestions by address', call_closed: 'Closed and recorded', call_kind: 'Kind',
+    call_text: 'Summary (optional)', call_close: 'Close call', close: 'Close'
   }
 };
 

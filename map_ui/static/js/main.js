@@ -8,7 +8,8 @@
  * Test hooks: window.gridatlas = {map, layers, ready, counts, features(), highlight, openCustomer,
  * openFeature, showUpstream, showDownstream, clearHighlight, highlightedSegmentIds,
  * highlightedTransformerIds, errors, openView, view, viewport, viewportBody, viewportMarkers,
- * loadViewport, search, clickAt, grid, fitExtent}.
+ * loadViewport, search, clickAt, grid, fitExtent, live (the stream's state), notices (alert id -> notice),
+ * showAlert(id), call (the open incoming call), openCall(id)}.
  */
 
 import { createApi, takeKeyFromHash } from './api.js';
@@ -26,6 +27,9 @@ import { installContact } from './panels/contact.js';
 import { installLegend } from './panels/legend.js';
 import { installSignIn } from './panels/signin.js';
 import { installPlan } from './panels/plan.js';
+import { installLive } from './live.js';
+import { installAlerts } from './panels/alerts.js';
+import { installCalls } from './panels/calls.js';
 import { pickLanguage, translator, LANG_STORE } from './i18n.js';
 
 const store = createStore({});
@@ -140,6 +144,11 @@ const ga = ctx.ga = window.gridatlas = {
 };
 ga.grid = ctx.grid;
 installPlan(ctx);
+installLive(ctx);
+installAlerts(ctx);
+installCalls(ctx);
+ga.live = ctx.live.state;
+ga.liveControl = ctx.live;
 
 let extent = null;
 function fitExtent() {
@@ -189,6 +198,9 @@ async function start() {
 let resolveSignedIn;
 const signedIn = new Promise((resolve) => { resolveSignedIn = resolve; });
 installSignIn(ctx, { onSignedIn: () => resolveSignedIn() });
+const showSignIn = ctx.showSignIn;
+ctx.showSignIn = (reason) => { ctx.live.stop(); showSignIn(reason); };     // a 401 or sign-out ends the live stream
+signedIn.then(() => ctx.live.start());
 takeKeyFromHash(location, history, sessionStorage);
 if (ctx.api.key()) { ga.signedIn = true; resolveSignedIn(); } else { ctx.setStatus(t('please_sign_in'), true); ctx.showSignIn(null); }
 
