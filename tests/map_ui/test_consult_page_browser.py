@@ -11,16 +11,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import threading
-import time
-import urllib.request
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
+
+from tests.map_ui.serving import free_socket, root_of, serving
 
 pytestmark = pytest.mark.browser
 
@@ -54,7 +52,6 @@ def _chromium() -> str:
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory, sqlite_templates) -> Iterator[tuple[str, dict[str, str]]]:
-    import uvicorn
 
     from api.app import create_app
     from api.settings import Settings
@@ -64,32 +61,13 @@ def served(tmp_path_factory, sqlite_templates) -> Iterator[tuple[str, dict[str, 
     shutil.copyfile(sqlite_templates["city"], path)
     url = f"sqlite:///{path}"
     keys = keys_for(url)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    root = f"http://127.0.0.1:{port}"
-    app = create_app(Settings(database_url=url, environment="test", rate_limit_per_s=0, public_base_url=root,
+    sock = free_socket()
+    app = create_app(Settings(database_url=url, environment="test", rate_limit_per_s=0, public_base_url=root_of(sock),
                               outbox_worker_in_serve=False))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            with urllib.request.urlopen(f"{root}/ready", timeout=2) as resp:
-                if resp.status == 200:
-                    break
-        except OSError:
-            pass
-        if not thread.is_alive() or time.monotonic() > deadline:
-            server.should_exit = True
-            pytest.fail("the GridAtlas server did not become ready", pytrace=False)
-        time.sleep(0.1)
     try:
-        yield root, keys
+        with serving(app, sock, name="uvicorn-consult-page") as root:
+            yield root, keys
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
         sock.close()
 
 

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import csv
 import json
-import socket
-import threading
 import time
 import urllib.request
 import uuid
@@ -20,6 +18,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+
+from tests.map_ui.serving import free_socket, serving
 
 from tests.conftest import STORES
 from tests.map_ui.test_map_browser import (  # noqa: F401  (fixtures)
@@ -35,7 +35,6 @@ NOTICE_BUDGET_S = 1.0
 @pytest.fixture(scope="module", params=STORES)
 def live_url(request: pytest.FixtureRequest, chromium_path: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:  # noqa: F811
     """The app over the sample city with a dispatcher, two agents and the telephony system's key."""
-    import uvicorn
 
     from api.app import create_app
     from api.settings import Settings
@@ -65,30 +64,11 @@ def live_url(request: pytest.FixtureRequest, chromium_path: str, tmp_path_factor
     finally:
         engine.dispose()
     app = create_app(Settings(database_url=url, environment="test"))
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="uvicorn-live-ui", daemon=True)
-    thread.start()
-    root = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            with urllib.request.urlopen(f"{root}/ready", timeout=2) as resp:
-                if resp.status == 200:
-                    break
-        except OSError:
-            pass
-        if not thread.is_alive() or time.monotonic() > deadline:
-            server.should_exit = True
-            pytest.fail("the GridAtlas server did not become ready (/ready)", pytrace=False)
-        time.sleep(0.1)
+    sock = free_socket()
     try:
-        yield root
+        with serving(app, sock, name="uvicorn-live-ui") as root:
+            yield root
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
         sock.close()
         if pg_name is not None:
             cluster.drop(pg_name)

@@ -17,10 +17,7 @@ import json
 import os
 import re
 import shutil
-import socket
 import struct
-import threading
-import time
 import urllib.request
 import uuid
 import zlib
@@ -31,6 +28,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+
+from tests.map_ui.serving import free_socket, serving
 
 from tests.conftest import STORES, required_here
 
@@ -94,7 +93,6 @@ def chromium_path() -> str:
 @pytest.fixture(scope="module", params=STORES)
 def base_url(request: pytest.FixtureRequest, chromium_path: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The app over the sample city, on each store, served by uvicorn in a background thread."""
-    import uvicorn
 
     from api.app import create_app
     from api.settings import Settings
@@ -124,30 +122,11 @@ def base_url(request: pytest.FixtureRequest, chromium_path: str, tmp_path_factor
     finally:
         engine.dispose()
     app = create_app(Settings(database_url=url, environment="test"))
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))                 # a free port, held until uvicorn takes it
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="uvicorn-map-ui", daemon=True)
-    thread.start()
-    root = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            with urllib.request.urlopen(f"{root}/ready", timeout=2) as resp:  # the grid is compiled
-                if resp.status == 200:
-                    break
-        except OSError:
-            pass
-        if not thread.is_alive() or time.monotonic() > deadline:
-            server.should_exit = True
-            pytest.fail("the GridAtlas server did not become ready (/ready)", pytrace=False)
-        time.sleep(0.1)
+    sock = free_socket()
     try:
-        yield root
+        with serving(app, sock, name="uvicorn-map-ui") as root:
+            yield root
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
         sock.close()
         if pg_name is not None:
             cluster.drop(pg_name)
