@@ -70,6 +70,16 @@ def _engine(settings: Settings, *, migrate: bool = True):
     return engine
 
 
+@contextmanager
+def _store(database_url: str | None) -> Iterator[Any]:
+    """The migrated store of the settings (``--database-url`` overriding), disposed of after the block."""
+    engine = _engine(_settings(database_url))
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
 def _snapshot(settings: Settings):
     """The compiled grid of the store's current data version; exit 2 when the store is empty."""
     from api.state import load_snapshot
@@ -373,12 +383,9 @@ def keys_create(
     """Create an API key; the key is printed once (only its hash is stored)."""
     from gis.api_keys import create_key
 
-    engine = _engine(_settings(database_url))
-    try:
+    with _store(database_url) as engine:
         record, token = create_key(engine, name=name, role=role)
         _audit_cli(engine, "key.create", record.prefix, {"name": record.name, "role": record.role})
-    finally:
-        engine.dispose()
     console.print(f"created key {record.prefix} ({record.name}, role {record.role}); store it now, it is not shown again:")
     typer.echo(token)
 
@@ -391,12 +398,9 @@ def keys_list(database_url: DbOption = None) -> None:
     """
     from gis.api_keys import list_keys
 
-    engine = _engine(_settings(database_url))
-    try:
+    with _store(database_url) as engine:
         with engine.connect() as conn:
             records = list_keys(conn)
-    finally:
-        engine.dispose()
     for r in records:
         state = f"revoked {r.revoked_at:%Y-%m-%d %H:%M}" if r.revoked_at else "active"
         used = f"last used {r.last_used_at:%Y-%m-%d %H:%M}" if r.last_used_at else "never used"
@@ -408,12 +412,9 @@ def keys_revoke(prefix: Annotated[str, typer.Argument(help="the key's prefix (fr
     """Revoke a key; servers stop accepting it within GRIDATLAS_AUTH_CACHE_TTL_S."""
     from gis.api_keys import revoke_key
 
-    engine = _engine(_settings(database_url))
-    try:
+    with _store(database_url) as engine:
         record = revoke_key(engine, prefix)
         _audit_cli(engine, "key.revoke", record.prefix, {"name": record.name, "role": record.role})
-    finally:
-        engine.dispose()
     console.print(f"revoked {record.prefix} ({record.name}, role {record.role})")
 
 
@@ -429,12 +430,9 @@ def locate(
     from api.masking import mask_customer
     from gis.search import search_customers
 
-    engine = _engine(_settings(database_url))
-    try:
+    with _store(database_url) as engine:
         with engine.connect() as conn:
             result = search_customers(conn, query, limit=limit).to_dict()
-    finally:
-        engine.dispose()
     for key in ("data", "suggestions"):
         result[key] = [mask_customer(item, sees_pii=show_pii) for item in result[key]]
     if as_json:
@@ -495,15 +493,12 @@ def demo(
     from gis.api_keys import create_key, list_keys, revoke_key
 
     import_city_cmd(DEFAULT_SAMPLE_DIR, database_url)
-    engine = _engine(_settings(database_url))
-    try:
+    with _store(database_url) as engine:
         with engine.connect() as conn:
             old = [r.prefix for r in list_keys(conn) if r.name == "demo" and r.revoked_at is None]
         for prefix in old:
             revoke_key(engine, prefix)
         _, token = create_key(engine, name="demo", role="admin")
-    finally:
-        engine.dispose()
     console.print(f"demo API key (role admin): {token}")
     console.print(f"open the map with it: http://{host}:{port}/map/#key={token}")
     serve(host=host, port=port, workers=1, database_url=database_url)
@@ -752,13 +747,10 @@ def interactions_rebuild_cmd(
     """Recompute the heat rollups from the raw interactions table, in one transaction."""
     from gis.interaction_rollups import place_stored, rebuild_rollups
 
-    engine = _engine(_settings(database_url))
-    try:
+    with _store(database_url) as engine:
         with engine.begin() as conn:
             placed = place_stored(conn) if place else None
             counts = rebuild_rollups(conn)
-    finally:
-        engine.dispose()
     if placed is not None:
         console.print(f"placed {placed} interactions")
     console.print("rollups rebuilt: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
@@ -865,12 +857,9 @@ def lexicon_list(
     """The lexicon in effect: the shipped words with the operators' changes, and the allow-list."""
     from interactions.lexicon import effective_lexicon
 
-    engine = _engine(_settings(database_url))
-    try:
+    with _store(database_url) as engine:
         with engine.connect() as conn:
             version, items = effective_lexicon(conn)
-    finally:
-        engine.dispose()
     if as_json:
         typer.echo(json.dumps({"version": version, "data": [i.to_dict() for i in items]}, ensure_ascii=False, indent=2))
         return
@@ -893,8 +882,7 @@ def lexicon_add(
     """Add a word (or re-classify one), or an allow-list phrase; audited; live for the next message."""
     from interactions import lexicon
 
-    engine = _engine(_settings(database_url))
-    try:
+    with _store(database_url) as engine:
         with engine.begin() as conn:
             if allow_phrase:
                 version = lexicon.add_allow(conn, word, actor=_cli_actor(), role="admin")
@@ -903,8 +891,6 @@ def lexicon_add(
                     raise typer.BadParameter("a word needs --category and --severity", param_hint="--category")
                 version = lexicon.add_word(conn, word, category=category, severity=severity, pinyin=pinyin,
                                            actor=_cli_actor(), role="admin")
-    finally:
-        engine.dispose()
     console.print(f"added {word!r}; lexicon version {version}")
 
 
@@ -917,13 +903,10 @@ def lexicon_remove(
     """Remove a word (shipped or added) or an allow-list phrase; audited."""
     from interactions import lexicon
 
-    engine = _engine(_settings(database_url))
-    try:
+    with _store(database_url) as engine:
         with engine.begin() as conn:
             remove = lexicon.remove_allow if allow_phrase else lexicon.remove_word
             version = remove(conn, word, actor=_cli_actor(), role="admin")
-    finally:
-        engine.dispose()
     console.print(f"removed {word!r}; lexicon version {version}")
 
 
@@ -939,12 +922,9 @@ def alerts_list(
     """Alerts, the most recent hit first (no message texts: read those in the API by role)."""
     from gis.alerts_store import list_alerts
 
-    engine = _engine(_settings(database_url))
-    try:
+    with _store(database_url) as engine:
         with engine.connect() as conn:
             rows = list_alerts(conn, limit=limit, state=state, category=category, transformer_id=transformer)
-    finally:
-        engine.dispose()
     for row in rows:
         row.pop("fold_key", None)
     if as_json:
