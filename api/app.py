@@ -31,7 +31,7 @@ from api.logs import configure_logging
 from api.middleware import AccessLogMiddleware, BodyLimitMiddleware, StrictJsonMiddleware
 from api.openapi import API_DESCRIPTION, install_openapi
 from api.ratelimit import TokenBuckets
-from api.routes import (alerts, alternatives, calls, consultation, contacts, customers, data_quality, events, grid,
+from api.routes import (alerts, alternatives, calls, consultation, contacts, customers, data_quality, events, grid, me,
                         health, heat, impact, imports, interactions, layers, map_tiles, outages, plans, search, spatial,
                         trouble_calls, wechat)
 from api.settings import Settings
@@ -150,6 +150,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                        limits=[("/api/v1/imports/", settings.max_import_bytes)])
     app.add_middleware(AccessLogMiddleware, data_version=lambda: _data_version(app))
     app.include_router(health.router)
+    app.include_router(me.router)
     # Routes are matched in order: the hottest (a dispatcher's caller lookup, impact) first.
     app.include_router(search.router)
     app.include_router(impact.router)

@@ -224,6 +224,7 @@ def _lexicon_word(kind: str) -> Callable[[httpx.Client, httpx.Client], dict[str,
 
 #: One representative valid request per (method, route template). Other branches add theirs.
 SAMPLES: dict[tuple[str, str], Sample] = {
+    ("GET", "/api/v1/me"): Sample("GET", "/api/v1/me"),
     ("GET", "/api/v1/layers"): Sample("GET", "/api/v1/layers"),
     ("GET", "/api/v1/layers/{layer}"): Sample("GET", "/api/v1/layers/transformers", params={"limit": 5}),
     ("GET", "/api/v1/trace/{kind}/{element_id}/upstream"):

@@ -9,7 +9,7 @@
  * openFeature, showUpstream, showDownstream, clearHighlight, highlightedSegmentIds,
  * highlightedTransformerIds, errors, openView, view, viewport, viewportBody, viewportMarkers,
  * loadViewport, search, clickAt, grid, fitExtent, live (the stream's state), notices (alert id -> notice),
- * showAlert(id), call (the open incoming call), openCall(id)}.
+ * showAlert(id), call (the open incoming call), openCall(id), me (GET /me once loaded)}.
  */
 
 import { createApi, takeKeyFromHash } from './api.js';
@@ -30,6 +30,7 @@ import { installPlan } from './panels/plan.js';
 import { installLive } from './live.js';
 import { installAlerts } from './panels/alerts.js';
 import { installCalls } from './panels/calls.js';
+import { installMe } from './me.js';
 import { pickLanguage, translator, LANG_STORE } from './i18n.js';
 
 const store = createStore({});
@@ -104,6 +105,7 @@ function relabelOverlays() {
 
 // ------------------------------------------------------------------ modules
 installStatus(ctx);
+installMe(ctx);
 installPopups(ctx);
 installGrid(ctx);
 installSearch(ctx);
@@ -204,5 +206,9 @@ signedIn.then(() => ctx.live.start());
 takeKeyFromHash(location, history, sessionStorage);
 if (ctx.api.key()) { ga.signedIn = true; resolveSignedIn(); } else { ctx.setStatus(t('please_sign_in'), true); ctx.showSignIn(null); }
 
-ga.ready = signedIn.then(start);
+// who the key is (what to offer) loads beside the map, not before it
+ga.ready = signedIn.then(() => {
+  const me = ctx.loadMe().catch((e) => { if (e && e.status !== 401) ctx.report(e); });
+  return start().then(async (counts) => { await me; return counts; });
+});
 ga.ready.catch((e) => { if (e && e.status !== 401) ctx.report(e); });
