@@ -23,6 +23,41 @@ def test_gi_star_matches_the_esda_docstring_vector():
     assert p[5] == pytest.approx(0.0429, abs=1e-3)  # two-sided normal
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_closed_form_equals_esda_g_local_on_random_grids(seed):
+    """The closed form is esda's analytical Gi* (star, binary), islands included."""
+    import esda
+    import libpysal
+
+    rng = np.random.default_rng(seed)
+    cells = list(h3i.grid_disk(CENTRE, 6))
+    cells = [c for c in cells if rng.random() > 0.15]  # holes, so some cells have few neighbours
+    cells.append(h3i.latlng_to_cell(23.5, 113.5, 8))  # an island
+    nb = cell_neighbours(cells)
+    y = rng.gamma(2.0, 10.0, len(cells))
+    z, p = gi_star(y, nb)
+    w = libpysal.weights.W({i: list(v) for i, v in nb.items()}, silence_warnings=True)
+    g = esda.G_Local(y, w, transform="B", star=True, permutations=0)
+    assert z == pytest.approx(np.asarray(g.Zs), abs=1e-9)
+    assert p == pytest.approx(2 * np.asarray(g.p_norm), abs=1e-12)
+
+
+def test_hotspots_reuse_the_weights_of_a_data_version_and_match_fresh_ones():
+    """Cached per-version cell weights give the same answer as weights built for the result alone."""
+    from interactions.heat import HeatAreas
+
+    rng = np.random.default_rng(7)
+    planted = set(h3i.grid_disk(h3i.grid_disk(CENTRE, 4)[-1], 1))
+    result = _grid({c: (60.0 if c in planted else 20.0) for c in REGION}, 500, rng)
+    pts = [h3i.cell_to_latlng(c) for c in REGION]
+    areas = HeatAreas(np.array([p[1] for p in pts]), np.array([p[0] for p in pts]), [None] * len(pts), {}, [], np.array([]))
+    fresh = hotspots(result, None, significant_only=False)
+    cached = hotspots(result, areas, significant_only=False)
+    again = hotspots(result, areas, significant_only=False)
+    assert cached["areas"] == fresh["areas"] == again["areas"]
+    assert cached["hot"] >= 4
+
+
 def _grid(rates: dict[int, float], customers: int, rng: np.random.Generator) -> HeatResult:
     areas = []
     for cell, rate in rates.items():
