@@ -55,7 +55,9 @@ __all__ = [
     "place_stored",
     "in_chunks",
     "rollup_version",
+    "rollup_state",
     "read_rollups",
+    "read_rollup_changes",
     "area_interactions",
 ]
 
@@ -270,8 +272,10 @@ def _combine(a: pd.DataFrame, b: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
 
 
 def apply_deltas(conn: Connection, cell_deltas: Sequence[pd.DataFrame], area_deltas: Sequence[pd.DataFrame]) -> int:
-    """Add signed counts to the rollups (upsert-increment, in the caller's transaction); rows that
-    reach zero are deleted. Returns the number of rollup rows touched."""
+    """Add signed counts to the rollups (upsert-increment, in the caller's transaction), marking the
+    touched rows with the new rollup version; rows that reach zero stay with ``n = 0`` so that an
+    in-memory copy following the changes sees the zero (:func:`read_rollup_changes`; a rebuild drops
+    them). Returns the number of rollup rows touched."""
     cells = _combine(pd.DataFrame(columns=["res", "cell", "day", "channel", "kind", "n"]),
                      pd.concat(list(cell_deltas), ignore_index=True) if cell_deltas else pd.DataFrame(),
                      ["res", "cell", "day", "channel", "kind"]) if any(len(d) for d in cell_deltas) else pd.DataFrame()
@@ -280,41 +284,39 @@ def apply_deltas(conn: Connection, cell_deltas: Sequence[pd.DataFrame], area_del
                      ["area_kind", "area_id", "day", "channel", "kind"]) if any(len(d) for d in area_deltas) else pd.DataFrame()
     touched = 0
     pg = conn.dialect.name == "postgresql"
-    if len(cells) or len(areas):
-        _bump(conn)
+    version = _bump(conn) if len(cells) or len(areas) else None
     if len(cells):
         if pg:  # one statement over arrays: executemany would cost a round trip per row
             _pg_increment(conn, "interaction_cell_rollups", ("res", "cell", "day", "channel", "kind"),
-                          ("int4", "int8", "int4", "text", "text"), cells)
+                          ("int4", "int8", "int4", "text", "text"), cells, version)
         else:
             # plain tuples through the driver: SQLAlchemy's per-row parameter processing cost more than SQLite
-            params = [(int(r), int(c), int(d), ch, k, int(n)) for r, c, d, ch, k, n in cells.itertuples(index=False, name=None)]
+            params = [(int(r), int(c), int(d), ch, k, int(n), version)
+                      for r, c, d, ch, k, n in cells.itertuples(index=False, name=None)]
             conn.exec_driver_sql(
-                "INSERT INTO interaction_cell_rollups (res, cell, day, channel, kind, n) VALUES (?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (res, cell, day, channel, kind) DO UPDATE SET n = interaction_cell_rollups.n + excluded.n", params)
-            if (cells["n"] < 0).any():
-                conn.exec_driver_sql("DELETE FROM interaction_cell_rollups WHERE res = ? AND cell = ? AND day = ? "
-                                     "AND channel = ? AND kind = ? AND n <= 0", [p[:5] for p in params if p[5] < 0])
+                "INSERT INTO interaction_cell_rollups (res, cell, day, channel, kind, n, version) VALUES (?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (res, cell, day, channel, kind) DO UPDATE SET n = interaction_cell_rollups.n + excluded.n, "
+                "version = excluded.version", params)
         touched += len(cells)
     if len(areas):
         if pg:
             _pg_increment(conn, "interaction_area_rollups", ("area_kind", "area_id", "day", "channel", "kind"),
-                          ("text", "text", "int4", "text", "text"), areas)
+                          ("text", "text", "int4", "text", "text"), areas, version)
         else:
-            params = [(a, i, int(d), ch, k, int(n)) for a, i, d, ch, k, n in areas.itertuples(index=False, name=None)]
+            params = [(a, i, int(d), ch, k, int(n), version) for a, i, d, ch, k, n in areas.itertuples(index=False, name=None)]
             conn.exec_driver_sql(
-                "INSERT INTO interaction_area_rollups (area_kind, area_id, day, channel, kind, n) VALUES (?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (area_kind, area_id, day, channel, kind) DO UPDATE SET n = interaction_area_rollups.n + excluded.n",
-                params)
-            if (areas["n"] < 0).any():
-                conn.exec_driver_sql("DELETE FROM interaction_area_rollups WHERE area_kind = ? AND area_id = ? "
-                                     "AND day = ? AND channel = ? AND kind = ? AND n <= 0", [p[:5] for p in params if p[5] < 0])
+                "INSERT INTO interaction_area_rollups (area_kind, area_id, day, channel, kind, n, version) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (area_kind, area_id, day, channel, kind) "
+                "DO UPDATE SET n = interaction_area_rollups.n + excluded.n, version = excluded.version", params)
         touched += len(areas)
     return touched
 
 
-def _bump(conn: Connection) -> None:
-    conn.execute(text("UPDATE interaction_rollup_state SET version = version + 1 WHERE id = 1"))
+def _bump(conn: Connection) -> int:
+    """The next rollup version, taken in the caller's transaction. The row lock it holds until
+    commit orders writers, so versions become visible in increasing order on both stores."""
+    return int(conn.execute(text("UPDATE interaction_rollup_state SET version = version + 1 WHERE id = 1 "
+                                 "RETURNING version")).scalar_one())
 
 
 def rollup_version(conn: Connection) -> int:
@@ -323,56 +325,74 @@ def rollup_version(conn: Connection) -> int:
     return int(v or 0)
 
 
+def rollup_state(conn: Connection) -> tuple[int, int]:
+    """(version, version of the last full rebuild) of the rollups."""
+    row = conn.execute(text("SELECT version, rebuilt FROM interaction_rollup_state WHERE id = 1")).first()
+    return (int(row[0] or 0), int(row[1] or 0)) if row is not None else (0, 0)
+
+
+def _rollup_rows(conn: Connection, by: str, res: int | None, where: str, params: dict[str, Any]) -> dict[str, np.ndarray]:
+    if by == "cell":
+        sql = f"SELECT cell, day, channel, kind, n FROM interaction_cell_rollups WHERE res = :r AND {where}"
+        params = {**params, "r": res}
+    else:
+        sql = f"SELECT area_id, day, channel, kind, n FROM interaction_area_rollups WHERE area_kind = :k AND {where}"
+        params = {**params, "k": by}
+    cur = conn.execute(text(sql), params)
+    rows = cur.all()
+    if not rows:
+        return {"area": np.array([], dtype=np.int64 if by == "cell" else object), "day": np.array([], dtype=np.int32),
+                "channel": np.array([], dtype=object), "kind": np.array([], dtype=object), "n": np.array([], dtype=np.int64)}
+    area, day, channel, kind, n = zip(*rows)
+    return {"area": np.array(area, dtype=np.int64 if by == "cell" else object), "day": np.array(day, dtype=np.int32),
+            "channel": np.array(channel, dtype=object), "kind": np.array(kind, dtype=object),
+            "n": np.array(n, dtype=np.int64)}
+
+
 def read_rollups(conn: Connection, by: str, res: int | None = None) -> dict[str, np.ndarray]:
     """A whole rollup as arrays (area, day, channel, kind, n): the cells of one resolution, or one area kind."""
-    if by == "cell":
-        rows = conn.execute(text("SELECT cell, day, channel, kind, n FROM interaction_cell_rollups WHERE res = :r AND n <> 0"),
-                            {"r": res}).all()
-        area = np.array([r[0] for r in rows], dtype=np.int64)
-    else:
-        rows = conn.execute(text("SELECT area_id, day, channel, kind, n FROM interaction_area_rollups "
-                                 "WHERE area_kind = :k AND n <> 0"), {"k": by}).all()
-        area = np.array([r[0] for r in rows], dtype=object)
-    return {"area": area, "day": np.array([r[1] for r in rows], dtype=np.int32),
-            "channel": np.array([r[2] for r in rows], dtype=object), "kind": np.array([r[3] for r in rows], dtype=object),
-            "n": np.array([r[4] for r in rows], dtype=np.int64)}
+    return _rollup_rows(conn, by, res, "n <> 0", {})
 
 
-def _pg_increment(conn: Connection, table: str, keys: tuple[str, ...], types: tuple[str, ...], frame: pd.DataFrame) -> None:
+def read_rollup_changes(conn: Connection, by: str, res: int | None, since: int) -> dict[str, np.ndarray]:
+    """The rows of one rollup changed by versions after ``since`` with their current counts (zeros
+    included): what an in-memory copy at ``since`` applies to catch up (``version`` is indexed)."""
+    return _rollup_rows(conn, by, res, "version > :since", {"since": since})
+
+
+def _pg_increment(conn: Connection, table: str, keys: tuple[str, ...], types: tuple[str, ...], frame: pd.DataFrame,
+                  version: int | None) -> None:
     """PostgreSQL: add ``frame``'s signed ``n`` to ``table`` in one ``INSERT … SELECT FROM unnest``,
-    then drop the keys that reached zero."""
+    marking the rows with ``version``."""
     cols = ", ".join(keys)
     arrays = ", ".join(f"CAST(:{k} AS {t}[])" for k, t in zip(keys, types))
-    params: dict[str, Any] = {k: [v.item() if hasattr(v, "item") else v for v in frame[k].to_numpy()] for k in keys}
-    params["n"] = [int(v) for v in frame["n"].to_numpy()]
+    params: dict[str, Any] = {k: frame[k].to_numpy().tolist() for k in keys}
+    params["n"] = frame["n"].to_numpy().astype(np.int64).tolist()
+    params["version"] = version
     conn.execute(text(
-        f"INSERT INTO {table} ({cols}, n) SELECT * FROM unnest({arrays}, CAST(:n AS int4[])) "
-        f"ON CONFLICT ({cols}) DO UPDATE SET n = {table}.n + excluded.n"), params)
-    neg = frame[frame["n"] < 0]
-    if len(neg):
-        sub = {k: [v.item() if hasattr(v, "item") else v for v in neg[k].to_numpy()] for k in keys}
-        conn.execute(text(
-            f"DELETE FROM {table} t USING unnest({arrays}) AS d({cols}) WHERE "
-            + " AND ".join(f"t.{k} = d.{k}" for k in keys) + " AND t.n <= 0"), sub)
+        f"INSERT INTO {table} ({cols}, n, version) SELECT *, CAST(:version AS int8) FROM unnest({arrays}, CAST(:n AS int4[])) "
+        f"ON CONFLICT ({cols}) DO UPDATE SET n = {table}.n + excluded.n, version = excluded.version"), params)
 
 
 def rebuild_rollups(conn: Connection) -> dict[str, int]:
-    """Recompute both rollup tables from the placed interactions (in the caller's transaction)."""
-    _bump(conn)
+    """Recompute both rollup tables from the placed interactions (in the caller's transaction).
+    Marks the version as a rebuild: in-memory copies read everything again."""
+    version = _bump(conn)
+    conn.execute(text("UPDATE interaction_rollup_state SET rebuilt = :v WHERE id = 1"), {"v": version})
     conn.execute(text("DELETE FROM interaction_cell_rollups"))
     conn.execute(text("DELETE FROM interaction_area_rollups"))
     for res in RESOLUTIONS:
         keep, put = _parent_terms(res)
         conn.execute(text(
-            "INSERT INTO interaction_cell_rollups (res, cell, day, channel, kind, n) "
-            "SELECT :res, (cell & :keep) | :put, day, channel, kind, count(*) FROM interactions "
+            "INSERT INTO interaction_cell_rollups (res, cell, day, channel, kind, n, version) "
+            "SELECT :res, (cell & :keep) | :put, day, channel, kind, count(*), :v FROM interactions "
             "WHERE cell IS NOT NULL AND day IS NOT NULL GROUP BY (cell & :keep) | :put, day, channel, kind"),
-            {"res": res, "keep": keep, "put": put})
+            {"res": res, "keep": keep, "put": put, "v": version})
     for kind, column in (("transformer", "transformer_id"), ("feeder", "feeder_id")):
         conn.execute(text(
-            "INSERT INTO interaction_area_rollups (area_kind, area_id, day, channel, kind, n) "
-            f"SELECT :ak, {column}, day, channel, kind, count(*) FROM interactions "
-            f"WHERE {column} IS NOT NULL AND day IS NOT NULL GROUP BY {column}, day, channel, kind"), {"ak": kind})
+            "INSERT INTO interaction_area_rollups (area_kind, area_id, day, channel, kind, n, version) "
+            f"SELECT :ak, {column}, day, channel, kind, count(*), :v FROM interactions "
+            f"WHERE {column} IS NOT NULL AND day IS NOT NULL GROUP BY {column}, day, channel, kind"), {"ak": kind, "v": version})
     counts = {}
     for table in ("interaction_cell_rollups", "interaction_area_rollups"):
         counts[table] = int(conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one())

@@ -592,7 +592,8 @@ class InteractionCellRollup(Base):
     """
 
     __tablename__ = "interaction_cell_rollups"
-    __table_args__ = (Index("ix_interaction_cell_rollups_res_day", "res", "day"),)
+    __table_args__ = (Index("ix_interaction_cell_rollups_res_day", "res", "day"),
+                      Index("ix_interaction_cell_rollups_version", "version"))
 
     res: Mapped[int] = mapped_column(Integer, primary_key=True)
     cell: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -600,13 +601,16 @@ class InteractionCellRollup(Base):
     channel: Mapped[str] = mapped_column(String(32), primary_key=True)
     kind: Mapped[str] = mapped_column(String(16), primary_key=True)
     n: Mapped[int] = mapped_column(Integer)
+    # the rollup version that last changed this row (migration 0015): in-memory copies read only newer rows
+    version: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 
 class InteractionAreaRollup(Base):
     """交互汇总 per 台区 (``area_kind='transformer'``) and per feeder: the same counts by area id."""
 
     __tablename__ = "interaction_area_rollups"
-    __table_args__ = (Index("ix_interaction_area_rollups_kind_day", "area_kind", "day"),)
+    __table_args__ = (Index("ix_interaction_area_rollups_kind_day", "area_kind", "day"),
+                      Index("ix_interaction_area_rollups_version", "version"))
 
     area_kind: Mapped[str] = mapped_column(String(16), primary_key=True)
     area_id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -614,6 +618,8 @@ class InteractionAreaRollup(Base):
     channel: Mapped[str] = mapped_column(String(32), primary_key=True)
     kind: Mapped[str] = mapped_column(String(16), primary_key=True)
     n: Mapped[int] = mapped_column(Integer)
+    # the rollup version that last changed this row (migration 0015): in-memory copies read only newer rows
+    version: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 
 class InteractionRollupState(Base):
@@ -624,6 +630,7 @@ class InteractionRollupState(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     version: Mapped[int] = mapped_column(BigInteger)
+    rebuilt: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")  # version of the last full rebuild
 
 
 # -- sensitive-word alerts (issue 15)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,13 +35,14 @@ from gis.interaction_rollups import (
     day_number,
     fine_cells,
     parent_cells,
+    read_rollup_changes,
     read_rollups,
-    rollup_version,
+    rollup_state,
 )
 from gis.models import CHANNELS, INTERACTION_KINDS
 
 __all__ = ["BY", "HeatAreas", "HeatQuery", "HeatArea", "HeatResult", "RollupCube", "RollupCubes", "heat", "zoom_to_res",
-           "area_shape"]
+           "area_shape", "DENSE_BUDGET"]
 
 BY = ("cell", "transformer", "feeder")
 _HULL_BUFFER_DEG = 1e-4
@@ -105,61 +107,289 @@ class HeatAreas:
             else:
                 self.centres[by] = {}
         self.n_customers = int(len(lon))
+        self._tables: dict[tuple[str, int | None], tuple[pd.Index, np.ndarray, np.ndarray, np.ndarray]] = {}
 
     def customers(self, by: str, res: int | None = None) -> dict[Any, int]:
         if by == "cell":
             return self.cells[res if res is not None else RESOLUTIONS[0]]
         return self.transformers if by == "transformer" else self.feeder_customers
 
+    def table(self, by: str, res: int | None = None) -> tuple[pd.Index, np.ndarray, np.ndarray, np.ndarray]:
+        """(area ids, customers, centre lon, centre lat) of the areas with customers, as arrays
+        (cells: int ids), built once per kind of area."""
+        key = (by, res if by == "cell" else None)
+        hit = self._tables.get(key)
+        if hit is None:
+            if by == "cell":
+                ids, counts, lon, lat = self.cell_arrays[res if res is not None else RESOLUTIONS[0]]
+                hit = (pd.Index(ids), np.asarray(counts, dtype=np.int64), lon, lat)
+            else:
+                customers = self.customers(by)
+                centres = self.centres[by]
+                names = list(customers)
+                hit = (pd.Index(np.array(names, dtype=object)), np.array([customers[a] for a in names], dtype=np.int64),
+                       np.array([centres.get(a, (np.nan, np.nan))[0] for a in names], dtype=float),
+                       np.array([centres.get(a, (np.nan, np.nan))[1] for a in names], dtype=float))
+            self._tables[key] = hit
+        return hit
+
+
+#: Largest in-memory dense cube (bytes) per rollup: past it a cube keeps only its sparse rows.
+DENSE_BUDGET = 256 * 1024 * 1024
+_NCK = len(CHANNELS) * len(INTERACTION_KINDS)
+_NK = len(INTERACTION_KINDS)
+_DAY_BITS = 16  # day numbers (days since 1970) < 65,536: until the year 2149
+_CK_BITS = 5
+
+
+def _empty_index(by: str) -> pd.Index:
+    return pd.Index(np.array([], dtype=np.int64)) if by == "cell" else pd.Index(np.array([], dtype=object))
+
 
 class RollupCube:
-    """One rollup (the cells of one resolution, or the 台区 / feeders) held in memory as arrays:
-    a query is a vectorized mask over days, channels and kinds and one ``bincount`` per area."""
+    """One rollup (the cells of one resolution, or the 台区 / feeders) held in memory.
 
-    def __init__(self, arrays: Mapping[str, np.ndarray]) -> None:
-        codes, self.areas = pd.factorize(pd.Series(arrays["area"]), sort=False)
-        self.code = codes.astype(np.int32)
-        self.day = np.asarray(arrays["day"], dtype=np.int32)
-        self.channel = pd.Categorical(arrays["channel"], categories=list(CHANNELS)).codes.astype(np.int8)
-        self.kind = pd.Categorical(arrays["kind"], categories=list(INTERACTION_KINDS)).codes.astype(np.int8)
-        self.n = np.asarray(arrays["n"], dtype=np.int64)
+    Two forms of the same counts:
+
+    * **sparse**: one entry per stored rollup row, sorted by ``key = area << 21 | day << 5 |
+      channel × kind`` (area-major), with the row's count; the source for updates and for
+      queries the dense form cannot answer;
+    * **dense**: prefix sums over days, ``C[layer, area, j]`` = the contacts of ``area`` in
+      ``layer`` before day ``day0 + j``, where a layer is a channel × kind (30 layers) or, for
+      a larger rollup, a kind (5 layers); a day range is then ``C[..., j1 + 1] − C[..., j0]``,
+      O(areas × layers) whatever the number of contacts or days. Built when it fits
+      :data:`DENSE_BUDGET`.
+
+    Immutable: :meth:`updated` returns a new cube (readers of the old one are never disturbed).
+    """
+
+    def __init__(self, by: str, areas: pd.Index, key: np.ndarray, n: np.ndarray, *, budget: int = DENSE_BUDGET) -> None:
+        self.by = by
+        self.areas = areas
+        self.key = key
+        self.n = n
+        self.code = (key >> (_DAY_BITS + _CK_BITS)).astype(np.int32)
+        self.day = ((key >> _CK_BITS) & ((1 << _DAY_BITS) - 1)).astype(np.int32)
+        self.ck = (key & ((1 << _CK_BITS) - 1)).astype(np.int8)
+        self.budget = budget
+        self.layers = 0
+        self.day0 = 0
+        self.dense: np.ndarray | None = None
+        self._build_dense()
+        self.centres = _cell_centres(areas) if by == "cell" else None
+
+    # -------------------------------------------------------------- construction
+    @classmethod
+    def from_rows(cls, by: str, arrays: Mapping[str, np.ndarray], *, budget: int = DENSE_BUDGET) -> RollupCube:
+        """From the rollup rows (area, day, channel, kind, n) of :func:`gis.interaction_rollups.read_rollups`."""
+        codes, uniques = pd.factorize(pd.Series(arrays["area"]), sort=False)
+        areas = pd.Index(uniques) if len(uniques) else _empty_index(by)
+        key = _keys(codes.astype(np.int64), arrays)
+        order = np.argsort(key, kind="stable")
+        return cls(by, areas, key[order], np.asarray(arrays["n"], dtype=np.int64)[order], budget=budget)
+
+    def _build_dense(self) -> None:
+        live = self.n != 0
+        if not live.any():
+            return
+        d0, d1 = int(self.day[live].min()), int(self.day[live].max())
+        days = d1 - d0 + 2  # a leading zero column
+        n_areas = len(self.areas)
+        total = int(self.n[live].sum())
+        dtype = np.int32 if total < 2**31 else np.int64
+        for layers in (_NCK, _NK):
+            if layers * n_areas * days * np.dtype(dtype).itemsize <= self.budget:
+                break
+        else:
+            return
+        layer = self.ck[live] if layers == _NCK else self.ck[live] % _NK
+        flat = (layer.astype(np.int64) * n_areas + self.code[live]) * days + (self.day[live] - d0 + 1)
+        counts = np.bincount(flat, weights=self.n[live], minlength=layers * n_areas * days)
+        dense = np.rint(counts).astype(dtype).reshape(layers, n_areas, days)
+        np.cumsum(dense, axis=2, out=dense)
+        self.dense, self.layers, self.day0 = dense, layers, d0
 
     def __len__(self) -> int:
-        return len(self.n)
+        return int(np.count_nonzero(self.n))
+
+    @property
+    def nbytes(self) -> int:
+        parts = [self.key, self.n, self.code, self.day, self.ck] + ([self.dense] if self.dense is not None else [])
+        return int(sum(p.nbytes for p in parts))
+
+    # -------------------------------------------------------------- queries
+    def counts_array(self, day_from: int, day_to: int, channels: Sequence[str] | None,
+                     kinds: Sequence[str] | None) -> np.ndarray:
+        """Contacts per area (aligned with :attr:`areas`) over the local days [day_from, day_to]."""
+        n_areas = len(self.areas)
+        if self.dense is not None and (self.layers == _NCK or not channels):
+            ks = [INTERACTION_KINDS.index(k) for k in kinds] if kinds else list(range(_NK))
+            if self.layers == _NCK:
+                cs = [CHANNELS.index(c) for c in channels] if channels else list(range(len(CHANNELS)))
+                layers = [c * _NK + k for c in cs for k in ks]
+            else:
+                layers = ks
+            days = self.dense.shape[2]
+            j0 = min(max(day_from - self.day0, 0), days - 1)
+            j1 = min(max(day_to - self.day0 + 1, 0), days - 1)
+            if j1 <= j0:
+                return np.zeros(n_areas, dtype=np.int64)
+            if len(layers) == self.layers:
+                out = self.dense[:, :, j1].sum(axis=0, dtype=np.int64) - self.dense[:, :, j0].sum(axis=0, dtype=np.int64)
+            else:
+                sel = self.dense[layers]
+                out = sel[:, :, j1].sum(axis=0, dtype=np.int64) - sel[:, :, j0].sum(axis=0, dtype=np.int64)
+            return out
+        mask = (self.day >= day_from) & (self.day <= day_to)
+        if channels or kinds:
+            cs = [CHANNELS.index(c) for c in channels] if channels else list(range(len(CHANNELS)))
+            ks = [INTERACTION_KINDS.index(k) for k in kinds] if kinds else list(range(_NK))
+            mask &= np.isin(self.ck, np.array([c * _NK + k for c in cs for k in ks], dtype=np.int8))
+        return np.bincount(self.code[mask], weights=self.n[mask], minlength=n_areas).astype(np.int64)
 
     def counts(self, day_from: int, day_to: int, channels: Sequence[str] | None, kinds: Sequence[str] | None) -> dict[Any, int]:
-        mask = (self.day >= day_from) & (self.day <= day_to)
-        if channels:
-            mask &= np.isin(self.channel, [CHANNELS.index(c) for c in channels])
-        if kinds:
-            mask &= np.isin(self.kind, [INTERACTION_KINDS.index(k) for k in kinds])
-        sums = np.bincount(self.code[mask], weights=self.n[mask], minlength=len(self.areas))
+        """Contacts per area with any, as a dict."""
+        sums = self.counts_array(day_from, day_to, channels, kinds)
         hit = np.flatnonzero(sums)
-        keys = self.areas[hit]
-        return dict(zip(keys.tolist(), sums[hit].astype(np.int64).tolist()))
+        return dict(zip(self.areas[hit].tolist(), sums[hit].tolist()))
+
+    # -------------------------------------------------------------- updates
+    def updated(self, arrays: Mapping[str, np.ndarray]) -> RollupCube:
+        """A new cube with the rows ``arrays`` (area, day, channel, kind, n: current counts, zeros
+        included, as :func:`gis.interaction_rollups.read_rollup_changes` gives them) set."""
+        if not len(arrays["n"]):
+            return self
+        area = pd.Series(arrays["area"])
+        codes = self.areas.get_indexer(area)
+        areas = self.areas
+        fresh = codes < 0
+        if fresh.any():
+            new_codes, new_areas = pd.factorize(area[fresh], sort=False)
+            codes[fresh] = len(areas) + new_codes
+            areas = areas.append(pd.Index(new_areas))
+        key = _keys(codes.astype(np.int64), arrays)
+        value = np.asarray(arrays["n"], dtype=np.int64)
+        order = np.argsort(key, kind="stable")
+        key, value = key[order], value[order]
+        last = np.r_[key[1:] != key[:-1], True]  # a key given twice: the last one wins
+        key, value = key[last], value[last]
+        pos = np.searchsorted(self.key, key)
+        found = pos < len(self.key)
+        found[found] = self.key[pos[found]] == key[found]
+        n = self.n.copy()
+        old = np.zeros(len(key), dtype=np.int64)
+        old[found] = n[pos[found]]
+        n[pos[found]] = value[found]
+        if (~found).any():
+            keys = np.insert(self.key, pos[~found], key[~found])
+            n = np.insert(n, pos[~found], value[~found])
+        else:
+            keys = self.key
+        cube = RollupCube.__new__(RollupCube)
+        cube.by, cube.areas, cube.key, cube.n, cube.budget = self.by, areas, keys, n, self.budget
+        if keys is self.key:
+            cube.code, cube.day, cube.ck = self.code, self.day, self.ck
+        else:
+            cube.code = (keys >> (_DAY_BITS + _CK_BITS)).astype(np.int32)
+            cube.day = ((keys >> _CK_BITS) & ((1 << _DAY_BITS) - 1)).astype(np.int32)
+            cube.ck = (keys & ((1 << _CK_BITS) - 1)).astype(np.int8)
+        cube.centres = self.centres
+        if self.by == "cell" and len(areas) > len(self.areas):
+            extra = _cell_centres(areas[len(self.areas):])
+            cube.centres = (np.r_[self.centres[0], extra[0]], np.r_[self.centres[1], extra[1]])
+        cube.dense, cube.layers, cube.day0 = None, 0, 0
+        delta = value - old
+        change = delta != 0
+        days_c = ((key >> _CK_BITS) & ((1 << _DAY_BITS) - 1)).astype(np.int64)
+        fits = (self.dense is not None and len(areas) == len(self.areas)
+                and (not change.any() or (days_c[change].min() >= self.day0
+                                          and days_c[change].max() < self.day0 + self.dense.shape[2] - 1)))
+        if fits:
+            cube.dense, cube.layers, cube.day0 = self.dense, self.layers, self.day0
+            if change.any():
+                cube.dense = self.dense.copy()
+                _add_to_prefix(cube, key[change], delta[change])
+        else:
+            cube._build_dense()
+        return cube
+
+
+def _keys(codes: np.ndarray, arrays: Mapping[str, np.ndarray]) -> np.ndarray:
+    channel = pd.Categorical(arrays["channel"], categories=list(CHANNELS)).codes.astype(np.int64)
+    kind = pd.Categorical(arrays["kind"], categories=list(INTERACTION_KINDS)).codes.astype(np.int64)
+    if len(channel) and ((channel < 0).any() or (kind < 0).any()):
+        raise ValueError("a rollup row has an unknown channel or kind")
+    day = np.asarray(arrays["day"], dtype=np.int64)
+    return (codes << (_DAY_BITS + _CK_BITS)) | (day << _CK_BITS) | (channel * _NK + kind)
+
+
+def _add_to_prefix(cube: RollupCube, key: np.ndarray, delta: np.ndarray) -> None:
+    """Add ``delta`` at each ``key`` to the dense prefix sums of ``cube`` (in place): every day from
+    the changed one on moves by the delta; done per touched (layer, area) row in blocks."""
+    assert cube.dense is not None
+    code = key >> (_DAY_BITS + _CK_BITS)
+    j = ((key >> _CK_BITS) & ((1 << _DAY_BITS) - 1)) - cube.day0 + 1
+    ck = key & ((1 << _CK_BITS) - 1)
+    layer = ck if cube.layers == _NCK else ck % _NK
+    row = layer * len(cube.areas) + code
+    rows, inv = np.unique(row, return_inverse=True)
+    flat = cube.dense.reshape(-1, cube.dense.shape[2])
+    days = cube.dense.shape[2]
+    for start in range(0, len(rows), 4096):
+        stop = min(start + 4096, len(rows))
+        pick = (inv >= start) & (inv < stop)
+        block = np.zeros((stop - start, days), dtype=np.int64)
+        np.add.at(block, (inv[pick] - start, j[pick]), delta[pick])
+        flat[rows[start:stop]] += np.cumsum(block, axis=1).astype(flat.dtype)
+
+
+def _cell_centres(cells: pd.Index) -> tuple[np.ndarray, np.ndarray]:
+    """(lon, lat) of H3 cells (int)."""
+    pts = [h3i.cell_to_latlng(int(c)) for c in cells.tolist()]
+    return (np.array([p[1] for p in pts], dtype=float), np.array([p[0] for p in pts], dtype=float))
 
 
 class RollupCubes:
-    """The rollups of a process, read once and read again whenever the store's rollup version
-    (bumped in the transaction of every ingest) moved on: never stale, and a query between
-    ingests touches no table but the one-row version."""
+    """The rollups of a process, kept current **incrementally**: each :meth:`get` compares the
+    store's rollup version (bumped in the transaction of every ingest) with the version the cube
+    was read at; when it moved on, only the rollup rows changed since (their ``version`` column,
+    :func:`gis.interaction_rollups.read_rollup_changes`) are read and applied
+    (:meth:`RollupCube.updated`). A full read happens once, and again after a rebuild of the
+    rollups. Never stale, and a query between ingests touches no table but the one-row state.
 
-    def __init__(self) -> None:
+    ``stats``: full reads, incremental updates and the time they took (for the benchmark).
+    """
+
+    def __init__(self, *, budget: int = DENSE_BUDGET) -> None:
         self._cubes: dict[tuple[str, int | None], tuple[int, RollupCube]] = {}
         self._lock = threading.Lock()
+        self._budget = budget
+        self.stats: dict[str, float] = {"full_reads": 0, "updates": 0, "rows_applied": 0, "last_update_ms": 0.0,
+                                        "last_full_read_ms": 0.0}
 
     def get(self, conn: Connection, by: str, res: int | None) -> RollupCube:
-        version = rollup_version(conn)
+        version, rebuilt = rollup_state(conn)
         key = (by, res if by == "cell" else None)
         hit = self._cubes.get(key)
         if hit is not None and hit[0] == version:
             return hit[1]
         with self._lock:
             hit = self._cubes.get(key)
-            if hit is None or hit[0] != version:
-                hit = (version, RollupCube(read_rollups(conn, by, res)))
-                self._cubes[key] = hit
-        return hit[1]
+            if hit is not None and hit[0] == version:
+                return hit[1]
+            t0 = time.perf_counter()
+            if hit is None or rebuilt > hit[0] or version < hit[0]:
+                cube = RollupCube.from_rows(by, read_rollups(conn, by, res), budget=self._budget)
+                self.stats["full_reads"] += 1
+                self.stats["last_full_read_ms"] = round((time.perf_counter() - t0) * 1000, 1)
+            else:
+                changes = read_rollup_changes(conn, by, res, hit[0])
+                cube = hit[1].updated(changes)
+                self.stats["updates"] += 1
+                self.stats["rows_applied"] += len(changes["n"])
+                self.stats["last_update_ms"] = round((time.perf_counter() - t0) * 1000, 1)
+            self._cubes[key] = (version, cube)
+        return cube
 
 
 @dataclass(frozen=True)
@@ -225,74 +455,65 @@ def _rate(count: int, customers: int) -> float | None:
     return round(count * 1000.0 / customers, 3) if customers else None
 
 
-def _inside(bbox: tuple[float, float, float, float] | None, lon: float, lat: float) -> bool:
-    return bbox is None or (bbox[0] <= lon <= bbox[2] and bbox[1] <= lat <= bbox[3])
-
-
-def _areas_vectorized(areas: HeatAreas, query: HeatQuery, counts: Mapping[str, int]) -> list[HeatArea]:
-    """台区 / feeder areas: customers and counts joined as columns (12k 台区 at 1M customers)."""
-    customers = pd.Series(areas.customers(query.by), dtype="int64")
-    found = pd.Series(counts, dtype="int64")
-    index = customers.index.union(found.index)
-    c = customers.reindex(index, fill_value=0).to_numpy()
-    n = found.reindex(index, fill_value=0).to_numpy()
-    centres = areas.centres[query.by]
-    lon = np.array([centres.get(a, (np.nan, np.nan))[0] for a in index], dtype=float)
-    lat = np.array([centres.get(a, (np.nan, np.nan))[1] for a in index], dtype=float)
-    if query.bbox is not None:
-        x0, y0, x1, y1 = query.bbox
-        keep = (lon >= x0) & (lon <= x1) & (lat >= y0) & (lat <= y1)
-        index, c, n, lon, lat = index[keep], c[keep], n[keep], lon[keep], lat[keep]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        rate = np.where(c > 0, np.round(n * 1000.0 / np.maximum(c, 1), 3), np.nan)
-    return [HeatArea(a, int(k), int(m), None if r != r else float(r), round(float(x), 6), round(float(y), 6))
-            for a, k, m, r, x, y in zip(index.tolist(), n.tolist(), c.tolist(), rate.tolist(), lon.tolist(), lat.tolist())]
-
-
 def heat(conn: Connection, areas: HeatAreas, query: HeatQuery, cubes: RollupCubes | None = None) -> HeatResult:
     """Count, customers and rate of every area in the view (see the module docstring).
 
-    With ``cubes`` the counts come from the in-memory rollups (read again when an ingest
-    changed them); without, from a GROUP BY over the rollup tables.
+    With ``cubes`` the counts come from the in-memory rollups (brought up to date with the
+    ingests since their last read); without, from a GROUP BY over the rollup tables. Either
+    way the areas are assembled as arrays: the areas with customers (zeros included) and those
+    with contacts and no customers, kept to the bbox, sorted by rate, count and id.
     """
     d0, d1 = day_number(query.date_from), day_number(query.date_to)
     channels = query.channels or None
     kinds = query.kinds or None
-    out: list[HeatArea] = []
-    if query.by == "cell":
-        res = query.resolution
-        assert res is not None
-        if cubes is not None:
-            counts = cubes.get(conn, "cell", res).counts(d0, d1, channels, kinds)
-        else:
-            counts = cell_counts(conn, res, d0, d1, channels, kinds)
-        ids, customers_n, clon, clat = areas.cell_arrays[res]
-        if query.bbox is not None:
-            x0, y0, x1, y1 = query.bbox
-            keep = np.flatnonzero((clon >= x0) & (clon <= x1) & (clat >= y0) & (clat <= y1))
-        else:
-            keep = np.arange(len(ids))
-        seen = set()
-        for i in keep.tolist():
-            cell = int(ids[i])
-            seen.add(cell)
-            n, c = counts.get(cell, 0), int(customers_n[i])
-            out.append(HeatArea(h3i.int_to_str(cell), n, c, _rate(n, c), round(float(clon[i]), 6), round(float(clat[i]), 6)))
-        for cell, n in counts.items():  # contacts where no customer lives (callers at their own place)
-            if cell in seen or cell in areas.cells[res]:
-                continue
-            lat, lon = h3i.cell_to_latlng(cell)
-            if _inside(query.bbox, lon, lat):
-                out.append(HeatArea(h3i.int_to_str(cell), n, 0, None, round(lon, 6), round(lat, 6)))
+    by = query.by
+    res = query.resolution
+    ids, customers, lon, lat = areas.table(by, res)
+    cube_centres = None
+    if cubes is not None:
+        cube = cubes.get(conn, by, res)
+        keys, sums = cube.areas, cube.counts_array(d0, d1, channels, kinds)
+        cube_centres = cube.centres
     else:
-        if cubes is not None:
-            counts_a = cubes.get(conn, query.by, None).counts(d0, d1, channels, kinds)
+        found = cell_counts(conn, res, d0, d1, channels, kinds) if by == "cell" else area_counts(conn, by, d0, d1, channels, kinds)
+        keys = pd.Index(np.array(list(found), dtype=np.int64 if by == "cell" else object))
+        sums = np.array(list(found.values()), dtype=np.int64)
+    pos = keys.get_indexer(ids) if len(keys) else np.full(len(ids), -1)
+    counts = np.where(pos >= 0, sums[np.maximum(pos, 0)] if len(sums) else 0, 0).astype(np.int64)
+    nz = np.flatnonzero(sums)
+    extra = nz[ids.get_indexer(keys[nz]) < 0] if len(nz) else nz  # contacts where no customer lives
+    if len(extra):
+        extra_ids = keys[extra]
+        if by == "cell":
+            if cube_centres is not None:
+                elon, elat = cube_centres[0][extra], cube_centres[1][extra]
+            else:
+                pts = [h3i.cell_to_latlng(int(c)) for c in extra_ids.tolist()]
+                elon, elat = np.array([p[1] for p in pts]), np.array([p[0] for p in pts])
         else:
-            counts_a = area_counts(conn, query.by, d0, d1, channels, kinds)
-        out = _areas_vectorized(areas, query, counts_a)
-    out.sort(key=lambda a: (-(a.rate if a.rate is not None else -1.0), -a.count, a.id))
-    total_n = sum(a.count for a in out)
-    total_c = sum(a.customers for a in out)
+            centres = areas.centres[by]
+            elon = np.array([centres.get(a, (np.nan, np.nan))[0] for a in extra_ids], dtype=float)
+            elat = np.array([centres.get(a, (np.nan, np.nan))[1] for a in extra_ids], dtype=float)
+        ids = ids.append(extra_ids)
+        counts = np.r_[counts, sums[extra]]
+        customers = np.r_[customers, np.zeros(len(extra), dtype=np.int64)]
+        lon, lat = np.r_[lon, elon], np.r_[lat, elat]
+    if query.bbox is not None:
+        x0, y0, x1, y1 = query.bbox
+        keep = np.flatnonzero((lon >= x0) & (lon <= x1) & (lat >= y0) & (lat <= y1))
+        ids, counts, customers, lon, lat = ids[keep], counts[keep], customers[keep], lon[keep], lat[keep]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rate_f = np.where(customers > 0, counts * 1000.0 / np.maximum(customers, 1), -1.0)
+    raw = ids.to_numpy()
+    id_rank = raw if by == "cell" else np.argsort(np.argsort(raw.astype(str), kind="stable"), kind="stable")
+    order = np.lexsort((id_rank, -counts, -rate_f))
+    names = [format(int(c), "x") for c in raw[order].tolist()] if by == "cell" else [str(a) for a in raw[order].tolist()]
+    lon_r = np.round(lon[order], 6).tolist()
+    lat_r = np.round(lat[order], 6).tolist()
+    out = [HeatArea(a, k, m, round(k * 1000.0 / m, 3) if m else None, x, y)
+           for a, k, m, x, y in zip(names, counts[order].tolist(), customers[order].tolist(), lon_r, lat_r)]
+    total_n = int(counts.sum())
+    total_c = int(customers.sum())
     totals = {"areas": len(out), "count": total_n, "customers": total_c, "rate": _rate(total_n, total_c)}
     return HeatResult(query, out, totals)
 

@@ -16,8 +16,11 @@ A, B, C, D = (CUSTOMERS.iloc[i] for i in (0, 1, 2, 3))
 
 
 def _rollups(conn) -> tuple[list, list]:
-    cells = conn.execute(text("SELECT res, cell, day, channel, kind, n FROM interaction_cell_rollups ORDER BY 1,2,3,4,5")).all()
-    areas = conn.execute(text("SELECT area_kind, area_id, day, channel, kind, n FROM interaction_area_rollups ORDER BY 1,2,3,4,5")).all()
+    """The counting rollup rows (a row that dropped to zero stays with n = 0 for the in-memory followers)."""
+    cells = conn.execute(text("SELECT res, cell, day, channel, kind, n FROM interaction_cell_rollups WHERE n <> 0 "
+                              "ORDER BY 1,2,3,4,5")).all()
+    areas = conn.execute(text("SELECT area_kind, area_id, day, channel, kind, n FROM interaction_area_rollups WHERE n <> 0 "
+                              "ORDER BY 1,2,3,4,5")).all()
     return [tuple(r) for r in cells], [tuple(r) for r in areas]
 
 
