@@ -20,6 +20,7 @@ raw table with one ``INSERT … SELECT … GROUP BY`` per resolution.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -54,6 +55,7 @@ __all__ = [
     "transformer_feeders",
     "place_stored",
     "in_chunks",
+    "select_in",
     "rollup_version",
     "rollup_state",
     "read_rollups",
@@ -147,15 +149,29 @@ def caller_candidates(conn: Connection, accounts: Iterable[str], phones: Iterabl
     for column, values in (("account_no", accounts), ("phone", phones), ("phone_alt", phones), ("wechat_openid", openids)):
         vals = sorted({v for v in values if v})
         sql = f"SELECT account_no, phone, phone_alt, wechat_openid, transformer_id, {point} FROM customers WHERE {column} "
-        for where, params in in_chunks(conn, vals):
-            for r in conn.execute(text(sql + where), params):
-                found[r[0]] = tuple(r)
+        for r in select_in(conn, sql, vals):
+            found[r[0]] = tuple(r)
     columns = ["account_no", "phone", "phone_alt", "wechat_openid", "transformer_id", "lon", "lat"]
     frame = pd.DataFrame(list(found.values()), columns=columns)
     if not pg and len(frame):
         pts = shapely.from_wkb(frame["lon"].to_numpy(object))
         frame["lon"], frame["lat"] = shapely.get_x(pts), shapely.get_y(pts)
     return frame.astype({"lon": float, "lat": float})
+
+
+def select_in(conn: Connection, sql: str, values: Sequence[str]) -> list[tuple[Any, ...]]:
+    """Rows of ``sql`` (ending in ``WHERE column``) for the ``values`` of the column, through the
+    driver: one ``= ANY(%s)`` over an array on PostgreSQL, ``IN (?, …)`` in chunks of 5,000 on
+    SQLite. SQLAlchemy's text() with thousands of named parameters cost more than the query."""
+    if not values:
+        return []
+    if conn.dialect.name == "postgresql":
+        return [tuple(r) for r in conn.exec_driver_sql(sql + "= ANY(%s)", (list(values),))]
+    out: list[tuple[Any, ...]] = []
+    for start in range(0, len(values), 5000):
+        chunk = tuple(values[start:start + 5000])
+        out += [tuple(r) for r in conn.exec_driver_sql(sql + "IN (" + ", ".join("?" * len(chunk)) + ")", chunk)]
+    return out
 
 
 def in_chunks(conn: Connection, values: Sequence[str]) -> Iterable[tuple[str, dict[str, Any]]]:
@@ -291,8 +307,8 @@ def apply_deltas(conn: Connection, cell_deltas: Sequence[pd.DataFrame], area_del
                           ("int4", "int8", "int4", "text", "text"), cells, version)
         else:
             # plain tuples through the driver: SQLAlchemy's per-row parameter processing cost more than SQLite
-            params = [(int(r), int(c), int(d), ch, k, int(n), version)
-                      for r, c, d, ch, k, n in cells.itertuples(index=False, name=None)]
+            params = list(zip(*(cells[c].to_numpy().tolist() for c in ("res", "cell", "day", "channel", "kind", "n")),
+                              itertools.repeat(version)))
             conn.exec_driver_sql(
                 "INSERT INTO interaction_cell_rollups (res, cell, day, channel, kind, n, version) VALUES (?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (res, cell, day, channel, kind) DO UPDATE SET n = interaction_cell_rollups.n + excluded.n, "
@@ -303,7 +319,8 @@ def apply_deltas(conn: Connection, cell_deltas: Sequence[pd.DataFrame], area_del
             _pg_increment(conn, "interaction_area_rollups", ("area_kind", "area_id", "day", "channel", "kind"),
                           ("text", "text", "int4", "text", "text"), areas, version)
         else:
-            params = [(a, i, int(d), ch, k, int(n), version) for a, i, d, ch, k, n in areas.itertuples(index=False, name=None)]
+            params = list(zip(*(areas[c].to_numpy().tolist() for c in ("area_kind", "area_id", "day", "channel", "kind", "n")),
+                              itertools.repeat(version)))
             conn.exec_driver_sql(
                 "INSERT INTO interaction_area_rollups (area_kind, area_id, day, channel, kind, n, version) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (area_kind, area_id, day, channel, kind) "

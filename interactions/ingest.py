@@ -36,7 +36,6 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 import shapely
-from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 
 from gis.bulk import bulk_upsert
@@ -44,7 +43,7 @@ from gis.errors import InvalidInput
 from gis.interaction_rollups import (
     apply_deltas,
     caller_candidates,
-    in_chunks,
+    select_in,
     local_days,
     match_callers,
     place,
@@ -220,11 +219,9 @@ def _stored(conn: Connection, ids: Sequence[str]) -> pd.DataFrame:
     point = "ST_X(geom), ST_Y(geom)" if pg else "geom, NULL"
     cols = ["id", "caller_account_no", "channel", "kind", "occurred_at", "text", "caller_phone", "wechat_openid",
             "lon", "lat", "cell", "day", "transformer_id", "feeder_id"]
-    rows: list[tuple[Any, ...]] = []
     sql = ("SELECT id, caller_account_no, channel, kind, occurred_at, text, caller_phone, wechat_openid, "
            f"{point}, cell, day, transformer_id, feeder_id FROM interactions WHERE id ")
-    for where, params in in_chunks(conn, list(ids)):
-        rows += [tuple(r) for r in conn.execute(text(sql + where), params)]
+    rows = select_in(conn, sql, list(ids))
     frame = pd.DataFrame(rows, columns=cols)
     if not pg and len(frame):
         pts = shapely.from_wkb(frame["lon"].to_numpy(object))
