@@ -16,7 +16,7 @@ from gis.store import latest_data_version, read_assets, read_map_geometries, sna
 from interactions.heat import HeatAreas
 from topology import GridAssets, TopologyIndex, compile_index, segment_loads
 
-__all__ = ["GridSnapshot", "TopologyHolder", "load_snapshot"]
+__all__ = ["GridSnapshot", "LazyHeatAreas", "TopologyHolder", "load_snapshot"]
 
 
 @dataclass(frozen=True)
@@ -30,8 +30,16 @@ class GridSnapshot:
     callers: CallerIndex | None = None  # exact phone / 尾号 / 户号 lookups (gis.search)
     # contact changes after the index was read (issue 18): kept current by TopologyHolder.follow_contacts
     overlay: CallerOverlay = field(default_factory=CallerOverlay)
-    heat: HeatAreas | None = None  # customers per H3 cell / 台区 / feeder (interactions.heat)
+    # customers per H3 cell / 台区 / feeder (interactions.heat): built on first use, see `heat`
+    heat_areas: LazyHeatAreas | None = None
     tiles: GridTiles | None = None  # the map's level-of-detail grid tiles (gis.grid_tiles)
+
+    @property
+    def heat(self) -> HeatAreas | None:
+        """The heat areas of this version, built by the first request that needs them (a few seconds
+        at 1M customers: every customer's H3 cell) and kept for the version's lifetime, so a new data
+        version is served without waiting for them."""
+        return self.heat_areas.get() if self.heat_areas is not None else None
 
     @property
     def caller_index(self) -> OverlaidIndex | None:
@@ -61,7 +69,31 @@ def load_snapshot(engine: Engine, *, tile_cache_bytes: int = 64 * 1024 * 1024) -
                              cache_bytes=tile_cache_bytes)
     return GridSnapshot(version=int(latest["id"]), assets=assets, index=index,
                         spatial=spatial, callers=callers, overlay=CallerOverlay(mark),
-                        heat=heat_areas(tables, spatial), tiles=tiles)
+                        heat_areas=LazyHeatAreas(tables, spatial), tiles=tiles)
+
+
+class LazyHeatAreas:
+    """:func:`heat_areas` of one data version, computed once on first :meth:`get` (thread-safe);
+    holds only the columns it needs until then."""
+
+    def __init__(self, tables: dict, spatial: SpatialIndex) -> None:
+        c = tables["customers"]
+        self._inputs: dict | None = {
+            "customers": c[["lon", "lat", "transformer_id"]].copy(), "transformers": tables["transformers"][["id", "feeder_id"]].copy()}
+        self._spatial = spatial
+        self._value: HeatAreas | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> HeatAreas:
+        value = self._value
+        if value is not None:
+            return value
+        with self._lock:
+            if self._value is None:
+                assert self._inputs is not None
+                self._value = heat_areas(self._inputs, self._spatial)
+                self._inputs = None
+            return self._value
 
 
 def heat_areas(tables: dict, spatial: SpatialIndex) -> HeatAreas:

@@ -82,9 +82,10 @@ class HeatAreas:
             clon = np.array([c[1] for c in centres], dtype=float)
             self.cell_arrays[res] = (ids, counts, clon, clat)
         tr = pd.Series(np.asarray(transformer, dtype=object))
-        tr = tr.where(tr.map(lambda v: isinstance(v, str) and v != ""), None)
+        named = np.fromiter((type(v) is str and v != "" for v in tr.to_numpy()), dtype=bool, count=len(tr))
+        tr = tr.where(named, None)
         self.transformers: dict[str, int] = {str(k): int(v) for k, v in tr.value_counts().items()}
-        fd = tr.map(lambda t: feeders.get(t) if t is not None else None)
+        fd = tr.map(dict(feeders)).where(named, None)
         self.feeders_of = dict(feeders)
         self.feeder_customers: dict[str, int] = {str(k): int(v) for k, v in fd.value_counts().items()}
         self.shapes: dict[str, dict[str, Any]] = {"transformer": dict(zip(map(str, hull_ids), hulls)), "feeder": {}}
