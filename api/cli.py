@@ -715,14 +715,8 @@ def interactions_import_cmd(
     from loaders.rejects import default_rejects_path, is_reject_report, write_rejects
 
     settings = _settings(database_url)
-    engine = _engine(settings)
-    try:
-        result, bad, info = import_interactions_file(engine, file, service_area=settings.service_area,
-                                                     screeners=screeners_for(settings))
-    except GridAtlasError as exc:
-        raise _refused(exc) from exc
-    finally:
-        engine.dispose()
+    result, bad, info = _run_load(settings, lambda engine, progress: import_interactions_file(
+        engine, file, service_area=settings.service_area, screeners=screeners_for(settings), progress=progress))
     counts = result.to_dict()
     console.print(f"{file.name} ({info['encoding'] or 'xlsx'}): received {counts['received']}, inserted {counts['inserted']}, "
                   f"updated {counts['updated']}, unchanged {counts['unchanged']}; matched "

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,13 +32,18 @@ def screeners_for(settings: Any, screener: AlertScreener | None = None) -> tuple
 
 
 def import_interactions_file(engine: Engine, path: Path, *, service_area: BBox, display_name: str | None = None,
-                             screeners: tuple[Screener, ...] = ()) -> tuple[IngestResult, list[Reject], dict[str, Any]]:
+                             screeners: tuple[Screener, ...] = (),
+                             progress: Callable[[str, int, int], None] | None = None,
+                             ) -> tuple[IngestResult, list[Reject], dict[str, Any]]:
     """Read ``path`` and ingest its good rows in one transaction; returns the result, the reject rows
     (for :func:`loaders.rejects.write_rejects`) and how the file was read. An unusable file raises
     :class:`loaders.mapping.MappingError` before anything is written."""
     name = display_name or Path(path).name
     source = read_interactions_file(path, display_name=name)
-    result = ingest(engine, source.records, service_area=service_area, rows=source.rows, screeners=screeners)
+    if progress is not None:
+        progress("read interactions", len(source.records), len(source.records))
+    result = ingest(engine, source.records, service_area=service_area, rows=source.rows, screeners=screeners,
+                    progress=progress)
     rejects = [Reject(name, "", p.row, p.id or "", _label(p.field, source.columns), "" if p.value is None else str(p.value),
                       p.reason) for p in result.rejects]
     info = {"file": name, "encoding": source.encoding, "columns": source.columns}

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -248,25 +248,32 @@ def _same(a: object, b: object) -> bool:
 
 # ------------------------------------------------------------------------------- ingest
 def ingest_interactions(conn: Connection, records: Iterable[Mapping[str, Any]], *, service_area: BBox,
-                        rows: Sequence[int] | None = None, screeners: Sequence[Screener] = ()) -> IngestResult:
+                        rows: Sequence[int] | None = None, screeners: Sequence[Screener] = (),
+                        progress: Callable[[str, int, int], None] | None = None) -> IngestResult:
     """Check, match, place and write ``records`` in the caller's transaction (see the module docstring).
 
     ``rows``: the row number of each record in its source, for the rejects (default 1, 2, …).
-    Rejected records are left out; the others are written. Returns the counts and the rejects.
+    Rejected records are left out; the others are written in batches of 50,000 (each batch's
+    rollup deltas summed in memory and upserted once). ``progress(stage, done, total)`` is
+    called as the checks and the batches advance. Returns the counts and the rejects.
     """
     records = list(records)
     numbers = list(rows) if rows is not None else list(range(1, len(records) + 1))
     result = IngestResult(received=len(records))
     seen: set[str] = set()
     clean: list[dict[str, Any]] = []
-    for record, row in zip(records, numbers):
+    for i, (record, row) in enumerate(zip(records, numbers)):
         good, problems = _check(record, row, service_area, seen)
         result.rejects += problems
         if good is not None:
             clean.append(good)
+        if progress is not None and i % _CHUNK == _CHUNK - 1:
+            progress("check interactions", i + 1, len(records))
     feeders = transformer_feeders(conn) if clean else {}
     for start in range(0, len(clean), _CHUNK):
         _write_chunk(conn, clean[start:start + _CHUNK], feeders, result, screeners)
+        if progress is not None:
+            progress("write interactions", min(start + _CHUNK, len(clean)), len(clean))
     return result
 
 
@@ -327,10 +334,12 @@ def _write_chunk(conn: Connection, clean: list[dict[str, Any]], feeders: Mapping
 
 
 def ingest(engine: Engine, records: Iterable[Mapping[str, Any]], *, service_area: BBox,
-           rows: Sequence[int] | None = None, screeners: Sequence[Screener] = ()) -> IngestResult:
+           rows: Sequence[int] | None = None, screeners: Sequence[Screener] = (),
+           progress: Callable[[str, int, int], None] | None = None) -> IngestResult:
     """:func:`ingest_interactions` in a transaction of its own (all written, or nothing)."""
     with engine.begin() as conn:
-        return ingest_interactions(conn, records, service_area=service_area, rows=rows, screeners=screeners)
+        return ingest_interactions(conn, records, service_area=service_area, rows=rows, screeners=screeners,
+                                   progress=progress)
 
 
 def ingest_all_or_nothing(engine: Engine, records: Iterable[Mapping[str, Any]], *, service_area: BBox,
