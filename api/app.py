@@ -109,7 +109,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.customer_views = ViewCaches()
         app.state.events = EventHub(engine, poll_interval_s=settings.events_poll_interval_s,
                                     retention=dt.timedelta(hours=settings.events_retention_h))
-        app.state.heat_cubes = RollupCubes()  # the heat rollups in memory, re-read after each ingest
+        app.state.heat_cubes = RollupCubes()  # the heat rollups in memory, following each ingest incrementally
         app.state.topology_status = "compiling"
         # -- sensitive-word alerts (issue 15): one matcher per process, rebuilt when the lexicon version moves
         app.state.lexicon = LexiconCache()

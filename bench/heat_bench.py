@@ -176,6 +176,7 @@ def bench_store(name: str, url: str, repeat: int, n_ingest: int, n_follow: int =
                 entry["raw_count"] = int(sum(n for _, n in raw))
                 entry["ratio"] = round(entry["raw_group_by"]["median_ms"] / entry["ours"]["median_ms"], 1)
             res[key] = entry
+            print(name, key, json.dumps(entry, ensure_ascii=False), file=sys.stderr, flush=True)
         hq = HeatQuery("transformer", *YEAR)
         t0 = time.perf_counter()
         body = hotspots(heat(conn, areas, hq, cubes), areas)
@@ -189,8 +190,9 @@ def bench_store(name: str, url: str, repeat: int, n_ingest: int, n_follow: int =
                                      "hot": body["hot"], "cold": body["cold"], "areas": body["inputs"]["areas"]}
         res["cubes"] = {"full_reads": cubes.stats["full_reads"], "last_full_read_ms": cubes.stats["last_full_read_ms"],
                         "mb": round(sum(c.nbytes for _, c in cubes._cubes.values()) / 2**20, 1),
-                        "layers": {f"{k[0]}{k[1] or ''}": c.layers for k, c in cubes._cubes.items()}}
+                        "layers": {f"{k[0]}{k[1] or ''}": c.layers for k, (_, c) in cubes._cubes.items()}}
     out["heat"] = res
+    print(name, "heat", json.dumps(res, ensure_ascii=False), file=sys.stderr, flush=True)
     if n_follow:
         # the cubes follow an ingest: the next query applies the rollup rows it changed, not a full read
         follow = _records(customers, n_follow, seed=11)
