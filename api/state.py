@@ -9,6 +9,7 @@ from sqlalchemy.engine import Engine
 
 from gis.contacts import latest_history_id
 from gis.grid_tiles import GridTiles, build_grid_tiles
+from gis.point_lookup import PointLookup
 from gis.search import CallerIndex, build_caller_index
 from gis.search.overlay import CallerOverlay, OverlaidIndex, catch_up
 from gis.spatial_index import SpatialIndex, build_spatial_index
@@ -32,6 +33,9 @@ class GridSnapshot:
     overlay: CallerOverlay = field(default_factory=CallerOverlay)
     heat: HeatAreas | None = None  # customers per H3 cell / 台区 / feeder (interactions.heat)
     tiles: GridTiles | None = None  # the map's level-of-detail grid tiles (gis.grid_tiles)
+    # where point equipment stands, by id (the trouble-call layer places devices and 台区 with them)
+    switch_points: PointLookup | None = None
+    transformer_points: PointLookup | None = None
 
     @property
     def caller_index(self) -> OverlaidIndex | None:
@@ -61,7 +65,9 @@ def load_snapshot(engine: Engine, *, tile_cache_bytes: int = 64 * 1024 * 1024) -
                              cache_bytes=tile_cache_bytes)
     return GridSnapshot(version=int(latest["id"]), assets=assets, index=index,
                         spatial=spatial, callers=callers, overlay=CallerOverlay(mark),
-                        heat=heat_areas(tables, spatial), tiles=tiles)
+                        heat=heat_areas(tables, spatial), tiles=tiles,
+                        switch_points=PointLookup.from_frame(tables["switches"][["id", "name"]].merge(switch_xy, on="id")),
+                        transformer_points=PointLookup.from_frame(tables["transformers"]))
 
 
 def heat_areas(tables: dict, spatial: SpatialIndex) -> HeatAreas:
