@@ -921,6 +921,7 @@ def alerts_list(
             rows = list_alerts(conn, limit=limit, state=state, category=category, transformer_id=transformer)
     for row in rows:
         row.pop("fold_key", None)
+        row.pop("open_fold_key", None)
     if as_json:
         typer.echo(json.dumps({"data": rows, "count": len(rows)}, ensure_ascii=False, indent=2, default=str))
         return

@@ -13,6 +13,7 @@ from gis.validation import BBox
 from interactions.alerts import AlertScreener, rules_from
 from interactions.ingest import IngestResult, Screener, ingest
 from interactions.lexicon import LexiconCache
+from interactions.trouble_calls import RepairCallNotifier
 from loaders.interactions_file import read_interactions_file
 from loaders.rejects import Reject
 
@@ -20,7 +21,8 @@ __all__ = ["import_interactions_file", "screeners_for"]
 
 
 def screeners_for(settings: Any, screener: AlertScreener | None = None) -> tuple[Screener, ...]:
-    """The screeners every ingest runs: the sensitive-word alerts (issue 15).
+    """The screeners every ingest runs (issue 15): the sensitive-word alerts, and the announcement of
+    new repair calls (报修) on the ``trouble_calls`` channel that the map's trouble-call layer follows.
 
     An API process passes its own ``app.state.alert_screener`` (one matcher per process); a
     command builds one for itself.
@@ -28,7 +30,10 @@ def screeners_for(settings: Any, screener: AlertScreener | None = None) -> tuple
     if screener is None:
         screener = AlertScreener(LexiconCache(), rules_from(settings.alert_fold_window_s, settings.alert_escalation_hits,
                                                             settings.alert_escalation_window_s))
-    return (screener,)
+    return (screener, _NOTIFIER)
+
+
+_NOTIFIER = RepairCallNotifier()
 
 
 def import_interactions_file(engine: Engine, path: Path, *, service_area: BBox, display_name: str | None = None,

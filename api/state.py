@@ -9,6 +9,7 @@ from sqlalchemy.engine import Engine
 
 from gis.contacts import latest_history_id
 from gis.grid_tiles import GridTiles, build_grid_tiles
+from gis.point_lookup import PointLookup
 from gis.search import CallerIndex, build_caller_index
 from gis.search.overlay import CallerOverlay, OverlaidIndex, catch_up
 from gis.spatial_index import SpatialIndex, build_spatial_index
@@ -33,6 +34,9 @@ class GridSnapshot:
     # customers per H3 cell / 台区 / feeder (interactions.heat): built on first use, see `heat`
     heat_areas: LazyHeatAreas | None = None
     tiles: GridTiles | None = None  # the map's level-of-detail grid tiles (gis.grid_tiles)
+    # where point equipment stands, by id (the trouble-call layer places devices and 台区 with them)
+    switch_points: PointLookup | None = None
+    transformer_points: PointLookup | None = None
 
     @property
     def heat(self) -> HeatAreas | None:
@@ -69,7 +73,9 @@ def load_snapshot(engine: Engine, *, tile_cache_bytes: int = 64 * 1024 * 1024) -
                              cache_bytes=tile_cache_bytes)
     return GridSnapshot(version=int(latest["id"]), assets=assets, index=index,
                         spatial=spatial, callers=callers, overlay=CallerOverlay(mark),
-                        heat_areas=LazyHeatAreas(tables, spatial), tiles=tiles)
+                        heat_areas=LazyHeatAreas(tables, spatial), tiles=tiles,
+                        switch_points=PointLookup.from_frame(tables["switches"][["id", "name"]].merge(switch_xy, on="id")),
+                        transformer_points=PointLookup.from_frame(tables["transformers"]))
 
 
 class LazyHeatAreas:

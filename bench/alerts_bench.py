@@ -166,11 +166,27 @@ def bench_rollup(args) -> dict[str, object]:
         cpu.append((time.process_time() - c) * 1000)
     found = {p.device for p in result.predictions}
     expected = {str(prot.ids[d]) for d in planted}
+    # what the API adds for the map (api.trouble_map): device points, affected areas, located calls
+    from api.trouble_map import map_answer
+
+    map_exact, map_masked = [], []
+    for _ in range(args.repeat):
+        t = time.perf_counter()
+        answer = map_answer(snapshot, result, calls, exact=True, decimals=None, with_customers=False)
+        map_exact.append((time.perf_counter() - t) * 1000)
+        t = time.perf_counter()
+        map_answer(snapshot, result, calls, exact=False, decimals=2, with_customers=False)
+        map_masked.append((time.perf_counter() - t) * 1000)
     return {"bench": "rollup", "customers": ix.n_customers, "devices": len(prot), "calls": len(calls),
             "planted_faults": len(planted), "predicted": len(result.predictions),
             "planted_found": len(found & expected), "unexplained": len(result.unexplained),
             "snapshot_load_s": round(load_s, 1), "protection_index_build_ms": round(prot_s * 1000, 1),
-            "analyze_ms": _stats(times), "analyze_cpu_ms": _stats(cpu), "machine": _machine()}
+            "analyze_ms": _stats(times), "analyze_cpu_ms": _stats(cpu),
+            "map_answer_exact_ms": _stats(map_exact), "map_answer_masked_ms": _stats(map_masked),
+            "located_calls": len(answer["located_calls"]),
+            "ratio_analyze_plus_map_to_analyze": round((statistics.median(times) + statistics.median(map_exact))
+                                                        / statistics.median(times), 2),
+            "machine": _machine()}
 
 
 def bench_live(args) -> dict[str, object]:

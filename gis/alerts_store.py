@@ -4,6 +4,12 @@ The rules (what folds into what, when an escalation is raised, which state chang
 allowed) belong to ``interactions.alerts``; this module only reads and writes rows, in the
 caller's transaction. Times are stored in UTC and returned time-zone aware.
 
+Folding is race-free on both stores: the alert that takes the folds of a customer and category
+holds ``open_fold_key`` under a unique partial index, and a new alert is inserted with ``ON
+CONFLICT DO NOTHING`` — of two screeners opening the same one at once, the second inserts
+nothing and folds into the first one's (PostgreSQL waits for the first to commit; SQLite's
+ingest holds the write lock from its ``BEGIN IMMEDIATE``).
+
 State workflow: ``new → acknowledged → resolved`` (with a note), and ``false_positive`` from
 ``new`` or ``acknowledged``. A state change is one ``UPDATE … WHERE id = ? AND state = ?``:
 of two concurrent changes exactly one wins, the other gets :class:`~gis.errors.Conflict`
@@ -17,6 +23,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import and_, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
 from gis.errors import Conflict, InvalidInput, NotFound
@@ -31,8 +39,8 @@ from gis.models import (
 )
 
 __all__ = [
-    "TRANSITIONS", "OPEN_STATES", "utc", "customer_places", "screened_interactions", "open_alert_for",
-    "insert_alert", "fold_into", "insert_hit", "hits_in_area", "escalated_since", "insert_escalation",
+    "TRANSITIONS", "OPEN_STATES", "utc", "customer_places", "screened_interactions", "fold_holder",
+    "release_fold", "insert_alert", "fold_into", "insert_hit", "hits_in_area", "escalated_since", "insert_escalation",
     "list_alerts", "get_alert", "alert_hits", "set_state", "list_escalations",
 ]
 
@@ -91,23 +99,35 @@ def screened_interactions(conn: Connection, interaction_ids: Iterable[str]) -> s
     return found
 
 
-def open_alert_for(conn: Connection, fold_key: str, category: str, since: dt.datetime) -> dict[str, Any] | None:
-    """The newest open alert of ``fold_key`` and ``category`` whose last hit is at or after ``since``
-    (locked on PostgreSQL until the caller's transaction ends)."""
-    query = (select(_A).where(_A.c.fold_key == fold_key, _A.c.category == category, _A.c.last_at >= utc(since),
-                              _A.c.state.in_(OPEN_STATES))
-             .order_by(_A.c.last_at.desc(), _A.c.id.desc()).limit(1))
+def fold_holder(conn: Connection, open_key: str) -> dict[str, Any] | None:
+    """The alert that takes the folds of ``open_key`` (``"<fold_key>|<category>"``), if any (locked on
+    PostgreSQL until the caller's transaction ends, so a concurrent screener waits for this one)."""
+    query = select(_A).where(_A.c.open_fold_key == open_key)
     if conn.dialect.name == "postgresql":
         query = query.with_for_update()
     row = conn.execute(query).mappings().first()
     return _row(row) if row is not None else None
 
 
-def insert_alert(conn: Connection, **values: Any) -> int:
+def release_fold(conn: Connection, alert_id: int, open_key: str) -> None:
+    """``alert_id`` stops taking the folds of ``open_key`` (a newer alert is about to take over)."""
+    conn.execute(update(_A).where(_A.c.id == alert_id, _A.c.open_fold_key == open_key).values(open_fold_key=None))
+
+
+def insert_alert(conn: Connection, **values: Any) -> int | None:
+    """A new alert; its id, or None when ``open_fold_key`` is given and another alert holds it
+    (a concurrent screener opened it first: fold into that one instead)."""
     now = dt.datetime.now(dt.timezone.utc)
     values = {**values, "first_at": utc(values["first_at"]), "last_at": utc(values["last_at"])}
-    return int(conn.execute(_A.insert().values(state="new", count=1, created_at=now, updated_at=now, **values)
-                            .returning(_A.c.id)).scalar_one())
+    row = {"state": "new", "count": 1, "created_at": now, "updated_at": now, **values}
+    if not values.get("open_fold_key"):
+        return int(conn.execute(_A.insert().values(**row).returning(_A.c.id)).scalar_one())
+    dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    stmt = (dialect_insert(_A).values(**row)
+            .on_conflict_do_nothing(index_elements=[_A.c.open_fold_key], index_where=_A.c.open_fold_key.isnot(None))
+            .returning(_A.c.id))
+    found = conn.execute(stmt).scalar_one_or_none()
+    return int(found) if found is not None else None
 
 
 def fold_into(conn: Connection, alert_id: int, *, occurred_at: dt.datetime, severity: str) -> int:
@@ -199,6 +219,8 @@ def set_state(conn: Connection, alert_id: int, *, to: str, actor: str, note: str
                        field="state", value=f"{frm}->{to}")
     now = dt.datetime.now(dt.timezone.utc)
     values: dict[str, Any] = {"state": to, "state_by": actor[:100], "updated_at": now}
+    if to not in OPEN_STATES:
+        values["open_fold_key"] = None  # a closed alert takes no more folds: the next hit opens a new one
     if note is not None:
         values["note"] = note
     done = conn.execute(update(_A).where(and_(_A.c.id == alert_id, _A.c.state == frm)).values(**values))

@@ -25,6 +25,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -679,6 +680,10 @@ class Alert(Base):
         CheckConstraint(_in("state", ALERT_STATES), name="ck_alerts_state"),
         Index("ix_alerts_fold", "fold_key", "category", "last_at"),
         Index("ix_alerts_state_time", "state", "last_at"),
+        # at most one alert takes the folds of a customer and category: two screeners racing to open
+        # the first one meet here (INSERT … ON CONFLICT DO NOTHING, then fold into the winner)
+        Index("uq_alerts_open_fold", "open_fold_key", unique=True,
+              sqlite_where=text("open_fold_key IS NOT NULL"), postgresql_where=text("open_fold_key IS NOT NULL")),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -686,6 +691,8 @@ class Alert(Base):
     category: Mapped[str] = mapped_column(String(16))
     severity: Mapped[str] = mapped_column(String(8))
     fold_key: Mapped[str | None] = mapped_column(String(64))  # "a:<户号>" or "p:<caller phone>"
+    # "<fold_key>|<category>" while this alert takes repeated hits; cleared when it closes or a newer one takes over
+    open_fold_key: Mapped[str | None] = mapped_column(String(96))
     account_no: Mapped[str | None] = mapped_column(String(32), index=True)
     transformer_id: Mapped[str | None] = mapped_column(String(64), index=True)
     feeder_id: Mapped[str | None] = mapped_column(String(64))

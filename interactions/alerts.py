@@ -34,7 +34,7 @@ from sqlalchemy.engine import Connection
 from gis import alerts_store as store
 from gis.audit import record_event
 from gis import events
-from gis.errors import InvalidInput
+from gis.errors import Conflict, InvalidInput
 from interactions.lexicon import LexiconCache
 from interactions.matching import Match, severity_max
 
@@ -147,24 +147,39 @@ class AlertScreener:
         interaction_id = str(row["id"])
         for category, matches in sorted(by_category.items()):
             severity = severity_max(m.severity for m in matches)
-            existing = (store.open_alert_for(conn, fold_key, category, at - self.rules.fold_window)
-                        if fold_key else None)
-            if existing is not None:
-                alert_id = int(existing["id"])
-                count = store.fold_into(conn, alert_id, occurred_at=at,
-                                        severity=severity_max((severity, existing["severity"])))
-                kind = "folded"
-            else:
-                alert_id = store.insert_alert(
-                    conn, category=category, severity=severity, fold_key=fold_key, account_no=account,
-                    transformer_id=transformer, feeder_id=feeder, channel=row.get("channel"),
-                    interaction_id=interaction_id, first_at=at, last_at=at)
-                count, kind = 1, "new"
+            alert_id, count, kind = self._open_or_fold(conn, fold_key, category, severity, at, dict(
+                account_no=account, transformer_id=transformer, feeder_id=feeder, channel=row.get("channel"),
+                interaction_id=interaction_id))
             store.insert_hit(conn, alert_id=alert_id, interaction_id=interaction_id, occurred_at=at,
                              transformer_id=transformer, matches=[m.to_dict() for m in matches])
             events.append(AlertEvent(kind, alert_id, category, severity, transformer, feeder, count,
                                      interaction_id=interaction_id))
         return events
+
+    def _open_or_fold(self, conn: Connection, fold_key: str | None, category: str, severity: str, at: dt.datetime,
+                      fields: dict[str, Any]) -> tuple[int, int, str]:
+        """Fold the hit into the open alert of ``fold_key`` and ``category`` whose last hit is within the
+        fold window, else open one: ``(alert id, count, "folded" | "new")``.
+
+        The open alert of a key is the one holding ``open_fold_key``; one older than the window hands
+        it over to the new alert. When a concurrent screener opens the alert first, the insert does
+        nothing and the next round folds into that alert.
+        """
+        open_key = f"{fold_key}|{category}" if fold_key else None
+        for _ in range(3):
+            holder = store.fold_holder(conn, open_key) if open_key else None
+            if holder is not None and holder["last_at"] >= at - self.rules.fold_window:
+                count = store.fold_into(conn, int(holder["id"]), occurred_at=at,
+                                        severity=severity_max((severity, holder["severity"])))
+                return int(holder["id"]), count, "folded"
+            if holder is not None:
+                store.release_fold(conn, int(holder["id"]), open_key)
+            alert_id = store.insert_alert(conn, category=category, severity=severity, fold_key=fold_key,
+                                          open_fold_key=open_key, first_at=at, last_at=at, **fields)
+            if alert_id is not None:
+                return alert_id, 1, "new"
+        raise Conflict(f"alert for {category} kept changing while this message was screened; retry",
+                       field="category", value=category)
 
     def _escalate(self, conn: Connection, transformer: str, feeder: str | None, at: dt.datetime) -> AlertEvent | None:
         since = at - self.rules.escalation_window

@@ -336,8 +336,13 @@ def _write_chunk(conn: Connection, clean: list[dict[str, Any]], feeders: Mapping
 def ingest(engine: Engine, records: Iterable[Mapping[str, Any]], *, service_area: BBox,
            rows: Sequence[int] | None = None, screeners: Sequence[Screener] = (),
            progress: Callable[[str, int, int], None] | None = None) -> IngestResult:
-    """:func:`ingest_interactions` in a transaction of its own (all written, or nothing)."""
-    with engine.begin() as conn:
+    """:func:`ingest_interactions` in a transaction of its own (all written, or nothing).
+
+    On SQLite the transaction takes the write lock at ``BEGIN IMMEDIATE``: two ingests then run one
+    after the other (the second waits up to the busy timeout) instead of both reading first and the
+    later writer failing on its stale snapshot ("database is locked").
+    """
+    with engine.connect().execution_options(sqlite_begin="IMMEDIATE") as conn, conn.begin():
         return ingest_interactions(conn, records, service_area=service_area, rows=rows, screeners=screeners,
                                    progress=progress)
 

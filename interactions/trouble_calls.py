@@ -28,11 +28,15 @@ O(calls + devices above them), after the per-version :func:`~topology.protection
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from sqlalchemy.engine import Connection
+
+from gis import events
+from gis.trouble_store import REPAIR_KIND
 
 from topology.compiled import TopologyIndex
 from topology.errors import UnknownElement
@@ -40,7 +44,7 @@ from topology.protection import PROTECTIVE_KINDS, protection_index
 from topology.state import concat_ranges, evaluate
 
 __all__ = ["TROUBLE_DEVICE_KINDS", "DEFAULT_TROUBLE_THRESHOLDS", "Call", "Prediction", "Unexplained",
-           "TroubleAnalysis", "analyze"]
+           "TroubleAnalysis", "analyze", "RepairCallNotifier", "CHANNEL", "REPAIR_KIND"]
 
 TROUBLE_DEVICE_KINDS = PROTECTIVE_KINDS
 #: kind -> (calls, percent of the downstream customers)
@@ -51,6 +55,8 @@ DEFAULT_TROUBLE_THRESHOLDS: dict[str, tuple[int, float]] = {
     "breaker": (10, 70.0),
 }
 _MIN_CALLS_FOR_SHARE = 2
+#: The live-event channel a new repair call is announced on (the map's trouble-call layer refreshes).
+CHANNEL = "trouble_calls"
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +77,8 @@ class Prediction:
     thresholds: dict[str, float]
     evidence: dict[str, Any]
     absorbed: tuple[str, ...] = ()  # predictions below that moved up into this one
+    #: customer positions (TopologyIndex order) of the customers it feeds: their coordinates and 台区 for a map
+    positions: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64), repr=False, compare=False)
 
     def to_dict(self, *, with_customers: bool = True) -> dict[str, Any]:
         out = {"device": self.device, "kind": self.kind, "calls": list(self.calls),
@@ -215,11 +223,36 @@ def _prediction(ix: TopologyIndex, prot, device: int, predicted: Mapping[int, tu
     lost = evaluate(ix, [int(prot.edge[device])], [])
     cs, ce = lost.customer_slices()
     affected = int((ce - cs).sum())
-    fed = tuple(sorted(ix.accounts(concat_ranges(cs, ce)).tolist())) if with_customers else ()
+    positions = concat_ranges(cs, ce)
+    fed = tuple(sorted(ix.accounts(positions).tolist())) if with_customers else ()
     n_calls, percent = limits[kind]
     return Prediction(
         device=str(prot.ids[device]), kind=kind,
         calls=tuple(sorted(c for calls in accounts.values() for c in calls)),
         accounts=tuple(sorted(accounts)), customers_affected=affected, customers=fed,
-        thresholds={"calls": n_calls, "percent": percent}, evidence=evidence, absorbed=tuple(sorted(absorbed)))
+        thresholds={"calls": n_calls, "percent": percent}, evidence=evidence, absorbed=tuple(sorted(absorbed)),
+        positions=positions)
 
+
+
+class RepairCallNotifier:
+    """An ingest screener: when an ingest writes repair calls (报修), one ``trouble_calls`` event in its
+    transaction says how many and their time span, so open maps re-ask ``/trouble-calls``.
+
+    The payload holds no personal data (no account, no place): the layer fetches the analysis
+    through the role-masked route.
+    """
+
+    def __init__(self, publish: Callable[..., object] | None = events.publish) -> None:
+        self._publish = publish
+
+    def __call__(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> int | None:
+        return self.screen(conn, rows)
+
+    def screen(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> int | None:
+        times = [row["occurred_at"] for row in rows if row.get("kind") == REPAIR_KIND]
+        if not times or self._publish is None:
+            return None
+        stamps = sorted(t if isinstance(t, dt.datetime) else dt.datetime.fromisoformat(str(t)) for t in times)
+        return self._publish(conn, CHANNEL, {"type": "trouble_calls.new", "calls": len(stamps),
+                                             "first_at": stamps[0].isoformat(), "last_at": stamps[-1].isoformat()})

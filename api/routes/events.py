@@ -32,6 +32,8 @@ router = APIRouter(prefix="/api/v1", tags=["events"])
 CHANNEL_ROLES: dict[str, frozenset[str]] = {
     "alerts": frozenset({"dispatcher", "agent", "analyst", "admin"}),  # sensitive-word alerts: who reads /alerts
     "calls": frozenset({"dispatcher", "agent", "admin"}),  # incoming calls, targeted at one agent's key name
+    # new repair calls (报修): who reads /trouble-calls (the payload is a count and a time span)
+    "trouble_calls": frozenset({"dispatcher", "planner", "agent", "analyst", "admin"}),
 }
 
 #: Seconds between keep-alive comments on an idle stream (proxies close silent connections).
@@ -108,7 +110,7 @@ async def _stream(hub: EventHub, sub: Subscription, channels: frozenset[str]) ->
 
 @router.get(
     "/events",
-    summary="Live events (Server-Sent Events): new alerts, incoming calls",
+    summary="Live events (Server-Sent Events): new alerts, incoming calls, new repair calls",
     description=(
         "A `text/event-stream`: first an `event: ready`, then one message per event (`id:` the event id, `event:` "
         "the channel, `data:` JSON with `id`, `channel`, `payload`, `created_at`) and a keep-alive comment every "

@@ -217,6 +217,64 @@ def test_trouble_calls_over_http_and_the_command_line(served) -> None:
     assert json.loads(cli.stdout)["predictions"][0]["device"] == transformer
 
 
+def test_trouble_calls_give_the_map_devices_areas_and_calls_masked_per_role(served) -> None:
+    """Calls under one transformer: the prediction carries the transformer's point (as stored) and an area
+    holding its customers; each call is located at its customer for a dispatcher and at its 台区 (never a
+    house) for an analyst; GeoJSON for GIS tools carries the same devices and calls."""
+    from gis.store import read_asset_tables
+
+    area = CUSTOMERS.groupby("transformer_id").account_no.apply(list)
+    transformer = [t for t, accounts in area.items() if len(accounts) >= 10][1]
+    callers = CUSTOMERS[CUSTOMERS.account_no.isin(sorted(area[transformer])[:4])].set_index("account_no")
+    start = dt.datetime(2031, 4, 1, 8, 0, tzinfo=dt.timezone(dt.timedelta(hours=8)))
+    engine = make_engine(served.database_url)
+    try:
+        with engine.begin() as conn:
+            for i, account in enumerate(callers.index):
+                record_interaction(conn, {"id": f"tm-{i}", "account_no": account, "channel": "95598电话",
+                                          "kind": "报修", "text": "停电", "caller_phone": None,
+                                          "occurred_at": start + dt.timedelta(minutes=i)})
+        trafos = read_asset_tables(engine)["transformers"].set_index("id")
+    finally:
+        engine.dispose()
+    window = {"from": start.isoformat(), "to": (start + dt.timedelta(hours=1)).isoformat()}
+    point = trafos.loc[transformer]
+    with _client(served, "dispatcher") as c:
+        body = c.get("/api/v1/trouble-calls", params=window).json()
+    [p] = body["predictions"]
+    assert p["device"] == transformer and p["location"] == pytest.approx({"lon": point.lon, "lat": point.lat})
+    assert p["name"] == trafos.loc[transformer, "name"]
+    ring = p["area"]["coordinates"][0] if p["area"]["type"] == "Polygon" else p["area"]["coordinates"][0][0]
+    xs, ys = [x for x, _ in ring], [y for _, y in ring]
+    members = CUSTOMERS[CUSTOMERS.transformer_id == transformer]
+    assert min(xs) <= members.lon.astype(float).min() + 1e-6 and max(xs) >= members.lon.astype(float).max() - 1e-6
+    assert min(ys) <= members.lat.astype(float).min() + 1e-6 and max(ys) >= members.lat.astype(float).max() - 1e-6
+    assert body["call_points"] == "customer"
+    located = {c["call"]: c for c in body["located_calls"]}
+    assert sorted(located) == [f"tm-{i}" for i in range(4)]
+    for i, account in enumerate(callers.index):
+        c = located[f"tm-{i}"]
+        assert (c["account_no"], c["device"], c["precision"], c["transformer_id"]) == (account, transformer, "customer", transformer)
+        assert (c["lon"], c["lat"]) == pytest.approx((float(callers.loc[account, "lon"]), float(callers.loc[account, "lat"])))
+    with _client(served, "analyst") as c:
+        masked = c.get("/api/v1/trouble-calls", params=window).json()
+        geo = c.get("/api/v1/trouble-calls", params=window, headers={"Accept": "application/geo+json"})
+    assert masked["call_points"] == "transformer" and [p["device"] for p in masked["predictions"]] == [transformer]
+    for c in masked["located_calls"]:
+        assert c["precision"] == "transformer"
+        assert (c["lon"], c["lat"]) == pytest.approx((point.lon, point.lat))      # the 台区's point, shared by all
+        assert (round(c["lon"], 5), round(c["lat"], 5)) != (round(float(callers.loc[c["account_no"], "lon"]), 5),
+                                                            round(float(callers.loc[c["account_no"], "lat"]), 5))
+    assert geo.status_code == 200 and geo.headers["content-type"].startswith("application/geo+json")
+    fc = geo.json()
+    kinds = [f["properties"]["feature"] for f in fc["features"]]
+    assert fc["type"] == "FeatureCollection" and kinds.count("device") == 1 and kinds.count("call") == 4
+    device = next(f for f in fc["features"] if f["properties"]["feature"] == "device")
+    assert device["geometry"]["coordinates"] == pytest.approx([point.lon, point.lat]) and device["properties"]["calls"] == 4
+    assert all(f["geometry"]["coordinates"] == pytest.approx([point.lon, point.lat])
+               for f in fc["features"] if f["properties"]["feature"] == "call")
+
+
 def test_lexicon_and_alerts_on_the_command_line(served) -> None:
     word = f"命令行词{uuid.uuid4().hex[:4]}"
     r = run("lexicon", "add", word, "--category", "法律诉讼", "--severity", "low", db=served.database_url)

@@ -197,3 +197,95 @@ def test_another_workers_matcher_learns_of_a_change_before_its_next_message(empt
         assert [m.word for m in worker_b.matcher(conn).find("我们要去烧 纸")] == ["烧纸"]
         assert worker_b.matcher(conn) is worker_b.current  # no rebuild while the version stands
     assert worker_b.builds == 2
+
+
+class _Meet:
+    """An ingest screener that holds each ingest, inside its transaction, until the other one arrives
+    (at most ``timeout_s``): both then screen at the same moment. Where the store serializes the
+    ingests (SQLite's BEGIN IMMEDIATE), the first waits out the timeout alone."""
+
+    def __init__(self, parties: int = 2, timeout_s: float = 3.0) -> None:
+        self.barrier = threading.Barrier(parties)
+        self.timeout_s = timeout_s
+        self.met = False
+
+    def screen(self, conn, rows) -> None:
+        try:
+            self.barrier.wait(self.timeout_s)
+            self.met = True
+        except threading.BrokenBarrierError:
+            pass
+
+
+def _race(engine, run) -> tuple[_Meet, list[BaseException]]:
+    """``run(meet, ident, minutes)`` in two threads at once (each on its own connection)."""
+    meet = _Meet()
+    errors: list[BaseException] = []
+
+    def worker(ident: str, minutes: int) -> None:
+        try:
+            run(meet, ident, minutes)
+        except BaseException as exc:  # noqa: BLE001 - reported by the test
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(f"race-{k}", k)) for k in (1, 2)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(30)
+    return meet, errors
+
+
+def _one_alert_of_two(engine, meet: _Meet, errors: list[BaseException], **where: str) -> None:
+    assert errors == []
+    with engine.connect() as conn:
+        alerts = alerts_store.list_alerts(conn, limit=10, **where)
+        assert [(a["category"], a["count"], a["state"]) for a in alerts] == [("媒体曝光", 2, "new")]
+        assert sorted(h["interaction_id"] for h in alerts_store.alert_hits(conn, alerts[0]["id"])) == ["race-1", "race-2"]
+    if engine.dialect.name == "postgresql":  # SQLite serializes writers: there the first one waited alone
+        assert meet.met, "the two screenings did not run at the same time"
+
+
+def test_two_workers_screening_the_same_customer_at_once_open_one_alert(city_store) -> None:
+    """Two transactions on two connections write one customer's messages and screen them at the same
+    moment: exactly one alert, count 2, both messages (without the fold guard: two alerts on PostGIS)."""
+    account = _customers(city_store, 1)[0]["account_no"]
+    screener = AlertScreener(LexiconCache(), publish=None)
+
+    def run(meet: _Meet, ident: str, minutes: int) -> None:
+        row = _msg(ident, account, "不修好我就找记者曝光", minutes)
+        with city_store.connect().execution_options(sqlite_begin="IMMEDIATE") as conn, conn.begin():
+            record_interaction(conn, row)
+            meet.screen(conn, [row])
+            screener(conn, [row])
+
+    meet, errors = _race(city_store, run)
+    _one_alert_of_two(city_store, meet, errors, account_no=account)
+
+
+def test_two_concurrent_ingests_of_one_unknown_caller_open_one_alert(city_store) -> None:
+    """The whole ingest, twice at once (threads, two connections): an unknown caller known by phone only
+    (nothing placed, so no rollup row orders the two transactions) folds into one alert, count 2."""
+    from interactions.ingest import ingest
+
+    screener = AlertScreener(LexiconCache(), publish=None)
+    phone = "13912340000"
+
+    def run(meet: _Meet, ident: str, minutes: int) -> None:
+        record = {"id": ident, "channel": "微信", "kind": "投诉", "caller_phone": phone,
+                  "occurred_at": (T0 + dt.timedelta(minutes=minutes)).isoformat(), "text": "不修好我就找记者曝光"}
+        ingest(city_store, [record], service_area=(112.5, 22.5, 113.6, 23.6), screeners=(meet, screener))
+
+    meet, errors = _race(city_store, run)
+    _one_alert_of_two(city_store, meet, errors, category="媒体曝光")
+
+
+def test_a_closed_alert_hands_its_fold_key_to_the_next_one(city_store) -> None:
+    c = _customers(city_store, 1)[0]["account_no"]
+    screener = AlertScreener(LexiconCache(), publish=None)
+    first = _ingest(city_store, screener, [_msg("h1", c, "我要找记者")])
+    with city_store.begin() as conn:
+        change_state(conn, first[0].alert_id, "false_positive", actor="t", role="agent", publish=None)
+    second = _ingest(city_store, screener, [_msg("h2", c, "我要找记者", 5), _msg("h3", c, "我要找记者", 6)])
+    assert [(e.kind, e.count) for e in second] == [("new", 1), ("folded", 2)]
+    assert second[0].alert_id != first[0].alert_id

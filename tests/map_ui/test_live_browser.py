@@ -165,6 +165,10 @@ def test_an_alert_ingested_while_the_map_is_open_shows_its_notice_and_resolves_f
     page.wait_for_selector(f"{selector}[data-state='resolved']")
     stored = _api(live_url, f"/api/v1/alerts/{alert['id']}", "live-dispatcher")
     assert (stored["state"], stored["note"]) == ("resolved", "已回访，客户表示理解")
+    notice.locator(".ga-notice-head").focus()                       # Escape closes the notice the keyboard is in
+    page.keyboard.press("Escape")
+    page.wait_for_selector(selector, state="detached", timeout=2_000)
+    assert page.locator(".ga-notice").count() == 0 and page.evaluate("() => window.gridatlas.notices.size") == 0
     _clean(page, rec)
 
 
@@ -206,8 +210,9 @@ def test_an_incoming_call_opens_the_customer_on_its_agents_map_only(signed_in: A
         assert page.locator(".ga-call").is_hidden()
         assert page.evaluate("() => window.gridatlas.call") is None
         assert page.locator(".ga-view").is_hidden()
-    assert page_b.evaluate("() => window.gridatlas.live.channels") == ["alerts", "calls"]
-    assert planner.evaluate("() => window.gridatlas.live.channels") == []  # planners do not read alerts
+    assert page_b.evaluate("() => window.gridatlas.live.channels") == ["alerts", "calls", "trouble_calls"]
+    # planners do not read alerts nor take calls; they read /trouble-calls
+    assert planner.evaluate("() => window.gridatlas.live.channels") == ["trouble_calls"]
     for page, rec in ((page_a, rec_a), (page_b, rec_b), (planner, rec_p)):
         _clean(page, rec)
 

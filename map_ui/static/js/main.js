@@ -9,7 +9,8 @@
  * openFeature, showUpstream, showDownstream, clearHighlight, highlightedSegmentIds,
  * highlightedTransformerIds, errors, openView, view, viewport, viewportBody, viewportMarkers,
  * loadViewport, search, clickAt, grid, fitExtent, live (the stream's state), notices (alert id -> notice),
- * showAlert(id), call (the open incoming call), openCall(id), me (GET /me once loaded)}.
+ * showAlert(id), call (the open incoming call), openCall(id), me (GET /me once loaded), troubleCalls (the
+ * trouble-call layer: state, open(), load(), setWindow(preset, custom), focusDevice(id))}.
  */
 
 import { createApi, takeKeyFromHash } from './api.js';
@@ -30,6 +31,7 @@ import { installPlan } from './panels/plan.js';
 import { installLive } from './live.js';
 import { installAlerts } from './panels/alerts.js';
 import { installCalls } from './panels/calls.js';
+import { installTroubleCalls } from './layers/trouble_calls.js';
 import { installMe } from './me.js';
 import { pickLanguage, translator, LANG_STORE } from './i18n.js';
 
@@ -66,9 +68,10 @@ const layers = ctx.layers = {
   meter_boxes: L.featureGroup(),
   customers: L.featureGroup(),      // single customers (canvas) and server-side clusters of the viewport
   sensitive_customers: L.featureGroup(),
-  highlight: L.featureGroup()
+  highlight: L.featureGroup(),
+  trouble_calls: L.featureGroup()   // probable failed devices of the repair calls (issue 15): drawn when its panel opens
 };
-Object.values(layers).forEach((g) => g.addTo(map));
+Object.values(layers).filter((g) => g !== layers.trouble_calls).forEach((g) => g.addTo(map));
 
 const OVERLAYS = [
   ['substations', '<span class="ga-lc">■</span>' + t('layer_substations')],
@@ -80,7 +83,8 @@ const OVERLAYS = [
   ['meter_boxes', '<span class="ga-lc" style="color:#7d8b99">▪</span>' + t('layer_meter_boxes')],
   ['customers', '<span class="ga-lc" style="color:#34495e">◉</span>' + t('layer_customers')],
   ['sensitive_customers', '<span class="ga-lc" style="color:#c2185b">◆</span>' + t('layer_sensitive')],
-  ['highlight', '<span class="ga-lc" style="color:#e0b800">━</span>' + t('layer_highlight')]
+  ['highlight', '<span class="ga-lc" style="color:#e0b800">━</span>' + t('layer_highlight')],
+  ['trouble_calls', '<span class="ga-lc" style="color:#c0392b">⬤</span>' + t('layer_trouble_calls')]
 ];
 const layerControl = L.control.layers(null, null, { collapsed: false, position: 'topright' }).addTo(map);
 OVERLAYS.forEach((o) => layerControl.addOverlay(layers[o[0]], o[1]));
@@ -149,6 +153,7 @@ installPlan(ctx);
 installLive(ctx);
 installAlerts(ctx);
 installCalls(ctx);
+installTroubleCalls(ctx);
 ga.live = ctx.live.state;
 ga.liveControl = ctx.live;
 

@@ -45,7 +45,7 @@ export function installAlerts(ctx) {
     ]);
     head.addEventListener('click', () => toggle(n));
     const close = el('button', { type: 'button', class: 'ga-close', title: t('dismiss_notice'), 'aria-label': t('dismiss_notice') }, '×');
-    close.addEventListener('click', () => { div.remove(); notices.delete(a.id); });
+    close.addEventListener('click', () => dismiss(n));
     div.appendChild(close);
     div.appendChild(head);
     div.appendChild(el('div', { class: 'ga-notice-where' }, [
@@ -84,6 +84,24 @@ export function installAlerts(ctx) {
     if (n.msg) body.appendChild(el('div', { class: 'ga-notice-msg', role: 'alert', text: n.msg }));
     div.appendChild(body);
   }
+
+  function dismiss(n) {
+    const hadFocus = n.div.contains(document.activeElement);
+    n.div.remove();
+    notices.delete(n.alert.id);
+    if (hadFocus) ctx.map.getContainer().focus();
+  }
+
+  // Escape closes the notice the keyboard is in (a Leaflet popup it opened closes with the map's own Escape)
+  stack.addEventListener('keydown', (ev) => {
+    if (ev.key !== 'Escape') return;
+    const div = ev.target.closest && ev.target.closest('.ga-notice');
+    const n = div && notices.get(Number(div.dataset.alertId));
+    if (!n) return;
+    ev.preventDefault();
+    ev.stopPropagation();
+    dismiss(n);
+  });
 
   async function move(n, action, note) {
     const path = '/alerts/' + n.alert.id + '/';
