@@ -11,6 +11,7 @@ from gis.contacts import latest_history_id
 from gis.grid_tiles import GridTiles, build_grid_tiles
 from gis.search import CallerIndex, build_caller_index
 from gis.search.overlay import CallerOverlay, OverlaidIndex, catch_up
+from gis.quality_index import QualityIndex, build_quality_index
 from gis.spatial_index import SpatialIndex, build_spatial_index
 from gis.store import latest_data_version, read_assets, read_map_geometries, snapshot_connection
 from interactions.heat import HeatAreas
@@ -32,6 +33,8 @@ class GridSnapshot:
     overlay: CallerOverlay = field(default_factory=CallerOverlay)
     heat: HeatAreas | None = None  # customers per H3 cell / 台区 / feeder (interactions.heat)
     tiles: GridTiles | None = None  # the map's level-of-detail grid tiles (gis.grid_tiles)
+    # contact verification and findings per customer (issue 18); follows contact changes like the overlay
+    quality: QualityIndex | None = None
 
     @property
     def caller_index(self) -> OverlaidIndex | None:
@@ -53,6 +56,7 @@ def load_snapshot(engine: Engine, *, tile_cache_bytes: int = 64 * 1024 * 1024) -
         tables = read_assets(conn)
         callers = build_caller_index(conn, tables["customers"])
         mark = latest_history_id(conn)
+        quality = build_quality_index(conn, tables)
         switch_xy, segment_geoms = read_map_geometries(conn)
     assets = GridAssets.from_tables(tables, version=str(latest["id"]))
     index = compile_index(assets)
@@ -61,7 +65,7 @@ def load_snapshot(engine: Engine, *, tile_cache_bytes: int = 64 * 1024 * 1024) -
                              cache_bytes=tile_cache_bytes)
     return GridSnapshot(version=int(latest["id"]), assets=assets, index=index,
                         spatial=spatial, callers=callers, overlay=CallerOverlay(mark),
-                        heat=heat_areas(tables, spatial), tiles=tiles)
+                        heat=heat_areas(tables, spatial), tiles=tiles, quality=quality)
 
 
 def heat_areas(tables: dict, spatial: SpatialIndex) -> HeatAreas:
@@ -111,4 +115,7 @@ class TopologyHolder:
                 total += n
                 if n < 1000:
                     break
+            if snapshot.quality is not None:
+                while snapshot.quality.catch_up(conn) >= 1000:
+                    pass
         return total
