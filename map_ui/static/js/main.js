@@ -9,7 +9,8 @@
  * openFeature, showUpstream, showDownstream, clearHighlight, highlightedSegmentIds,
  * highlightedTransformerIds, errors, openView, view, viewport, viewportBody, viewportMarkers,
  * loadViewport, search, clickAt, grid, fitExtent, live (the stream's state), notices (alert id -> notice),
- * showAlert(id), call (the open incoming call), openCall(id), me (GET /me once loaded)}.
+ * showAlert(id), call (the open incoming call), openCall(id), me (GET /me once loaded), loadQuality,
+ * setQualityFilter(rule, field), qualityMarkers (account -> ring), qualityClusters, quality, qualityBody}.
  */
 
 import { createApi, takeKeyFromHash } from './api.js';
@@ -31,6 +32,7 @@ import { installLive } from './live.js';
 import { installAlerts } from './panels/alerts.js';
 import { installCalls } from './panels/calls.js';
 import { installMe } from './me.js';
+import { installDataQuality } from './layers/data_quality.js';
 import { pickLanguage, translator, LANG_STORE } from './i18n.js';
 
 const store = createStore({});
@@ -66,9 +68,10 @@ const layers = ctx.layers = {
   meter_boxes: L.featureGroup(),
   customers: L.featureGroup(),      // single customers (canvas) and server-side clusters of the viewport
   sensitive_customers: L.featureGroup(),
-  highlight: L.featureGroup()
+  highlight: L.featureGroup(),
+  data_quality: L.featureGroup()    // customers with stale / missing / invalid / conflicting contact data (off until chosen)
 };
-Object.values(layers).forEach((g) => g.addTo(map));
+Object.entries(layers).forEach(([name, g]) => { if (name !== 'data_quality') g.addTo(map); });
 
 const OVERLAYS = [
   ['substations', '<span class="ga-lc">■</span>' + t('layer_substations')],
@@ -80,7 +83,8 @@ const OVERLAYS = [
   ['meter_boxes', '<span class="ga-lc" style="color:#7d8b99">▪</span>' + t('layer_meter_boxes')],
   ['customers', '<span class="ga-lc" style="color:#34495e">◉</span>' + t('layer_customers')],
   ['sensitive_customers', '<span class="ga-lc" style="color:#c2185b">◆</span>' + t('layer_sensitive')],
-  ['highlight', '<span class="ga-lc" style="color:#e0b800">━</span>' + t('layer_highlight')]
+  ['highlight', '<span class="ga-lc" style="color:#e0b800">━</span>' + t('layer_highlight')],
+  ['data_quality', '<span class="ga-lc" style="color:#d7261e">◎</span>' + t('layer_data_quality')]
 ];
 const layerControl = L.control.layers(null, null, { collapsed: false, position: 'topright' }).addTo(map);
 OVERLAYS.forEach((o) => layerControl.addOverlay(layers[o[0]], o[1]));
@@ -116,6 +120,7 @@ installCustomers(ctx);
 installContact(ctx);
 installView(ctx);
 installLegend(ctx);
+installDataQuality(ctx);
 
 function countGrid() {
   const f = ctx.gridFeatures();
@@ -142,7 +147,9 @@ const ga = ctx.ga = window.gridatlas = {
   showDownstream: ctx.showDownstream, clearHighlight: ctx.clearHighlight,
   highlightedSegmentIds: ctx.highlightedSegmentIds, highlightedTransformerIds: ctx.highlightedTransformerIds,
   zoomToHighlight: ctx.zoomToHighlight, fitExtent, openView: ctx.openView, loadViewport: ctx.loadViewport,
-  search: ctx.search, clickAt: ctx.clickAt, openContactForm: ctx.openContactForm, signedIn: false, timings: {}
+  search: ctx.search, clickAt: ctx.clickAt, openContactForm: ctx.openContactForm, signedIn: false, timings: {},
+  loadQuality: ctx.loadQuality, setQualityFilter: ctx.setQualityFilter, qualityMarkers: ctx.qualityMarkers,
+  qualityClusters: ctx.qualityClusters, quality: null, qualityBody: null
 };
 ga.grid = ctx.grid;
 installPlan(ctx);
@@ -199,15 +206,22 @@ async function start() {
 
 let resolveSignedIn;
 const signedIn = new Promise((resolve) => { resolveSignedIn = resolve; });
-installSignIn(ctx, { onSignedIn: () => resolveSignedIn() });
+let started = false;
+installSignIn(ctx, { onSignedIn: () => {
+  if (started) ctx.loadMe().catch((e) => { if (e && e.status !== 401) ctx.report(e); });   // another key: what it may do
+  resolveSignedIn();
+} });
 const showSignIn = ctx.showSignIn;
-ctx.showSignIn = (reason) => { ctx.live.stop(); showSignIn(reason); };     // a 401 or sign-out ends the live stream
+ctx.showSignIn = (reason) => {      // a 401 or sign-out ends the live stream and forgets what the key may do
+  ctx.live.stop(); ctx.me = null; ctx.ga.me = null; showSignIn(reason);
+};
 signedIn.then(() => ctx.live.start());
 takeKeyFromHash(location, history, sessionStorage);
 if (ctx.api.key()) { ga.signedIn = true; resolveSignedIn(); } else { ctx.setStatus(t('please_sign_in'), true); ctx.showSignIn(null); }
 
 // who the key is (what to offer) loads beside the map, not before it
 ga.ready = signedIn.then(() => {
+  started = true;
   const me = ctx.loadMe().catch((e) => { if (e && e.status !== 401) ctx.report(e); });
   return start().then(async (counts) => { await me; return counts; });
 });
