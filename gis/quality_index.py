@@ -50,6 +50,7 @@ __all__ = [
     "NEVER",
     "build_quality_index",
     "read_contact_columns",
+    "ContactColumns",
     "phone_is_valid",
 ]
 
@@ -147,6 +148,32 @@ def _normalized_phone_hash(phone: np.ndarray) -> np.ndarray:
 
 
 @dataclass(frozen=True)
+class ContactColumns:
+    """What the index keeps of the contact values, per customer (no personal data: hashes and bits)."""
+
+    account_no: np.ndarray
+    vday: np.ndarray        # int32 days since 1970-01-01, NEVER when never verified
+    bits: np.ndarray        # uint8 findings (FINDINGS) except ``conflicting``, computed at build
+    phone_hash: np.ndarray  # uint64 of the normalized phone (0: none)
+    name_hash: np.ndarray   # uint64 of the 户名
+
+    @classmethod
+    def of(cls, df: pd.DataFrame) -> ContactColumns:
+        """From a frame of the contact columns (``account_no``, the contact fields, ``contact_verified_at``)."""
+        cols = {c: df[c].to_numpy(object) for c in _CONTACT_COLUMNS}
+        return cls(cols["account_no"], _days(cols["contact_verified_at"]),
+                   _findings(cols["name"], cols["address"], cols["phone"], cols["phone_alt"], cols["wechat_openid"]),
+                   _normalized_phone_hash(cols["phone"]), _hash(cols["name"]))
+
+    @classmethod
+    def concat(cls, parts: list[ContactColumns]) -> ContactColumns:
+        if not parts:
+            return cls.of(pd.DataFrame(columns=list(_CONTACT_COLUMNS)))
+        return cls(*(np.concatenate([getattr(p, f) for p in parts]) for f in
+                     ("account_no", "vday", "bits", "phone_hash", "name_hash")))
+
+
+@dataclass(frozen=True)
 class QualityFilter:
     """Which customers a question is about: a rule (None: any), a field (None: any), the period's start."""
 
@@ -180,19 +207,18 @@ class QualityIndex:
     """Per-customer verification day and contact findings, with per-area figures (see the module docstring)."""
 
     def __init__(self, account_no: np.ndarray, transformer_id: np.ndarray, feeder_of: dict[str, str],
-                 contacts: pd.DataFrame, *, mark: int) -> None:
+                 contacts: ContactColumns | pd.DataFrame, *, mark: int) -> None:
         n = len(account_no)
-        if len(contacts) != n or not np.array_equal(contacts["account_no"].to_numpy(object), account_no):
+        if isinstance(contacts, pd.DataFrame):
+            contacts = ContactColumns.of(contacts)
+        if len(contacts.account_no) != n or not np.array_equal(contacts.account_no, account_no):
             raise ValueError("contact columns and customers must be the same rows (both ordered by account number)")
         self.mark = mark
         self._lock = threading.Lock()
         self.account_no = account_no
         self._row_of = pd.Index(account_no)
-        self.vday = _days(contacts["contact_verified_at"].to_numpy(object))
-        cols = {c: contacts[c].to_numpy(object) for c in ("name", "address", "phone", "phone_alt", "wechat_openid")}
-        self.bits = _findings(cols["name"], cols["address"], cols["phone"], cols["phone_alt"], cols["wechat_openid"])
-        self.phone_hash = _normalized_phone_hash(cols["phone"])
-        self.name_hash = _hash(cols["name"])
+        self.vday, self.bits = contacts.vday, contacts.bits
+        self.phone_hash, self.name_hash = contacts.phone_hash, contacts.name_hash
         # the rows holding each phone at build (sorted by hash); changed rows are looked up in _changed
         order = np.argsort(self.phone_hash, kind="stable")
         self._phone_sorted, self._phone_rows = self.phone_hash[order], order
@@ -400,11 +426,17 @@ def _read_contacts(conn: Connection, account_nos: list[str]) -> dict[str, dict[s
     return out
 
 
-def read_contact_columns(conn: Connection) -> pd.DataFrame:
-    """The contact columns of every customer, ordered by account number (as the asset tables)."""
+def read_contact_columns(conn: Connection, *, chunk: int = 100_000) -> ContactColumns:
+    """The contact columns of every customer, ordered by account number (as the asset tables),
+    reduced chunk by chunk to hashes and bits (the names, phones and addresses of 1M customers
+    are never all held at once)."""
     t = Base.metadata.tables["customers"]
-    rows = [tuple(r) for r in conn.execute(select(*[t.c[c] for c in _CONTACT_COLUMNS]).order_by(t.c.account_no))]
-    return pd.DataFrame(rows, columns=list(_CONTACT_COLUMNS))
+    result = conn.execution_options(yield_per=chunk).execute(
+        select(*[t.c[c] for c in _CONTACT_COLUMNS]).order_by(t.c.account_no))
+    parts = []
+    while rows := result.fetchmany(chunk):
+        parts.append(ContactColumns.of(pd.DataFrame([tuple(r) for r in rows], columns=list(_CONTACT_COLUMNS))))
+    return ContactColumns.concat(parts)
 
 
 def build_quality_index(conn: Connection, tables: dict[str, pd.DataFrame]) -> QualityIndex:

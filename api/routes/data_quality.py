@@ -22,7 +22,7 @@ from api.deps import ConnDep, SettingsDep, SnapshotDep
 from api.jsonio import dumps
 from api.limits import page_size, parse_bbox
 from gis.data_quality import stalest_records, verification_by_area, verification_totals
-from gis.errors import InvalidInput
+from gis.errors import InvalidInput, StoreUnavailable
 from gis.models import Base
 from gis.quality_index import FIELDS, RULES, QualityFilter, QualityIndex
 from gis.spatial_index import check_viewport
@@ -109,8 +109,7 @@ def data_quality(
         areas = quality.by_area(group_by, flt.since_day if flt else QualityFilter.of(None, None, since).since_day,
                                 limit=size + 1, offset=offset, flt=flt)
     elif flt is not None:
-        raise InvalidInput("the rule/field figures need the compiled snapshot: retry in a few seconds (see /ready)",
-                           field="rule", value=rule or field)
+        raise StoreUnavailable("the rule/field figures need the compiled grid: retry in a few seconds (see /ready)")
     else:
         areas = verification_by_area(conn, group_by=group_by, since=since, limit=size + 1, offset=offset)
     links = [{"rel": "self", "href": str(request.url)}]
@@ -209,7 +208,7 @@ def data_quality_viewport(
     flt = QualityFilter.of(rule, field, since)
     quality, spatial = snapshot.quality, snapshot.spatial
     if quality is None:
-        raise InvalidInput("the data-quality index is not built for this data version", field="bbox")
+        raise StoreUnavailable("the data-quality index of this data version is not built yet: retry in a few seconds")
     idx = spatial.in_bbox(box)
     in_view = len(idx)
     rows = spatial.rows(idx)
