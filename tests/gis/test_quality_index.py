@@ -60,10 +60,15 @@ def test_areas_totals_and_stalest():
 
 def test_a_change_updates_findings_and_the_conflict_of_both_holders():
     q = _index()
+    day = QualityFilter.of(None, None, SINCE).since_day
+    assert q.by_area("transformer", day, limit=5)[0]["id"] == "T2"            # the period's counts are now kept
     # A2 gets its own number and is confirmed today: no longer stale, and A1's conflict goes too
     q.apply({"A2": {"name": "李二", "address": "路2号", "phone": "13900000002", "phone_alt": None,
                     "wechat_openid": None, "contact_verified_at": dt.date(2026, 7, 1)}}, upto=1)
     assert _flagged(q, "conflicting") == [] and "A2" not in _flagged(q, "stale") and q.mark == 1
+    assert [a for a, _ in q.stalest(5)] == ["A3", "A5", "A4", "A1", "A2"]      # the build's order merged with A2's change
+    assert [(a["id"], a["verified"], a["oldest_verification"]) for a in q.by_area("transformer", day, limit=5)] == [
+        ("T2", 0, "2024-01-01"), ("T1", 2, "2026-06-01"), (None, 1, "2026-02-01")]   # T1 now all verified; ties: id, null last
     # A5 takes A3's number under another name: both conflict
     q.apply({"A5": {"name": "赵五", "address": "路5号", "phone": "13800000003", "phone_alt": None,
                     "wechat_openid": "oAbCdEf_123", "contact_verified_at": dt.date(2024, 1, 1)}}, upto=2)
