@@ -139,6 +139,15 @@ def import_city_cmd(
         console.print(f"already loaded (data version {result.data_version}); nothing changed")
     else:
         console.print(f"loaded data version {result.data_version}: " + ", ".join(f"{k} {v}" for k, v in result.counts.items()))
+    if result.kept_corrections:
+        kept = result.kept_corrections
+        accounts = len({k.account_no for k in kept})
+        console.print(f"[yellow]kept {len(kept)} manual correction(s) of {accounts} customer(s) newer than the file's "
+                      "verification date (not overwritten):[/yellow]")
+        for k in kept[:20]:
+            console.print(f"  {k}", markup=False, soft_wrap=True)
+        if len(kept) > 20:
+            console.print(f"  … and {len(kept) - 20} more")
 
 
 # --- Loading a utility's own data: GIS layers, customer archives, export (exit 0 / 3 / 2) ---------

@@ -12,6 +12,7 @@ from gis.grid_tiles import GridTiles, build_grid_tiles
 from gis.point_lookup import PointLookup
 from gis.search import CallerIndex, build_caller_index
 from gis.search.overlay import CallerOverlay, OverlaidIndex, catch_up
+from gis.quality_index import QualityIndex, build_quality_index
 from gis.spatial_index import SpatialIndex, build_spatial_index
 from gis.store import latest_data_version, read_assets, read_map_geometries, snapshot_connection
 from interactions.heat import HeatAreas
@@ -44,6 +45,8 @@ class GridSnapshot:
         at 1M customers: every customer's H3 cell) and kept for the version's lifetime, so a new data
         version is served without waiting for them."""
         return self.heat_areas.get() if self.heat_areas is not None else None
+    # contact verification and findings per customer (issue 18); follows contact changes like the overlay
+    quality: QualityIndex | None = None
 
     @property
     def caller_index(self) -> OverlaidIndex | None:
@@ -65,6 +68,7 @@ def load_snapshot(engine: Engine, *, tile_cache_bytes: int = 64 * 1024 * 1024) -
         tables = read_assets(conn)
         callers = build_caller_index(conn, tables["customers"])
         mark = latest_history_id(conn)
+        quality = build_quality_index(conn, tables)
         switch_xy, segment_geoms = read_map_geometries(conn)
     assets = GridAssets.from_tables(tables, version=str(latest["id"]))
     index = compile_index(assets)
@@ -75,7 +79,7 @@ def load_snapshot(engine: Engine, *, tile_cache_bytes: int = 64 * 1024 * 1024) -
                         spatial=spatial, callers=callers, overlay=CallerOverlay(mark),
                         heat_areas=LazyHeatAreas(tables, spatial), tiles=tiles,
                         switch_points=PointLookup.from_frame(tables["switches"][["id", "name"]].merge(switch_xy, on="id")),
-                        transformer_points=PointLookup.from_frame(tables["transformers"]))
+                        transformer_points=PointLookup.from_frame(tables["transformers"]), quality=quality)
 
 
 class LazyHeatAreas:
@@ -149,4 +153,7 @@ class TopologyHolder:
                 total += n
                 if n < 1000:
                     break
+            if snapshot.quality is not None:
+                while snapshot.quality.catch_up(conn) >= 1000:
+                    pass
         return total

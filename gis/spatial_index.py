@@ -329,6 +329,18 @@ class SpatialIndex:
                     cols["category"], cols["transformer_id"], cols["meter_box_id"], cols["location_quality"])
             ]
             return Viewport(bbox, zoom, count, sens, "points", points=points)
+        clusters, cell = self.clusters(idx, bbox, zoom, cluster_px, sensitive=sensitive)
+        return Viewport(bbox, zoom, count, sens, "clusters", clusters=clusters, cell_deg=cell)
+
+    def rows(self, idx: np.ndarray) -> np.ndarray:
+        """The table rows (positions in the customers table the index was built from) of sorted positions ``idx``."""
+        return self._row[idx]
+
+    def clusters(self, idx: np.ndarray, bbox: tuple[float, float, float, float], zoom: float, cluster_px: int, *,
+                 sensitive: np.ndarray | None = None) -> tuple[list[dict[str, object]], tuple[float, float]]:
+        """Grid clusters of the customers at sorted positions ``idx`` (inside ``bbox``; not empty): the
+        global grid of ``cluster_px`` pixels at ``zoom``, each with its mean position and count;
+        ``sensitive`` (positions into ``idx``) adds a sensitive count."""
         cw, ch = cell_size(zoom, (bbox[1] + bbox[3]) / 2, cluster_px)
         lon, lat = self.lon[idx], self.lat[idx]
         gx0, gy0 = math.floor(bbox[0] / cw), math.floor(bbox[1] / ch)
@@ -343,13 +355,14 @@ class SpatialIndex:
         sx = np.bincount(key, weights=lon, minlength=size)[occupied]
         sy = np.bincount(key, weights=lat, minlength=size)[occupied]
         # sensitive customers are few: count them on their own keys only
-        ss = np.bincount(key[sensitive], minlength=size)[occupied]
-        clusters = [
+        ss = (np.bincount(key[sensitive], minlength=size)[occupied] if sensitive is not None
+              else np.zeros(len(occupied), dtype=np.int64))
+        clusters: list[dict[str, object]] = [
             {"lon": round(x, 7), "lat": round(y, 7), "count": int(c), "sensitive_count": int(s),
              "cell": [int(k % nx + gx0), int(k // nx + gy0)]}
             for x, y, c, s, k in zip((sx / n).tolist(), (sy / n).tolist(), n.tolist(), ss.tolist(), occupied.tolist())
         ]
-        return Viewport(bbox, zoom, count, sens, "clusters", clusters=clusters, cell_deg=(cw, ch))
+        return clusters, (cw, ch)
 
 
 _DIRECTIONS = np.radians(np.arange(0, 360, 45))

@@ -7,6 +7,12 @@ swapped axes), and then writes everything in ONE transaction with upserts by id.
 bad row refuses the whole load with :class:`CityImportError` listing the problems, and
 nothing already stored is touched. Re-running the same files is a no-op: the files'
 content hash is recorded with the data version.
+
+Manual corrections are kept (issue 18): a contact value corrected at a touchpoint
+(``PATCH /customers/{a}/contact``) later than the file row's verification date (核实日期) is
+not reverted by a re-import; the load writes the stored value and reports the correction it
+kept (:attr:`ImportResult.kept_corrections`), as the customer-archive import does. A record's
+verification date never goes back to an older one from the file either.
 """
 
 from __future__ import annotations
@@ -21,10 +27,12 @@ import pandas as pd
 import pyogrio
 import shapely
 from pyproj import CRS
-from sqlalchemy.engine import Engine
+from sqlalchemy import select
+from sqlalchemy.engine import Connection, Engine
 
+from gis.contacts import CONTACT_FIELDS, corrected_accounts, guard_manual_corrections
 from gis.errors import InvalidInput
-from gis.models import CHANNELS, INTERACTION_KINDS, LOCATION_QUALITIES, NODE_KINDS, SEGMENT_KINDS, SWITCH_KINDS
+from gis.models import Base, CHANNELS, INTERACTION_KINDS, LOCATION_QUALITIES, NODE_KINDS, SEGMENT_KINDS, SWITCH_KINDS
 from gis.bulk import bulk_upsert
 from gis.interaction_rollups import local_days, match_callers, place, rebuild_rollups
 from gis.search import reindex_customers
@@ -43,7 +51,7 @@ from gis.validation import (
     check_unique,
 )
 
-__all__ = ["CityImportError", "ImportResult", "import_city", "read_city", "LAYER_ORDER"]
+__all__ = ["CityImportError", "ImportResult", "KeptCorrection", "import_city", "read_city", "LAYER_ORDER"]
 
 #: Write order: every table after the tables it references.
 LAYER_ORDER = ("substations", "nodes", "feeders", "segments", "switches", "transformers", "meter_boxes")
@@ -63,10 +71,27 @@ class CityImportError(InvalidInput):
 
 
 @dataclass(frozen=True)
+class KeptCorrection:
+    """A contact value the import did not write: a manual correction newer than the row's 核实日期."""
+
+    row: int            # line in customers.csv (the header is line 1)
+    account_no: str
+    field: str
+    file_value: str | None
+    kept_value: str | None
+    reason: str
+
+    def __str__(self) -> str:
+        return (f"customers.csv line {self.row}, account {self.account_no}, {self.field}: "
+                f"file {self.file_value!r}, kept {self.kept_value!r} — {self.reason}")
+
+
+@dataclass(frozen=True)
 class ImportResult:
     data_version: int
     unchanged: bool
     counts: dict[str, int] = field(default_factory=dict)
+    kept_corrections: list[KeptCorrection] = field(default_factory=list)
 
 
 def _content_hash(directory: Path) -> str:
@@ -352,6 +377,8 @@ def import_city(
         tables = read_city(directory, service_area=service_area, progress=report, customers_read=start_search_rows)
         prepared, build = started.get("prepared"), started.get("build")
         with engine.begin() as conn:  # one transaction: all or nothing
+            report("manual corrections", 0, 1)
+            kept = _keep_manual_corrections(conn, tables["customers"])
             for name, df in tables.items():
                 counts[name] = bulk_upsert(conn, name, df, progress=report)
             report("interaction rollups", 0, 1)
@@ -359,6 +386,50 @@ def import_city(
             report("search tables", 0, 1)
             if build is None or not build.swap_in(conn):
                 reindex_customers(conn, prepared=prepared)  # the search rows of this load, in its transaction
+            if kept:  # the search rows were prepared from the file: the kept values' accounts again
+                reindex_customers(conn, sorted({k.account_no for k in kept}))
             version = record_data_version(conn, f"city:{directory.resolve()}", {"sha256": digest, "counts": counts})
     report("done", 1, 1)
-    return ImportResult(data_version=version, unchanged=False, counts=counts)
+    return ImportResult(data_version=version, unchanged=False, counts=counts, kept_corrections=kept)
+
+
+def _keep_manual_corrections(conn: Connection, customers: pd.DataFrame) -> list[KeptCorrection]:
+    """Give the rows of customers corrected at a touchpoint their stored values back where the
+    correction is newer than the row's 核实日期 (:func:`gis.contacts.guard_manual_corrections`),
+    and keep a stored verification date newer than the file's. ``customers`` (read_city's, in
+    file order) is changed in place; returns the corrections kept."""
+    corrected = corrected_accounts(conn)
+    if not corrected:
+        return []
+    hits = np.flatnonzero(customers["account_no"].isin(corrected).to_numpy(dtype=bool))
+    if not len(hits):
+        return []
+    verified = customers["contact_verified_at"]
+    rows = []
+    for i in hits.tolist():
+        day = verified.iat[i]
+        rows.append({"_pos": i, "account_no": customers["account_no"].iat[i],
+                     "contact_verified_at": None if pd.isna(day) else pd.Timestamp(day).date(),
+                     **{f: customers[f].iat[i] for f in CONTACT_FIELDS}})
+    kept = []
+    for pos, name, incoming, stored, reason in guard_manual_corrections(conn, rows):
+        customers.iat[pos, customers.columns.get_loc(name)] = stored
+        kept.append(KeptCorrection(pos + 2, str(customers["account_no"].iat[pos]), name,
+                                   None if incoming is None else str(incoming), stored, reason))
+    # a confirmation at a touchpoint later than the file's date stays the record's 核实日期
+    c = Base.metadata.tables["customers"]
+    accounts = customers["account_no"].to_numpy(object)[hits].tolist()
+    stored_days: dict[str, object] = {}
+    for start in range(0, len(accounts), 5000):
+        q = select(c.c.account_no, c.c.contact_verified_at).where(c.c.account_no.in_(accounts[start:start + 5000]))
+        stored_days.update({a: d for a, d in conn.execute(q) if d is not None})
+    col = customers.columns.get_loc("contact_verified_at")
+    for i, a in zip(hits.tolist(), accounts):
+        mine = stored_days.get(a)
+        if mine is None:
+            continue
+        mine = pd.Timestamp(mine)
+        theirs = verified.iat[i]
+        if pd.isna(theirs) or pd.Timestamp(theirs) < mine:
+            customers.iat[i, col] = mine
+    return sorted(kept, key=lambda k: (k.row, k.field))

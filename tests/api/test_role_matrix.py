@@ -302,6 +302,9 @@ SAMPLES: dict[tuple[str, str], Sample] = {
     ("GET", "/api/v1/customers/{account_no}/contact/history"):
         Sample("GET", f"/api/v1/customers/{SECOND.account_no}/contact/history"),
     ("GET", "/api/v1/data-quality"): Sample("GET", "/api/v1/data-quality", params={"limit": 5, "stalest": 3}),
+    ("GET", "/api/v1/data-quality/viewport"): Sample("GET", "/api/v1/data-quality/viewport", params={
+        "bbox": f"{float(FIRST.lon) - 0.01},{float(FIRST.lat) - 0.01},{float(FIRST.lon) + 0.01},{float(FIRST.lat) + 0.01}",
+        "zoom": 15, "rule": "stale"}),
     ("POST", "/api/v1/calls/incoming"): Sample("POST", "/api/v1/calls/incoming", prepare=_call_body),
     ("GET", "/api/v1/calls/{call_id}"): Sample("GET", "", prepare=_call_path()),
     ("POST", "/api/v1/calls/{call_id}/close"): Sample("POST", "", json={"kind": "咨询"}, prepare=_call_path("/close")),

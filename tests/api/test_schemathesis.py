@@ -71,10 +71,11 @@ def served_app(request, tmp_path_factory) -> Iterator[tuple[object, str]]:
 #: get a 422 naming the rule it breaks, and a stored plan's update a 412/428 (If-Match).
 #: Issue 16: an execution or an outage whose end precedes its start, an outage naming an account
 #: the store does not hold, a reliability period that is not a date/zoned time or ends before it starts.
+#: Issue 18: a data-quality rule named with a field it does not apply to (conflicting + address).
 #: Every other check stays on for them, and every check stays on for all other operations.
 CONFIG = """
 [[operations]]
-include-path-regex = "^/api/v1/(impact|impact/export|isolation|plans|plans/[^/]+|plans/[^/]+/status|imports/customers|search|customers/[^/]+/contact|calls/incoming|calls/[^/]+/close|plans/[^/]+/execution|outages|reliability|reliability[.]xlsx|interactions|imports/interactions|heat|hotspots|heat/areas/[^/]+/[^/]+/interactions|trouble-calls|alerts/[^/]+/(ack|resolve|false-positive)|lexicon/(words|allow)(/[^/]+)?|wechat/callback|audit|customers/[^/]+|customers/[^/]+/fields|plans/[^/]+/consultation|plans/[^/]+/windows)$"
+include-path-regex = "^/api/v1/(impact|impact/export|isolation|plans|plans/[^/]+|plans/[^/]+/status|imports/customers|search|customers/[^/]+/contact|calls/incoming|calls/[^/]+/close|plans/[^/]+/execution|outages|reliability|reliability[.]xlsx|interactions|imports/interactions|heat|hotspots|heat/areas/[^/]+/[^/]+/interactions|trouble-calls|alerts/[^/]+/(ack|resolve|false-positive)|lexicon/(words|allow)(/[^/]+)?|wechat/callback|audit|customers/[^/]+|customers/[^/]+/fields|plans/[^/]+/consultation|plans/[^/]+/windows|data-quality(/viewport)?)$"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "404", "409", "412", "422", "428", "429"]
 """
 

@@ -10,7 +10,8 @@
  * highlightedTransformerIds, errors, openView, view, viewport, viewportBody, viewportMarkers,
  * loadViewport, search, clickAt, grid, fitExtent, live (the stream's state), notices (alert id -> notice),
  * showAlert(id), call (the open incoming call), openCall(id), me (GET /me once loaded), troubleCalls (the
- * trouble-call layer: state, open(), load(), setWindow(preset, custom), focusDevice(id))}.
+ * trouble-call layer: state, open(), load(), setWindow(preset, custom), focusDevice(id)), loadQuality,
+ * setQualityFilter(rule, field), qualityMarkers (account -> ring), qualityClusters, quality, qualityBody}.
  */
 
 import { createApi, takeKeyFromHash } from './api.js';
@@ -33,6 +34,7 @@ import { installAlerts } from './panels/alerts.js';
 import { installCalls } from './panels/calls.js';
 import { installTroubleCalls } from './layers/trouble_calls.js';
 import { installMe } from './me.js';
+import { installDataQuality } from './layers/data_quality.js';
 import { pickLanguage, translator, LANG_STORE } from './i18n.js';
 
 const store = createStore({});
@@ -69,9 +71,11 @@ const layers = ctx.layers = {
   customers: L.featureGroup(),      // single customers (canvas) and server-side clusters of the viewport
   sensitive_customers: L.featureGroup(),
   highlight: L.featureGroup(),
-  trouble_calls: L.featureGroup()   // probable failed devices of the repair calls (issue 15): drawn when its panel opens
+  trouble_calls: L.featureGroup(),  // probable failed devices of the repair calls (issue 15): drawn when its panel opens
+  data_quality: L.featureGroup()    // customers with stale / missing / invalid / conflicting contact data (off until chosen)
 };
-Object.values(layers).filter((g) => g !== layers.trouble_calls).forEach((g) => g.addTo(map));
+const OFF_AT_START = new Set(['trouble_calls', 'data_quality']);
+Object.entries(layers).forEach(([name, g]) => { if (!OFF_AT_START.has(name)) g.addTo(map); });
 
 const OVERLAYS = [
   ['substations', '<span class="ga-lc">■</span>' + t('layer_substations')],
@@ -84,7 +88,8 @@ const OVERLAYS = [
   ['customers', '<span class="ga-lc" style="color:#34495e">◉</span>' + t('layer_customers')],
   ['sensitive_customers', '<span class="ga-lc" style="color:#c2185b">◆</span>' + t('layer_sensitive')],
   ['highlight', '<span class="ga-lc" style="color:#e0b800">━</span>' + t('layer_highlight')],
-  ['trouble_calls', '<span class="ga-lc" style="color:#c0392b">⬤</span>' + t('layer_trouble_calls')]
+  ['trouble_calls', '<span class="ga-lc" style="color:#c0392b">⬤</span>' + t('layer_trouble_calls')],
+  ['data_quality', '<span class="ga-lc" style="color:#d7261e">◎</span>' + t('layer_data_quality')]
 ];
 const layerControl = L.control.layers(null, null, { collapsed: false, position: 'topright' }).addTo(map);
 OVERLAYS.forEach((o) => layerControl.addOverlay(layers[o[0]], o[1]));
@@ -120,6 +125,7 @@ installCustomers(ctx);
 installContact(ctx);
 installView(ctx);
 installLegend(ctx);
+installDataQuality(ctx);
 
 function countGrid() {
   const f = ctx.gridFeatures();
@@ -146,7 +152,9 @@ const ga = ctx.ga = window.gridatlas = {
   showDownstream: ctx.showDownstream, clearHighlight: ctx.clearHighlight,
   highlightedSegmentIds: ctx.highlightedSegmentIds, highlightedTransformerIds: ctx.highlightedTransformerIds,
   zoomToHighlight: ctx.zoomToHighlight, fitExtent, openView: ctx.openView, loadViewport: ctx.loadViewport,
-  search: ctx.search, clickAt: ctx.clickAt, openContactForm: ctx.openContactForm, signedIn: false, timings: {}
+  search: ctx.search, clickAt: ctx.clickAt, openContactForm: ctx.openContactForm, signedIn: false, timings: {},
+  loadQuality: ctx.loadQuality, setQualityFilter: ctx.setQualityFilter, qualityMarkers: ctx.qualityMarkers,
+  qualityClusters: ctx.qualityClusters, quality: null, qualityBody: null
 };
 ga.grid = ctx.grid;
 installPlan(ctx);
@@ -204,15 +212,22 @@ async function start() {
 
 let resolveSignedIn;
 const signedIn = new Promise((resolve) => { resolveSignedIn = resolve; });
-installSignIn(ctx, { onSignedIn: () => resolveSignedIn() });
+let started = false;
+installSignIn(ctx, { onSignedIn: () => {
+  if (started) ctx.loadMe().catch((e) => { if (e && e.status !== 401) ctx.report(e); });   // another key: what it may do
+  resolveSignedIn();
+} });
 const showSignIn = ctx.showSignIn;
-ctx.showSignIn = (reason) => { ctx.live.stop(); showSignIn(reason); };     // a 401 or sign-out ends the live stream
+ctx.showSignIn = (reason) => {      // a 401 or sign-out ends the live stream and forgets what the key may do
+  ctx.live.stop(); ctx.me = null; ctx.ga.me = null; showSignIn(reason);
+};
 signedIn.then(() => ctx.live.start());
 takeKeyFromHash(location, history, sessionStorage);
 if (ctx.api.key()) { ga.signedIn = true; resolveSignedIn(); } else { ctx.setStatus(t('please_sign_in'), true); ctx.showSignIn(null); }
 
 // who the key is (what to offer) loads beside the map, not before it
 ga.ready = signedIn.then(() => {
+  started = true;
   const me = ctx.loadMe().catch((e) => { if (e && e.status !== 401) ctx.report(e); });
   return start().then(async (counts) => { await me; return counts; });
 });

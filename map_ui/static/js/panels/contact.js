@@ -8,9 +8,10 @@
 import { el } from '../dom.js';
 import { STRINGS } from '../i18n.js';
 
-/** The roles that may change contacts by default (Settings.contact_editor_roles + admin); a server
- * configured otherwise answers 403, shown in the form. */
-export const EDITOR_ROLES = ['dispatcher', 'agent', 'admin'];
+/** The operation GET /api/v1/me lists when the caller's role may change contacts (the server's
+ * GRIDATLAS_CONTACT_EDITOR_ROLES, whatever they are): the form is offered exactly then. A 403 is still
+ * shown in the form (the setting may change while the page is open). */
+export const EDIT_CONTACT = 'PATCH /api/v1/customers/{account_no}/contact';
 export const CONTACT_FIELDS = ['name', 'phone', 'phone_alt', 'wechat_openid', 'address'];
 export const TOUCHPOINTS = ['call_centre', 'counter', 'field', 'wechat', 'import'];
 
@@ -43,8 +44,15 @@ export function problemField(pb) {
 
 export function installContact(ctx) {
   function canEdit(v) {
-    return Boolean(v && v.contact_record && EDITOR_ROLES.indexOf(v.role) >= 0);
+    return Boolean(v && v.contact_record && ctx.may(EDIT_CONTACT));
   }
+
+  // a view opened before /me answered is drawn again once it has (the button appears if the role may edit)
+  ctx.on('me', () => {
+    const v = ctx.ga && ctx.ga.view;
+    const panel = document.querySelector('.ga-view');
+    if (v && v.account_no && panel && !panel.hidden && !panel.querySelector('.ga-contact-form')) ctx.openView(v.account_no).catch(ctx.report);
+  });
 
   /** The "confirm or correct" button; opens the form after `anchor`. */
   function contactButton(v, anchor) {
