@@ -249,6 +249,8 @@ class QualityIndex:
         self._lock = threading.Lock()
         self.account_no = account_no
         self._row_of = pd.Index(account_no)
+        if n:
+            self._row_of.get_indexer(account_no[:1])     # its hash table now, not at the first contact change
         self.vday, self.bits = contacts.vday, contacts.bits
         self.phone_hash, self.name_hash = contacts.phone_hash, contacts.name_hash
         # the rows holding each phone at build (sorted by hash); changed rows are looked up in _changed
