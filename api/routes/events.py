@@ -32,6 +32,8 @@ router = APIRouter(prefix="/api/v1", tags=["events"])
 CHANNEL_ROLES: dict[str, frozenset[str]] = {
     "alerts": frozenset({"dispatcher", "agent", "analyst", "admin"}),  # sensitive-word alerts: who reads /alerts
     "calls": frozenset({"dispatcher", "agent", "admin"}),  # incoming calls, targeted at one agent's key name
+    # a consultation reply was recorded: who reads GET /plans/{id}/consultation
+    "consultations": frozenset({"planner", "dispatcher", "analyst", "admin"}),
 }
 
 #: Seconds between keep-alive comments on an idle stream (proxies close silent connections).
