@@ -9,7 +9,8 @@
  * openFeature, showUpstream, showDownstream, clearHighlight, highlightedSegmentIds,
  * highlightedTransformerIds, errors, openView, view, viewport, viewportBody, viewportMarkers,
  * loadViewport, search, clickAt, grid, fitExtent, live (the stream's state), notices (alert id -> notice),
- * showAlert(id), call (the open incoming call), openCall(id), me (GET /me once loaded)}.
+ * showAlert(id), call (the open incoming call), openCall(id), me (GET /me once loaded),
+ * consultation (the planner's consultation panel: open(planId), openList(), state(), repliesShownAt)}.
  */
 
 import { createApi, takeKeyFromHash } from './api.js';
@@ -30,6 +31,7 @@ import { installPlan } from './panels/plan.js';
 import { installLive } from './live.js';
 import { installAlerts } from './panels/alerts.js';
 import { installCalls } from './panels/calls.js';
+import { installConsultation } from './panels/consultation.js';
 import { installMe } from './me.js';
 import { pickLanguage, translator, LANG_STORE } from './i18n.js';
 
@@ -149,6 +151,7 @@ installPlan(ctx);
 installLive(ctx);
 installAlerts(ctx);
 installCalls(ctx);
+installConsultation(ctx);
 ga.live = ctx.live.state;
 ga.liveControl = ctx.live;
 
