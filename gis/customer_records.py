@@ -123,8 +123,8 @@ class SqlScreeningFacts:
     capacity and contacts, their recorded interruptions and complaints (投诉) since given times.
 
     Two statements on one connection: the customers by primary key, then the complaint and
-    interruption counts together (``ix_interactions_account_time`` / ``ix_outage_records_account_start``)
-    for the listed accounts, bound as one array / JSON parameter.
+    interruption counts together, from the indexes alone (``ix_interactions_complaints_account_time``,
+    ``ix_outage_records_account_start_outage``), for the listed accounts bound as one array / JSON parameter.
     """
 
     def __init__(self, engine) -> None:

@@ -129,7 +129,19 @@ class ScreeningResult:
         """A page of list ``name``: each customer with their channel and the rules that put them there."""
         idx = self._index[name]
         idx = idx[offset:] if limit is None else idx[offset:offset + limit]
-        return [self._customer(int(i), name) for i in idx]
+        # plain Python values once per page (indexing numpy arrays element by element is slow)
+        cols = zip(self._accounts[idx].tolist(), self._channel[idx].tolist(), self._bits[idx].tolist(),
+                   self._no_channel[idx].tolist(), self._sens[idx].tolist(), self._kva[idx].tolist(),
+                   self._inter[idx].tolist(), self._compl[idx].tolist())
+        memo: dict[tuple, tuple[dict[str, str], ...]] = {}   # customers alike share one explanation
+        out = []
+        for account, *facts in cols:
+            key = tuple(facts)
+            why = memo.get(key)
+            if why is None:
+                why = memo[key] = self._why(name, *facts)
+            out.append(ScreenedCustomer(account, _CHANNELS[facts[0]], why))
+        return out
 
     def _whole(self, name: str) -> tuple[ScreenedCustomer, ...]:
         if name not in self._cache:
@@ -148,14 +160,14 @@ class ScreeningResult:
     def phone(self) -> tuple[ScreenedCustomer, ...]:
         return self._whole("phone")
 
-    def _customer(self, i: int, name: str) -> ScreenedCustomer:
-        bits = int(self._bits[i])
-        channel = _CHANNELS[int(self._channel[i])]
+    def _why(self, name: str, channel_code: int, bits: int, no_channel: bool, sens: str, kva: float, inter: int,
+             compl: int) -> tuple[dict[str, str], ...]:
+        channel = _CHANNELS[channel_code]
         why = [{"rule": rule, "action": self.rules.action(rule),
-                "reason": _reason(rule, self._sens[i], self._kva[i], self._inter[i], self._compl[i], self.rules)}
-               for k, rule in enumerate(RULES) if bits >> k & 1]
+                "reason": _reason(rule, sens, kva, inter, compl, self.rules)}
+               for k, rule in enumerate(RULES) if bits >> k & 1] if bits else []
         if name == "phone":
-            if self._no_channel[i]:
+            if no_channel:
                 why.append(_NO_CHANNEL)
         elif name == "consult":
             why.append(_channel_reason(channel))
@@ -163,7 +175,7 @@ class ScreeningResult:
             why.append(_AFFECTED)
             if channel is not None:
                 why.append(_channel_reason(channel))
-        return ScreenedCustomer(str(self._accounts[i]), channel, tuple(why))
+        return tuple(why)
 
     def to_dict(self, *, offset: int = 0, limit: int | None = None) -> dict[str, Any]:
         """JSON-ready: the rules, the counts and each list (or the page ``offset``/``limit`` of each list)."""
