@@ -22,6 +22,7 @@ storm day gives a major event. Then, each ``--repeat`` times, interleaved:
 | `screening_facts_read` | the store reads alone (`SqlScreeningFacts.facts`: customers, complaints, interruptions) |
 | `screening_rules` | the rules alone on the facts already read |
 | `screening_rules_before` | the rules as `--baseline-ref` (default `574ae38`, before this change) had them, on the same facts, each list worded as before |
+| `screening_route_before` / `screening_route_now` | what `GET /plans/{id}/screening` computed before (store reads, the baseline's rules, every customer of every list worded) and now for the map (store reads, the vectorized rules, a page of 20 per list worded) |
 
 Prints JSON: median and range (min–max) in ms, the record counts, the load average.
 """
@@ -151,6 +152,14 @@ def _measure_screening(samples, check, affected, facts, rules, now, screen_befor
     whole_old = {k: [c.to_dict() for c in getattr(old, k)] for k in ("consult", "notify", "phone")}
     samples["screening_rules_before"].append((time.perf_counter() - t0) * 1000)
     assert whole_new == whole_old, "the vectorized rules must give the baseline's lists"
+    since = {"interrupted_since": now - dt.timedelta(days=rules.repeat_days),
+             "complaints_since": now - dt.timedelta(days=rules.complaint_days)}
+    t0 = time.perf_counter()
+    screen_before(facts.facts(affected, **since), rules_before, as_of=now).to_dict()
+    samples["screening_route_before"].append((time.perf_counter() - t0) * 1000)
+    t0 = time.perf_counter()
+    screen(facts.facts(affected, **since), rules, as_of=now).to_dict(limit=20)
+    samples["screening_route_now"].append((time.perf_counter() - t0) * 1000)
     check["screening_counts"] = screened.counts()
     check["screening_page_rows"] = sum(len(page[k]) for k in ("consult", "notify", "phone"))
     check["screening_rows"] = len(frame)
@@ -168,6 +177,7 @@ def _screen_before(ref: str):
     path.write_text(source, encoding="utf-8")
     spec = importlib.util.spec_from_file_location("screening_before", path)
     module = importlib.util.module_from_spec(spec)
+    sys.modules["screening_before"] = module          # dataclasses look their module up while it executes
     spec.loader.exec_module(module)
     return module.screen, module.ScreeningRules
 
@@ -215,7 +225,7 @@ def main() -> None:
     screen_before, rules_before_cls = _screen_before(args.baseline_ref)
     rules_before = rules_before_cls()
     screening_keys = ("screening_10k", "screening_10k_page", "screening_facts_read", "screening_rules",
-                      "screening_rules_before")
+                      "screening_rules_before", "screening_route_before", "screening_route_now")
     samples: dict[str, list[float]] = {k: [] for k in screening_keys}
     check = {}
     if args.only_screening:
@@ -224,6 +234,8 @@ def main() -> None:
         out = {"prep": prep, "check": check, "loadavg": os.getloadavg(), **{k: _stats(v) for k, v in samples.items()}}
         out["before_over_rules"] = round(out["screening_rules_before"]["median_ms"]
                                          / out["screening_rules"]["median_ms"], 1)
+        out["route_before_over_now"] = round(out["screening_route_before"]["median_ms"]
+                                             / out["screening_route_now"]["median_ms"], 1)
         print(json.dumps(out, indent=1, default=str))
         engine.dispose()
         return

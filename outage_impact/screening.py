@@ -136,10 +136,11 @@ class ScreeningResult:
         memo: dict[tuple, tuple[dict[str, str], ...]] = {}   # customers alike share one explanation
         out = []
         for account, *facts in cols:
-            key = tuple(facts)
+            # a customer no rule matched is explained by the list and the channel alone
+            key = tuple(facts) if facts[1] else (facts[0], 0, facts[2])
             why = memo.get(key)
             if why is None:
-                why = memo[key] = self._why(name, *facts)
+                why = memo[key] = self._why(name, *facts) if facts[1] else self._why(name, *key, "", 0.0, 0, 0)
             out.append(ScreenedCustomer(account, _CHANNELS[facts[0]], why))
         return out
 
