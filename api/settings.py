@@ -160,6 +160,8 @@ class Settings(BaseSettings):
     consult_link_ttl_h: float = Field(default=72.0, gt=0, le=24 * 90, description="a consultation link expires after")
     wechat_template_id: str = Field(default="OUTAGE_CONSULTATION", min_length=1, max_length=64,
                                     description="the registered WeChat template of the consultation notice")
+    wechat_notice_template_id: str = Field(default="OUTAGE_NOTICE", min_length=1, max_length=64,
+                                           description="the registered WeChat template of the approved-outage notice")
     sms_signature: str = Field(default="【供电公司】", max_length=20, description="SMS signature (签名)")
     local_timezone: str = Field(
         default="Asia/Shanghai",

@@ -18,6 +18,11 @@ storm day gives a major event. Then, each ``--repeat`` times, interleaved:
 | `reliability_compute` | `reliability_indices` alone on the coded records already in memory |
 | `baseline_pandas_groupby` | the whole-area SAIFI/SAIDI/CAIFI/CEMI with a straightforward pandas groupby per kind over the same frame (what a hand-written report does) |
 | `screening_10k` | `screen_accounts` for 10,000 affected customers (one feeder group's customers), store reads included |
+| `screening_10k_page` | the same plus the first page (20) of each list worded, as `GET /plans/{id}/screening?limit=20` answers the map |
+| `screening_facts_read` | the store reads alone (`SqlScreeningFacts.facts`: customers, complaints, interruptions) |
+| `screening_rules` | the rules alone on the facts already read |
+| `screening_rules_before` | the rules as `--baseline-ref` (default `574ae38`, before this change) had them, on the same facts, each list worded as before |
+| `screening_route_before` / `screening_route_now` | what `GET /plans/{id}/screening` computed before (store reads, the baseline's rules, every customer of every list worded) and now for the map (store reads, the vectorized rules, a page of 20 per list worded) |
 
 Prints JSON: median and range (min–max) in ms, the record counts, the load average.
 """
@@ -49,7 +54,7 @@ from gis.models import OutageRecord  # noqa: E402
 from gis.outages_store import read_interruptions  # noqa: E402
 from gis.store import read_assets, snapshot_connection  # noqa: E402
 from outage_impact.reliability import reliability_indices, served_customers  # noqa: E402
-from outage_impact.screening import ScreeningRules, screen_accounts  # noqa: E402
+from outage_impact.screening import ScreeningRules, screen, screen_accounts  # noqa: E402
 from topology import GridAssets, compile_index  # noqa: E402
 
 CST = dt.timezone(dt.timedelta(hours=8))
@@ -126,12 +131,69 @@ def _baseline(frame: pd.DataFrame, n_served: int, momentary: float) -> dict[str,
     return out
 
 
+def _measure_screening(samples, check, affected, facts, rules, now, screen_before, rules_before) -> None:
+    """One round of the screening measurements; the new and the baseline code alternate which goes first
+    (and garbage is collected before each timed block), so neither pays the other's leftovers. Checks
+    that the new lists equal the baseline's."""
+    import gc
+
+    since = {"interrupted_since": now - dt.timedelta(days=rules.repeat_days),
+             "complaints_since": now - dt.timedelta(days=rules.complaint_days)}
+    results = {}
+
+    def timed(key, fn):
+        gc.collect()
+        t0 = time.perf_counter()
+        value = fn()
+        samples[key].append((time.perf_counter() - t0) * 1000)
+        return value
+
+    screened = timed("screening_10k", lambda: screen_accounts(affected, facts, rules, now=now))
+    page = timed("screening_10k_page", lambda: screen_accounts(affected, facts, rules, now=now).to_dict(limit=20))
+    frame = timed("screening_facts_read", lambda: facts.facts(affected, **since))
+    lists = ("consult", "notify", "phone")
+    jobs = [
+        ("screening_rules", lambda: {k: [c.to_dict() for c in getattr(screen(frame, rules, as_of=now), k)] for k in lists}),
+        ("screening_rules_before", lambda: {k: [c.to_dict() for c in getattr(screen_before(frame, rules_before, as_of=now), k)]
+                                            for k in lists}),
+        ("screening_route_now", lambda: screen(facts.facts(affected, **since), rules, as_of=now).to_dict(limit=20)),
+        ("screening_route_before", lambda: screen_before(facts.facts(affected, **since), rules_before, as_of=now).to_dict()),
+    ]
+    if len(samples["screening_rules"]) % 2:
+        jobs = [jobs[1], jobs[0], jobs[3], jobs[2]]
+    for key, fn in jobs:
+        results[key] = timed(key, fn)
+    assert results["screening_rules"] == results["screening_rules_before"], "the vectorized rules must give the baseline's lists"
+    check["screening_counts"] = screened.counts()
+    check["screening_page_rows"] = sum(len(page[k]) for k in lists)
+    check["screening_rows"] = len(frame)
+
+
+def _screen_before(ref: str):
+    """``outage_impact.screening.screen`` as the git revision ``ref`` had it (the baseline of the same run)."""
+    import importlib.util
+    import subprocess
+    import tempfile
+
+    source = subprocess.run(["git", "show", f"{ref}:outage_impact/screening.py"], check=True, capture_output=True,
+                            text=True, cwd=Path(__file__).resolve().parents[1]).stdout
+    path = Path(tempfile.mkdtemp()) / "screening_before.py"
+    path.write_text(source, encoding="utf-8")
+    spec = importlib.util.spec_from_file_location("screening_before", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["screening_before"] = module          # dataclasses look their module up while it executes
+    spec.loader.exec_module(module)
+    return module.screen, module.ScreeningRules
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--store", required=True, help="path of a COPY of the city SQLite store (it is written to)")
     ap.add_argument("--repeat", type=int, default=7)
     ap.add_argument("--saifi", type=float, default=1.5, help="customer interruptions per customer per year")
     ap.add_argument("--seed", type=int, default=16)
+    ap.add_argument("--baseline-ref", default="574ae38", help="git revision whose screening rules are the baseline")
+    ap.add_argument("--only-screening", action="store_true", help="measure the screening only (skip reliability)")
     args = ap.parse_args()
     url = f"sqlite:///{args.store}"
     engine = make_engine(url)
@@ -149,9 +211,11 @@ def main() -> None:
         have = _synthesize(engine, ix, args.saifi, args.seed)
         prep["synthesize_s"] = round(time.perf_counter() - t0, 1)
     prep["records_total"] = have
-    with engine.connect() as conn:
-        year = read_interruptions(conn, *YEAR)
-    prep["records_in_year"] = len(year)
+    year = None
+    if not args.only_screening:
+        with engine.connect() as conn:
+            year = read_interruptions(conn, *YEAR)
+        prep["records_in_year"] = len(year)
     accounts, _ = served_customers(ix)
     opts = options_from(settings)
 
@@ -162,16 +226,32 @@ def main() -> None:
     facts = SqlScreeningFacts(engine)
     now = YEAR[1]
 
+    screen_before, rules_before_cls = _screen_before(args.baseline_ref)
+    rules_before = rules_before_cls()
+    screening_keys = ("screening_10k", "screening_10k_page", "screening_facts_read", "screening_rules",
+                      "screening_rules_before", "screening_route_before", "screening_route_now")
+    samples: dict[str, list[float]] = {k: [] for k in screening_keys}
+    check = {}
+    if args.only_screening:
+        for _ in range(args.repeat):
+            _measure_screening(samples, check, affected, facts, rules, now, screen_before, rules_before)
+        out = {"prep": prep, "check": check, "loadavg": os.getloadavg(), **{k: _stats(v) for k, v in samples.items()}}
+        out["before_over_rules"] = round(out["screening_rules_before"]["median_ms"]
+                                         / out["screening_rules"]["median_ms"], 1)
+        out["route_before_over_now"] = round(out["screening_route_before"]["median_ms"]
+                                             / out["screening_route_now"]["median_ms"], 1)
+        print(json.dumps(out, indent=1, default=str))
+        engine.dispose()
+        return
+
     t0 = time.perf_counter()
     cache = InterruptionCache()
     compute_report(engine, ix, 1, settings, start=YEAR[0], end=YEAR[1], by=None, cache=cache)
     cold_ms = (time.perf_counter() - t0) * 1000
     records = cache.interruptions(ix, 1)
 
-    samples: dict[str, list[float]] = {k: [] for k in ("reliability_end_to_end", "reliability_by_feeder",
-                                                        "reliability_compute", "baseline_pandas_groupby",
-                                                        "screening_10k")}
-    check = {}
+    samples.update({k: [] for k in ("reliability_end_to_end", "reliability_by_feeder", "reliability_compute",
+                                    "baseline_pandas_groupby")})
     for _ in range(args.repeat):
         t0 = time.perf_counter()
         rep = compute_report(engine, ix, 1, settings, start=YEAR[0], end=YEAR[1], by=None, cache=cache)
@@ -186,13 +266,10 @@ def main() -> None:
         t0 = time.perf_counter()
         base = _baseline(year, len(accounts), opts.momentary_minutes)
         samples["baseline_pandas_groupby"].append((time.perf_counter() - t0) * 1000)
-        t0 = time.perf_counter()
-        screened = screen_accounts(affected, facts, rules, now=now)
-        samples["screening_10k"].append((time.perf_counter() - t0) * 1000)
-        check = {"saifi": rep["saifi"], "saidi": rep["saidi"], "baseline_saifi": base["all"]["saifi"],
-                 "baseline_saidi": base["all"]["saidi"], "med": rep["major_event_days"].get("days"),
-                 "t_med": rep["major_event_days"].get("t_med"),
-                 "screening_counts": {k: len(getattr(screened, k)) for k in ("consult", "notify", "phone")}}
+        _measure_screening(samples, check, affected, facts, rules, now, screen_before, rules_before)
+        check.update({"saifi": rep["saifi"], "saidi": rep["saidi"], "baseline_saifi": base["all"]["saifi"],
+                      "baseline_saidi": base["all"]["saidi"], "med": rep["major_event_days"].get("days"),
+                      "t_med": rep["major_event_days"].get("t_med")})
     assert abs(check["saifi"] - check["baseline_saifi"]) < 1e-9 and abs(check["saidi"] - check["baseline_saidi"]) < 1e-6
     out = {"prep": prep, "check": check, "loadavg": os.getloadavg(), "reliability_cold_ms": round(cold_ms, 1),
            **{k: _stats(v) for k, v in samples.items()}}

@@ -19,6 +19,7 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
+from gis import events
 from gis.errors import Conflict, InvalidInput, NotFound
 from gis.models import (
     Consultation,
@@ -34,10 +35,12 @@ from gis.outbox import NewMessage, enqueue
 __all__ = [
     "ConsultationRecord", "ContactRow", "StartResult", "WindowRow", "start_consultation", "get_consultation",
     "consultation_by_key", "plan_windows", "set_plan_windows", "round_of", "record_reply", "replies_of",
-    "set_alternatives", "alternatives_of", "CONSULTING",
+    "set_alternatives", "alternatives_of", "CONSULTING", "REPLY_CHANNEL",
 ]
 
 CONSULTING = "consulting"
+#: The live-event channel a recorded reply is published on (references only: plan, reply, window).
+REPLY_CHANNEL = "consultations"
 
 _C = Consultation.__table__
 _W = PlanWindow.__table__
@@ -157,9 +160,13 @@ def start_consultation(engine: Engine, plan_id: int, *, accounts: Sequence[str],
                        windows: Sequence[tuple[dt.datetime, dt.datetime]] | None, reason: str,
                        area_names: Sequence[str], sent_by: str | None, expires_at: dt.datetime,
                        make_messages: Callable[[list[ContactRow], list[WindowRow]], list[NewMessage]],
-                       now: dt.datetime | None = None) -> StartResult:
+                       now: dt.datetime | None = None, channel: str = "auto",
+                       dry_run: bool = False) -> StartResult:
     """Consult ``accounts`` about plan ``plan_id``: windows, rows and outbox messages in one transaction.
 
+    ``channel``: ``auto`` (WeChat when the record has an openid, else SMS) or ``sms`` (SMS to
+    every customer; the caller's ``make_messages`` words it so). ``dry_run`` runs the whole
+    transaction and rolls it back: the result says exactly what sending would write.
     Customers already consulted on this plan are skipped (listed in ``already``). Raises
     :class:`Conflict` unless the plan is ``consulting`` or when ``windows`` differ from the
     stored candidates, :class:`InvalidInput` naming ``accounts[i]`` for an unknown customer.
@@ -174,58 +181,77 @@ def start_consultation(engine: Engine, plan_id: int, *, accounts: Sequence[str],
         seen.add(account)
     if windows is not None:
         _check_windows(windows)
+    if channel not in ("auto", "sms"):
+        raise InvalidInput("channel must be auto or sms", field="channel", value=channel)
     try:
-        return _start(engine, plan_id, accounts, windows, reason, area_names, sent_by, expires_at, make_messages, now)
+        with engine.connect() as conn:
+            tx = conn.begin()
+            try:
+                out = _start(conn, plan_id, accounts, windows, reason, area_names, sent_by, expires_at,
+                             make_messages, now, channel)
+            except BaseException:
+                tx.rollback()
+                raise
+            if dry_run:
+                tx.rollback()
+            else:
+                tx.commit()
+            return out
     except IntegrityError as exc:  # another consultation of the same plan committed in between
         raise Conflict(f"plan {plan_id} was consulted by another request at the same time; send again "
                        "(customers already consulted are skipped)", field="plan_id", value=plan_id) from exc
 
 
-def _start(engine: Engine, plan_id: int, accounts: Sequence[str], windows, reason: str, area_names: Sequence[str],
-           sent_by: str | None, expires_at: dt.datetime, make_messages, now: dt.datetime) -> StartResult:
-    with engine.begin() as conn:
-        plan = _plan_status(conn, plan_id)
-        if plan.status != CONSULTING:
-            raise Conflict(f"plan {plan_id} is {plan.status!r}: customers are consulted while it is 'consulting'",
-                           field="status", value=plan.status)
+def _start(conn: Connection, plan_id: int, accounts: Sequence[str], windows, reason: str,
+           area_names: Sequence[str], sent_by: str | None, expires_at: dt.datetime, make_messages, now: dt.datetime,
+           channel_choice: str) -> StartResult:
+    """The consultation's writes on ``conn``, inside the caller's transaction."""
+    plan = _plan_status(conn, plan_id)
+    if plan.status != CONSULTING:
+        raise Conflict(f"plan {plan_id} is {plan.status!r}: customers are consulted while it is 'consulting'",
+                       field="status", value=plan.status)
+    stored = plan_windows(conn, plan_id)
+    if not stored:
+        if windows is None:
+            if plan.window_start is None:
+                raise InvalidInput(f"plan {plan_id} has no window: give the candidate windows", field="windows")
+            windows = [(_aware(plan.window_start), _aware(plan.window_end))]
+        _write_windows(conn, plan_id, windows)
         stored = plan_windows(conn, plan_id)
-        if not stored:
-            if windows is None:
-                if plan.window_start is None:
-                    raise InvalidInput(f"plan {plan_id} has no window: give the candidate windows", field="windows")
-                windows = [(_aware(plan.window_start), _aware(plan.window_end))]
-            _write_windows(conn, plan_id, windows)
-            stored = plan_windows(conn, plan_id)
-        elif windows is not None and [(_utc(a), _utc(b)) for a, b in windows] != [(w.start, w.end) for w in stored]:
-            raise Conflict(f"plan {plan_id} was already consulted on other candidate windows", field="windows")
-        found = {r.account_no: r for r in conn.execute(
-            select(_CUST.c.account_no, _CUST.c.phone, _CUST.c.phone_alt, _CUST.c.wechat_openid)
-            .where(_CUST.c.account_no.in_(list(accounts))))}
-        for i, account in enumerate(accounts):
-            if account not in found:
-                raise InvalidInput(f"no customer {account}", field=f"accounts[{i}]", value=account)
-        already = set(conn.execute(select(_C.c.account_no).where(_C.c.plan_id == plan_id,
-                                                                   _C.c.account_no.in_(list(accounts)))).scalars())
-        fresh = [a for a in accounts if a not in already]
-        if conn.execute(select(func.count()).select_from(_R).where(_R.c.plan_id == plan_id)).scalar_one() == 0:
-            conn.execute(insert(_R).values(plan_id=plan_id, reason=reason, area_names=list(area_names),
-                                           sent_by=sent_by, sent_at=now))
-        contacts: list[ContactRow] = []
-        for i, account in enumerate(fresh):
-            c = found[account]
+    elif windows is not None and [(_utc(a), _utc(b)) for a, b in windows] != [(w.start, w.end) for w in stored]:
+        raise Conflict(f"plan {plan_id} was already consulted on other candidate windows", field="windows")
+    found = {r.account_no: r for r in conn.execute(
+        select(_CUST.c.account_no, _CUST.c.phone, _CUST.c.phone_alt, _CUST.c.wechat_openid)
+        .where(_CUST.c.account_no.in_(list(accounts))))}
+    for i, account in enumerate(accounts):
+        if account not in found:
+            raise InvalidInput(f"no customer {account}", field=f"accounts[{i}]", value=account)
+    already = set(conn.execute(select(_C.c.account_no).where(_C.c.plan_id == plan_id,
+                                                               _C.c.account_no.in_(list(accounts)))).scalars())
+    fresh = [a for a in accounts if a not in already]
+    if conn.execute(select(func.count()).select_from(_R).where(_R.c.plan_id == plan_id)).scalar_one() == 0:
+        conn.execute(insert(_R).values(plan_id=plan_id, reason=reason, area_names=list(area_names),
+                                       sent_by=sent_by, sent_at=now))
+    contacts: list[ContactRow] = []
+    for i, account in enumerate(fresh):
+        c = found[account]
+        if channel_choice == "sms":
+            channel = "sms" if (c.phone or c.phone_alt) else None
+        else:
             channel = "wechat" if c.wechat_openid else "sms" if (c.phone or c.phone_alt) else None
-            if channel is None:
-                raise InvalidInput(f"customer {account} has neither a WeChat openid nor a phone on record",
-                                   field=f"accounts[{accounts.index(account)}]", value=account)
-            cid = conn.execute(insert(_C).values(plan_id=plan_id, account_no=account, channel=channel, sent_at=now,
-                                                 expires_at=_utc(expires_at)).returning(_C.c.id)).scalar_one()
-            contacts.append(ContactRow(cid, account, c.phone, c.phone_alt, c.wechat_openid))
-        messages = make_messages(contacts, stored) if contacts else []
-        enqueue(conn, messages, now=now)
-        counts = {"wechat": 0, "sms": 0}
-        for m in messages:
-            counts[m.channel] += 1
-        return StartResult(consulted=len(contacts), already=sorted(already), messages=counts, windows=stored)
+        if channel is None:
+            needs = "a phone" if channel_choice == "sms" else "a WeChat openid nor a phone"
+            raise InvalidInput(f"customer {account} has neither {needs} on record",
+                               field=f"accounts[{accounts.index(account)}]", value=account)
+        cid = conn.execute(insert(_C).values(plan_id=plan_id, account_no=account, channel=channel, sent_at=now,
+                                             expires_at=_utc(expires_at)).returning(_C.c.id)).scalar_one()
+        contacts.append(ContactRow(cid, account, c.phone, c.phone_alt, c.wechat_openid))
+    messages = make_messages(contacts, stored) if contacts else []
+    enqueue(conn, messages, now=now)
+    counts = {"wechat": 0, "sms": 0}
+    for m in messages:
+        counts[m.channel] += 1
+    return StartResult(consulted=len(contacts), already=sorted(already), messages=counts, windows=stored)
 
 
 def get_consultation(conn: Connection, consultation_id: int) -> ConsultationRecord:
@@ -268,6 +294,10 @@ def record_reply(engine: Engine, consultation_id: int, *, reply: str, preferred_
         conn.execute(update(_C).where(_C.c.id == consultation_id)
                      .values(reply=reply, preferred_window=preferred_window, reason=(reason or None),
                              replied_at=now, reply_via=via))
+        # in the reply's own transaction: a map following the plan re-reads its tally when this commits
+        events.publish(conn, REPLY_CHANNEL, {"type": "consultation.reply", "plan_id": current.plan_id,
+                                             "consultation": consultation_id, "reply": reply,
+                                             "window": preferred_window, "replaced": current.reply is not None})
         return get_consultation(conn, consultation_id)
 
 

@@ -256,6 +256,9 @@ class Interaction(Base):
     __table_args__ = (
         CheckConstraint(_in("kind", INTERACTION_KINDS), name="ck_interactions_kind"),
         Index("ix_interactions_account_time", "account_no", "occurred_at"),
+        # complaints per customer since a time (the screening's rule) from the index alone (migration 0014)
+        Index("ix_interactions_complaints_account_time", "account_no", "occurred_at",
+              sqlite_where=text("kind = '投诉'"), postgresql_where=text("kind = '投诉'")),
     )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -571,7 +574,8 @@ class OutageRecord(Base):
         CheckConstraint(_in("kind", OUTAGE_KINDS), name="ck_outage_records_kind"),
         CheckConstraint("end_at >= start_at", name="ck_outage_records_order"),
         Index("ix_outage_records_start", "start_at"),
-        Index("ix_outage_records_account_start", "account_no", "start_at"),
+        # a customer's outages since a time, counted by outage id from the index alone (migration 0014)
+        Index("ix_outage_records_account_start_outage", "account_no", "start_at", "outage_id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

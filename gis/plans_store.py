@@ -29,7 +29,8 @@ from sqlalchemy.engine import Connection, Engine
 
 from gis.audit import record_event
 from gis.errors import Conflict, InvalidInput, NotFound, PreconditionFailed
-from gis.models import PLAN_STATUSES, STEP_ACTIONS, PlanStep, PlanTransition, SwitchingPlan
+from gis.models import PLAN_STATUSES, STEP_ACTIONS, Customer, PlanStep, PlanTransition, SwitchingPlan
+from gis.outbox import enqueue
 from gis.outages_store import InterruptionRow, insert_interruptions
 
 __all__ = [
@@ -322,7 +323,8 @@ class SqlPlanStore:
     def delete(self, plan_id, *, expected_version) -> None:
         delete_plan(self._engine, plan_id, expected_version=expected_version)
 
-    def transition(self, plan_id, *, from_status, to_status, expected_version, actor, snapshot, execution) -> PlanRecord:
+    def transition(self, plan_id, *, from_status, to_status, expected_version, actor, snapshot, execution,
+                   notices=None) -> PlanRecord:
         cond = [_PLANS.c.id == plan_id, _PLANS.c.status == from_status]
         if expected_version is not None:
             cond.append(_PLANS.c.version == expected_version)
@@ -350,6 +352,8 @@ class SqlPlanStore:
             if execution is not None:
                 written = _record_plan_outage(conn, plan_id, start, end, snapshot.customers)
                 details.update(actual_start=start.isoformat(), actual_end=end.isoformat(), outage_records=written)
+            if notices is not None:
+                details["notices"] = _enqueue_notices(conn, notices, now)
             record_event(conn, actor=actor.name, role=actor.role, action="plan.status", object_kind="plan",
                          object_id=str(plan_id), details=details)
             return get_plan(conn, plan_id)
@@ -393,6 +397,24 @@ class SqlPlanStore:
                 m[key] = _aware(m[key]).isoformat() if m[key] is not None else None
             out.append(m)
         return out
+
+
+def _enqueue_notices(conn: Connection, notices, now: dt.datetime) -> dict[str, object]:
+    """The transition's notices into the outbox, worded from the customer records read here; counts."""
+    if notices.skipped or not notices.accounts or notices.make is None:
+        return {"queued": 0, "skipped": notices.skipped}
+    cust = Customer.__table__
+    contacts = []
+    wanted = list(notices.accounts)
+    for i in range(0, len(wanted), 500):
+        contacts += conn.execute(select(cust.c.account_no, cust.c.phone, cust.c.phone_alt, cust.c.wechat_openid)
+                                 .where(cust.c.account_no.in_(wanted[i:i + 500]))).fetchall()
+    messages = list(notices.make(contacts))
+    queued = enqueue(conn, messages, now=now)
+    by_channel = {"wechat": 0, "sms": 0}
+    for m in messages:
+        by_channel[m.channel] = by_channel.get(m.channel, 0) + 1
+    return {"queued": queued, **by_channel, "unreachable": len(wanted) - len(messages)}
 
 
 def _record_plan_outage(conn: Connection, plan_id: int, start: dt.datetime, end: dt.datetime,

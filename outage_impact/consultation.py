@@ -9,6 +9,10 @@
   ``template_id``, ``url``, ``data``, ``client_msg_id`` = the idempotency key) when the
   customer has an openid, else an SMS text to their phone. Contacts come from the customer
   record only: the caller passes what the store holds.
+* **Outage notices** — when a plan is approved, every affected customer who can be reached
+  (WeChat, else SMS to a mobile number) and is not on the screening's call-by-phone list is told
+  the approved window: a WeChat template message *without* a link (nothing to answer) or an
+  SMS text, idempotency key ``notice-<plan>-<account>`` (:func:`outage_notice`).
 * **Replies** — accept (the first candidate window), prefer another candidate window, or
   object with a reason; :func:`tally` counts them per candidate window.
 """
@@ -28,7 +32,8 @@ from gis.outbox import NewMessage
 
 __all__ = [
     "REPLIES", "Window", "Contact", "LinkTampered", "LinkExpired", "sign_link", "verify_link", "idempotency_key",
-    "notice", "window_text", "Reply", "tally", "area_names", "check_reply",
+    "notice", "window_text", "Reply", "tally", "area_names", "check_reply", "outage_notice", "notice_key",
+    "sms_number",
 ]
 
 REPLIES = ("accept", "prefer_window", "object")
@@ -117,6 +122,56 @@ def idempotency_key(plan_id: int, account_no: str) -> str:
 
 
 # ------------------------------------------------------------------ templates
+_MOBILE_DIGITS = ("13", "14", "15", "16", "17", "18", "19")
+
+
+def sms_number(phone: str | None, phone_alt: str | None) -> str | None:
+    """The record's mobile number that can take an SMS (a landline cannot), phone first."""
+    for p in (phone, phone_alt):
+        if p and len(p) == 11 and p.isdigit() and p.startswith(_MOBILE_DIGITS):
+            return p
+    return None
+
+
+def notice_key(plan_id: int, account_no: str) -> str:
+    """The stable key of an approved plan's outage notice to one customer (WeChat ``client_msg_id``)."""
+    return f"notice-{plan_id}-{account_no}"
+
+
+def outage_notice(contact: Contact, *, plan_id: int, title: str, window: Window, area: Sequence[str], reason: str,
+                  template_id: str, sms_signature: str, tz: ZoneInfo) -> NewMessage | None:
+    """The notice of an approved planned outage to one customer (nothing to answer: no link).
+
+    A WeChat template message when the record has an openid, else an SMS to its mobile number;
+    None when the customer can be reached by neither (they are on the phone list or get nothing).
+    """
+    key = notice_key(plan_id, contact.account_no)
+    when = window_text(window, tz)
+    place = "、".join(area[:3]) or title
+    if contact.wechat_openid:
+        payload = {
+            "touser": contact.wechat_openid,
+            "template_id": template_id,
+            "data": {
+                "thing1": {"value": _short(title)},
+                "time2": {"value": when},
+                "thing3": {"value": _short(place)},
+                "thing4": {"value": _short(reason)},
+                "thing5": {"value": _short("停电期间请勿靠近施工设备，如有疑问请致电95598")},
+            },
+            "client_msg_id": key,
+        }
+        return NewMessage(channel="wechat", template="outage_notice.wechat", recipient=contact.wechat_openid,
+                          payload=payload, idempotency_key=key, account_no=contact.account_no, plan_id=plan_id)
+    phone = sms_number(contact.phone, contact.phone_alt)
+    if phone is None:
+        return None
+    text = (f"{sms_signature}停电通知：因{reason}，{place}一带将于{when}停电。"
+            "请提前做好准备，如有疑问请致电95598。")
+    return NewMessage(channel="sms", template="outage_notice.sms", recipient=phone, payload={"to": phone, "text": text},
+                      idempotency_key=key, account_no=contact.account_no, plan_id=plan_id)
+
+
 def window_text(window: Window, tz: ZoneInfo) -> str:
     start, end = window.start.astimezone(tz), window.end.astimezone(tz)
     tail = end.strftime("%H:%M") if end.date() == start.date() else end.strftime("%m-%d %H:%M")

@@ -16,6 +16,10 @@ any status before ``executed``. The rules, stated once here and nowhere else:
   the ``executed`` transition or later (:meth:`PlanLifecycle.record_execution`); its outage
   record lists the customers of the impact snapshot taken when it was executed, as outage
   ``plan-<id>`` of kind ``planned``.
+* **Approval tells the customers**: the move to ``approved`` carries the outage notices of
+  the approved window (:class:`Notices`: which accounts, and how to word a message from the
+  contacts on their records), written to the outbox in the transaction of the approval, so an
+  approved plan and its notices commit together or not at all.
 * **Outages affecting a customer** (:func:`customer_outages`): live plans (consulting,
   approved, executed; window not ended) whose final-state impact contains the customer; a
   plan is *current* when approved or executed and ``window_start ≤ now < window_end``,
@@ -36,7 +40,7 @@ from gis.errors import Conflict, GridAtlasError, InvalidInput, PermissionDenied,
 
 __all__ = [
     "STATUSES", "TRANSITIONS", "EDITABLE_STATUSES", "LIVE_STATUSES", "EXECUTING_STATUSES",
-    "Actor", "ImpactSnapshot", "Execution", "PlanLike", "PlanStore", "PlanLifecycle",
+    "Actor", "ImpactSnapshot", "Execution", "Notices", "PlanLike", "PlanStore", "PlanLifecycle",
     "plan_outage_id", "is_current", "customer_outages",
 ]
 
@@ -134,6 +138,20 @@ class Execution:
                                value=self.actual_end.isoformat())
 
 
+@dataclass(frozen=True)
+class Notices:
+    """Messages that go out with a transition: to ``accounts``, worded by ``make(contacts)``.
+
+    ``make`` receives the contacts the store reads from the customer records in the transition's
+    transaction (``(account_no, phone, phone_alt, wechat_openid)`` rows) and returns the outbox
+    messages (``gis.outbox.NewMessage``); ``skipped`` says why nothing is sent (e.g. no window).
+    """
+
+    accounts: tuple[str, ...] = ()
+    make: Callable[[Sequence[Any]], Sequence[Any]] | None = None
+    skipped: str | None = None
+
+
 class PlanStore(Protocol):
     """The storage the lifecycle needs; every method is one transaction."""
 
@@ -148,9 +166,11 @@ class PlanStore(Protocol):
     def delete(self, plan_id: int, *, expected_version: int | None) -> None: ...
 
     def transition(self, plan_id: int, *, from_status: str, to_status: str, expected_version: int | None,
-                   actor: Actor, snapshot: ImpactSnapshot, execution: Execution | None) -> PlanLike:
+                   actor: Actor, snapshot: ImpactSnapshot, execution: Execution | None,
+                   notices: Notices | None = None) -> PlanLike:
         """Guarded status change (from_status and, if given, the version), the transition row with
-        its snapshot, the audit event and, with an execution, the plan's outage records: all or nothing."""
+        its snapshot, the audit event, with an execution the plan's outage records, and with
+        ``notices`` their outbox messages: all or nothing."""
         ...
 
     def executed_customers(self, plan_id: int) -> tuple[str, ...] | None:
@@ -217,10 +237,14 @@ class PlanLifecycle:
 
     def change_status(self, actor: Actor, plan_id: int, to_status: str, *,
                       impact: Callable[[PlanLike], ImpactSnapshot], expected_version: int | None = None,
-                      execution: Execution | None = None) -> PlanLike:
+                      execution: Execution | None = None,
+                      notices: Callable[[PlanLike, ImpactSnapshot], Notices] | None = None) -> PlanLike:
         """Move the plan to ``to_status`` and record the transition with ``impact(plan)``.
 
         Raises :class:`InvalidInput` (unknown status, execution times on another transition),
+        ``notices(plan, snapshot)`` is asked, on the move to ``approved`` only, for the outage
+        notices that commit with the approval.
+
         :class:`PermissionDenied` (ownership, four eyes), :class:`PreconditionFailed` (stale
         ``expected_version``), :class:`Conflict` naming from and to (not allowed from the
         current status), or the impact's own error when a plan that cannot be evaluated is
@@ -251,9 +275,10 @@ class PlanLifecycle:
             if to_status != "cancelled":
                 raise
             snapshot = ImpactSnapshot.failed(None, str(exc))
+        batch = notices(plan, snapshot) if notices is not None and to_status == "approved" else None
         return self._store.transition(plan_id, from_status=plan.status, to_status=to_status,
                                       expected_version=plan.version, actor=actor, snapshot=snapshot,
-                                      execution=execution)
+                                      execution=execution, notices=batch)
 
     def record_execution(self, actor: Actor, plan_id: int, execution: Execution) -> int:
         """Record an executed plan's actual start and end (and its outage records); idempotent.

@@ -92,18 +92,99 @@ class ScreenedCustomer:
         return {"account_no": self.account_no, "channel": self.channel, "rules": list(self.rules)}
 
 
-@dataclass(frozen=True)
-class ScreeningResult:
-    consult: tuple[ScreenedCustomer, ...]
-    notify: tuple[ScreenedCustomer, ...]
-    phone: tuple[ScreenedCustomer, ...]
-    rules: ScreeningRules
-    as_of: dt.datetime
+_CHANNELS = (None, "wechat", "sms")      # channel codes 0, 1, 2
+_LIST_CODES = {name: code for code, name in enumerate(LISTS)}
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"as_of": self.as_of.isoformat(), "rules": self.rules.to_dict(),
-                "counts": {name: len(getattr(self, name)) for name in LISTS},
-                **{name: [c.to_dict() for c in getattr(self, name)] for name in LISTS}}
+
+class ScreeningResult:
+    """The lists, held as arrays (one entry per screened customer, sorted by account): which list,
+    which channel, which rules matched and the values they matched on. Counts and account lists
+    are array operations; a customer's explained rules are worded only when asked for (a page of
+    a list, or the whole list through :attr:`consult` / :attr:`notify` / :attr:`phone`)."""
+
+    __slots__ = ("rules", "as_of", "_accounts", "_list", "_channel", "_bits", "_no_channel", "_sens", "_kva",
+                 "_inter", "_compl", "_index", "_cache")
+
+    def __init__(self, *, rules: ScreeningRules, as_of: dt.datetime, accounts: np.ndarray, lists: np.ndarray,
+                 channels: np.ndarray, bits: np.ndarray, no_channel: np.ndarray, sens: np.ndarray, kva: np.ndarray,
+                 inter: np.ndarray, compl: np.ndarray) -> None:
+        self.rules, self.as_of = rules, as_of
+        self._accounts, self._list, self._channel, self._bits = accounts, lists, channels, bits
+        self._no_channel, self._sens, self._kva, self._inter, self._compl = no_channel, sens, kva, inter, compl
+        self._index = {name: np.flatnonzero(lists == code) for name, code in _LIST_CODES.items()}
+        self._cache: dict[str, tuple[ScreenedCustomer, ...]] = {}
+
+    # -- lists
+    def count(self, name: str) -> int:
+        return int(len(self._index[name]))
+
+    def counts(self) -> dict[str, int]:
+        return {name: self.count(name) for name in LISTS}
+
+    def accounts(self, name: str) -> list[str]:
+        """The accounts on list ``name`` (consult / notify / phone), sorted."""
+        return self._accounts[self._index[name]].tolist()
+
+    def customers(self, name: str, offset: int = 0, limit: int | None = None) -> list[ScreenedCustomer]:
+        """A page of list ``name``: each customer with their channel and the rules that put them there."""
+        idx = self._index[name]
+        idx = idx[offset:] if limit is None else idx[offset:offset + limit]
+        # plain Python values once per page (indexing numpy arrays element by element is slow)
+        cols = zip(self._accounts[idx].tolist(), self._channel[idx].tolist(), self._bits[idx].tolist(),
+                   self._no_channel[idx].tolist(), self._sens[idx].tolist(), self._kva[idx].tolist(),
+                   self._inter[idx].tolist(), self._compl[idx].tolist())
+        memo: dict[tuple, tuple[dict[str, str], ...]] = {}   # customers alike share one explanation
+        out = []
+        for account, *facts in cols:
+            # a customer no rule matched is explained by the list and the channel alone
+            key = tuple(facts) if facts[1] else (facts[0], 0, facts[2])
+            why = memo.get(key)
+            if why is None:
+                why = memo[key] = self._why(name, *facts) if facts[1] else self._why(name, *key, "", 0.0, 0, 0)
+            out.append(ScreenedCustomer(account, _CHANNELS[facts[0]], why))
+        return out
+
+    def _whole(self, name: str) -> tuple[ScreenedCustomer, ...]:
+        if name not in self._cache:
+            self._cache[name] = tuple(self.customers(name))
+        return self._cache[name]
+
+    @property
+    def consult(self) -> tuple[ScreenedCustomer, ...]:
+        return self._whole("consult")
+
+    @property
+    def notify(self) -> tuple[ScreenedCustomer, ...]:
+        return self._whole("notify")
+
+    @property
+    def phone(self) -> tuple[ScreenedCustomer, ...]:
+        return self._whole("phone")
+
+    def _why(self, name: str, channel_code: int, bits: int, no_channel: bool, sens: str, kva: float, inter: int,
+             compl: int) -> tuple[dict[str, str], ...]:
+        channel = _CHANNELS[channel_code]
+        why = [{"rule": rule, "action": self.rules.action(rule),
+                "reason": _reason(rule, sens, kva, inter, compl, self.rules)}
+               for k, rule in enumerate(RULES) if bits >> k & 1] if bits else []
+        if name == "phone":
+            if no_channel:
+                why.append(_NO_CHANNEL)
+        elif name == "consult":
+            why.append(_channel_reason(channel))
+        else:
+            why.append(_AFFECTED)
+            if channel is not None:
+                why.append(_channel_reason(channel))
+        return tuple(why)
+
+    def to_dict(self, *, offset: int = 0, limit: int | None = None) -> dict[str, Any]:
+        """JSON-ready: the rules, the counts and each list (or the page ``offset``/``limit`` of each list)."""
+        out: dict[str, Any] = {"as_of": self.as_of.isoformat(), "rules": self.rules.to_dict(), "counts": self.counts()}
+        if limit is not None or offset:
+            out["page"] = {"offset": offset, "limit": limit}
+        out.update({name: [c.to_dict() for c in self.customers(name, offset, limit)] for name in LISTS})
+        return out
 
 
 class ScreeningFacts(Protocol):
@@ -119,67 +200,54 @@ def _text(values: pd.Series) -> np.ndarray:
     return values.where(values.notna(), "").astype(str).str.strip().to_numpy(dtype=object)
 
 
+def _is_mobile(values: pd.Series) -> np.ndarray:
+    return values.astype("string").str.strip().str.fullmatch(_MOBILE.pattern).fillna(False).to_numpy(dtype=bool)
+
+
 def screen(facts: pd.DataFrame, rules: ScreeningRules, *, as_of: dt.datetime) -> ScreeningResult:
-    """Apply ``rules`` to ``facts`` (one row per affected customer, columns :data:`FACT_COLUMNS`)."""
+    """Apply ``rules`` to ``facts`` (one row per affected customer, columns :data:`FACT_COLUMNS`).
+
+    Vectorized: every rule is one array comparison over all customers; the lists follow from
+    the masks (phone ‹ consult with a channel ‹ notify). O(n log n) for the sort by account.
+    """
     missing = [c for c in FACT_COLUMNS if c not in facts.columns]
     if missing:
         raise InvalidInput(f"screening facts lack column(s) {', '.join(missing)}", field=missing[0])
     facts = facts.sort_values("account_no", kind="stable")
-    accounts = facts["account_no"].to_numpy(dtype=object)
-    sens = _text(facts["sensitivity"])
+    accounts = facts["account_no"].astype(str).to_numpy(dtype=object)
+    sens_series = facts["sensitivity"].astype("string").str.strip().fillna("")
+    sens = sens_series.to_numpy(dtype=object)
     kva = pd.to_numeric(facts["contract_kva"], errors="coerce").to_numpy(dtype=np.float64)
     inter = facts["interruptions"].fillna(0).to_numpy(dtype=np.int64)
     compl = facts["complaints"].fillna(0).to_numpy(dtype=np.int64)
-    wechat = np.array([bool(v) for v in _text(facts["wechat_openid"])], dtype=bool)
-    mobile = (_text(facts["phone"]).astype(str).tolist(), _text(facts["phone_alt"]).astype(str).tolist())
-    has_mobile = np.array([bool(_MOBILE.match(a) or _MOBILE.match(b)) for a, b in zip(*mobile)], dtype=bool)
+    wechat = (facts["wechat_openid"].astype("string").str.strip().fillna("") != "").to_numpy(dtype=bool)
+    has_mobile = _is_mobile(facts["phone"]) | _is_mobile(facts["phone_alt"])
 
     matched = {
-        "sensitive_phone": np.isin(sens, list(rules.phone_sensitivities)),
-        "sensitive_consult": np.isin(sens, list(rules.consult_sensitivities)),
+        "sensitive_phone": sens_series.isin(list(rules.phone_sensitivities)).to_numpy(dtype=bool),
+        "sensitive_consult": sens_series.isin(list(rules.consult_sensitivities)).to_numpy(dtype=bool),
         "big_customer": np.nan_to_num(kva, nan=-1.0) >= rules.big_kva,
         "repeat_interrupted": inter >= rules.repeat_count,
         "complained": compl >= 1,
     }
-    wants_phone = np.zeros(len(accounts), dtype=bool)
-    wants_consult = np.zeros(len(accounts), dtype=bool)
-    for rule, mask in matched.items():
+    n = len(accounts)
+    bits = np.zeros(n, dtype=np.int64)
+    wants_phone = np.zeros(n, dtype=bool)
+    wants_consult = np.zeros(n, dtype=bool)
+    for k, rule in enumerate(RULES):
+        mask = matched[rule]
+        bits |= mask.astype(np.int64) << k
         action = rules.action(rule)
         if action == "phone":
             wants_phone |= mask
         elif action == "consult":
             wants_consult |= mask
-    any_rule = np.zeros(len(accounts), dtype=bool)
-    for mask in matched.values():
-        any_rule |= mask
-
-    lists: dict[str, list[ScreenedCustomer]] = {name: [] for name in LISTS}
-    idx_rules = np.flatnonzero(any_rule)
-    explained: dict[int, list[dict[str, str]]] = {int(i): [] for i in idx_rules}
-    for rule, mask in matched.items():
-        for i in np.flatnonzero(mask).tolist():
-            explained[i].append({"rule": rule, "action": rules.action(rule),
-                                 "reason": _reason(rule, sens[i], kva[i], inter[i], compl[i], rules)})
-    for i in range(len(accounts)):
-        channel = "wechat" if wechat[i] else ("sms" if has_mobile[i] else None)
-        why = explained.get(i, [])
-        if wants_phone[i]:
-            target = "phone"
-        elif wants_consult[i]:
-            if channel is None:
-                target = "phone"
-                why = why + [_NO_CHANNEL]
-            else:
-                target = "consult"
-                why = why + [_channel_reason(channel)]
-        else:
-            target = "notify"
-            why = why + [_AFFECTED]
-            if channel is not None:
-                why.append(_channel_reason(channel))
-        lists[target].append(ScreenedCustomer(str(accounts[i]), channel, tuple(why)))
-    return ScreeningResult(consult=tuple(lists["consult"]), notify=tuple(lists["notify"]), phone=tuple(lists["phone"]),
-                           rules=rules, as_of=as_of)
+    channel = np.where(wechat, 1, np.where(has_mobile, 2, 0)).astype(np.int8)
+    no_channel = ~wants_phone & wants_consult & (channel == 0)
+    lists = np.where(wants_phone | no_channel, _LIST_CODES["phone"],
+                     np.where(wants_consult, _LIST_CODES["consult"], _LIST_CODES["notify"])).astype(np.int8)
+    return ScreeningResult(rules=rules, as_of=as_of, accounts=accounts, lists=lists, channels=channel, bits=bits,
+                           no_channel=no_channel, sens=sens, kva=kva, inter=inter, compl=compl)
 
 
 _CHANNEL_REASONS = {

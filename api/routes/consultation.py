@@ -2,9 +2,11 @@
 and the customer-facing page under ``/c/<token>`` (no API key: the signed link is the credential).
 
 * ``POST /api/v1/plans/{id}/consultation`` (planner who owns the plan, or admin): the
-  accounts to consult, optional candidate windows (default: the plan's window) and the
-  reason. One transaction writes the consultation rows and one outbox message per customer
-  (WeChat template message when the customer record has an openid, else an SMS).
+  accounts to consult — or, in one call, the screening's ``consult`` list (``from_screening``,
+  the default when no accounts are given) —, optional candidate windows (default: the plan's
+  window), the reason and the channel. One transaction writes the consultation rows and one
+  outbox message per customer (WeChat template message when the customer record has an
+  openid, else an SMS). ``?dry_run=true`` runs it and rolls back: exactly what would be sent.
 * ``GET /api/v1/plans/{id}/consultation`` (planner, dispatcher, analyst): replies
   aggregated per candidate window.
 * ``POST /api/v1/consultation/replies`` (role ``gateway``: the messaging gateway's own key,
@@ -21,7 +23,7 @@ import re
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Body, Path, Request
+from fastapi import APIRouter, Body, Path, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -30,7 +32,7 @@ from api.audit import audit
 from api.auth import Principal, allow
 from api.deps import SettingsDep, SnapshotDep
 from api.jsonio import dumps
-from api.routes.plans import READERS, actor, lifecycle, _plan_result, _read_plan
+from api.routes.plans import READERS, actor, lifecycle, screening_rules, _plan_result, _read_plan
 from api.settings import Settings
 from gis.consultations import (
     ContactRow,
@@ -43,7 +45,8 @@ from gis.consultations import (
     round_of,
     start_consultation,
 )
-from gis.errors import GridAtlasError
+from gis.customer_records import SqlScreeningFacts
+from gis.errors import GridAtlasError, InvalidInput
 from gis.outbox import state_counts
 from map_ui.assets import STATIC_DIR
 from outage_impact.consultation import (
@@ -59,6 +62,7 @@ from outage_impact.consultation import (
     verify_link,
     window_text,
 )
+from outage_impact.screening import screen_accounts
 
 __all__ = ["router", "page_router", "CONSULT_DIR"]
 
@@ -79,11 +83,21 @@ class ConsultationIn(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
         "accounts": ["0300100017", "0300100001"], "reason": "10kV 线路检修",
         "windows": [{"start": "2026-12-01T09:00:00+08:00", "end": "2026-12-01T15:00:00+08:00"},
-                    {"start": "2026-12-02T09:00:00+08:00", "end": "2026-12-02T15:00:00+08:00"}]}]})
-    accounts: list[Annotated[str, Field(min_length=1, max_length=32)]] = Field(min_length=1, max_length=20_000)
+                    {"start": "2026-12-02T09:00:00+08:00", "end": "2026-12-02T15:00:00+08:00"}]},
+        {"from_screening": True, "reason": "10kV 线路检修",
+         "windows": [{"start": "2026-12-01T09:00:00+08:00", "end": "2026-12-01T15:00:00+08:00"}]}]})
+    accounts: list[Annotated[str, Field(min_length=1, max_length=32)]] | None = Field(
+        default=None, min_length=1, max_length=20_000,
+        description="the customers to consult; leave out (or give from_screening=true) to consult the plan's "
+                    "screening `consult` list as it stands now")
+    from_screening: bool = Field(
+        default=False, description="consult the customers the screening rules put on the `consult` list "
+                                   "(GET …/screening); not together with accounts")
     windows: list[WindowIn] | None = Field(default=None, min_length=1, max_length=10,
                                            description="candidate windows, the first proposed; default: the plan's")
     reason: str = Field(min_length=1, max_length=200, description="the reason the customers are told")
+    channel: Literal["auto", "sms"] = Field(
+        default="auto", description="auto: WeChat when the customer record has an openid, else SMS; sms: SMS to all")
 
 
 class ReplyIn(BaseModel):
@@ -106,12 +120,21 @@ class WindowOut(BaseModel):
     object: int
 
 
+class ScreeningCounts(BaseModel):
+    consult: int
+    notify: int
+    phone: int
+
+
 class ConsultationSent(BaseModel):
     plan_id: int
+    dry_run: bool = False
     consulted: int
     already_consulted: list[str]
     messages: dict[str, int]
     windows: list[WindowOut]
+    screening: ScreeningCounts | None = Field(
+        default=None, description="with from_screening: the list sizes of the screening that chose the customers")
 
 
 class ConsultationState(BaseModel):
@@ -157,15 +180,34 @@ def _reply_json(record) -> dict:
             "window": record.preferred_window, "replied_at": record.replied_at.isoformat()}
 
 
+def _who(request: Request, settings: Settings, body: ConsultationIn, affected) -> tuple[list[str], object | None]:
+    """The accounts to consult: the body's list, or the screening's ``consult`` list (one call for a client)."""
+    if body.accounts is not None:
+        if body.from_screening:
+            raise InvalidInput("give either accounts or from_screening=true, not both", field="from_screening",
+                               value=True)
+        return list(body.accounts), None
+    screened = screen_accounts(affected, SqlScreeningFacts(request.app.state.engine), screening_rules(settings),
+                               now=dt.datetime.now(dt.timezone.utc))
+    accounts = screened.accounts("consult")
+    if not accounts:
+        raise InvalidInput(f"the screening puts nobody on the consult list (notify {screened.count('notify')}, "
+                           f"phone {screened.count('phone')}): nothing to send", field="from_screening", value=True)
+    return accounts, screened
+
+
 # ------------------------------------------------------------------ planner routes
 @router.post("/plans/{plan_id}/consultation", summary="Consult customers about a plan's window(s) (notices via the outbox)",
              responses={200: {"model": ConsultationSent},
                         409: {"description": "the plan is not consulting, or other windows were consulted on"}})
 def send(request: Request, snapshot: SnapshotDep, settings: SettingsDep, plan_id: PlanId,
-         body: Annotated[ConsultationIn, Body()], principal: Annotated[Principal, allow("planner")]) -> Response:
+         body: Annotated[ConsultationIn, Body()], principal: Annotated[Principal, allow("planner")],
+         dry_run: Annotated[bool, Query(description="check and count only: the same transaction, rolled back "
+                                                    "(what the map's confirmation shows)")] = False) -> Response:
     plan = _read_plan(request, plan_id)
     lifecycle(request).check_may_change(actor(principal), plan)
     result = _plan_result(request, settings, snapshot, plan)
+    accounts, screened = _who(request, settings, body, result.customers)
     transformers = snapshot.assets.transformers
     names = dict(zip(transformers["id"], transformers["name"]))
     area = area_names(result.by_transformer, names)
@@ -175,21 +217,25 @@ def send(request: Request, snapshot: SnapshotDep, settings: SettingsDep, plan_id
 
     def make(contacts: list[ContactRow], windows: list[WindowRow]):
         ws = _windows(windows)
-        return [notice(Contact(c.account_no, c.phone, c.phone_alt, c.wechat_openid), plan_id=plan.id,
+        openid = (lambda c: None if body.channel == "sms" else c.wechat_openid)
+        return [notice(Contact(c.account_no, c.phone, c.phone_alt, openid(c)), plan_id=plan.id,
                        title=plan.title, windows=ws, area=area, reason=body.reason,
                        link=f"{base}/c/{sign_link(settings.secret_key, c.consultation_id, expires)}",
                        template_id=settings.wechat_template_id, sms_signature=settings.sms_signature, tz=tz)
                 for c in contacts]
 
     windows = None if body.windows is None else [(w.start, w.end) for w in body.windows]
-    started = start_consultation(request.app.state.engine, plan_id, accounts=body.accounts, windows=windows,
+    started = start_consultation(request.app.state.engine, plan_id, accounts=accounts, windows=windows,
                                  reason=body.reason, area_names=area, sent_by=principal.actor, expires_at=expires,
-                                 make_messages=make)
-    audit(request, principal, "consultation.send", "plan", plan_id,
-          {"consulted": started.consulted, "already": len(started.already), **started.messages})
+                                 make_messages=make, channel=body.channel, dry_run=dry_run)
+    if not dry_run:
+        audit(request, principal, "consultation.send", "plan", plan_id,
+              {"consulted": started.consulted, "already": len(started.already), **started.messages,
+               "from_screening": screened is not None, "channel": body.channel})
     ws = _windows(started.windows)
-    out = {"plan_id": plan_id, "consulted": started.consulted, "already_consulted": started.already,
-           "messages": started.messages, "windows": _window_json(ws, tally(ws, []))}
+    out = {"plan_id": plan_id, "dry_run": dry_run, "consulted": started.consulted, "already_consulted": started.already,
+           "messages": started.messages, "windows": _window_json(ws, tally(ws, [])),
+           "screening": None if screened is None else screened.counts()}
     return Response(dumps(out), media_type="application/json")
 
 

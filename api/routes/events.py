@@ -34,6 +34,8 @@ CHANNEL_ROLES: dict[str, frozenset[str]] = {
     "calls": frozenset({"dispatcher", "agent", "admin"}),  # incoming calls, targeted at one agent's key name
     # new repair calls (报修): who reads /trouble-calls (the payload is a count and a time span)
     "trouble_calls": frozenset({"dispatcher", "planner", "agent", "analyst", "admin"}),
+    # a consultation reply was recorded: who reads GET /plans/{id}/consultation
+    "consultations": frozenset({"planner", "dispatcher", "analyst", "admin"}),
 }
 
 #: Seconds between keep-alive comments on an idle stream (proxies close silent connections).

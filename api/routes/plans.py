@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from zoneinfo import ZoneInfo
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Header, Path, Query, Request
@@ -34,13 +35,15 @@ from api.limits import check_plan_size
 from api.settings import PLAN_STEPS_HARD_CAP, Settings
 from api.state import GridSnapshot
 from gis.customer_details import read_customer_details
+from gis.consultations import plan_windows, round_of
 from gis.customer_records import SqlScreeningFacts
 from gis.errors import InvalidInput, PreconditionFailed, PreconditionRequired
 from gis.models import PLAN_STATUSES
 from gis.plans_store import PlanRecord, SqlPlanStore, get_plan, list_plans
 from outage_impact import SwitchingPlan, plan_impact
 from outage_impact.impact import ImpactResult
-from outage_impact.lifecycle import Actor, Execution, ImpactSnapshot, PlanLifecycle
+from outage_impact.consultation import Contact, Window, area_names, outage_notice
+from outage_impact.lifecycle import Actor, Execution, ImpactSnapshot, Notices, PlanLifecycle
 from outage_impact.screening import ScreeningRules, screen_accounts
 from outage_impact.plan import Step, resolve_steps
 from topology.errors import UnknownElement
@@ -304,8 +307,59 @@ def set_status(request: Request, snapshot: SnapshotDep, settings: SettingsDep, p
     expected = _if_match(if_match, required=False)
     plan = lifecycle(request).change_status(
         actor(principal), plan_id, body.status, expected_version=expected,
-        impact=snapshot_impact(request, settings, snapshot), execution=_execution(body.actual_start, body.actual_end))
+        impact=snapshot_impact(request, settings, snapshot), execution=_execution(body.actual_start, body.actual_end),
+        notices=approval_notices(request, settings, snapshot))
     return _plan_response(plan)
+
+
+def approval_notices(request: Request, settings: Settings, snapshot: GridSnapshot):
+    """``(plan, impact snapshot) -> Notices``: the outage notices an approval sends.
+
+    Why at approval and not with the consultation: the window is only final once the plan is
+    approved (replies may move it, an alternative may be adopted), and a utility must tell every
+    affected customer of a planned outage in advance (供电营业规则: seven days before) — a notice
+    sent with the consultation could announce a window that never happens. So the approval
+    tells every affected customer who is not on the screening's call-by-phone list (they get a
+    call from a person), by WeChat, else SMS to a mobile number, the approved window (the plan's,
+    else its first candidate window). Keys ``notice-<plan>-<account>`` keep it idempotent.
+    """
+    engine = request.app.state.engine
+
+    def build(plan: PlanRecord, impact: ImpactSnapshot) -> Notices:
+        with engine.connect() as conn:
+            windows = plan_windows(conn, plan.id)
+            info = round_of(conn, plan.id)
+        if plan.window_start is not None and plan.window_end is not None:
+            window = Window(0, plan.window_start, plan.window_end)
+        elif windows:
+            window = Window(windows[0].seq, windows[0].start, windows[0].end)
+        else:
+            return Notices(skipped="the plan has neither a window nor candidate windows: no time to announce")
+        if not impact.customers:
+            return Notices(skipped="nobody is affected")
+        screened = screen_accounts(impact.customers, SqlScreeningFacts(engine), screening_rules(settings),
+                                   now=dt.datetime.now(dt.timezone.utc))
+        by_phone = set(screened.accounts("phone"))
+        transformers = snapshot.assets.transformers
+        names = dict(zip(transformers["id"], transformers["name"]))
+        area = area_names({k: v for k, v in impact.by_transformer.items() if k != "null"}, names)
+        reason = (info or {}).get("reason") or plan.title
+        tz = ZoneInfo(settings.local_timezone)
+
+        def make(contacts) -> list:
+            out = []
+            for account_no, phone, phone_alt, openid in contacts:
+                message = outage_notice(Contact(account_no, phone, phone_alt, openid), plan_id=plan.id,
+                                        title=plan.title, window=window, area=area, reason=reason,
+                                        template_id=settings.wechat_notice_template_id,
+                                        sms_signature=settings.sms_signature, tz=tz)
+                if message is not None:
+                    out.append(message)
+            return out
+
+        return Notices(accounts=tuple(a for a in impact.customers if a not in by_phone), make=make)
+
+    return build
 
 
 @router.put("/plans/{plan_id}/execution", summary="Record an executed plan's actual start and end (idempotent)",
@@ -425,6 +479,9 @@ def screening_rules(settings: Settings) -> ScreeningRules:
 
 @router.get("/plans/{plan_id}/screening",
             summary="The plan's affected customers screened by rules: to consult, to notify, to call",
+            description="Each list sorted by account; `counts` are the whole lists' sizes. With `limit` (and "
+                        "`offset`) each list holds that page only (the map pages them). No contact details: "
+                        "channels and rules only.",
             dependencies=[allow(*READERS)],
             responses={200: {"content": {"application/json": {"example": {
                 "plan_id": 7, "plan_version": 2, "data_version": 1, "as_of": "2026-11-20T02:00:00+00:00",
@@ -437,11 +494,17 @@ def screening_rules(settings: Settings) -> ScreeningRules:
                 "phone": [{"account_no": "0300100777", "channel": None, "rules": [
                     {"rule": "sensitive_phone", "action": "phone", "reason": "sensitive customer: 医院"}]}],
                 "rules": {"big_kva": 315.0}}}}}})
-def screening(request: Request, snapshot: SnapshotDep, settings: SettingsDep, plan_id: PlanId) -> Response:
+def screening(request: Request, snapshot: SnapshotDep, settings: SettingsDep, plan_id: PlanId,
+              limit: Annotated[int | None, Query(ge=1, description="page size of each list (default: whole lists)")] = None,
+              offset: Annotated[int, Query(ge=0, le=2**31 - 1, description="first entry of each list's page")] = 0
+              ) -> Response:
+    if limit is not None:
+        _page_size(limit, settings)
     plan = _read_plan(request, plan_id)
     result = _plan_result(request, settings, snapshot, plan)
     now = dt.datetime.now(dt.timezone.utc)
     screened = screen_accounts(result.customers, SqlScreeningFacts(request.app.state.engine),
                                screening_rules(settings), now=now)
-    body = {"plan_id": plan.id, "plan_version": plan.version, "data_version": snapshot.version, **screened.to_dict()}
+    body = {"plan_id": plan.id, "plan_version": plan.version, "data_version": snapshot.version,
+            **screened.to_dict(offset=offset, limit=limit)}
     return Response(dumps(body), media_type="application/json")

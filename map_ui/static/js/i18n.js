@@ -45,7 +45,18 @@ export const STRINGS = {
     alert_false_positive: '误报', alert_note: '处理说明', alert_note_needed: '处理完成需填写处理说明。',
     call_title: '来电', call_key_customer: '重点客户', call_candidates: '多个客户使用此号码，请选择',
     call_unknown: '未知来电', call_suggestions: '地址建议', call_closed: '已结束并记录', call_kind: '类型',
-    call_text: '通话摘要（可选）', call_close: '结束来电', close: '关闭'
+    call_text: '通话摘要（可选）', call_close: '结束来电', close: '关闭',
+    cs_open: '征询', cs_title: '停电征询', cs_plans: '停电计划', cs_all_plans: '全部计划', cs_screening: '客户筛选',
+    cs_list_consult: '征询', cs_list_notify: '仅通知', cs_list_phone: '电话联系', cs_channel: '渠道', cs_rules: '规则',
+    cs_wechat: '微信', cs_sms: '短信', cs_prev: '上一页', cs_next: '下一页', cs_draft_hint: '计划转为"征询"后可发送征询。',
+    cs_send_title: '发送征询', cs_start: '开始', cs_end: '结束', cs_remove_window: '删除时段', cs_add_window: '+ 备选时段',
+    cs_windows_fixed: '已按这些时段征询，时段不再更改。', cs_channel_auto: '自动（有微信用微信，否则短信）', cs_channel_sms: '全部短信',
+    cs_reason: '停电原因', cs_fix: '请检查：', cs_send: '发送征询…', cs_confirm_title: '确认发送', cs_will_send: '将发送',
+    cs_messages: '条消息', cs_windows_n: '备选时段', cs_skipped: '已征询跳过', cs_confirm: '确认发送', cs_sent: '已发送',
+    cs_replies: '回复（按时段）', cs_consulted: '已征询', cs_replied: '已回复', cs_outbox: '消息', cs_window: '时段',
+    cs_accept: '同意', cs_prefer_other: '希望其他时段', cs_object: '反对', cs_recommendation: '推荐方案', cs_alternative: '方案',
+    cs_cmin: '户·分钟', cs_adopt: '采用', cs_adopted: '已采用', cs_conflict: '计划已被修改，未保存：请重新打开后再采用。',
+    status_draft: '草稿', status_consulting: '征询中', status_approved: '已批准', status_executed: '已执行', status_cancelled: '已取消'
   },
   en: {
     title: 'GridAtlas', subtitle: 'Dispatcher grid map',
@@ -89,7 +100,18 @@ export const STRINGS = {
     alert_false_positive: 'False positive', alert_note: 'What was done', alert_note_needed: 'Resolving needs a note.',
     call_title: 'Incoming call', call_key_customer: 'Key customer', call_candidates: 'Several customers share this number: pick one',
     call_unknown: 'Unknown caller', call_suggestions: 'Suggestions by address', call_closed: 'Closed and recorded', call_kind: 'Kind',
-    call_text: 'Summary (optional)', call_close: 'Close call', close: 'Close'
+    call_text: 'Summary (optional)', call_close: 'Close call', close: 'Close',
+    cs_open: 'Consultation', cs_title: 'Consultation', cs_plans: 'Switching plans', cs_all_plans: 'All plans', cs_screening: 'Screening',
+    cs_list_consult: 'Consult', cs_list_notify: 'Notify only', cs_list_phone: 'Call by phone', cs_channel: 'Channel', cs_rules: 'Rules',
+    cs_wechat: 'WeChat', cs_sms: 'SMS', cs_prev: 'Previous page', cs_next: 'Next page', cs_draft_hint: 'Move the plan to "consulting" to send the consultation.',
+    cs_send_title: 'Send the consultation', cs_start: 'Start', cs_end: 'End', cs_remove_window: 'Remove window', cs_add_window: '+ candidate window',
+    cs_windows_fixed: 'Customers were consulted on these windows: they are fixed.', cs_channel_auto: 'Auto (WeChat, else SMS)', cs_channel_sms: 'SMS to all',
+    cs_reason: 'Reason', cs_fix: 'Please check:', cs_send: 'Send consultation…', cs_confirm_title: 'Confirm sending', cs_will_send: 'This sends',
+    cs_messages: 'messages', cs_windows_n: 'candidate windows', cs_skipped: 'already consulted, skipped', cs_confirm: 'Send now', cs_sent: 'Sent',
+    cs_replies: 'Replies per window', cs_consulted: 'Consulted', cs_replied: 'replied', cs_outbox: 'messages', cs_window: 'Window',
+    cs_accept: 'Accept', cs_prefer_other: 'Prefer another', cs_object: 'Object', cs_recommendation: 'Recommendation', cs_alternative: 'Alternative',
+    cs_cmin: 'Cust.-min', cs_adopt: 'Adopt', cs_adopted: 'Adopted', cs_conflict: 'The plan changed meanwhile; nothing was saved: open it again and adopt.',
+    status_draft: 'draft', status_consulting: 'consulting', status_approved: 'approved', status_executed: 'executed', status_cancelled: 'cancelled'
   }
 };
 

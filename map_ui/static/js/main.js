@@ -11,7 +11,8 @@
  * loadViewport, search, clickAt, grid, fitExtent, live (the stream's state), notices (alert id -> notice),
  * showAlert(id), call (the open incoming call), openCall(id), me (GET /me once loaded), troubleCalls (the
  * trouble-call layer: state, open(), load(), setWindow(preset, custom), focusDevice(id)), loadQuality,
- * setQualityFilter(rule, field), qualityMarkers (account -> ring), qualityClusters, quality, qualityBody}.
+ * setQualityFilter(rule, field), qualityMarkers (account -> ring), qualityClusters, quality, qualityBody,
+ * consultation (the planner's consultation panel: open(planId), openList(), state(), repliesShownAt)}.
  */
 
 import { createApi, takeKeyFromHash } from './api.js';
@@ -33,6 +34,7 @@ import { installLive } from './live.js';
 import { installAlerts } from './panels/alerts.js';
 import { installCalls } from './panels/calls.js';
 import { installTroubleCalls } from './layers/trouble_calls.js';
+import { installConsultation } from './panels/consultation.js';
 import { installMe } from './me.js';
 import { installDataQuality } from './layers/data_quality.js';
 import { pickLanguage, translator, LANG_STORE } from './i18n.js';
@@ -162,6 +164,7 @@ installLive(ctx);
 installAlerts(ctx);
 installCalls(ctx);
 installTroubleCalls(ctx);
+installConsultation(ctx);
 ga.live = ctx.live.state;
 ga.liveControl = ctx.live;
 

@@ -137,6 +137,7 @@ export function installPlan(ctx) {
         headers: { 'Content-Type': 'application/json', 'If-Match': '"' + plan.version + '"' } });
       plan = P.fromStored(await resp.json(), resp.headers.get('ETag'));
       message = '状态 Status: ' + (STATUS[plan.status] || plan.status);
+      ctx.emit('plan-status', plan);
     } catch (e) {
       message = e.message;
     }
@@ -240,6 +241,7 @@ export function installPlan(ctx) {
     ];
     if (plan.id !== null) {
       actions.push(btn('报告 Report', () => download('/plans/' + plan.id + '/report.html', 'plan-' + plan.id + '.html'), { class: 'ga-btn ga-secondary ga-report' }));
+      if (ctx.openConsultation) actions.push(btn('征询 Consultation', () => ctx.openConsultation(plan.id), { class: 'ga-btn ga-secondary ga-plan-consult' }));
       P.nextStatuses(plan, null, null).forEach((s) => actions.push(btn('→ ' + (STATUS[s] || s), () => setStatus(s), { class: 'ga-btn ga-secondary ga-to-' + s })));
     }
     div.appendChild(el('div', { class: 'ga-actions ga-plan-actions' }, actions));
