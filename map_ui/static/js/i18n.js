@@ -31,7 +31,20 @@ export const STRINGS = {
     alert_false_positive: '误报', alert_note: '处理说明', alert_note_needed: '处理完成需填写处理说明。',
     call_title: '来电', call_key_customer: '重点客户', call_candidates: '多个客户使用此号码，请选择',
     call_unknown: '未知来电', call_suggestions: '地址建议', call_closed: '已结束并记录', call_kind: '类型',
-    call_text: '通话摘要（可选）', call_close: '结束来电', close: '关闭'
+    call_text: '通话摘要（可选）', call_close: '结束来电', close: '关闭',
+    // heat layer (layers/heat.js, issue 14); heat_channel_* / heat_kind_* label the API's vocabulary
+    layer_heat: '投诉热力', heat_title: '客户诉求热力', heat_mode: '显示', heat_mode_heat: '热力图（H3 网格）',
+    heat_mode_transformer: '台区 每千户', heat_mode_feeder: '馈线 每千户', heat_period: '时间', heat_preset_7d: '近 7 天',
+    heat_preset_30d: '近 30 天', heat_preset_3m: '近 3 个月', heat_preset_custom: '自定义', heat_from: '开始日期', heat_to: '结束日期',
+    heat_channels: '渠道', heat_kinds: '类型', heat_hotspots: '热点 / 冷点（Gi*，FDR 校正）', heat_hot: '热点', heat_cold: '冷点',
+    heat_rate_legend: '每千户诉求数', heat_per_cell: '每格诉求数', heat_areas: '个区域', heat_contacts: '次诉求', heat_per_1000: '次/千户',
+    heat_pick_one: '请至少选择一个渠道和一个类型。', heat_bad_range: '日期范围无效', heat_list_title: '区域诉求明细',
+    heat_by_cell: 'H3 网格', heat_by_transformer: '台区', heat_by_feeder: '馈线', heat_all_kinds: '全部类型', heat_interactions: '条记录',
+    heat_texts_hidden: '您的角色不显示诉求内容，电话已脱敏。', heat_time: '时间', heat_channel: '渠道', heat_kind: '类型', heat_phone: '来电号码',
+    heat_text: '内容', heat_prev: '上一页', heat_next: '下一页',
+    'heat_channel_95598电话': '95598电话', heat_channel_微信: '微信', heat_channel_微博: '微博', heat_channel_掌上电力: '掌上电力',
+    heat_channel_网上国网: '网上国网', heat_channel_营业厅: '营业厅',
+    heat_kind_咨询: '咨询', heat_kind_投诉: '投诉', heat_kind_报修: '报修', heat_kind_意见: '意见', heat_kind_表扬: '表扬'
   },
   en: {
     title: 'GridAtlas', subtitle: 'Dispatcher grid map',
@@ -61,7 +74,20 @@ export const STRINGS = {
     alert_false_positive: 'False positive', alert_note: 'What was done', alert_note_needed: 'Resolving needs a note.',
     call_title: 'Incoming call', call_key_customer: 'Key customer', call_candidates: 'Several customers share this number: pick one',
     call_unknown: 'Unknown caller', call_suggestions: 'Suggestions by address', call_closed: 'Closed and recorded', call_kind: 'Kind',
-    call_text: 'Summary (optional)', call_close: 'Close call', close: 'Close'
+    call_text: 'Summary (optional)', call_close: 'Close call', close: 'Close',
+    // heat layer (layers/heat.js, issue 14)
+    layer_heat: 'Complaint heat', heat_title: 'Contacts and complaints', heat_mode: 'Show', heat_mode_heat: 'Heat (H3 cells)',
+    heat_mode_transformer: '台区 rate per 1,000', heat_mode_feeder: 'Feeder rate per 1,000', heat_period: 'Period', heat_preset_7d: 'Last 7 days',
+    heat_preset_30d: 'Last 30 days', heat_preset_3m: 'Last 3 months', heat_preset_custom: 'Custom', heat_from: 'From', heat_to: 'To',
+    heat_channels: 'Channels', heat_kinds: 'Kinds', heat_hotspots: 'Hot / cold spots (Gi*, FDR-corrected)', heat_hot: 'hot spot', heat_cold: 'cold spot',
+    heat_rate_legend: 'Contacts per 1,000 customers', heat_per_cell: 'Contacts per cell', heat_areas: 'areas', heat_contacts: 'contacts', heat_per_1000: 'per 1,000 customers',
+    heat_pick_one: 'Pick at least one channel and one kind.', heat_bad_range: 'Invalid period', heat_list_title: 'Interactions of the area',
+    heat_by_cell: 'H3 cell', heat_by_transformer: '台区 Transformer area', heat_by_feeder: 'Feeder', heat_all_kinds: 'all kinds', heat_interactions: 'interactions',
+    heat_texts_hidden: 'Your role sees no message texts; phones are masked.', heat_time: 'Time', heat_channel: 'Channel', heat_kind: 'Kind', heat_phone: 'Caller',
+    heat_text: 'Text', heat_prev: 'Previous', heat_next: 'Next',
+    'heat_channel_95598电话': '95598 hotline', heat_channel_微信: 'WeChat', heat_channel_微博: 'Weibo', heat_channel_掌上电力: 'Power app (掌上电力)',
+    heat_channel_网上国网: 'State Grid online (网上国网)', heat_channel_营业厅: 'Service hall',
+    heat_kind_咨询: 'Enquiry', heat_kind_投诉: 'Complaint', heat_kind_报修: 'Repair call', heat_kind_意见: 'Suggestion', heat_kind_表扬: 'Praise'
   }
 };
 

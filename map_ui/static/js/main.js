@@ -9,7 +9,7 @@
  * openFeature, showUpstream, showDownstream, clearHighlight, highlightedSegmentIds,
  * highlightedTransformerIds, errors, openView, view, viewport, viewportBody, viewportMarkers,
  * loadViewport, search, clickAt, grid, fitExtent, live (the stream's state), notices (alert id -> notice),
- * showAlert(id), call (the open incoming call), openCall(id), me (GET /me once loaded)}.
+ * showAlert(id), call (the open incoming call), openCall(id), me (GET /me once loaded), heat (layers/heat.js)}.
  */
 
 import { createApi, takeKeyFromHash } from './api.js';
@@ -25,6 +25,7 @@ import { installCustomers } from './layers/customers.js';
 import { installView } from './panels/view.js';
 import { installContact } from './panels/contact.js';
 import { installLegend } from './panels/legend.js';
+import { installHeat } from './layers/heat.js';
 import { installSignIn } from './panels/signin.js';
 import { installPlan } from './panels/plan.js';
 import { installLive } from './live.js';
@@ -84,6 +85,7 @@ const OVERLAYS = [
 ];
 const layerControl = L.control.layers(null, null, { collapsed: false, position: 'topright' }).addTo(map);
 OVERLAYS.forEach((o) => layerControl.addOverlay(layers[o[0]], o[1]));
+ctx.layerControl = layerControl;                          // layers offered by role add their rows (heat)
 ctx.rightPanelsWidth = () => Math.max(ctx.legendDiv ? ctx.legendDiv.offsetWidth : 0, layerControl.getContainer().offsetWidth);
 
 function relabelOverlays() {
@@ -145,6 +147,8 @@ const ga = ctx.ga = window.gridatlas = {
   search: ctx.search, clickAt: ctx.clickAt, openContactForm: ctx.openContactForm, signedIn: false, timings: {}
 };
 ga.grid = ctx.grid;
+installHeat(ctx);                   // issue 14: heat / choropleth overlay, offered once /me allows GET /heat
+ctx.on('me', relabelOverlays);      // a row added by role re-renders the layer control: put the counts back
 installPlan(ctx);
 installLive(ctx);
 installAlerts(ctx);
