@@ -232,6 +232,13 @@ def test_complaints_per_taiqu_are_drawn_with_the_apis_rates(open_heat: Any) -> N
     hot = _get(page_root(page), "/api/v1/hotspots", params={"by": "transformer", "from": frm, "to": to, "kinds": "投诉"})
     assert {a["id"] for a in hot["areas"] if a["hot"]} & set(KEYS["planted"].split(","))    # the planted cluster is found
     assert f"热点 {hot['hot']}" in summary
+    top = sorted((a for a in city["areas"] if a["count"]), key=lambda a: (-a["rate"], a["id"]))[:5]
+    items = page.locator(".ga-heat-top-item")
+    assert items.evaluate_all("bs => bs.map(b => b.dataset.id)") == [a["id"] for a in top]
+    items.first.focus()                                              # the keyboard's way to an area's list
+    page.keyboard.press("Enter")
+    page.wait_for_selector(f".ga-heat-list[data-id='{top[0]['id']}']:not([hidden])")
+    assert page.locator(".ga-heat-list").get_attribute("data-count") == str(top[0]["count"])
     assert page.evaluate("() => document.getElementsByTagName('*').length") < 5000
     _clean(rec)
 

@@ -41,7 +41,7 @@ export const STRINGS = {
     heat_pick_one: '请至少选择一个渠道和一个类型。', heat_bad_range: '日期范围无效', heat_list_title: '区域诉求明细',
     heat_by_cell: 'H3 网格', heat_by_transformer: '台区', heat_by_feeder: '馈线', heat_all_kinds: '全部类型', heat_interactions: '条记录',
     heat_texts_hidden: '您的角色不显示诉求内容，电话已脱敏。', heat_time: '时间', heat_channel: '渠道', heat_kind: '类型', heat_phone: '来电号码',
-    heat_text: '内容', heat_prev: '上一页', heat_next: '下一页',
+    heat_text: '内容', heat_prev: '上一页', heat_next: '下一页', heat_top: '视图内最高的区域',
     'heat_channel_95598电话': '95598电话', heat_channel_微信: '微信', heat_channel_微博: '微博', heat_channel_掌上电力: '掌上电力',
     heat_channel_网上国网: '网上国网', heat_channel_营业厅: '营业厅',
     heat_kind_咨询: '咨询', heat_kind_投诉: '投诉', heat_kind_报修: '报修', heat_kind_意见: '意见', heat_kind_表扬: '表扬'
@@ -84,7 +84,7 @@ export const STRINGS = {
     heat_pick_one: 'Pick at least one channel and one kind.', heat_bad_range: 'Invalid period', heat_list_title: 'Interactions of the area',
     heat_by_cell: 'H3 cell', heat_by_transformer: '台区 Transformer area', heat_by_feeder: 'Feeder', heat_all_kinds: 'all kinds', heat_interactions: 'interactions',
     heat_texts_hidden: 'Your role sees no message texts; phones are masked.', heat_time: 'Time', heat_channel: 'Channel', heat_kind: 'Kind', heat_phone: 'Caller',
-    heat_text: 'Text', heat_prev: 'Previous', heat_next: 'Next',
+    heat_text: 'Text', heat_prev: 'Previous', heat_next: 'Next', heat_top: 'Highest in view',
     'heat_channel_95598电话': '95598 hotline', heat_channel_微信: 'WeChat', heat_channel_微博: 'Weibo', heat_channel_掌上电力: 'Power app (掌上电力)',
     heat_channel_网上国网: 'State Grid online (网上国网)', heat_channel_营业厅: 'Service hall',
     heat_kind_咨询: 'Enquiry', heat_kind_投诉: 'Complaint', heat_kind_报修: 'Repair call', heat_kind_意见: 'Suggestion', heat_kind_表扬: 'Praise'

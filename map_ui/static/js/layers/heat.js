@@ -40,7 +40,7 @@ export function installHeat(ctx) {
 
   const st = { mode: 'heat', preset: DEFAULT_PRESET, from: null, to: null, channels: [], kinds: [], hotspots: true };
   let vocab = null;
-  let panel = null, panelDiv = null, legendDiv = null, summaryDiv = null, msgDiv = null;
+  let panel = null, panelDiv = null, legendDiv = null, summaryDiv = null, msgDiv = null, topDiv = null;
   let seq = 0, areasAbort = null, hotInflight = null, timer = null;
   const hotCache = new Map();                                // filter key -> Promise of the hotspots GeoJSON
   const hook = ctx.ga.heat = { state: st, drawn: [], outlines: [], body: null, hotspots: null, breaks: [], list: null,
@@ -59,10 +59,12 @@ export function installHeat(ctx) {
   ctx.on('me', offer);
   offer();
 
+  let firstLoad = null;
   group.on('add', () => {
     if (!panel) panel = box('ga-heat', buildPanel, { position: 'topleft' });
     panel.addTo(map);
-    loadVocabulary().then(reload).catch(ctx.report);
+    firstLoad = loadVocabulary().then(reload);
+    firstLoad.catch(ctx.report);
   });
   group.on('remove', () => {
     if (panel) panel.remove();
@@ -99,7 +101,8 @@ export function installHeat(ctx) {
     msgDiv = el('div', { class: 'ga-heat-msg', role: 'status' });
     summaryDiv = el('div', { class: 'ga-heat-summary' });
     legendDiv = el('div', { class: 'ga-heat-legend' });
-    div.append(msgDiv, summaryDiv, legendDiv);
+    topDiv = el('div', { class: 'ga-heat-top' });
+    div.append(msgDiv, summaryDiv, legendDiv, topDiv);
     renderFilters();
   }
 
@@ -199,6 +202,7 @@ export function installHeat(ctx) {
     hook.outlines = [];
     if (legendDiv) legendDiv.innerHTML = '';
     if (summaryDiv) summaryDiv.textContent = '';
+    if (topDiv) topDiv.innerHTML = '';
   }
 
   /** Load and draw what the filters and the view ask for; resolves when drawn (or superseded). */
@@ -359,6 +363,28 @@ export function installHeat(ctx) {
     if (tot.rate !== null && tot.rate !== undefined) parts.push(fmt(tot.rate) + ' ' + t('heat_per_1000'));
     if (st.hotspots && hook.hotspots) parts.push(t('heat_hot') + ' ' + hook.hotspots.hot + ' · ' + t('heat_cold') + ' ' + hook.hotspots.cold);
     summaryDiv.textContent = parts.join(' · ');
+    renderTop();
+  }
+
+  /** The areas in view with the highest rate (cells: the most contacts) as buttons that open their list:
+   * what a manager reads first, and the keyboard's way to an area (the canvas takes clicks only). */
+  function renderTop() {
+    if (!topDiv) return;
+    topDiv.innerHTML = '';
+    const by = byOf(st.mode);
+    const key = by === 'cell' ? (a) => a.count : (a) => (a.rate === null ? -1 : a.rate);
+    const top = hook.drawn.filter((a) => a.count > 0).sort((a, b) => key(b) - key(a) || (a.id < b.id ? -1 : 1)).slice(0, 5);
+    if (!top.length) return;
+    topDiv.appendChild(el('h4', { text: t('heat_top') }));
+    const ol = el('ol', {});
+    top.forEach((a) => {
+      const text = (by === 'cell' ? '' : a.id + ' · ') + fmt(a.count) + ' ' + t('heat_contacts') +
+        (a.rate !== null && a.rate !== undefined ? ' · ' + fmt(a.rate) + ' ' + t('heat_per_1000') : '');
+      const b = el('button', { type: 'button', class: 'ga-heat-top-item', 'data-id': a.id, text });
+      b.addEventListener('click', () => openList(by, a.id, a).catch(ctx.report));
+      ol.appendChild(el('li', {}, b));
+    });
+    topDiv.appendChild(ol);
   }
 
   // ---------------------------------------------------------------- the side list of an area's interactions
@@ -445,7 +471,7 @@ export function installHeat(ctx) {
   });
 
   Object.assign(hook, {
-    group, show: () => { offer(); if (!map.hasLayer(group)) map.addLayer(group); return loadVocabulary().then(reload); },
+    group, show: () => { offer(); if (map.hasLayer(group)) return Promise.resolve(hook); map.addLayer(group); return firstLoad; },
     hide: () => map.removeLayer(group), setFilters, reload: () => reload(), openList, closeList,
     heatCanvas: () => heat._canvas || null
   });
