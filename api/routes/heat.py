@@ -11,7 +11,13 @@ caller phones masked unless the role sees personal data.
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import weakref
 from typing import Annotated, Any
+
+import numpy as np
+import orjson
+import shapely
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
@@ -27,7 +33,7 @@ from api.state import GridSnapshot
 from gis.errors import InvalidInput, StoreUnavailable
 from gis.interaction_rollups import RESOLUTIONS, area_interactions, day_number
 from gis.models import CHANNELS, INTERACTION_KINDS
-from interactions.heat import BY, HeatQuery, area_shape, heat
+from interactions.heat import BY, HeatAreas, HeatQuery, area_shape, heat
 from interactions.hotspots import hotspots
 
 router = APIRouter(prefix="/api/v1", tags=["heat"])
@@ -41,6 +47,8 @@ FromQ = Annotated[dt.date, Query(alias="from", description="first local day (YYY
 ToQ = Annotated[dt.date, Query(alias="to", description="last local day (YYYY-MM-DD), inclusive")]
 ByQ = Annotated[str, Query(description="cell (H3, resolution from zoom) | transformer (台区) | feeder", pattern="^(cell|transformer|feeder)$")]
 ListQ = Annotated[str | None, Query(description="comma-separated")]
+SimplifyQ = Annotated[float | None, Query(gt=0, le=0.01, description="GeoJSON of 台区 / feeder hulls: simplified to this "
+                                           "tolerance in degrees (the map asks for ~1 px at city zooms); default: exact")]
 
 
 def _list(raw: str | None, allowed: tuple[str, ...], name: str) -> tuple[str, ...]:
@@ -71,9 +79,39 @@ def _wants_geojson(request: Request, fmt: str | None) -> bool:
     return GEOJSON in request.headers.get("accept", "")
 
 
-def _feature_collection(areas: Any, by: str, rows: list[dict[str, Any]], rest: dict[str, Any], version: int) -> Response:
+_OUTLINES: "weakref.WeakKeyDictionary[HeatAreas, dict[tuple[str, float | None], dict[str, Any]]]" = weakref.WeakKeyDictionary()
+_OUTLINES_LOCK = threading.Lock()
+_OUTLINES_KEPT = 8  # tolerances kept per data version and area kind (the map asks for one per zoom)
+
+
+def _outlines(areas: HeatAreas, by: str, simplify: float | None) -> dict[str, Any]:
+    """台区 / feeder id -> GeoJSON geometry of its customers' hull, built once per data version (``areas``) and
+    tolerance, vectorized: per area in each request it cost seconds for a city of 12,404 台区."""
+    key = (by, simplify)
+    with _OUTLINES_LOCK:
+        memo = _OUTLINES.setdefault(areas, {})
+        hit = memo.get(key)
+        if hit is None:
+            ids = list(areas.shapes[by])
+            geoms = np.array([areas.shapes[by][i] for i in ids], dtype=object)
+            if simplify is not None and len(geoms):
+                geoms = shapely.simplify(geoms, simplify, preserve_topology=True)
+            geoms = shapely.set_precision(geoms, 1e-7 if simplify is None else 1e-6)
+            hit = {i: (orjson.loads(g) if g is not None else None) for i, g in zip(ids, shapely.to_geojson(geoms).tolist())}
+            memo[key] = hit
+            while len(memo) > _OUTLINES_KEPT:
+                memo.pop(next(iter(memo)))
+    return hit
+
+
+def _feature_collection(areas: HeatAreas, by: str, rows: list[dict[str, Any]], rest: dict[str, Any], version: int,
+                        simplify: float | None = None) -> Response:
     """A GeoJSON answer: one feature per area (its hexagon or customers' hull), ``rest`` as foreign members."""
-    features = [{"type": "Feature", "id": r["id"], "geometry": area_shape(areas, by, r["id"]), "properties": {**r, "by": by}}
+    if by == "cell":
+        shapes = {r["id"]: area_shape(areas, by, r["id"]) for r in rows}
+    else:
+        shapes = _outlines(areas, by, simplify)
+    features = [{"type": "Feature", "id": r["id"], "geometry": shapes.get(r["id"]), "properties": {**r, "by": by}}
                 for r in rows]
     body = {"type": "FeatureCollection", "features": features, **rest, "data_version": version}
     return Response(dumps(body), media_type=GEOJSON)
@@ -104,12 +142,13 @@ def get_heat(request: Request, conn: ConnDep, snapshot: SnapshotDep, by: ByQ, da
              zoom: Annotated[float | None, Query(ge=0, le=22, description="map zoom; picks the H3 resolution (by=cell)")] = None,
              channels: ListQ = None, kinds: ListQ = None,
              format: Annotated[str | None, Query(pattern="^(json|geojson)$", description="json (default) or geojson")] = None,
+             simplify: SimplifyQ = None,
              ) -> Response:
     areas = _areas(snapshot)
     result = heat(conn, areas, _query(by, date_from, date_to, channels, kinds, bbox, zoom), request.app.state.heat_cubes)
     if _wants_geojson(request, format):
         body = result.to_dict()
-        return _feature_collection(areas, by, body.pop("areas"), body, snapshot.version)
+        return _feature_collection(areas, by, body.pop("areas"), body, snapshot.version, simplify)
     body = result.to_dict()
     body["data_version"] = snapshot.version
     return Response(dumps(body), media_type="application/json")
@@ -127,13 +166,14 @@ def get_hotspots(request: Request, conn: ConnDep, snapshot: SnapshotDep, setting
                  alpha: Annotated[float | None, Query(gt=0, lt=1, description="false-discovery rate")] = None,
                  all: Annotated[bool, Query(description="also list the areas that are not significant")] = False,
                  format: Annotated[str | None, Query(pattern="^(json|geojson)$", description="json (default) or geojson")] = None,
+                 simplify: SimplifyQ = None,
                  ) -> Response:
     areas = _areas(snapshot)
     result = heat(conn, areas, _query(by, date_from, date_to, channels, kinds, bbox, zoom), request.app.state.heat_cubes)
     body = hotspots(result, areas, alpha=alpha if alpha is not None else settings.hotspot_alpha,
                     touch_m=settings.hotspot_touch_m, significant_only=not all)
     if _wants_geojson(request, format):
-        return _feature_collection(areas, by, body.pop("areas"), body, snapshot.version)
+        return _feature_collection(areas, by, body.pop("areas"), body, snapshot.version, simplify)
     body["data_version"] = snapshot.version
     return Response(dumps(body), media_type="application/json")
 

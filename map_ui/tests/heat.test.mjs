@@ -1,7 +1,7 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  todayIn, addDays, addMonths, presetRange, rangeProblem, resolutionFor, heatQuery, niceCeil, classBreaks, classOf,
+  todayIn, addDays, addMonths, presetRange, rangeProblem, resolutionFor, simplifyFor, heatQuery, niceCeil, classBreaks, classOf,
   rampFor, colourOf, legendRows, heatPoints, pageLabel, localTime, RAMP, ZERO_COLOUR
 } from '../static/js/heat_style.js';
 
@@ -111,4 +111,12 @@ test('times are shown in the utility\'s zone whatever offset the API wrote', () 
   assert.equal(localTime('2026-10-31T21:46:51+08:00'), '2026-10-31 21:46');
   assert.equal(localTime('2026-10-31T16:05:00Z'), '2026-11-01 00:05');
   assert.equal(localTime('nonsense'), 'nonsense');
+});
+
+test('outlines are simplified to a pixel at city zooms, exact from the district zoom', () => {
+  assert.equal(simplifyFor(12), 0.000343);
+  assert.equal(simplifyFor(12.5), 0.000343);
+  assert.equal(simplifyFor(14), 0.0000858);
+  assert.equal(simplifyFor(15), null);
+  assert.equal(simplifyFor(18), null);
 });

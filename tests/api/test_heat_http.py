@@ -119,6 +119,15 @@ def test_vocabulary_and_hotspot_outlines_for_the_map(api_url, client_as):
         shapes = {f["id"]: f["geometry"] for f in analyst.get(
             "/api/v1/heat", params={"from": period["from"], "to": period["to"], "by": by, **extra, "format": "geojson"}).json()["features"]}
         assert body["features"] and all(f["geometry"] == shapes[f["id"]] and f["geometry"]["type"] == "Polygon" for f in body["features"])
+    exact = analyst.get("/api/v1/heat", params={"from": period["from"], "to": period["to"], "by": "transformer", "format": "geojson"}).json()
+    coarse = analyst.get("/api/v1/heat", params={"from": period["from"], "to": period["to"], "by": "transformer", "format": "geojson",
+                                                 "simplify": 0.0005}).json()
+    assert [f["properties"] for f in coarse["features"]] == [f["properties"] for f in exact["features"]]   # same numbers
+    vertices = [sum(len(f["geometry"]["coordinates"][0]) for f in b["features"]) for b in (exact, coarse)]
+    assert vertices[1] < vertices[0], vertices
+    assert all(f["geometry"]["type"] == "Polygon" for f in coarse["features"])
+    r = analyst.get("/api/v1/heat", params={"from": period["from"], "to": period["to"], "by": "transformer", "simplify": 1})
+    assert r.status_code == 422 and "simplify" in r.text
 
 
 def test_area_interactions_are_masked_per_role(api_url, client_as):

@@ -73,6 +73,13 @@ export function resolutionFor(zoom) {
   return 9;
 }
 
+/** Tolerance (degrees) of the 台区 / feeder outlines at a map zoom: one screen pixel below the district zoom
+ * (15), none from it (exact hulls: an outline is compared with what is under it). */
+export function simplifyFor(zoom) {
+  if (zoom >= 15) return null;
+  return Number((360 / (256 * 2 ** Math.floor(zoom))).toPrecision(3));
+}
+
 /** The comma list of a filter, or null when it is every value of the vocabulary (the API's default). */
 function listParam(selected, vocabulary) {
   const picked = vocabulary.filter((v) => selected.includes(v));

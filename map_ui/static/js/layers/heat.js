@@ -17,7 +17,7 @@
 import { el, box, fmt } from '../dom.js';
 import {
   DEFAULT_PRESET, PRESETS, HEAT_GRADIENT, HOT_COLOUR, COLD_COLOUR, ZERO_COLOUR, todayIn, presetRange, rangeProblem,
-  resolutionFor, heatQuery, classBreaks, classOf, colourOf, legendRows, heatPoints, pageLabel, localTime
+  resolutionFor, simplifyFor, heatQuery, classBreaks, classOf, colourOf, legendRows, heatPoints, pageLabel, localTime
 } from '../heat_style.js';
 
 const PAGE = 20;                 // interactions per page of the side list
@@ -214,7 +214,8 @@ export function installHeat(ctx) {
     const bad = rangeProblem(st.from, st.to);
     if (bad) { clearDrawing(); message(t('heat_bad_range') + ' (' + t('heat_' + bad) + ')'); return null; }
     const zoom = map.getZoom();
-    const q = heatQuery(f, vocab, { bbox: bboxParam(), zoom: f.by === 'cell' ? zoom : null, format: 'geojson' });
+    const q = heatQuery(f, vocab, { bbox: bboxParam(), zoom: f.by === 'cell' ? zoom : null, format: 'geojson',
+      simplify: f.by === 'cell' ? null : simplifyFor(zoom) });            // 12,404 台区 hulls at a city view
     if (q === null) { clearDrawing(); message(t('heat_pick_one')); return null; }
     message(t('loading'));
     hook.query = q;
