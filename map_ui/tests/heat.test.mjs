@@ -57,6 +57,7 @@ test('nice numbers round up to two significant digits', () => {
   assert.equal(niceCeil(1234), 1300);
   assert.equal(niceCeil(37.5), 38);
   assert.equal(niceCeil(0), 0);
+  assert.equal(niceCeil(1234, 3), 1240);
 });
 
 test('class breaks are rounded quantiles of the positive rates; zeros and nulls do not shift them', () => {
@@ -65,6 +66,8 @@ test('class breaks are rounded quantiles of the positive rates; zeros and nulls 
   assert.deepEqual(classBreaks([0, 0, null, ...rates, 0]), [2, 4, 6, 8, 10]);
   assert.deepEqual(classBreaks([5, 5, 5, 5]), [5]);                       // one distinct value: one class
   assert.deepEqual(classBreaks([0, null]), []);
+  // a year of every kind at 1M: rates bunched around 1,400 per 1,000 keep five classes (a third digit)
+  assert.deepEqual(classBreaks([1301, 1322, 1350, 1371, 1390, 1402, 1420, 1444, 1470, 1499, 3316]), [1350, 1390, 1420, 1470, 3320]);
   const b = classBreaks([0.5, 1.23, 3.3, 3.31, 17.9, 120]);
   for (let i = 1; i < b.length; i += 1) assert.ok(b[i] > b[i - 1], 'strictly increasing');
   assert.ok(b[b.length - 1] >= 120);

@@ -102,10 +102,10 @@ export function heatQuery(f, vocab, extra) {
 }
 
 // ---------------------------------------------------------------- class breaks and colours
-/** `x` rounded up to two significant digits (0.01234 → 0.013, 1234 → 1300). */
-export function niceCeil(x) {
+/** `x` rounded up to `digits` significant digits (two: 0.01234 → 0.013, 1234 → 1300). */
+export function niceCeil(x, digits = 2) {
   if (!(x > 0) || !Number.isFinite(x)) return x;
-  const step = 10 ** (Math.floor(Math.log10(x)) - 1);
+  const step = 10 ** (Math.floor(Math.log10(x)) - digits + 1);
   // the small tolerance keeps a value that is already round (1.2 → 1.2, not 1.3 by float error)
   return Math.round(Math.ceil(x / step - 1e-9) * step * 1e6) / 1e6;
 }
@@ -118,11 +118,17 @@ export function niceCeil(x) {
 export function classBreaks(rates, n = RAMP.length) {
   const v = rates.filter((r) => typeof r === 'number' && Number.isFinite(r) && r > 0).sort((a, b) => a - b);
   if (!v.length) return [];
-  const out = [];
-  for (let k = 1; k <= n; k += 1) {
-    const q = v[Math.min(v.length - 1, Math.ceil((k / n) * v.length) - 1)];
-    const b = niceCeil(q);
-    if (!out.length || b > out[out.length - 1]) out.push(b);
+  const quantiles = [];
+  for (let k = 1; k <= n; k += 1) quantiles.push(v[Math.min(v.length - 1, Math.ceil((k / n) * v.length) - 1)]);
+  const distinct = new Set(quantiles).size;
+  let out = [];
+  for (let digits = 2; digits <= 4; digits += 1) {   // rates bunched together (1,310…1,490) need a third digit
+    out = [];
+    for (const q of quantiles) {
+      const b = niceCeil(q, digits);
+      if (!out.length || b > out[out.length - 1]) out.push(b);
+    }
+    if (out.length >= distinct) break;
   }
   return out;
 }
