@@ -472,6 +472,7 @@ def serve(
     """
     import uvicorn
 
+    _check_map_files()
     settings = _settings(database_url)
     _engine(settings).dispose()
     _export_settings(settings)  # worker processes build their Settings from these
@@ -479,6 +480,17 @@ def serve(
     uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers,
                 log_level=settings.log_level.lower(), access_log=False,  # our access log replaces uvicorn's
                 timeout_graceful_shutdown=5)  # open event streams must not hold a shutdown forever
+
+
+def _check_map_files() -> None:
+    """Refuse to start when a browser package the map loads is missing (exit 2, naming scripts/setup.sh)."""
+    from map_ui.assets import MissingVendorFiles, vendor_dirs
+
+    try:
+        vendor_dirs()
+    except MissingVendorFiles as exc:
+        console.print(f"[red]cannot serve the map:[/red] {exc}")
+        raise typer.Exit(2) from exc
 
 
 def _export_settings(settings: Settings) -> None:
@@ -501,6 +513,7 @@ def demo(
     """
     from gis.api_keys import create_key, list_keys, revoke_key
 
+    _check_map_files()  # before the city load, not after it
     import_city_cmd(DEFAULT_SAMPLE_DIR, database_url)
     with _store(database_url) as engine:
         with engine.connect() as conn:

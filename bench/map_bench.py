@@ -16,6 +16,11 @@ log gives each request's server time), and Debian's Chromium is driven with Play
 * ``dom_elements`` / ``heap_mb``: the most seen during the walk (``Runtime.getHeapUsage``);
 * ``impact_ms``: an impact request from the page (``POST /api/v1/impact``, one switch), the call a
   plan edit makes;
+* ``--scenarios heat`` (or ``walk,heat``): the heat layer (issue 14) turned on as a manager does —
+  complaints of the last 3 months, then the 台区 and feeder choropleths and the H3 heat at city (z12)
+  and district (z15) zoom, a pan, back to the city: per step the server time of ``/heat`` and
+  ``/hotspots`` (hot spots are city-wide and cached per filter set, so only the first step of a
+  filter set asks for them), bytes, wall time until drawn, areas drawn, DOM elements and heap;
 * ``--baseline``: the map as it was on ``main`` before issue 13 (``git show main:map_ui/static/…``,
   served under ``/map-old/``), which pages every grid layer whole: time until its ``ready``, DOM
   elements and heap, with a timeout.
@@ -221,6 +226,53 @@ def _walk(page: Page, server: Server, centre: tuple[float, float]) -> list[dict[
     return out
 
 
+HEAT_STEPS = [  # (label, action): a filter change at the current view, or a move (then the layer's debounced reload)
+    ("city z12 heat (show)", {"zoom": 12, "show": True}), ("city z12 台区", {"mode": "transformer"}),
+    ("city z12 feeder", {"mode": "feeder"}), ("district z15 feeder", {"zoom": 15}), ("district z15 台区", {"mode": "transformer"}),
+    ("district z15 heat", {"mode": "heat"}), ("district pan heat", {"zoom": 15, "delta": (500, 0)}),
+    ("district pan 台区", {"mode": "transformer", "zoom": 15, "delta": (0, 400)}), ("city z12 台区 again", {"zoom": 12}),
+    ("city z12 all kinds 1 year", {"preset": "custom", "from": "2025-11-01", "to": "2026-10-31", "kinds": None}),
+]
+
+
+def _heat_walk(page: Page, server: Server, centre: tuple[float, float]) -> list[dict[str, Any]]:
+    """The heat layer's steps (HEAT_STEPS): each waits until the layer drew the answer of its last request."""
+    out = []
+    for label, act in HEAT_STEPS:
+        before_bytes, offset = page.bytes, server.log_offset()
+        t0 = time.perf_counter()
+        page.page.evaluate(
+            """async ([act, centre]) => { const g = window.gridatlas, map = g.map, h = g.heat;
+                if (act.show) { map.setView([centre[1], centre[0]], act.zoom, {animate: false}); await h.show();
+                  await h.setFilters({mode: 'heat', preset: '3m', kinds: ['投诉']}); return true; }
+                if (act.zoom !== undefined) {
+                  let c = act.delta ? map.unproject(map.project(map.getCenter(), act.zoom).add(act.delta), act.zoom) : map.getCenter();
+                  if (act.mode) h.state.mode = act.mode;
+                  const n = h.loads;
+                  map.setView(c, act.zoom, {animate: false});
+                  await new Promise((resolve) => { const t = setInterval(() => { if (h.loads > n) { clearInterval(t); resolve(); } }, 20); });
+                  return true; }
+                const f = {};
+                for (const k of ['mode', 'preset', 'from', 'to']) if (act[k]) f[k] = act[k];
+                if ('kinds' in act) f.kinds = act.kinds || (await fetch('/api/v1/heat/vocabulary', {headers: {Authorization:
+                  'Bearer ' + sessionStorage.getItem('gridatlas.apiKey')}}).then(r => r.json())).kinds;
+                await h.setFilters(f); return true; }""",
+            [act, list(centre)],
+        )
+        wall = (time.perf_counter() - t0) * 1000
+        page.page.wait_for_timeout(100)
+        reqs = server.requests_since(offset)
+        heat = [r["ms"] for r in reqs if r["path"] == "/api/v1/heat"]
+        hot = [r["ms"] for r in reqs if r["path"] == "/api/v1/hotspots"]
+        info = page.page.evaluate("() => ({drawn: window.gridatlas.heat.drawn.length, outlines: window.gridatlas.heat.outlines.length,"
+                                  " q: window.gridatlas.heat.query, zoom: window.gridatlas.map.getZoom()})")
+        out.append({"step": label, "zoom": info["zoom"], "by": dict(p.split("=", 1) for p in info["q"].split("&"))["by"],
+                    "areas_drawn": info["drawn"], "outlines": info["outlines"], "wall_ms": round(wall, 1),
+                    "heat_ms": heat, "hotspots_ms": hot, "bytes": page.bytes - before_bytes,
+                    "dom": page.dom(), "heap_mb": round(page.heap_mb(), 1)})
+    return out
+
+
 def _impact_ms(page: Page, switch_id: str) -> float:
     return page.page.evaluate(
         """async (sw) => { const key = sessionStorage.getItem('gridatlas.apiKey'); const t0 = performance.now();
@@ -229,6 +281,21 @@ def _impact_ms(page: Page, switch_id: str) -> float:
             await r.json(); return performance.now() - t0; }""",
         switch_id,
     )
+
+
+def _heat_stats(walks: list[list[dict[str, Any]]]) -> dict[str, Any]:
+    """Per heat step over the repeats: medians and ranges of the /heat server time, wall time and bytes; the
+    largest DOM and heap; hot-spot requests listed as measured (only the first step of a filter set has one)."""
+    steps = []
+    for i, first in enumerate(walks[0]):
+        runs = [w[i] for w in walks]
+        heat = [ms for r in runs for ms in r["heat_ms"]]
+        steps.append({"step": first["step"], "zoom": first["zoom"], "by": first["by"], "areas_drawn": first["areas_drawn"],
+                      "outlines": first["outlines"], "heat_ms": _stats(heat) if heat else None,
+                      "hotspots_ms": [ms for r in runs for ms in r["hotspots_ms"]], "wall_ms": _stats([r["wall_ms"] for r in runs]),
+                      "bytes": _stats([r["bytes"] for r in runs])})
+    every = [s for w in walks for s in w]
+    return {"steps": steps, "dom_max": max(s["dom"] for s in every), "heap_mb_max": max(s["heap_mb"] for s in every)}
 
 
 def _bench_store(browser: Any, url: str, args: argparse.Namespace, tmp: Path, label: str) -> dict[str, Any]:
@@ -254,31 +321,41 @@ def _bench_store(browser: Any, url: str, args: argparse.Namespace, tmp: Path, la
         near = httpx.get(server.base + "/api/v1/nearest", params={"lon": centre[0], "lat": centre[1], "radius_m": 5000, "k": 1},
                          headers=h, timeout=30).json()["customers"][0]["account_no"]
         switch_id = httpx.get(server.base + "/api/v1/layers/switches", params={"limit": 1}, headers=h, timeout=30).json()["features"][0]["id"]
-        loads, searches, usable, walks, impacts = [], [], [], [], []
+        loads, searches, usable, walks, impacts, heat_walks = [], [], [], [], [], []
         for rep in range(args.repeat):
             page = Page(browser, server.base + "/map/")
             try:
                 t = _load(page, key)
                 loads.append(t["ready_ms"])
-                q = near[: max(6, len(near) - 3)]            # an account-number prefix: answered from the store
-                sms = _search(page, q)
-                searches.append(sms)
-                usable.append(t["ready_ms"] + sms)
-                result.setdefault("first_load", {"dom": page.dom(), "heap_mb": round(page.heap_mb(), 1), "bytes": page.bytes})
-                walks.append(_walk(page, server, centre))
-                impacts += [_impact_ms(page, switch_id) for _ in range(5)]
-                if rep == 0 and args.screenshots:
-                    shots = Path(args.screenshots)
-                    shots.mkdir(parents=True, exist_ok=True)
-                    for zoom in (12, 15, 18):
-                        page.page.evaluate("""([z, c]) => { const g = window.gridatlas; g.map.setView([c[1], c[0]], z, {animate: false});
-                                              return Promise.all([g.grid.update(), g.loadViewport()]).then(() => true); }""", [zoom, list(centre)])
-                        page.page.wait_for_timeout(300)
-                        page.page.screenshot(path=str(shots / f"{label}-z{zoom}.png"))
+                if "walk" in args.scenarios:
+                    q = near[: max(6, len(near) - 3)]            # an account-number prefix: answered from the store
+                    sms = _search(page, q)
+                    searches.append(sms)
+                    usable.append(t["ready_ms"] + sms)
+                    result.setdefault("first_load", {"dom": page.dom(), "heap_mb": round(page.heap_mb(), 1), "bytes": page.bytes})
+                    walks.append(_walk(page, server, centre))
+                    impacts += [_impact_ms(page, switch_id) for _ in range(5)]
+                    if rep == 0 and args.screenshots:
+                        shots = Path(args.screenshots)
+                        shots.mkdir(parents=True, exist_ok=True)
+                        for zoom in (12, 15, 18):
+                            page.page.evaluate("""([z, c]) => { const g = window.gridatlas; g.map.setView([c[1], c[0]], z, {animate: false});
+                                                  return Promise.all([g.grid.update(), g.loadViewport()]).then(() => true); }""", [zoom, list(centre)])
+                            page.page.wait_for_timeout(300)
+                            page.page.screenshot(path=str(shots / f"{label}-z{zoom}.png"))
+                if "heat" in args.scenarios:                      # after the walk: its figures stay the plain map's
+                    heat_walks.append(_heat_walk(page, server, centre))
+                    if rep == 0 and args.screenshots:
+                        Path(args.screenshots).mkdir(parents=True, exist_ok=True)
+                        page.page.screenshot(path=str(Path(args.screenshots) / f"{label}-heat-last.png"))
                 result.setdefault("console_errors", page.errors)
             finally:
                 page.close()
         result["ready_ms"] = _stats(loads)
+        if heat_walks:
+            result["heat"] = _heat_stats(heat_walks)
+        if "walk" not in args.scenarios:
+            return result
         result["search_ms"] = _stats(searches)
         result["usable_ms"] = _stats(usable)
         result["impact_ms"] = _stats(impacts)
@@ -320,6 +397,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--store", action="append", default=[], help="database URL of a loaded city (a copy: keys are written)")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--scenarios", default="walk", type=lambda v: set(v.split(",")),
+                        help="walk (load, search, pan/zoom walk, impact), heat (the heat layer's steps), or walk,heat")
     parser.add_argument("--baseline", action="store_true", help="also load main's map (pages every layer whole)")
     parser.add_argument("--screenshots", help="folder for city/district/street screenshots")
     parser.add_argument("--baseline-timeout", type=int, default=300, help="seconds to wait for the baseline map (then its progress is recorded)")

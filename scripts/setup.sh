@@ -3,6 +3,8 @@
 #   scripts/setup.sh          the app (for the demo)
 #   scripts/setup.sh --test   the app, the test tools, and the system packages the tests use
 #                             (PostGIS for the server store, Debian's Chromium for the map tests)
+# Both install the map's npm packages (map_ui/package-lock.json, `npm ci`): node and npm are needed;
+# as root on Debian they are installed with apt-get, otherwise the script stops and says so.
 # Idempotent and quick when nothing changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -40,14 +42,37 @@ if [[ $want_test == 1 && ! -f .venv-pandapower/.installed ]]; then
   touch .venv-pandapower/.installed
 fi
 
+# node and npm: the map's browser packages that have no XStatic package (Leaflet.heat) are
+# installed with `npm ci` from the committed lock file (no build step: the files are served as
+# they are). Needed by the demo and the tests alike, so missing ones are installed or fatal.
+node_missing=()
+command -v node >/dev/null 2>&1 || node_missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || node_missing+=(npm)
+if (( ${#node_missing[@]} )); then
+  if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null 2>&1; then
+    echo "==> installing system packages: ${node_missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${node_missing[@]}" >/dev/null
+  else
+    echo "GridAtlas needs node and npm to install the map's browser packages (missing: ${node_missing[*]})." >&2
+    echo "Install them (Debian: apt-get install nodejs npm) and run scripts/setup.sh again." >&2
+    exit 1
+  fi
+fi
+lock_digest=$(sha256sum map_ui/package-lock.json | cut -d' ' -f1)
+npm_stamp="map_ui/node_modules/.gridatlas-installed"
+if [[ ! -f "$npm_stamp" || "$(cat "$npm_stamp")" != "$lock_digest" ]]; then
+  echo "==> installing the map's npm packages (npm ci in map_ui/)"
+  (cd map_ui && npm ci --no-audit --no-fund --loglevel=error)
+  echo "$lock_digest" > "$npm_stamp"
+fi
+
 if [[ $want_test == 1 ]]; then
   # System packages the test suite needs: Debian's Chromium (map tests, driven by
-  # Playwright), node (the map modules' unit tests, `node --test map_ui/tests/`; the map
-  # itself needs no node: no build step, no npm package) and PostGIS for the PostgreSQL
-  # the machine runs (server-store tests).
+  # Playwright) and PostGIS for the PostgreSQL the machine runs (server-store tests);
+  # node runs the map modules' unit tests (`node --test map_ui/tests/`), installed above.
   missing=()
   command -v chromium >/dev/null 2>&1 || missing+=(chromium)
-  command -v node >/dev/null 2>&1 || missing+=(nodejs)
   if command -v pg_lsclusters >/dev/null 2>&1; then
     for ver in $(pg_lsclusters -h 2>/dev/null | awk '{print $1}' | sort -u); do
       [[ -f /usr/share/postgresql/$ver/extension/postgis.control ]] || missing+=("postgresql-$ver-postgis-3")

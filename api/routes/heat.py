@@ -2,7 +2,8 @@
 
 ``GET /api/v1/heat`` answers JSON for the map and GeoJSON (``application/geo+json``: ``Accept``
 or ``format=geojson``) for GIS tools; ``GET /api/v1/hotspots`` the Gi* hot and cold spots with
-the statistic's inputs; ``GET /api/v1/heat/areas/{by}/{id}/interactions`` the contacts counted in
+the statistic's inputs (GeoJSON too: the areas' outlines for the map); ``GET /api/v1/heat/vocabulary``
+the values the filters take; ``GET /api/v1/heat/areas/{by}/{id}/interactions`` the contacts counted in
 one area, texts only for the roles whose customer-view panels include ``interaction_texts`` and
 caller phones masked unless the role sees personal data.
 """
@@ -10,10 +11,17 @@ caller phones masked unless the role sees personal data.
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import weakref
 from typing import Annotated, Any
+
+import numpy as np
+import orjson
+import shapely
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
+from pydantic import BaseModel, Field
 
 from api.audit import audit
 from api.auth import Principal, allow
@@ -23,9 +31,9 @@ from api.limits import page_size, parse_bbox
 from api.masking import mask_phone
 from api.state import GridSnapshot
 from gis.errors import InvalidInput, StoreUnavailable
-from gis.interaction_rollups import area_interactions, day_number
+from gis.interaction_rollups import RESOLUTIONS, area_interactions, day_number
 from gis.models import CHANNELS, INTERACTION_KINDS
-from interactions.heat import BY, HeatQuery, area_shape, heat
+from interactions.heat import BY, HeatAreas, HeatQuery, area_shape, heat
 from interactions.hotspots import hotspots
 
 router = APIRouter(prefix="/api/v1", tags=["heat"])
@@ -39,6 +47,8 @@ FromQ = Annotated[dt.date, Query(alias="from", description="first local day (YYY
 ToQ = Annotated[dt.date, Query(alias="to", description="last local day (YYYY-MM-DD), inclusive")]
 ByQ = Annotated[str, Query(description="cell (H3, resolution from zoom) | transformer (台区) | feeder", pattern="^(cell|transformer|feeder)$")]
 ListQ = Annotated[str | None, Query(description="comma-separated")]
+SimplifyQ = Annotated[float | None, Query(gt=0, le=0.01, description="GeoJSON of 台区 / feeder hulls: simplified to this "
+                                           "tolerance in degrees (the map asks for ~1 px at city zooms); default: exact")]
 
 
 def _list(raw: str | None, allowed: tuple[str, ...], name: str) -> tuple[str, ...]:
@@ -69,6 +79,62 @@ def _wants_geojson(request: Request, fmt: str | None) -> bool:
     return GEOJSON in request.headers.get("accept", "")
 
 
+_OUTLINES: "weakref.WeakKeyDictionary[HeatAreas, dict[tuple[str, float | None], dict[str, Any]]]" = weakref.WeakKeyDictionary()
+_OUTLINES_LOCK = threading.Lock()
+_OUTLINES_KEPT = 8  # tolerances kept per data version and area kind (the map asks for one per zoom)
+
+
+def _outlines(areas: HeatAreas, by: str, simplify: float | None) -> dict[str, Any]:
+    """台区 / feeder id -> GeoJSON geometry of its customers' hull, built once per data version (``areas``) and
+    tolerance, vectorized: per area in each request it cost seconds for a city of 12,404 台区."""
+    key = (by, simplify)
+    with _OUTLINES_LOCK:
+        memo = _OUTLINES.setdefault(areas, {})
+        hit = memo.get(key)
+        if hit is None:
+            ids = list(areas.shapes[by])
+            geoms = np.array([areas.shapes[by][i] for i in ids], dtype=object)
+            if simplify is not None and len(geoms):
+                geoms = shapely.simplify(geoms, simplify, preserve_topology=True)
+            geoms = shapely.set_precision(geoms, 1e-7 if simplify is None else 1e-6)
+            hit = {i: (orjson.loads(g) if g is not None else None) for i, g in zip(ids, shapely.to_geojson(geoms).tolist())}
+            memo[key] = hit
+            while len(memo) > _OUTLINES_KEPT:
+                memo.pop(next(iter(memo)))
+    return hit
+
+
+def _feature_collection(areas: HeatAreas, by: str, rows: list[dict[str, Any]], rest: dict[str, Any], version: int,
+                        simplify: float | None = None) -> Response:
+    """A GeoJSON answer: one feature per area (its hexagon or customers' hull), ``rest`` as foreign members."""
+    if by == "cell":
+        shapes = {r["id"]: area_shape(areas, by, r["id"]) for r in rows}
+    else:
+        shapes = _outlines(areas, by, simplify)
+    features = [{"type": "Feature", "id": r["id"], "geometry": shapes.get(r["id"]), "properties": {**r, "by": by}}
+                for r in rows]
+    body = {"type": "FeatureCollection", "features": features, **rest, "data_version": version}
+    return Response(dumps(body), media_type=GEOJSON)
+
+
+class HeatVocabulary(BaseModel):
+    """The values the heat and hotspot filters take (the map builds its checkboxes from them)."""
+
+    by: list[str] = Field(description="area kinds: cell (H3), transformer (台区), feeder")
+    channels: list[str] = Field(description="interaction channels, in the API's spelling")
+    kinds: list[str] = Field(description="interaction kinds, in the API's spelling")
+    resolutions: list[int] = Field(description="the H3 resolutions kept in the rollups (the zoom picks one)")
+    timezone: str = Field(description="the zone of the local days that from/to name")
+    hotspot_alpha: float = Field(description="the default false-discovery rate of /hotspots")
+
+
+@router.get("/heat/vocabulary", summary="The values of the heat filters: area kinds, channels, kinds",
+            response_model=HeatVocabulary, dependencies=[allow(*_ROLES)])
+def get_heat_vocabulary(settings: SettingsDep) -> HeatVocabulary:
+    return HeatVocabulary(by=list(BY), channels=list(CHANNELS), kinds=list(INTERACTION_KINDS),
+                          resolutions=list(RESOLUTIONS), timezone="Asia/Shanghai", hotspot_alpha=settings.hotspot_alpha)
+
+
 @router.get("/heat", summary="Contacts per area, normalized by the customers living there",
             responses=_JSON_OR_GEOJSON, dependencies=[allow(*_ROLES)])
 def get_heat(request: Request, conn: ConnDep, snapshot: SnapshotDep, by: ByQ, date_from: FromQ, date_to: ToQ,
@@ -76,23 +142,22 @@ def get_heat(request: Request, conn: ConnDep, snapshot: SnapshotDep, by: ByQ, da
              zoom: Annotated[float | None, Query(ge=0, le=22, description="map zoom; picks the H3 resolution (by=cell)")] = None,
              channels: ListQ = None, kinds: ListQ = None,
              format: Annotated[str | None, Query(pattern="^(json|geojson)$", description="json (default) or geojson")] = None,
+             simplify: SimplifyQ = None,
              ) -> Response:
     areas = _areas(snapshot)
     result = heat(conn, areas, _query(by, date_from, date_to, channels, kinds, bbox, zoom), request.app.state.heat_cubes)
     if _wants_geojson(request, format):
-        features = [{"type": "Feature", "id": a.id, "geometry": area_shape(areas, by, a.id),
-                     "properties": {**a.to_dict(), "by": by}} for a in result.areas]
-        body = {"type": "FeatureCollection", "features": features, **{k: v for k, v in result.to_dict().items() if k != "areas"},
-                "data_version": snapshot.version}
-        return Response(dumps(body), media_type=GEOJSON)
+        body = result.to_dict()
+        return _feature_collection(areas, by, body.pop("areas"), body, snapshot.version, simplify)
     body = result.to_dict()
     body["data_version"] = snapshot.version
     return Response(dumps(body), media_type="application/json")
 
 
 @router.get("/hotspots", summary="Getis-Ord Gi* hot and cold spots of the contact rate, FDR-corrected",
-            responses={200: {"description": "significant areas with z, p, count, customers, hot; the statistic's inputs",
-                             "content": {"application/json": {}}}},
+            responses={200: {"description": "significant areas with z, p, count, customers, hot; the statistic's inputs "
+                                            "(GeoJSON: each area's outline as the feature's geometry)",
+                             "content": {"application/json": {}, GEOJSON: {}}}},
             dependencies=[allow(*_ROLES)])
 def get_hotspots(request: Request, conn: ConnDep, snapshot: SnapshotDep, settings: SettingsDep, by: ByQ, date_from: FromQ, date_to: ToQ,
                  bbox: Annotated[str | None, Query(description="minlon,minlat,maxlon,maxlat; default: everywhere")] = None,
@@ -100,11 +165,15 @@ def get_hotspots(request: Request, conn: ConnDep, snapshot: SnapshotDep, setting
                  channels: ListQ = None, kinds: ListQ = None,
                  alpha: Annotated[float | None, Query(gt=0, lt=1, description="false-discovery rate")] = None,
                  all: Annotated[bool, Query(description="also list the areas that are not significant")] = False,
+                 format: Annotated[str | None, Query(pattern="^(json|geojson)$", description="json (default) or geojson")] = None,
+                 simplify: SimplifyQ = None,
                  ) -> Response:
     areas = _areas(snapshot)
     result = heat(conn, areas, _query(by, date_from, date_to, channels, kinds, bbox, zoom), request.app.state.heat_cubes)
     body = hotspots(result, areas, alpha=alpha if alpha is not None else settings.hotspot_alpha,
                     touch_m=settings.hotspot_touch_m, significant_only=not all)
+    if _wants_geojson(request, format):
+        return _feature_collection(areas, by, body.pop("areas"), body, snapshot.version, simplify)
     body["data_version"] = snapshot.version
     return Response(dumps(body), media_type="application/json")
 

@@ -98,6 +98,38 @@ def test_heat_json_geojson_and_hotspots(api_url, client_as):
     assert client_as("agent").get("/api/v1/heat", params={**YEAR, "by": "transformer"}).status_code == 403
 
 
+def test_vocabulary_and_hotspot_outlines_for_the_map(api_url, client_as):
+    """The map's filters come from /heat/vocabulary; /hotspots as GeoJSON outlines each area with the same
+    shape /heat draws it with, and lists the same areas as the JSON answer."""
+    from gis.models import CHANNELS, INTERACTION_KINDS
+
+    analyst = client_as("analyst")
+    vocab = analyst.get("/api/v1/heat/vocabulary").json()
+    assert (vocab["channels"], vocab["kinds"], vocab["by"]) == (list(CHANNELS), list(INTERACTION_KINDS), ["cell", "transformer", "feeder"])
+    assert vocab["timezone"] == "Asia/Shanghai" and vocab["hotspot_alpha"] == 0.05 and 9 in vocab["resolutions"]
+    assert client_as("agent").get("/api/v1/heat/vocabulary").status_code == 403
+    period = {"from": "2025-11-01", "to": "2026-10-31", "all": "true"}
+    for by, extra in (("transformer", {}), ("cell", {"zoom": 13})):
+        plain = analyst.get("/api/v1/hotspots", params={**period, "by": by, **extra}).json()
+        geo = analyst.get("/api/v1/hotspots", params={**period, "by": by, **extra, "format": "geojson"})
+        assert geo.status_code == 200 and geo.headers["content-type"] == "application/geo+json"
+        body = geo.json()
+        assert body["type"] == "FeatureCollection" and body["inputs"] == plain["inputs"]
+        assert [f["properties"] | {"by": None} for f in body["features"]] == [a | {"by": None} for a in plain["areas"]]
+        shapes = {f["id"]: f["geometry"] for f in analyst.get(
+            "/api/v1/heat", params={"from": period["from"], "to": period["to"], "by": by, **extra, "format": "geojson"}).json()["features"]}
+        assert body["features"] and all(f["geometry"] == shapes[f["id"]] and f["geometry"]["type"] == "Polygon" for f in body["features"])
+    exact = analyst.get("/api/v1/heat", params={"from": period["from"], "to": period["to"], "by": "transformer", "format": "geojson"}).json()
+    coarse = analyst.get("/api/v1/heat", params={"from": period["from"], "to": period["to"], "by": "transformer", "format": "geojson",
+                                                 "simplify": 0.0005}).json()
+    assert [f["properties"] for f in coarse["features"]] == [f["properties"] for f in exact["features"]]   # same numbers
+    vertices = [sum(len(f["geometry"]["coordinates"][0]) for f in b["features"]) for b in (exact, coarse)]
+    assert vertices[1] < vertices[0], vertices
+    assert all(f["geometry"]["type"] == "Polygon" for f in coarse["features"])
+    r = analyst.get("/api/v1/heat", params={"from": period["from"], "to": period["to"], "by": "transformer", "simplify": 1})
+    assert r.status_code == 422 and "simplify" in r.text
+
+
 def test_area_interactions_are_masked_per_role(api_url, client_as):
     client_as("agent").post("/api/v1/interactions", json=_rec("MASK1", account_no=A.account_no, caller_phone="13812345678"))
     path = f"/api/v1/heat/areas/transformer/{A.transformer_id}/interactions"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
 from tests.conftest import SAMPLE_DIR
 
@@ -77,6 +78,29 @@ def test_map_and_vendor_assets_are_served_locally(client):
     assert "leaflet" in client.get("/map/").text
     assert client.get("/vendor/leaflet/leaflet.js").status_code == 200
     assert client.get("/vendor/leaflet.markercluster/leaflet.markercluster.js").status_code == 200
+    heat = client.get("/vendor/leaflet.heat/leaflet-heat-global.js")   # npm ci (scripts/setup.sh), not a copy
+    assert heat.status_code == 200 and "Leaflet.heat" in heat.text and "heatLayer" in heat.text
+
+
+def test_a_missing_npm_package_is_a_clear_error_at_start_up(tmp_path, monkeypatch):
+    """No map_ui/node_modules (setup.sh not run): the app and `gridatlas serve` refuse to start and say what
+    to run, instead of serving a map whose heat layer 404s."""
+    from typer.testing import CliRunner
+
+    import map_ui.assets
+    from api.app import create_app
+    from api.cli import app as cli
+    from api.settings import Settings
+    from map_ui.assets import MissingVendorFiles, vendor_dirs
+
+    with pytest.raises(MissingVendorFiles, match=r"leaflet\.heat.*does not exist; run scripts/setup\.sh"):
+        vendor_dirs(tmp_path / "node_modules")
+    monkeypatch.setattr(map_ui.assets, "NODE_MODULES", tmp_path / "node_modules")
+    with pytest.raises(MissingVendorFiles, match="scripts/setup.sh"):
+        create_app(Settings(database_url=f"sqlite:///{tmp_path / 'x.sqlite'}", environment="test"))
+    result = CliRunner().invoke(cli, ["serve", "--database-url", f"sqlite:///{tmp_path / 'x.sqlite'}"])
+    assert result.exit_code == 2
+    assert "cannot serve the map" in result.output and "scripts/setup.sh" in result.output
 
 
 def test_openapi_documents_the_routes(client):

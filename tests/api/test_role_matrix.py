@@ -327,6 +327,7 @@ SAMPLES: dict[tuple[str, str], Sample] = {
     ("POST", "/api/v1/imports/interactions"): Sample("POST", "/api/v1/imports/interactions", prepare=_interactions_upload),
     ("GET", "/api/v1/heat"): Sample("GET", "/api/v1/heat", params=HEAT_PARAMS),
     ("GET", "/api/v1/hotspots"): Sample("GET", "/api/v1/hotspots", params=HEAT_PARAMS),
+    ("GET", "/api/v1/heat/vocabulary"): Sample("GET", "/api/v1/heat/vocabulary"),
     ("GET", "/api/v1/heat/areas/{by}/{area_id}/interactions"):
         Sample("GET", f"/api/v1/heat/areas/transformer/{FIRST.transformer_id}/interactions",
                params={"from": "2025-11-01", "to": "2026-10-31", "limit": 5}),

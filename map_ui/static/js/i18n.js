@@ -56,7 +56,20 @@ export const STRINGS = {
     cs_replies: '回复（按时段）', cs_consulted: '已征询', cs_replied: '已回复', cs_outbox: '消息', cs_window: '时段',
     cs_accept: '同意', cs_prefer_other: '希望其他时段', cs_object: '反对', cs_recommendation: '推荐方案', cs_alternative: '方案',
     cs_cmin: '户·分钟', cs_adopt: '采用', cs_adopted: '已采用', cs_conflict: '计划已被修改，未保存：请重新打开后再采用。',
-    status_draft: '草稿', status_consulting: '征询中', status_approved: '已批准', status_executed: '已执行', status_cancelled: '已取消'
+    status_draft: '草稿', status_consulting: '征询中', status_approved: '已批准', status_executed: '已执行', status_cancelled: '已取消',
+    // heat layer (layers/heat.js, issue 14); heat_channel_* / heat_kind_* label the API's vocabulary
+    layer_heat: '投诉热力', heat_title: '客户诉求热力', heat_mode: '显示', heat_mode_heat: '热力图（H3 网格）',
+    heat_mode_transformer: '台区 每千户', heat_mode_feeder: '馈线 每千户', heat_period: '时间', heat_preset_7d: '近 7 天',
+    heat_preset_30d: '近 30 天', heat_preset_3m: '近 3 个月', heat_preset_custom: '自定义', heat_from: '开始日期', heat_to: '结束日期',
+    heat_channels: '渠道', heat_kinds: '类型', heat_hotspots: '热点 / 冷点（Gi*，FDR 校正）', heat_hot: '热点', heat_cold: '冷点',
+    heat_rate_legend: '每千户诉求数', heat_per_cell: '每格诉求数', heat_areas: '个区域', heat_contacts: '次诉求', heat_per_1000: '次/千户',
+    heat_pick_one: '请至少选择一个渠道和一个类型。', heat_bad_range: '日期范围无效', heat_list_title: '区域诉求明细',
+    heat_by_cell: 'H3 网格', heat_by_transformer: '台区', heat_by_feeder: '馈线', heat_all_kinds: '全部类型', heat_interactions: '条记录',
+    heat_texts_hidden: '您的角色不显示诉求内容，电话已脱敏。', heat_time: '时间', heat_channel: '渠道', heat_kind: '类型', heat_phone: '来电号码',
+    heat_text: '内容', heat_prev: '上一页', heat_next: '下一页', heat_top: '视图内最高的区域',
+    'heat_channel_95598电话': '95598电话', heat_channel_微信: '微信', heat_channel_微博: '微博', heat_channel_掌上电力: '掌上电力',
+    heat_channel_网上国网: '网上国网', heat_channel_营业厅: '营业厅',
+    heat_kind_咨询: '咨询', heat_kind_投诉: '投诉', heat_kind_报修: '报修', heat_kind_意见: '意见', heat_kind_表扬: '表扬'
   },
   en: {
     title: 'GridAtlas', subtitle: 'Dispatcher grid map',
@@ -111,7 +124,20 @@ export const STRINGS = {
     cs_replies: 'Replies per window', cs_consulted: 'Consulted', cs_replied: 'replied', cs_outbox: 'messages', cs_window: 'Window',
     cs_accept: 'Accept', cs_prefer_other: 'Prefer another', cs_object: 'Object', cs_recommendation: 'Recommendation', cs_alternative: 'Alternative',
     cs_cmin: 'Cust.-min', cs_adopt: 'Adopt', cs_adopted: 'Adopted', cs_conflict: 'The plan changed meanwhile; nothing was saved: open it again and adopt.',
-    status_draft: 'draft', status_consulting: 'consulting', status_approved: 'approved', status_executed: 'executed', status_cancelled: 'cancelled'
+    status_draft: 'draft', status_consulting: 'consulting', status_approved: 'approved', status_executed: 'executed', status_cancelled: 'cancelled',
+    // heat layer (layers/heat.js, issue 14)
+    layer_heat: 'Complaint heat', heat_title: 'Contacts and complaints', heat_mode: 'Show', heat_mode_heat: 'Heat (H3 cells)',
+    heat_mode_transformer: '台区 rate per 1,000', heat_mode_feeder: 'Feeder rate per 1,000', heat_period: 'Period', heat_preset_7d: 'Last 7 days',
+    heat_preset_30d: 'Last 30 days', heat_preset_3m: 'Last 3 months', heat_preset_custom: 'Custom', heat_from: 'From', heat_to: 'To',
+    heat_channels: 'Channels', heat_kinds: 'Kinds', heat_hotspots: 'Hot / cold spots (Gi*, FDR-corrected)', heat_hot: 'hot spot', heat_cold: 'cold spot',
+    heat_rate_legend: 'Contacts per 1,000 customers', heat_per_cell: 'Contacts per cell', heat_areas: 'areas', heat_contacts: 'contacts', heat_per_1000: 'per 1,000 customers',
+    heat_pick_one: 'Pick at least one channel and one kind.', heat_bad_range: 'Invalid period', heat_list_title: 'Interactions of the area',
+    heat_by_cell: 'H3 cell', heat_by_transformer: '台区 Transformer area', heat_by_feeder: 'Feeder', heat_all_kinds: 'all kinds', heat_interactions: 'interactions',
+    heat_texts_hidden: 'Your role sees no message texts; phones are masked.', heat_time: 'Time', heat_channel: 'Channel', heat_kind: 'Kind', heat_phone: 'Caller',
+    heat_text: 'Text', heat_prev: 'Previous', heat_next: 'Next', heat_top: 'Highest in view',
+    'heat_channel_95598电话': '95598 hotline', heat_channel_微信: 'WeChat', heat_channel_微博: 'Weibo', heat_channel_掌上电力: 'Power app (掌上电力)',
+    heat_channel_网上国网: 'State Grid online (网上国网)', heat_channel_营业厅: 'Service hall',
+    heat_kind_咨询: 'Enquiry', heat_kind_投诉: 'Complaint', heat_kind_报修: 'Repair call', heat_kind_意见: 'Suggestion', heat_kind_表扬: 'Praise'
   }
 };
 

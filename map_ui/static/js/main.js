@@ -12,7 +12,8 @@
  * showAlert(id), call (the open incoming call), openCall(id), me (GET /me once loaded), troubleCalls (the
  * trouble-call layer: state, open(), load(), setWindow(preset, custom), focusDevice(id)), loadQuality,
  * setQualityFilter(rule, field), qualityMarkers (account -> ring), qualityClusters, quality, qualityBody,
- * consultation (the planner's consultation panel: open(planId), openList(), state(), repliesShownAt)}.
+ * consultation (the planner's consultation panel: open(planId), openList(), state(), repliesShownAt),
+ * heat (layers/heat.js)}.
  */
 
 import { createApi, takeKeyFromHash } from './api.js';
@@ -28,6 +29,7 @@ import { installCustomers } from './layers/customers.js';
 import { installView } from './panels/view.js';
 import { installContact } from './panels/contact.js';
 import { installLegend } from './panels/legend.js';
+import { installHeat } from './layers/heat.js';
 import { installSignIn } from './panels/signin.js';
 import { installPlan } from './panels/plan.js';
 import { installLive } from './live.js';
@@ -95,6 +97,7 @@ const OVERLAYS = [
 ];
 const layerControl = L.control.layers(null, null, { collapsed: false, position: 'topright' }).addTo(map);
 OVERLAYS.forEach((o) => layerControl.addOverlay(layers[o[0]], o[1]));
+ctx.layerControl = layerControl;                          // layers offered by role add their rows (heat)
 ctx.rightPanelsWidth = () => Math.max(ctx.legendDiv ? ctx.legendDiv.offsetWidth : 0, layerControl.getContainer().offsetWidth);
 
 function relabelOverlays() {
@@ -159,6 +162,8 @@ const ga = ctx.ga = window.gridatlas = {
   qualityClusters: ctx.qualityClusters, quality: null, qualityBody: null
 };
 ga.grid = ctx.grid;
+installHeat(ctx);                   // issue 14: heat / choropleth overlay, offered once /me allows GET /heat
+ctx.on('me', relabelOverlays);      // a row added by role re-renders the layer control: put the counts back
 installPlan(ctx);
 installLive(ctx);
 installAlerts(ctx);
