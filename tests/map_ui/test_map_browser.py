@@ -377,8 +377,9 @@ def test_page_draws_the_district_level_of_detail_from_tiles_only(open_map: Any) 
 
     # No layer is ever paged in whole: the grid comes as tiles, customers from the viewport.
     assert not [u for u in m.rec.requests if "/api/v1/layers" in u], "whole layers requested"
-    tiles = [u for u in m.rec.requests if "/api/v1/tiles/grid/" in u]
-    assert tiles and all(f"/tiles/grid/{int(zoom)}/" in u for u in tiles), tiles
+    tiles = [u for u in m.rec.requests if "/api/v1/tiles/grid" in u and not u.endswith("/tiles/grid")]
+    # 512-px tiles: one zoom up in address, the map zoom's content (a third of the requests of 256-px tiles)
+    assert tiles and all(f"/tiles/grid512/{int(zoom) - 1}/" in u for u in tiles), tiles
     assert any("/api/v1/viewport?" in u for u in m.rec.requests)
 
     # The view fits the grid's extent.
@@ -481,7 +482,7 @@ def test_api_errors_are_shown_in_the_status_box(open_map: Any) -> None:
         route.fulfill(status=500, content_type="application/problem+json",
                       body=json.dumps({"type": "about:blank", "title": "Internal Server Error", "status": 500, "detail": "boom"}))
 
-    m = open_map({"**/api/v1/trace/**": fail_traces, "**/api/v1/tiles/grid/1*/**": fail_switches})
+    m = open_map({"**/api/v1/trace/**": fail_traces, "**/api/v1/tiles/grid512/1*/**": fail_switches})
     m.page.wait_for_function("() => Boolean(window.gridatlas && window.gridatlas.ready)")
     outcome = m.page.evaluate("() => window.gridatlas.ready.then(() => 'resolved', e => 'rejected: ' + e.message)")
     assert outcome.startswith("rejected") and "boom" in outcome
