@@ -105,6 +105,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.audit = AuditWriter(make_engine(settings.database_url, pool_size=1,
                                                   busy_timeout_s=settings.sqlite_busy_timeout_s))
         app.state.rate_limits = TokenBuckets(settings.rate_limit_per_s, settings.rate_limit_burst)
+        # map tiles draw on a bucket of their own (api.auth._bucket); no limit at all turns both off
+        app.state.tile_rate_limits = TokenBuckets(settings.tile_rate_limit_per_s if settings.rate_limit_per_s > 0 else 0,
+                                                  settings.tile_rate_limit_burst)
         app.state.topology = TopologyHolder(engine, tile_cache_bytes=settings.map_tile_cache_mb * 1024 * 1024)
         app.state.customer_views = ViewCaches()
         app.state.events = EventHub(engine, poll_interval_s=settings.events_poll_interval_s,

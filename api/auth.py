@@ -147,8 +147,18 @@ async def authenticate(
     if principal is None:
         raise NotAuthenticated("the API key is unknown or has been revoked", field="Authorization")
     request.state.principal = principal
-    request.app.state.rate_limits.take(principal.key_id, principal.prefix)
+    _bucket(request).take(principal.key_id, principal.prefix)
     return principal
+
+
+def _bucket(request: Request) -> Any:
+    """The token bucket this request draws on: map tiles (routes marked ``x-rate-limit-bucket: tiles``, see
+    :data:`api.routes.map_tiles.TILE_BUCKET`) have their own, larger one; everything else shares the key's."""
+    route = request.scope.get("route")
+    extra = getattr(route, "openapi_extra", None) or {}
+    if extra.get("x-rate-limit-bucket") == "tiles":
+        return request.app.state.tile_rate_limits
+    return request.app.state.rate_limits
 
 
 class AllowedRoles:

@@ -110,6 +110,12 @@ class Settings(BaseSettings):
         "with N workers a key may reach N times this",
     )
     rate_limit_burst: int = Field(default=100, ge=1, description="requests a key may make at once before being limited")
+    tile_rate_limit_per_s: float = Field(
+        default=400.0, ge=0,
+        description="sustained map-tile requests (GET /tiles/grid…/{z}/{x}/{y}) per second per API key and worker, a "
+        "bucket of their own (0: no limit): a cached tile costs a lookup, and a panning map asks for several at once",
+    )
+    tile_rate_limit_burst: int = Field(default=400, ge=1, description="map-tile requests a key may make at once")
     key_touch_interval_s: float = Field(
         default=60.0, ge=0, description="a key's last_used_at is written at most this often per worker process"
     )

@@ -23,7 +23,13 @@ log gives each request's server time), and Debian's Chromium is driven with Play
   filter set asks for them), bytes, wall time until drawn, areas drawn, DOM elements and heap;
 * ``--baseline``: the map as it was on ``main`` before issue 13 (``git show main:map_ui/static/…``,
   served under ``/map-old/``), which pages every grid layer whole: time until its ``ready``, DOM
-  elements and heap, with a timeout.
+  elements and heap, with a timeout;
+* ``fast_pan``: twenty 400-px pans at street zoom, each sent 150 ms after the previous one without
+  waiting for it (a user dragging the map): requests and 429 answers, under the DEFAULT rate-limit
+  settings (the whole bench serves them; ``--no-rate-limit`` turns them off);
+* ``--before REF``: the same measurements, in the same run, for the map and rate limiting of git
+  ``REF`` (e.g. ``main``: 256-px tiles, every request on the key's one bucket): ``REF``'s
+  ``map_ui/static`` served under ``/map-before/`` by a server whose tiles draw on the key's bucket.
 
 Prints JSON (medians and ranges over ``--repeat`` page loads) and the load average.
 """
@@ -54,18 +60,24 @@ OLD_FILES = ("index.html", "app.js", "app.css")
 
 
 # ---------------------------------------------------------------- the server (child process)
-def _serve(database_url: str, port: int, old_map: str | None) -> None:
+def _serve(database_url: str, port: int, old_map: str | None, before_map: str | None = None,
+           single_bucket: bool = False, no_rate_limit: bool = False) -> None:
     import uvicorn
     from fastapi.staticfiles import StaticFiles
 
+    import api.auth
     from api.app import create_app
     from api.settings import Settings
 
-    app = create_app(Settings(database_url=database_url, rate_limit_per_s=0, log_format="json", reload_interval_s=0))
-    if old_map:
-        app.mount("/map-old", StaticFiles(directory=old_map, html=True), name="map-old")
-        # Starlette matches mounts in order: put it before the /map mount
-        app.router.routes.insert(0, app.router.routes.pop())
+    limits = {"rate_limit_per_s": 0} if no_rate_limit else {}      # else the defaults a deployment gets
+    app = create_app(Settings(database_url=database_url, log_format="json", reload_interval_s=0, **limits))
+    if single_bucket:       # the rate limiting before map tiles had a bucket of their own
+        api.auth._bucket = lambda request: request.app.state.rate_limits
+    for prefix, folder in (("/map-old", old_map), ("/map-before", before_map)):
+        if folder:
+            app.mount(prefix, StaticFiles(directory=folder, html=True), name=prefix.strip("/"))
+            # Starlette matches mounts in order: put it before the /map mount
+            app.router.routes.insert(0, app.router.routes.pop())
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
 
 
@@ -87,8 +99,20 @@ def _old_map(tmp: Path) -> Path | None:
     return out
 
 
+def _before_map(tmp: Path, ref: str) -> Path:
+    """``ref``'s map_ui/static, its index.html rewritten to load from /map-before/ (modules import relatively)."""
+    out = tmp / "map-before"
+    out.mkdir()
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", ref, "map_ui/static"], capture_output=True, check=True)
+    subprocess.run(["tar", "-x", "-C", str(out), "--strip-components=2"], input=archive.stdout, check=True)
+    index = out / "index.html"
+    index.write_text(index.read_text(encoding="utf-8").replace('"/map/', '"/map-before/'), encoding="utf-8")
+    return out
+
+
 class Server:
-    def __init__(self, database_url: str, old_map: Path | None, log: Path) -> None:
+    def __init__(self, database_url: str, old_map: Path | None, log: Path, before_map: Path | None = None,
+                 no_rate_limit: bool = False) -> None:
         self.port = _free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log = log
@@ -96,6 +120,10 @@ class Server:
         args = [sys.executable, __file__, "--serve", database_url, "--port", str(self.port)]
         if old_map:
             args += ["--old-map", str(old_map)]
+        if before_map:
+            args += ["--before-map", str(before_map), "--single-bucket"]
+        if no_rate_limit:
+            args += ["--no-rate-limit"]
         self.proc = subprocess.Popen(args, stdout=self._fh, stderr=subprocess.STDOUT, cwd=REPO)
 
     def wait_ready(self, timeout: float = 600) -> float:
@@ -220,7 +248,8 @@ def _walk(page: Page, server: Server, centre: tuple[float, float]) -> list[dict[
         page.page.wait_for_timeout(150)                  # the moveend handler's requests (deduplicated)
         reqs = [r for r in server.requests_since(offset) if r["path"].startswith("/api/v1/")]
         out.append({"move": label, "zoom": zoom, "bytes": page.bytes - before_bytes, "wall_ms": round(wall, 1),
-                    "requests": len(reqs), "server_ms_sum": round(sum(r["ms"] for r in reqs), 1),
+                    "requests": len(reqs), "refused_429": sum(r["status"] == 429 for r in reqs),
+                    "server_ms_sum": round(sum(r["ms"] for r in reqs), 1),
                     "server_ms_max": round(max((r["ms"] for r in reqs), default=0), 1),
                     "dom": page.dom(), "heap_mb": round(page.heap_mb(), 1)})
     return out
@@ -273,6 +302,29 @@ def _heat_walk(page: Page, server: Server, centre: tuple[float, float]) -> list[
     return out
 
 
+def _fast_pan(page: Page, server: Server, centre: tuple[float, float], zoom: int = 17, pans: int = 20) -> dict[str, Any]:
+    """A user dragging the map: ``pans`` 400-px pans at ``zoom``, one every 150 ms, none waited for (the
+    map's own moveend handler sends the requests); then the map settles. Requests, 429s, slowest."""
+    page.page.evaluate("""([c, z]) => { const g = window.gridatlas; g.map.setView([c[1], c[0]], z, {animate: false});
+                          return Promise.all([g.grid.update(), g.loadViewport()]).then(() => true); }""", [list(centre), zoom])
+    page.page.wait_for_timeout(300)
+    offset = server.log_offset()
+    t0 = time.perf_counter()
+    page.page.evaluate(
+        """([n]) => new Promise((done) => { const map = window.gridatlas.map; let i = 0;
+              const step = () => { map.panBy([i % 2 ? 0 : 400, i % 2 ? 400 : 0], {animate: false}); i += 1;
+                                   if (i < n) setTimeout(step, 150); else done(true); };
+              step(); })""", [pans])
+    page.page.wait_for_timeout(200)                      # the last moveend's requests start
+    page.page.evaluate("() => Promise.all([window.gridatlas.grid.update(), window.gridatlas.loadViewport()]).then(() => true)")
+    wall = (time.perf_counter() - t0) * 1000
+    page.page.wait_for_timeout(300)
+    reqs = [r for r in server.requests_since(offset) if r["path"].startswith("/api/v1/")]
+    return {"pans": pans, "requests": len(reqs), "refused_429": sum(r["status"] == 429 for r in reqs),
+            "tile_requests": sum("/tiles/grid" in r["path"] for r in reqs),
+            "server_ms_max": round(max((r["ms"] for r in reqs), default=0), 1), "wall_ms": round(wall, 1)}
+
+
 def _impact_ms(page: Page, switch_id: str) -> float:
     return page.page.evaluate(
         """async (sw) => { const key = sessionStorage.getItem('gridatlas.apiKey'); const t0 = performance.now();
@@ -298,7 +350,9 @@ def _heat_stats(walks: list[list[dict[str, Any]]]) -> dict[str, Any]:
     return {"steps": steps, "dom_max": max(s["dom"] for s in every), "heap_mb_max": max(s["heap_mb"] for s in every)}
 
 
-def _bench_store(browser: Any, url: str, args: argparse.Namespace, tmp: Path, label: str) -> dict[str, Any]:
+def _bench_store(browser: Any, url: str, args: argparse.Namespace, tmp: Path, label: str,
+                 before: Path | None = None) -> dict[str, Any]:
+    """Every measurement of one store, for this tree's map (``before`` None) or for the ``--before`` map."""
     import httpx
 
     from gis.api_keys import create_key
@@ -309,9 +363,14 @@ def _bench_store(browser: Any, url: str, args: argparse.Namespace, tmp: Path, la
         key = create_key(engine, name="map-bench", role="admin")[1]
     finally:
         engine.dispose()
-    old = _old_map(tmp) if args.baseline and not (tmp / "map-old").exists() else (tmp / "map-old" if args.baseline else None)
-    server = Server(url, old, tmp / f"server-{label}.log")
-    result: dict[str, Any] = {"store": label}
+    old = None
+    if args.baseline and before is None:
+        old = _old_map(tmp) if not (tmp / "map-old").exists() else tmp / "map-old"
+    variant = "before" if before is not None else "this"
+    server = Server(url, old, tmp / f"server-{label}-{variant}.log", before_map=before, no_rate_limit=args.no_rate_limit)
+    map_path = "/map-before/" if before is not None else "/map/"
+    result: dict[str, Any] = {"store": label, "map": args.before if before is not None else "this tree",
+                              "rate_limit": "off" if args.no_rate_limit else "defaults"}
     try:
         result["server_ready_s"] = round(server.wait_ready(), 1)
         h = {"Authorization": f"Bearer {key}"}
@@ -321,9 +380,9 @@ def _bench_store(browser: Any, url: str, args: argparse.Namespace, tmp: Path, la
         near = httpx.get(server.base + "/api/v1/nearest", params={"lon": centre[0], "lat": centre[1], "radius_m": 5000, "k": 1},
                          headers=h, timeout=30).json()["customers"][0]["account_no"]
         switch_id = httpx.get(server.base + "/api/v1/layers/switches", params={"limit": 1}, headers=h, timeout=30).json()["features"][0]["id"]
-        loads, searches, usable, walks, impacts, heat_walks = [], [], [], [], [], []
+        loads, searches, usable, walks, impacts, heat_walks, pans = [], [], [], [], [], [], []
         for rep in range(args.repeat):
-            page = Page(browser, server.base + "/map/")
+            page = Page(browser, server.base + map_path)
             try:
                 t = _load(page, key)
                 loads.append(t["ready_ms"])
@@ -335,6 +394,7 @@ def _bench_store(browser: Any, url: str, args: argparse.Namespace, tmp: Path, la
                     result.setdefault("first_load", {"dom": page.dom(), "heap_mb": round(page.heap_mb(), 1), "bytes": page.bytes})
                     walks.append(_walk(page, server, centre))
                     impacts += [_impact_ms(page, switch_id) for _ in range(5)]
+                    pans.append(_fast_pan(page, server, centre))
                     if rep == 0 and args.screenshots:
                         shots = Path(args.screenshots)
                         shots.mkdir(parents=True, exist_ok=True)
@@ -342,8 +402,8 @@ def _bench_store(browser: Any, url: str, args: argparse.Namespace, tmp: Path, la
                             page.page.evaluate("""([z, c]) => { const g = window.gridatlas; g.map.setView([c[1], c[0]], z, {animate: false});
                                                   return Promise.all([g.grid.update(), g.loadViewport()]).then(() => true); }""", [zoom, list(centre)])
                             page.page.wait_for_timeout(300)
-                            page.page.screenshot(path=str(shots / f"{label}-z{zoom}.png"))
-                if "heat" in args.scenarios:                      # after the walk: its figures stay the plain map's
+                            page.page.screenshot(path=str(shots / f"{label}-{variant}-z{zoom}.png"))
+                if "heat" in args.scenarios and before is None:   # after the walk: its figures stay the plain map's
                     heat_walks.append(_heat_walk(page, server, centre))
                     if rep == 0 and args.screenshots:
                         Path(args.screenshots).mkdir(parents=True, exist_ok=True)
@@ -365,7 +425,12 @@ def _bench_store(browser: Any, url: str, args: argparse.Namespace, tmp: Path, la
             "server_ms_max": _stats([m["server_ms_max"] for m in moves]),
             "server_ms_sum": _stats([m["server_ms_sum"] for m in moves]),
             "wall_ms": _stats([m["wall_ms"] for m in moves]),
+            "requests": _stats([m["requests"] for m in moves]),
+            "refused_429": sum(m["refused_429"] for m in moves),
         }
+        result["fast_pan"] = {"refused_429": [p["refused_429"] for p in pans], "requests": [p["requests"] for p in pans],
+                              "tile_requests": [p["tile_requests"] for p in pans],
+                              "server_ms_max": _stats([p["server_ms_max"] for p in pans])}
         result["dom_max"] = max(m["dom"] for m in moves)
         result["heap_mb_max"] = max(m["heap_mb"] for m in moves)
         result["moves_first_walk"] = walks[0]
@@ -406,9 +471,13 @@ def main() -> None:
     parser.add_argument("--serve", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--old-map", help=argparse.SUPPRESS)
+    parser.add_argument("--before", help="also measure the map and rate limiting of this git ref (e.g. main), same run")
+    parser.add_argument("--no-rate-limit", action="store_true", help="serve without rate limits (default: the defaults)")
+    parser.add_argument("--before-map", help=argparse.SUPPRESS)
+    parser.add_argument("--single-bucket", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        _serve(args.serve, args.port, args.old_map)
+        _serve(args.serve, args.port, args.old_map, args.before_map, args.single_bucket, args.no_rate_limit)
         return
     from playwright.sync_api import sync_playwright
 
@@ -416,10 +485,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="ga-map-bench-") as tmpdir, sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=args.chromium, args=LAUNCH_ARGS)
         try:
+            before = _before_map(Path(tmpdir), args.before) if args.before else None
             for url in args.store:
                 label = "postgis" if url.startswith("postgresql") else "sqlite"
-                results["runs"].append(_bench_store(browser, url, args, Path(tmpdir), label))
-                print(json.dumps(results["runs"][-1], ensure_ascii=False), file=sys.stderr)
+                for variant in ([before] if before else []) + [None]:
+                    results["runs"].append(_bench_store(browser, url, args, Path(tmpdir), label, before=variant))
+                    print(json.dumps(results["runs"][-1], ensure_ascii=False), file=sys.stderr)
         finally:
             browser.close()
     results["load_average_after"] = os.getloadavg()

@@ -23,6 +23,12 @@ version, like the topology index): points by a vectorized bbox test, lines throu
 piece once). Points belong to exactly one tile (west and south edges inclusive). Encoded tiles
 are kept in a byte-bounded LRU per index, so a tile is computed once per data version.
 
+512-px tiles (``size=512``, Leaflet's ``tileSize: 512, zoomOffset: -1``): tile ``z/x/y`` covers the
+area of the 256-px tile ``z/x/y`` with the content of zoom ``z + 1`` (what its four children hold
+together, lines clipped once to the larger box). A 1280×800 view needs 6–12 of them instead of
+20–30 256-px tiles: fewer requests per move (the rate limit, the queue on a busy server) for
+about the same bytes.
+
 Rejected alternative (measured on the 1M sample city, see ``bench/README.md``): Mapbox
 Vector Tiles were not built this round; GeoJSON tiles already meet the byte and time
 budgets and need no client-side decoder.
@@ -44,12 +50,14 @@ import shapely
 
 from gis.errors import InvalidInput, NotFound
 
-__all__ = ["GridTiles", "build_grid_tiles", "tile_bounds", "band_of", "CITY_MAX_ZOOM", "STREET_MIN_ZOOM", "MAX_TILE_ZOOM"]
+__all__ = ["GridTiles", "build_grid_tiles", "tile_bounds", "band_of", "CITY_MAX_ZOOM", "STREET_MIN_ZOOM", "MAX_TILE_ZOOM",
+           "TILE_SIZES"]
 
 CITY_MAX_ZOOM = 14                          # zoom 14 tiles of every MV line were ~19 kB gzipped: 600 kB a view at 1M
 MIN_TRUNK_ZOOM = 8                          # trunks of lower zooms are built on first use
 STREET_MIN_ZOOM = 17
 MAX_TILE_ZOOM = 22
+TILE_SIZES = (256, 512)                     # a 512-px tile z/x/y holds zoom z + 1's content over tile z/x/y's area
 _TRUNK_TOLERANCE_PX = 1.5
 _EARTH_M_PER_DEG = 111_320.0
 
@@ -139,47 +147,49 @@ class GridTiles:
     cache_bytes: int = 64 * 1024 * 1024
     _trunks: dict[int, _Lines] = field(default_factory=dict)
     _segment_at: dict[str, tuple[_Lines, int]] | None = None
-    _cache: OrderedDict[tuple[int, int, int], bytes] = field(default_factory=OrderedDict)
+    _cache: OrderedDict[tuple[int, int, int, int], bytes] = field(default_factory=OrderedDict)
     _cached: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     # ------------------------------------------------------------------ public
-    def prewarm(self, max_zoom: int) -> int:
-        """Build (into the cache) every tile over the grid's bounds from zoom 10 to ``max_zoom``; returns how many."""
+    def prewarm(self, max_zoom: int, size: int = 512) -> int:
+        """Build (into the cache) every ``size``-px tile over the grid's bounds whose content is that of zoom 10
+        to ``max_zoom`` (the map's tiles: 512 px); returns how many."""
         bounds = self.bounds()
         if bounds is None:
             return 0
         west, south, east, north = bounds
         built = 0
-        for z in range(10, max_zoom + 1):
+        shift = _lod_shift(size)
+        for z in range(10 - shift, max_zoom - shift + 1):
             n = 1 << z
             x0, x1 = (int((v + 180) / 360 * n) for v in (west, east))
             y0, y1 = (int((1 - math.asinh(math.tan(math.radians(v))) / math.pi) / 2 * n) for v in (north, south))
             for x in range(max(0, x0), min(n - 1, x1) + 1):
                 for y in range(max(0, y0), min(n - 1, y1) + 1):
-                    self.tile(z, x, y)
+                    self.tile(z, x, y, size)
                     built += 1
         return built
 
-    def cached(self, z: int, x: int, y: int) -> bytes | None:
+    def cached(self, z: int, x: int, y: int, size: int = 256) -> bytes | None:
         """The encoded tile if it was built before (no work: safe on an event loop), else None."""
-        key = (z, x, y)
+        key = (z, x, y, size)
         with self._lock:
             body = self._cache.get(key)
             if body is not None:
                 self._cache.move_to_end(key)
             return body
 
-    def tile(self, z: int, x: int, y: int) -> bytes:
-        """The GeoJSON FeatureCollection of tile ``z/x/y``, gzip-compressed UTF-8 JSON (GeoJSON
-        compresses ~15×; the cache keeps the compressed bytes), from the cache when built before."""
-        key = (z, x, y)
+    def tile(self, z: int, x: int, y: int, size: int = 256) -> bytes:
+        """The GeoJSON FeatureCollection of the ``size``-px tile ``z/x/y``, gzip-compressed UTF-8 JSON
+        (GeoJSON compresses ~15×; the cache keeps the compressed bytes), from the cache when built before."""
+        key = (z, x, y, size)
         with self._lock:
             body = self._cache.get(key)
             if body is not None:
                 self._cache.move_to_end(key)
                 return body
-        body = gzip.compress(orjson.dumps(self.features(z, x, y)), compresslevel=5, mtime=0)
+        body = gzip.compress(orjson.dumps(self.features(z, x, y, size)), compresslevel=5, mtime=0)
         with self._lock:
             if key not in self._cache and len(body) <= self.cache_bytes:
                 self._cache[key] = body
@@ -189,9 +199,17 @@ class GridTiles:
                     self._cached -= len(old)
         return body
 
-    def features(self, z: int, x: int, y: int) -> dict[str, Any]:
-        """The tile as a dict: ``features`` (points, clipped lines), ``band``, ``feeders`` in the tile."""
+    def features(self, z: int, x: int, y: int, size: int = 256) -> dict[str, Any]:
+        """The tile as a dict: ``features`` (points, clipped lines), ``band``, ``feeders`` in the tile.
+
+        ``size`` 512: the area of tile ``z/x/y`` with the content of zoom ``z + 1`` (``lod`` in the answer).
+        """
+        lod = z + _lod_shift(size)
+        if lod > MAX_TILE_ZOOM:
+            raise NotFound(f"no {size}-px tile at zoom {z}: the deepest is {MAX_TILE_ZOOM - _lod_shift(size)}",
+                           field="z", value=z)
         box = tile_bounds(z, x, y)
+        z = lod                                   # what is drawn (band, trunks, rounding) follows the level of detail
         band = band_of(z)
         digits = 5 if band == "city" else 6       # ~1 m and ~0.1 m: well under a pixel at those zooms
         features: list[dict[str, Any]] = []
@@ -212,7 +230,8 @@ class GridTiles:
             fid = f["properties"].get("feeder_id")
             if fid:
                 feeders.add(fid)
-        return {"type": "FeatureCollection", "tile": [z, x, y], "band": band, "data_version": self.version,
+        return {"type": "FeatureCollection", "tile": [lod - _lod_shift(size), x, y], "size": size, "lod": lod,
+                "band": band, "data_version": self.version,
                 "feeders": sorted(feeders), "features": features}
 
     def bounds(self) -> tuple[float, float, float, float] | None:
@@ -301,6 +320,14 @@ class GridTiles:
                         "geometry": {"type": "LineString", "coordinates": xy.tolist()},
                         "properties": lines.props[src]})
         return out
+
+
+def _lod_shift(size: int) -> int:
+    """How many zooms deeper than its address a tile of ``size`` px draws (256: 0, 512: 1)."""
+    if size not in TILE_SIZES:
+        raise InvalidInput(f"tile size {size} px is not served; one of {', '.join(map(str, TILE_SIZES))}",
+                           field="size", value=size)
+    return TILE_SIZES.index(size)
 
 
 def _points_in(points: _Points, box: tuple[float, float, float, float], layer: str, digits: int) -> list[dict[str, Any]]:

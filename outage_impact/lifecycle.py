@@ -214,6 +214,29 @@ class PlanLifecycle:
             raise PermissionDenied(f"plan {plan.id} was created by you: another person must approve it",
                                    field="plan_id", value=plan.id)
 
+    @classmethod
+    def next_statuses(cls, actor: Actor, plan: PlanLike, *, may_move: bool = True) -> tuple[str, ...]:
+        """The statuses ``actor`` may move ``plan`` to now, in :data:`TRANSITIONS` order.
+
+        The same rules as :meth:`change_status` (ownership, four eyes, the transition table), so
+        a client offers exactly the moves the server accepts. ``may_move`` is False for a role the
+        API does not admit to status changes at all (it then gets none). A plan evaluation error is
+        not foreseen here: the move itself reports it.
+        """
+        if not may_move:
+            return ()
+        out = []
+        for to_status in TRANSITIONS.get(plan.status, ()):
+            try:
+                if to_status == "approved":
+                    cls.check_may_approve(actor, plan)
+                else:
+                    cls.check_may_change(actor, plan)
+            except PermissionDenied:
+                continue
+            out.append(to_status)
+        return tuple(out)
+
     # -------------------------------------------------------------- operations
     def get(self, plan_id: int) -> PlanLike:
         return self._store.get(plan_id)

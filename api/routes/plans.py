@@ -53,6 +53,8 @@ __all__ = ["router", "PlanBody", "PlanStepIn", "StatusIn", "details_reader", "im
 router = APIRouter(prefix="/api/v1", tags=["switching plans"])
 
 READERS = ("planner", "dispatcher", "analyst")
+#: roles admitted to status changes (and admin); the plan resource's ``next_statuses`` is empty for the others.
+MOVERS = ("planner",)
 PlanId = Annotated[int, Path(ge=1, le=2**31 - 1, description="plan id")]
 
 
@@ -97,9 +99,13 @@ class ExecutionIn(BaseModel):
 
 
 # ------------------------------------------------------------------ helpers
-def _plan_json(plan: PlanRecord) -> dict[str, Any]:
+def _plan_json(plan: PlanRecord, principal: Principal) -> dict[str, Any]:
+    """The plan resource as ``principal`` sees it: ``next_statuses`` are the moves this caller may make now."""
     iso = (lambda t: t.isoformat() if t is not None else None)
+    nexts = PlanLifecycle.next_statuses(actor(principal), plan,
+                                        may_move=principal.role in MOVERS or principal.role == "admin")
     return {"id": plan.id, "title": plan.title, "status": plan.status, "version": plan.version,
+            "next_statuses": list(nexts),
             "window_start": iso(plan.window_start), "window_end": iso(plan.window_end),
             "created_by": plan.created_by, "created_at": iso(plan.created_at), "updated_at": iso(plan.updated_at),
             "steps": [{"action": a, "element": e} for a, e in plan.steps],
@@ -111,11 +117,11 @@ def _etag(plan: PlanRecord) -> str:
     return f'"{plan.version}"'
 
 
-def _plan_response(plan: PlanRecord, status_code: int = 200) -> Response:
-    headers = {"ETag": _etag(plan)}
+def _plan_response(plan: PlanRecord, principal: Principal, status_code: int = 200) -> Response:
+    headers = {"ETag": _etag(plan), "Vary": "Authorization"}
     if status_code == 201:
         headers["Location"] = f"/api/v1/plans/{plan.id}"
-    return Response(dumps(_plan_json(plan)), status_code=status_code, media_type="application/json", headers=headers)
+    return Response(dumps(_plan_json(plan, principal)), status_code=status_code, media_type="application/json", headers=headers)
 
 
 _TAG = re.compile(r'^\s*(W/)?"(\d{1,9})"\s*$')
@@ -250,12 +256,11 @@ def create(request: Request, snapshot: SnapshotDep, settings: SettingsDep, body:
     plan = lifecycle(request).create(actor(principal), title=body.title, window_start=body.window_start,
                                      window_end=body.window_end, steps=[(s.action, s.element) for s in body.steps])
     audit(request, principal, "plan.create", "plan", plan.id, {"version": plan.version, "steps": len(plan.steps)})
-    return _plan_response(plan, 201)
+    return _plan_response(plan, principal, 201)
 
 
-@router.get("/plans", summary="List switching plans (filters; paged with a next link)",
-            dependencies=[allow(*READERS)])
-def list_(request: Request, conn: ConnDep, settings: SettingsDep,
+@router.get("/plans", summary="List switching plans (filters; paged with a next link)")
+def list_(request: Request, conn: ConnDep, settings: SettingsDep, principal: Annotated[Principal, allow(*READERS)],
           status: Annotated[Literal["draft", "consulting", "approved", "executed", "cancelled"] | None,
                             Query(description="one of " + ", ".join(PLAN_STATUSES))] = None,
           created_by: Annotated[str | None, Query(max_length=100)] = None,
@@ -269,14 +274,14 @@ def list_(request: Request, conn: ConnDep, settings: SettingsDep,
     links = [{"rel": "self", "href": str(request.url)}]
     if page.next_offset is not None:
         links.append({"rel": "next", "href": str(request.url.include_query_params(offset=page.next_offset, limit=size))})
-    body = {"data": [_plan_json(p) for p in page.items], "count": page.total, "links": links}
+    body = {"data": [_plan_json(p, principal) for p in page.items], "count": page.total, "links": links}
     return Response(dumps(body), media_type="application/json")
 
 
-@router.get("/plans/{plan_id}", summary="One switching plan with its steps; ETag = its version",
-            dependencies=[allow(*READERS)])
-def read(conn: ConnDep, plan_id: PlanId) -> Response:
-    return _plan_response(get_plan(conn, plan_id))
+@router.get("/plans/{plan_id}",
+            summary="One switching plan with its steps and the statuses the caller may move it to; ETag = its version")
+def read(conn: ConnDep, plan_id: PlanId, principal: Annotated[Principal, allow(*READERS)]) -> Response:
+    return _plan_response(get_plan(conn, plan_id), principal)
 
 
 @router.put("/plans/{plan_id}", summary="Replace title, window and steps (needs If-Match)",
@@ -294,7 +299,7 @@ def replace(request: Request, snapshot: SnapshotDep, settings: SettingsDep, plan
                           window_start=body.window_start, window_end=body.window_end,
                           steps=[(s.action, s.element) for s in body.steps])
     audit(request, principal, "plan.update", "plan", plan_id, {"from_version": expected, "version": plan.version})
-    return _plan_response(plan)
+    return _plan_response(plan, principal)
 
 
 @router.post("/plans/{plan_id}/status", summary="Move a plan along draft → consulting → approved → executed / cancelled",
@@ -302,14 +307,14 @@ def replace(request: Request, snapshot: SnapshotDep, settings: SettingsDep, plan
                         412: {"description": "If-Match is given and does not match the plan's version"},
                         428: {"description": "If-Match: * names no version"}})
 def set_status(request: Request, snapshot: SnapshotDep, settings: SettingsDep, plan_id: PlanId,
-               body: Annotated[StatusIn, Body()], principal: Annotated[Principal, allow("planner")],
+               body: Annotated[StatusIn, Body()], principal: Annotated[Principal, allow(*MOVERS)],
                if_match: Annotated[str | None, Header(description="optional: the ETag read")] = None) -> Response:
     expected = _if_match(if_match, required=False)
     plan = lifecycle(request).change_status(
         actor(principal), plan_id, body.status, expected_version=expected,
         impact=snapshot_impact(request, settings, snapshot), execution=_execution(body.actual_start, body.actual_end),
         notices=approval_notices(request, settings, snapshot))
-    return _plan_response(plan)
+    return _plan_response(plan, principal)
 
 
 def approval_notices(request: Request, settings: Settings, snapshot: GridSnapshot):

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { changedFields, problemField, bi } from '../static/js/panels/contact.js';
+import { changedFields, problemField } from '../static/js/panels/contact.js';
 
 test('only changed fields are sent; empty is null; the name is never cleared', () => {
   const initial = { name: '周家帆', phone: '13126282696', phone_alt: null, wechat_openid: null, address: 'a' };
@@ -13,9 +13,4 @@ test('the field a problem names', () => {
   assert.equal(problemField({ field: 'phone' }), 'phone');
   assert.equal(problemField({ errors: [{ field: 'body.phone_alt' }] }), 'phone_alt');
   assert.equal(problemField(null), null);
-});
-
-test('bilingual labels come from both languages', () => {
-  assert.equal(bi('contact_confirm_or_correct'), '核实/更正 Confirm or correct');
-  assert.equal(bi('contact_save'), '保存 Save changes');
 });

@@ -50,19 +50,16 @@ test('a plan is saved only with a title, a step and a sound window', () => {
   assert.deepEqual(P.saveProblems(P.setWindow(p, '2026-12-01T15:00:00+08:00', '2026-12-01T09:00:00+08:00')), ['window']);
 });
 
-test('stored plans: the version from the ETag; statuses offered per role (four eyes for approval)', () => {
+test('stored plans: the version from the ETag; the statuses offered are the server\'s next_statuses', () => {
   const rec = { id: 4, version: 2, status: 'draft', created_by: 'alice', title: 't', window_start: null, window_end: null,
-                steps: [{ action: 'open', element: 'SW1' }] };
+                steps: [{ action: 'open', element: 'SW1' }], next_statuses: ['consulting', 'cancelled'] };
   const p = P.fromStored(rec, '"3"');
   assert.equal(p.version, 3);
-  assert.deepEqual(P.nextStatuses(p, 'planner', 'alice'), ['consulting', 'cancelled']);
-  assert.deepEqual(P.nextStatuses(p, 'planner', 'bob'), []);
-  const c = Object.assign({}, p, { status: 'consulting' });
-  assert.deepEqual(P.nextStatuses(c, 'planner', 'alice'), ['cancelled']);
-  assert.deepEqual(P.nextStatuses(c, 'admin', 'carol'), ['approved', 'cancelled']);
-  assert.deepEqual(P.nextStatuses(c, 'admin', 'alice'), ['cancelled']);
-  assert.deepEqual(P.nextStatuses(P.emptyPlan('x'), 'admin', 'x'), []);
-  assert.deepEqual(P.nextStatuses(c, null, null), ['approved', 'cancelled']);
+  assert.deepEqual(P.nextStatuses(p), ['consulting', 'cancelled']);
+  assert.deepEqual(P.nextStatuses(P.fromStored(Object.assign({}, rec, { next_statuses: [] }))), []);
+  assert.deepEqual(P.nextStatuses(P.fromStored(Object.assign({}, rec, { next_statuses: undefined }))), []);
+  assert.deepEqual(P.nextStatuses(P.toggleSwitch(p, 'SW2', false)), ['consulting', 'cancelled']);   // edits keep the stored offer
+  assert.deepEqual(P.nextStatuses(P.emptyPlan('x')), []);
 });
 
 test('top counts: largest first, ties by id, at most n', () => {

@@ -1,7 +1,7 @@
 // Unit tests of the map's pure modules with node's own test runner: node --test map_ui/tests/
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { bandOf, tileZoom, tilesCovering, lonToTileX, latToTileY, feederColor, PALETTE, feedersInView, Lru } from '../static/js/tiles.js';
+import { bandOf, tileZoom, tile512, tilesCovering, lonToTileX, latToTileY, feederColor, PALETTE, feedersInView, Lru } from '../static/js/tiles.js';
 
 test('zoom bands match the server (city ≤ 14, district 15–16, street ≥ 17)', () => {
   assert.equal(bandOf(0), 'city');
@@ -69,4 +69,14 @@ test('LRU keeps the most recently used and reports evictions', () => {
   assert.deepEqual(evicted, ['b']);
   assert.ok(lru.has('a') && lru.has('c') && !lru.has('b'));
   assert.equal(lru.size, 2);
+});
+
+test('512-px tiles: one zoom up in address, the map zoom\'s content', () => {
+  assert.deepEqual(tile512(15.5), { z: 14, lod: 15 });
+  assert.deepEqual(tile512(0), { z: 0, lod: 1 });
+  assert.deepEqual(tile512(30), { z: 21, lod: 22 });
+  // a 1280×800 view at zoom 16 needs a third of the 256-px tiles' requests or fewer
+  const w = 1280 / 256 / (1 << 16) * 360, lon = 113.1;
+  const small = tilesCovering(lon, 23.0, lon + w, 23.02, 16).length, big = tilesCovering(lon, 23.0, lon + w, 23.02, 15).length;
+  assert.ok(big * 2 <= small, big + ' vs ' + small);
 });

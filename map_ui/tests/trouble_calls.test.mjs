@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { windowFor, markerSize, predictionRows, kindLabel } from '../static/js/layers/trouble_calls.js';
+import { translator } from '../static/js/i18n.js';
 
 test('a preset window ends now and spans its hours', () => {
   const now = new Date('2026-12-06T10:00:00Z');
@@ -27,6 +28,9 @@ test('one list row per prediction, in order', () => {
     { device: 'T7', kind: 'transformer', calls: ['g', 'h', 'i'], customers_affected: 12 }] });
   assert.deepEqual(rows.map((r) => [r.device, r.calls, r.customers, r.name]), [['LS1', 6, 30, '1号负荷开关'], ['T7', 3, 12, null]]);
   assert.deepEqual(predictionRows(null), []);
-  assert.match(kindLabel('fuse'), /Fuse/);
-  assert.match(kindLabel('transformer'), /台区/);
+  const en = translator('en'), zh = translator('zh');
+  assert.equal(kindLabel(en, 'fuse'), 'Fuse');
+  assert.equal(kindLabel(zh, 'fuse'), '熔断器');
+  assert.equal(kindLabel(zh, 'transformer'), '配变');
+  assert.equal(kindLabel(en, 'new_kind'), 'new_kind');
 });

@@ -135,6 +135,30 @@ def test_the_rate_limit_per_key(api_url):
         server.close()
 
 
+def test_map_tiles_have_their_own_bucket(api_url):
+    """A panning map asks for many tiles at once: they draw on the tile bucket, not on the key's, and that
+    bucket limits too (a runaway scraper still gets 429 naming the key's prefix)."""
+    server = serve(api_url.database_url, Settings(database_url=api_url.database_url, rate_limit_per_s=2, rate_limit_burst=3,
+                                                  tile_rate_limit_per_s=0.01, tile_rate_limit_burst=12))
+    base = next(server)
+    try:
+        h = base.headers("dispatcher")
+        info = httpx.get(base + "/api/v1/tiles/grid", headers=h)                 # 1 of the key's 3
+        assert info.status_code == 200
+        west, _, east, _ = info.json()["bounds"]
+        z = 13
+        x = int(((west + east) / 2 + 180) / 360 * (1 << z))
+        assert [httpx.get(base + "/api/v1/layers", headers=h).status_code for _ in range(3)] == [200, 200, 429]
+        # the key's bucket is empty; its tiles still come
+        codes = [httpx.get(base + f"/api/v1/tiles/grid512/{z}/{x}/{y}", headers=h).status_code for y in range(3400, 3412)]
+        assert codes == [200] * 12
+        r = httpx.get(base + f"/api/v1/tiles/grid/{z}/{x}/3400", headers=h)       # the 13th tile: the tile bucket is empty
+        body = _problem(r, 429, "Authorization")
+        assert body["value"] == base.keys["dispatcher"].split("_")[1]
+    finally:
+        server.close()
+
+
 def test_token_bucket_arithmetic():
     buckets = TokenBuckets(rate=10, burst=2)
     assert buckets.wait_time("k", now=0.0) == 0.0

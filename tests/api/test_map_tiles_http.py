@@ -83,6 +83,37 @@ def test_district_and_street_tiles_hold_every_element_once(client: httpx.Client)
         assert "trunk" not in by_layer
 
 
+@pytest.mark.parametrize("z", [12, 14, 16])
+def test_a_512_px_tile_holds_what_its_four_children_hold(client: httpx.Client, z: int) -> None:
+    """512-px tile z/x/y = the 256-px tiles of zoom z + 1 under it: the same points, the same lines (clipped once
+    to the larger box, so a line cut by the children's edges is one piece here), the same band and feeders."""
+    for x, y in _tiles_over(MANIFEST["bbox"], z)[:6]:
+        r = client.get(f"/api/v1/tiles/grid512/{z}/{x}/{y}")
+        assert r.status_code == 200, r.text
+        big = r.json()
+        assert (big["tile"], big["size"], big["lod"], big["band"]) == ([z, x, y], 512, z + 1, band_of(z + 1))
+        kids = [client.get(f"/api/v1/tiles/grid/{z + 1}/{2 * x + i}/{2 * y + j}").json() for i in (0, 1) for j in (0, 1)]
+        points = lambda fs: sorted((f["properties"]["layer"], f["id"]) for f in fs if f["geometry"]["type"] == "Point")  # noqa: E731
+        lines = lambda fs: {(f["properties"]["layer"], f["id"]) for f in fs if f["geometry"]["type"] == "LineString"}  # noqa: E731
+        kid_features = [f for k in kids for f in k["features"]]
+        assert points(big["features"]) == points(kid_features)
+        assert lines(big["features"]) == lines(kid_features)
+        assert set(big["feeders"]) == {fid for k in kids for fid in k["feeders"]}
+        west, south, east, north = tile_bounds(z, x, y)
+        for f in big["features"]:
+            coords = [f["geometry"]["coordinates"]] if f["geometry"]["type"] == "Point" else f["geometry"]["coordinates"]
+            assert all(west - 1e-5 <= lon <= east + 1e-5 and south - 1e-5 <= lat <= north + 1e-5 for lon, lat in coords)
+    again = client.get(f"/api/v1/tiles/grid512/{z}/{x}/{y}", headers={"If-None-Match": r.headers["etag"]})
+    assert again.status_code == 304
+
+
+def test_512_px_tile_addresses_are_checked(client: httpx.Client) -> None:
+    r = client.get("/api/v1/tiles/grid512/22/0/0")
+    assert r.status_code == 422 and "z" in r.text                 # its content would be zoom 23's
+    r = client.get("/api/v1/tiles/grid512/15/99999/0")
+    assert r.status_code == 404 and r.json()["field"] == "x"
+
+
 def test_city_tiles_hold_substations_and_feeder_trunks_only(client: httpx.Client) -> None:
     got = _collect(client, 12)
     layers = Counter(f["properties"]["layer"] for f in got)

@@ -247,3 +247,50 @@ def test_plan_screening_over_the_store(api_url, client_as):
     assert body["counts"] == {"consult": 2, "notify": 20, "phone": 2}
     assert body["plan_version"] == 1 and "13800000000" not in r.text
     assert client_as("agent").get(f"/api/v1/plans/{plan['id']}/screening").status_code == 403
+
+
+def test_next_statuses_follow_the_lifecycle_for_each_caller(api_url, client_as):
+    """GET /plans/{id} offers each caller exactly the moves the status route would accept."""
+    from gis.api_keys import create_key
+    import httpx
+
+    engine = make_engine(api_url.database_url)
+    try:
+        other_token = create_key(engine, name="other-planner", role="planner")[1]
+    finally:
+        engine.dispose()
+    planner, admin, analyst, dispatcher = (client_as(r) for r in ("planner", "admin", "analyst", "dispatcher"))
+    with httpx.Client(base_url=api_url, timeout=30, headers={"Authorization": f"Bearer {other_token}"}) as other:
+        plan = _create(planner, title="next statuses")
+        assert plan["next_statuses"] == ["consulting", "cancelled"]
+        url = f"/api/v1/plans/{plan['id']}"
+
+        def nexts(c):
+            r = c.get(url)
+            assert r.status_code == 200, r.text
+            return r.json()["next_statuses"]
+
+        assert nexts(planner) == ["consulting", "cancelled"]
+        assert nexts(admin) == ["consulting", "cancelled"]
+        assert nexts(other) == [] and nexts(analyst) == [] and nexts(dispatcher) == []
+        # what is offered is what the server accepts, and what is not offered is refused
+        assert other.post(url + "/status", json={"status": "consulting"}).status_code == 403
+        r = planner.post(url + "/status", json={"status": "consulting"})
+        assert r.status_code == 200 and r.json()["next_statuses"] == ["cancelled"]       # four eyes: not "approved"
+        assert planner.post(url + "/status", json={"status": "approved"}).status_code == 403
+        assert nexts(admin) == ["approved", "cancelled"]
+        # an admin who wrote the plan may not approve it either
+        own = _create(admin, title="admin's own")
+        admin.post(f"/api/v1/plans/{own['id']}/status", json={"status": "consulting"}).raise_for_status()
+        assert admin.get(f"/api/v1/plans/{own['id']}").json()["next_statuses"] == ["cancelled"]
+        assert admin.post(f"/api/v1/plans/{own['id']}/status", json={"status": "approved"}).status_code == 403
+        r = admin.post(url + "/status", json={"status": "approved"})
+        assert r.status_code == 200 and r.json()["next_statuses"] == ["executed", "cancelled"]
+        assert nexts(planner) == ["executed", "cancelled"] and nexts(analyst) == []
+        planner.post(url + "/status", json={"status": "cancelled"}).raise_for_status()
+        assert nexts(planner) == [] and nexts(admin) == []
+        # the list carries the same field per caller
+        listed = {p["id"]: p for p in planner.get("/api/v1/plans", params={"limit": 200}).json()["data"]}
+        assert listed[plan["id"]]["next_statuses"] == []
+        listed = {p["id"]: p for p in analyst.get("/api/v1/plans", params={"limit": 200}).json()["data"]}
+        assert listed[own["id"]]["next_statuses"] == []

@@ -264,6 +264,7 @@ SAMPLES: dict[tuple[str, str], Sample] = {
                                       stream=True),
     ("GET", "/api/v1/search"): Sample("GET", "/api/v1/search", params={"q": FIRST.phone, "limit": 5}),
     ("GET", "/api/v1/tiles/grid/{z}/{x}/{y}"): Sample("GET", "/api/v1/tiles/grid/15/26680/14230"),
+    ("GET", "/api/v1/tiles/grid512/{z}/{x}/{y}"): Sample("GET", "/api/v1/tiles/grid512/14/13340/7115"),
     ("GET", "/api/v1/tiles/grid"): Sample("GET", "/api/v1/tiles/grid"),
     ("POST", "/api/v1/tiles/grid/segments"): Sample("POST", "/api/v1/tiles/grid/segments", json={"ids": ["SEG000001"]}),
     ("POST", "/api/v1/imports/customers"): Sample("POST", "/api/v1/imports/customers", prepare=_upload),

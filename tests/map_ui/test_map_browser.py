@@ -119,6 +119,8 @@ def base_url(request: pytest.FixtureRequest, chromium_path: str, tmp_path_factor
     try:
         _KEY["token"] = create_key(engine, name="map-ui-test", role="dispatcher")[1]
         _KEY["planner"] = create_key(engine, name="map-ui-planner", role="planner")[1]
+        _KEY["analyst"] = create_key(engine, name="map-ui-analyst", role="analyst")[1]
+        _KEY["admin"] = create_key(engine, name="map-ui-admin", role="admin")[1]
     finally:
         engine.dispose()
     app = create_app(Settings(database_url=url, environment="test"))
@@ -182,7 +184,8 @@ def open_map(browser: Any, base_url: str) -> Iterator[Any]:
     """``open_map(route=None)`` -> a MapPage on /map/ (optionally with a Playwright route installed first)."""
     contexts = []
 
-    def _open(routes: dict[str, Any] | None = None, locale: str = "zh-CN", key: str | None = "dispatcher") -> MapPage:
+    def _open(routes: dict[str, Any] | None = None, locale: str = "zh-CN", key: str | None = "dispatcher",
+              query: str = "") -> MapPage:
         context = browser.new_context(viewport=VIEWPORT, locale=locale, service_workers="block")
         contexts.append(context)
         rec = Recorder()
@@ -201,7 +204,7 @@ def open_map(browser: Any, base_url: str) -> Iterator[Any]:
         page.on("requestfailed", lambda req: rec.failed.append(f"{req.url}: {req.failure}"))
         page.on("response", lambda resp: rec.failed.append(f"{resp.url}: HTTP {resp.status}") if resp.status >= 400 else None)
         token = _KEY["token"] if key == "dispatcher" else _KEY.get(key or "", "")
-        page.goto(f"{base_url}/map/" + (f"#key={token}" if key else ""), wait_until="load")
+        page.goto(f"{base_url}/map/{query}" + (f"#key={token}" if key else ""), wait_until="load")
         return MapPage(page, rec, base_url)
 
     yield _open
@@ -374,8 +377,9 @@ def test_page_draws_the_district_level_of_detail_from_tiles_only(open_map: Any) 
 
     # No layer is ever paged in whole: the grid comes as tiles, customers from the viewport.
     assert not [u for u in m.rec.requests if "/api/v1/layers" in u], "whole layers requested"
-    tiles = [u for u in m.rec.requests if "/api/v1/tiles/grid/" in u]
-    assert tiles and all(f"/tiles/grid/{int(zoom)}/" in u for u in tiles), tiles
+    tiles = [u for u in m.rec.requests if "/api/v1/tiles/grid" in u and not u.endswith("/tiles/grid")]
+    # 512-px tiles: one zoom up in address, the map zoom's content (a third of the requests of 256-px tiles)
+    assert tiles and all(f"/tiles/grid512/{int(zoom) - 1}/" in u for u in tiles), tiles
     assert any("/api/v1/viewport?" in u for u in m.rec.requests)
 
     # The view fits the grid's extent.
@@ -390,7 +394,7 @@ def test_page_draws_the_district_level_of_detail_from_tiles_only(open_map: Any) 
     assert "已加载" in status and "5,000" in status          # the browser asks for zh-CN
     assert m.page.locator(".ga-errors > div").count() == 0
     legend = m.page.locator(".ga-legend").inner_text()
-    assert "10kV 馈线" in legend and "联络 常开 Tie" in legend
+    assert "10kV 馈线" in legend and "联络 常开" in legend and "Tie" not in legend     # one language: zh
     in_view = m.page.locator(".ga-legend [data-feeder]").evaluate_all("els => els.map(e => e.dataset.feeder)")
     assert len(in_view) == expected["feeders"]            # the whole (small) city is in view
 
@@ -457,7 +461,7 @@ def test_switch_downstream_highlights_the_traced_transformers(open_map: Any) -> 
     m.page.evaluate("id => window.gridatlas.openFeature('switches', id).then(() => true)", switch)
     popup = m.page.locator(f".leaflet-popup .ga-pop[data-kind=switch][data-id='{switch}']")
     popup.wait_for()
-    assert "常闭 normally closed" in popup.inner_text()
+    assert "常闭" in popup.inner_text() and "normally" not in popup.inner_text()
     popup.locator(".ga-btn-down").click()
     m.page.wait_for_function(
         "id => { const h = window.gridatlas.highlight; return h && h.kind === 'downstream' && h.element.id === id; }",
@@ -478,7 +482,7 @@ def test_api_errors_are_shown_in_the_status_box(open_map: Any) -> None:
         route.fulfill(status=500, content_type="application/problem+json",
                       body=json.dumps({"type": "about:blank", "title": "Internal Server Error", "status": 500, "detail": "boom"}))
 
-    m = open_map({"**/api/v1/trace/**": fail_traces, "**/api/v1/tiles/grid/1*/**": fail_switches})
+    m = open_map({"**/api/v1/trace/**": fail_traces, "**/api/v1/tiles/grid512/1*/**": fail_switches})
     m.page.wait_for_function("() => Boolean(window.gridatlas && window.gridatlas.ready)")
     outcome = m.page.evaluate("() => window.gridatlas.ready.then(() => 'resolved', e => 'rejected: ' + e.message)")
     assert outcome.startswith("rejected") and "boom" in outcome
@@ -556,7 +560,7 @@ def test_map_click_opens_the_unified_view_of_the_nearest_customer(open_map: Any)
     view = _api(m.base_url, f"/api/v1/customers/{acct}")
     trace = _api(m.base_url, f"/api/v1/trace/customer/{acct}/upstream")
     text = panel.inner_text()
-    assert "情绪 Emotion" in text and ("有电 energized" in text or "停电 not energized" in text)
+    assert "情绪" in text and ("有电" in text or "停电" in text) and "Emotion" not in text
     chain = panel.locator(".ga-chain li").evaluate_all("els => els.map(e => [e.dataset.kind, e.dataset.id])")
     assert chain[0] == ["substation", trace["path"][-1]["id"]]
     assert chain[-1] == ["meter_box", view["supply"]["chain"]["meter_box"]["id"]]
@@ -937,3 +941,104 @@ def test_city_zoom_draws_substations_and_feeder_trunks_only(open_map: Any, tmp_p
     assert len(got["trunks"]) == _manifest_counts()["feeders"]
     m.page.screenshot(path=str(tmp_path / "city.png"))
     assert m.rec.console_errors == [] and m.rec.page_errors == [] and m.rec.failed == []
+
+
+# ---------------------------------------------------------------- one language at a time; actions by role
+CJK = re.compile(r"[\u3400-\u9fff]")
+LATIN_WORD = re.compile(r"\b(?=[A-Za-z]*[a-z])[A-Za-z]{3,}\b")       # a word, not an id such as SUB0001
+
+
+def _labels(m: MapPage, selector: str) -> list[str]:
+    """The interface's own words in ``selector``: headings, table labels, buttons, section titles, chips of kinds
+    (not the data: names, addresses, ids)."""
+    return m.page.locator(selector).evaluate(
+        """root => Array.from(root.querySelectorAll('h3, h4, th, button, .ga-kind, .ga-tag, .ga-subtitle, b, label'))
+             .map(e => e.cloneNode(true)).map(e => { e.querySelectorAll('.ga-chip, [data-feeder]').forEach(c => c.remove());
+                                                      return e.textContent.trim(); }).filter(Boolean)""")
+
+
+def _open_popup_and_view(m: MapPage) -> tuple[list[str], list[str], dict[str, Any]]:
+    switches = _api(m.base_url, "/api/v1/layers/switches?limit=5000")["features"]
+    switch = next(f["id"] for f in switches if f["properties"]["kind"] == "load_switch" and not f["properties"]["normal_open"])
+    m.page.evaluate("id => window.gridatlas.openFeature('switches', id).then(() => true)", switch)
+    popup = m.page.locator(f".leaflet-popup .ga-pop[data-kind=switch][data-id='{switch}']")
+    popup.wait_for()
+    popup_labels = _labels(m, ".leaflet-popup .ga-pop")
+    row = next(r for r in csv.DictReader((SAMPLE / "customers.csv").open(encoding="utf-8", newline="")) if r["sensitivity"])
+    m.page.evaluate("a => window.gridatlas.openView(a).then(() => true)", row["account_no"])
+    m.page.locator(f".ga-view[data-account='{row['account_no']}']").wait_for()
+    m.page.wait_for_function("() => window.gridatlas.highlight && window.gridatlas.highlight.kind === 'supply-path'")
+    view = _api(m.base_url, f"/api/v1/customers/{row['account_no']}")
+    return popup_labels, _labels(m, ".ga-view") + _labels(m, ".ga-panel") + _labels(m, ".ga-legend"), view
+
+
+def test_popup_view_trace_and_legend_speak_english_only_with_lang_en(open_map: Any, tmp_path: Path) -> None:
+    m = open_map(query="?lang=en")
+    m.ready()
+    popup, rest, view = _open_popup_and_view(m)
+    data = {view["account_no"], (view.get("contact") or {}).get("name") or "", (view.get("contact") or {}).get("address") or ""}
+    for text in popup + rest:
+        for value in data:                 # the customer's own data may be Chinese
+            text = text.replace(value, "") if value else text
+        assert not CJK.search(text), f"Chinese in an English label: {text!r}"
+    assert "Normal state" in popup and "Supply path" in popup and "Downstream" in popup
+    view_text = m.page.locator(".ga-view").inner_text()
+    assert "Emotion:" in view_text and "Sensitivity" in view_text and "Supply" in view_text
+    sens = view["profile"]["sensitivity"]
+    english = {"医院": "hospital", "生命支持": "life support", "政府": "government", "重要客户": "key account", "大客户": "large account"}
+    assert m.page.locator(".ga-view .ga-tag").first.inner_text() == english[sens]
+    assert m.page.locator(".ga-panel h3").inner_text().startswith("Supply path · customer ")
+    m.page.screenshot(path=str(tmp_path / "english.png"))
+    assert m.rec.console_errors == [] and m.rec.page_errors == [] and m.rec.failed == []
+
+
+def test_popup_view_trace_and_legend_speak_chinese_with_lang_zh(open_map: Any) -> None:
+    m = open_map(query="?lang=zh", locale="en-US")          # the explicit choice wins over the browser
+    m.ready()
+    popup, rest, view = _open_popup_and_view(m)
+    for text in popup + rest:
+        words = [w for w in LATIN_WORD.findall(text) if w not in {"kVA", "kV", "OpenID", "Id"}]
+        assert not words, f"English in a Chinese label: {text!r}"
+    assert "常态" in popup and "供电路径" in popup
+    assert view["profile"]["sensitivity"] in m.page.locator(".ga-view .ga-tag").first.inner_text()
+    assert m.page.locator(".ga-panel h3").inner_text().startswith("供电路径 · 客户 ")
+    assert m.rec.console_errors == [] and m.rec.page_errors == [] and m.rec.failed == []
+
+
+def _status_buttons(m: MapPage) -> list[str]:
+    return m.page.locator(".ga-plan-actions button[class*='ga-to-']").evaluate_all(
+        "els => els.map(e => Array.from(e.classList).find(c => c.startsWith('ga-to-')).slice(6))")
+
+
+def test_status_buttons_offer_exactly_the_callers_next_statuses(open_map: Any, base_url: str) -> None:
+    switches = _api(base_url, "/api/v1/layers/switches?limit=5000")["features"]
+    switch = next(f["id"] for f in switches if f["properties"]["kind"] == "load_switch" and not f["properties"]["normal_open"])
+    created = _api(base_url, "/api/v1/plans", {"title": "role-aware buttons", "steps": [{"action": "open", "element": switch}]},
+                   key="planner")
+    plan_id = created["id"]
+
+    m = open_map(key="planner")
+    m.ready()
+    assert m.page.locator(".ga-plan-open").is_visible()
+    m.page.evaluate("id => window.gridatlas.plan.load(id).then(() => true)", plan_id)
+    assert _status_buttons(m) == ["consulting", "cancelled"]
+    assert m.page.locator(".ga-plan-save").count() == 1
+    m.page.locator(".ga-to-consulting").click()
+    m.page.wait_for_function("() => window.gridatlas.plan.state().status === 'consulting'")
+    assert _status_buttons(m) == ["cancelled"]                       # four eyes: the author does not approve
+
+    a = open_map(key="admin")
+    a.ready()
+    a.page.evaluate("id => window.gridatlas.plan.load(id).then(() => true)", plan_id)
+    assert _status_buttons(a) == ["approved", "cancelled"]
+
+    x = open_map(key="analyst")
+    x.ready()
+    assert not x.page.locator(".ga-plan-open").is_visible()          # an analyst does not write plans
+    x.page.evaluate("id => window.gridatlas.plan.load(id).then(() => true)", plan_id)
+    x.page.locator(".ga-plan").wait_for(state="visible")
+    assert _status_buttons(x) == []
+    assert x.page.locator(".ga-plan-save").count() == 0
+    assert x.page.locator(".ga-export-csv").count() == 1            # reading and exporting stay open to it
+    for page in (m, a, x):
+        assert page.rec.console_errors == [] and page.rec.page_errors == []

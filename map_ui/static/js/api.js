@@ -35,7 +35,7 @@ export function takeKeyFromHash(loc, hist, storage) {
   return key;
 }
 
-export function createApi({ base = '/api/v1', storage, onUnauthorized, onRequest, fetchImpl } = {}) {
+export function createApi({ base = '/api/v1', storage, onUnauthorized, onRequest, fetchImpl, t = (k) => k } = {}) {
   const doFetch = fetchImpl || ((u, i) => fetch(u, i));
 
   function key() { return storage.getItem(KEY_STORE); }
@@ -63,7 +63,7 @@ export function createApi({ base = '/api/v1', storage, onUnauthorized, onRequest
     try {
       resp = await doFetch(target, init);
     } catch (e) {
-      throw new ApiError('网络错误 network error: ' + e.message, target, 0);
+      throw new ApiError(t('network_error') + e.message, target, 0);
     }
     if (resp.ok || resp.status === 304) return resp;
     let pb = null, msg;

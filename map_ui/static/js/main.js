@@ -51,7 +51,7 @@ ctx.switchLanguage = (lang) => {
   location.replace(location.pathname + location.search.replace(/[?&]lang=(zh|en)\b/, ''));   // the key stays in sessionStorage
 };
 const t = ctx.t;
-ctx.api = createApi({ storage: sessionStorage, onUnauthorized: (e) => ctx.showSignIn(e.problem && e.problem.detail ? e.problem.detail : e.message) });
+ctx.api = createApi({ storage: sessionStorage, t, onUnauthorized: (e) => ctx.showSignIn(e.problem && e.problem.detail ? e.problem.detail : e.message) });
 
 // ------------------------------------------------------------------ the map
 const map = ctx.map = L.map('map', {

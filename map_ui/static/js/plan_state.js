@@ -15,7 +15,8 @@ export function fromStored(record, etag) {
   const v = etag ? Number(String(etag).replace(/^W\//, '').replace(/"/g, '')) : record.version;
   return { id: record.id, version: Number.isFinite(v) ? v : record.version, status: record.status, created_by: record.created_by,
            title: record.title || '', window_start: record.window_start, window_end: record.window_end,
-           steps: record.steps.map((s) => ({ action: s.action, element: s.element })) };
+           steps: record.steps.map((s) => ({ action: s.action, element: s.element })),
+           next_statuses: Array.isArray(record.next_statuses) ? record.next_statuses.slice() : [] };
 }
 
 /** Whether a switch is open after all of the plan's steps (its normal state otherwise). */
@@ -109,18 +110,11 @@ export function saveProblems(plan) {
   return out;
 }
 
-const NEXT = { draft: ['consulting', 'cancelled'], consulting: ['approved', 'cancelled'], approved: ['executed', 'cancelled'], executed: [], cancelled: [] };
-
-/** The statuses a role may move a plan to next (the server decides; this only offers the buttons):
- * approval needs an admin who did not create the plan (four eyes); planners move their own drafts on.
- * With no role known (`role` null) every next status is offered and the server's answer is shown. */
-export function nextStatuses(plan, role, me) {
+/** The statuses the signed-in caller may move a stored plan to now: the server's `next_statuses`
+ * (GET /plans/{id}, computed by the lifecycle: transitions, ownership, four eyes); none for an unsaved plan. */
+export function nextStatuses(plan) {
   if (plan.id === null) return [];
-  if (!role) return (NEXT[plan.status] || []).slice();
-  return (NEXT[plan.status] || []).filter((s) => {
-    if (s === 'approved') return role === 'admin' && plan.created_by !== me;
-    return role === 'admin' || (role === 'planner' && (plan.created_by === null || plan.created_by === me));
-  });
+  return (plan.next_statuses || []).slice();
 }
 
 /** A datetime-local value ("2026-12-01T09:00") in UTC+8 as the API's ISO string with its offset. */

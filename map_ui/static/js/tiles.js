@@ -36,6 +36,13 @@ export function tileZoom(mapZoom) {
   return Math.max(0, Math.min(MAX_TILE_ZOOM, Math.floor(mapZoom)));
 }
 
+/** The 512-px tile that serves a map zoom: {z: its address zoom, lod: the zoom whose content it holds}.
+ * A 512-px tile z/x/y covers 256-px tile z/x/y's area with zoom z + 1's content (GET /tiles/grid512/…). */
+export function tile512(mapZoom) {
+  const lod = Math.max(1, tileZoom(mapZoom));
+  return { z: lod - 1, lod };
+}
+
 /** Fractional Web Mercator tile column / row of a lon / lat at zoom z. */
 export function lonToTileX(lon, z) { return (lon + 180) / 360 * (1 << z); }
 export function latToTileY(lat, z) {

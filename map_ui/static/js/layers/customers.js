@@ -85,8 +85,8 @@ export function installCustomers(ctx) {
     });
     if (body.mode === 'clusters') {
       body.clusters.forEach((c) => {
-        const m = L.marker([c.lat, c.lon], { icon: clusterIcon(c.count, c.sensitive_count), keyboard: false,
-          title: c.count + ' 客户 customers' + (c.sensitive_count ? ' · ' + c.sensitive_count + ' 敏感 sensitive' : '') });
+        const m = L.marker([c.lat, c.lon], { icon: clusterIcon(c.count, c.sensitive_count, ctx.t('plan_sensitive')), keyboard: false,
+          title: c.count + ' ' + ctx.t('customers') + (c.sensitive_count ? ' · ' + c.sensitive_count + ' ' + ctx.t('sensitive') : '') });
         m.options.gaCount = c.count;
         m.on('click', () => map.setView(m.getLatLng(), Math.min(map.getZoom() + 2, 20)));
         vp.clusters.push(m);
@@ -113,13 +113,13 @@ export function installCustomers(ctx) {
       if (!ll) {
         const v = await ctx.api.json('/customers/' + encodeURIComponent(acct));
         const prof = v.profile || {};
-        if (prof.lon === null || prof.lon === undefined) throw new ApiError('客户无坐标 customer has no coordinates: ' + acct, null, 404);
+        if (prof.lon === null || prof.lon === undefined) throw new ApiError(ctx.t('no_coordinates') + acct, null, 404);
         ll = L.latLng(prof.lat, prof.lon);
       }
       map.setView(ll, Math.max(map.getZoom(), 19), { animate: false });
       await Promise.all([loadViewport(), ctx.grid.update().catch(ctx.report)]);   // the customer even if a tile failed
       m = markers.get(acct);
-      if (!m) throw new ApiError('未找到户号 account not found on the map: ' + acct, null, 404);
+      if (!m) throw new ApiError(ctx.t('account_not_on_map') + acct, null, 404);
     }
     const layer = sensitive.has(acct) ? layers.sensitive_customers : layers.customers;
     if (!map.hasLayer(layer)) map.addLayer(layer);
@@ -162,8 +162,8 @@ export function installCustomers(ctx) {
     const body = await ctx.api.json('/nearest?lon=' + lon.toFixed(7) + '&lat=' + lat.toFixed(7) + '&radius_m=' + radius.toFixed(1) + '&k=5');
     ctx.ga.nearest = body;
     if (!body.customers.length) {
-      ctx.setStatus('附近 ' + Math.round(radius) + ' 米内无客户 No customer within ' + Math.round(radius) + ' m' +
-        (body.transformer_area ? ' · 台区 ' + body.transformer_area.transformer_id : ''), true);
+      ctx.setStatus(ctx.t('no_customer_within') + Math.round(radius) +
+        (body.transformer_area ? ' · ' + ctx.t('f_transformer') + ' ' + body.transformer_area.transformer_id : ''), true);
       return null;
     }
     return ctx.openView(body.customers[0].account_no, body);

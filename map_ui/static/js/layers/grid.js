@@ -28,7 +28,7 @@ export function installGrid(ctx) {
         layer.bindTooltip(esc(p.name || f.id), { permanent: true, direction: 'right', offset: [14, 0], className: 'ga-sub-label' });
       } else if (p.layer === 'switch') {
         layer = switchMarker(ll, p, canvas);
-        layer.bindTooltip(esc((p.name || f.id) + (p.normal_open ? ' · 常开 N.O.' : '')), { className: 'ga-tip', direction: 'top' });
+        layer.bindTooltip(esc((p.name || f.id) + (p.normal_open ? ' · ' + ctx.t('n_o') : '')), { className: 'ga-tip', direction: 'top' });
       } else if (p.layer === 'transformer') {
         layer = transformerMarker(ll, p, canvas);
         layer.bindTooltip(esc((p.name || f.id) + (p.rated_kva ? ' · ' + p.rated_kva + ' kVA' : '')), { className: 'ga-tip', direction: 'top' });

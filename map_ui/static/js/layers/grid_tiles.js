@@ -1,4 +1,5 @@
-/* The grid drawn from level-of-detail tiles (GET /api/v1/tiles/grid/{z}/{x}/{y}).
+/* The grid drawn from level-of-detail tiles (GET /api/v1/tiles/grid512/{z}/{x}/{y}: 512 px, so a view
+ * costs 6–12 requests rather than 20–30; tile z/x/y holds zoom z + 1's content).
  *
  * On every view change the layer asks for the tiles covering the view at the map's tile zoom
  * (what a tile holds depends on its zoom band: city = substations + feeder trunks, district =
@@ -8,7 +9,7 @@
  * dropped: the heap holds only the view's). Tile bodies stay in an LRU in the page; a tile is
  * fetched once at a time; the browser revalidates them with the server's ETag (data version). */
 
-import { Lru, tileZoom, tilesCovering, bandOf } from '../tiles.js';
+import { Lru, tile512, tilesCovering, bandOf } from '../tiles.js';
 
 export function createGridLayer(map, { api, groups, makeLayer, onChange, keep = 64 }) {
   const cache = new Lru(keep);          // key -> tile body (features); Leaflet layers exist only while shown
@@ -45,18 +46,18 @@ export function createGridLayer(map, { api, groups, makeLayer, onChange, keep = 
   /** Bring the drawn tiles in line with the view; resolves when every wanted tile is drawn. */
   async function update() {
     const my = ++seq;
-    const z = tileZoom(map.getZoom());
+    const { z, lod } = tile512(map.getZoom());
     const b = map.getBounds().pad(0.05);
     const tiles = tilesCovering(b.getWest(), b.getSouth(), b.getEast(), b.getNorth(), z);
     wanted = new Set(tiles.map((t) => t.key));
-    band = bandOf(z);
+    band = bandOf(lod);
     for (const key of Array.from(shown.keys())) if (!wanted.has(key)) hide(key);
     const loads = tiles.map(async (t) => {
       let body = cache.get(t.key);
       if (!body) {
         let p = inflight.get(t.key);
         if (!p) {
-          p = api.json('/tiles/grid/' + t.key).finally(() => inflight.delete(t.key));
+          p = api.json('/tiles/grid512/' + t.key).finally(() => inflight.delete(t.key));
           inflight.set(t.key, p);
         }
         body = await p;

@@ -76,9 +76,9 @@ export function sensitiveIcon(kind) {
 }
 export function ringIcon(lost) { return symIcon(lost ? 'ring:lost' : 'ring', 'ga-ring' + (lost ? ' ga-lost' : ''), 28); }
 
-export function clusterIcon(n, sensitive) {
+export function clusterIcon(n, sensitive, sensitiveTitle) {
   const size = n < 20 ? 22 : n < 100 ? 27 : n < 500 ? 33 : n < 5000 ? 40 : 48;
   const label = n < 10000 ? String(n) : Math.round(n / 1000) + 'k';
-  const badge = sensitive ? '<span class="ga-cluster-sens" title="敏感客户 sensitive">' + sensitive + '</span>' : '';
+  const badge = sensitive ? '<span class="ga-cluster-sens" title="' + esc(sensitiveTitle || '') + '">' + sensitive + '</span>' : '';
   return L.divIcon({ html: '<div>' + label + '</div>' + badge, className: 'ga-cluster', iconSize: [size, size] });
 }

@@ -10,7 +10,7 @@
  * open panel reloads. Pure helpers (window, marker size, list rows) are tested by map_ui/tests/trouble_calls.test.mjs. */
 
 import { el, fmt } from '../dom.js';
-import { SWITCH_KINDS } from '../labels.js';
+import { label } from '../labels.js';
 
 export const PRESET_HOURS = { '1h': 1, '4h': 4, '24h': 24 };
 const PALETTE = ['#c0392b', '#8e44ad', '#d35400', '#16a085', '#2c3e50', '#b8860b'];
@@ -41,8 +41,9 @@ export function predictionRows(body) {
   }));
 }
 
-export function kindLabel(kind) {
-  return kind === 'transformer' ? '配变 台区 Transformer' : (SWITCH_KINDS[kind] || kind);
+/** The device kind in the chosen language (`t` from i18n.js): a transformer is its 台区. */
+export function kindLabel(t, kind) {
+  return kind === 'transformer' ? label(t, 'path_kind', 'transformer') : label(t, 'switch_kind', kind);
 }
 
 export function installTroubleCalls(ctx) {
@@ -150,7 +151,7 @@ export function installTroubleCalls(ctx) {
     const row = predictionRows({ predictions: [p] })[0];
     return el('div', { class: 'ga-tc-popup' }, [
       el('b', { text: p.device }), p.name ? ' ' + p.name : '', el('br'),
-      kindLabel(p.kind), el('br'),
+      kindLabel(t, p.kind), el('br'),
       t('tc_calls_h') + ': ' + row.calls + ' · ' + t('tc_customers_h') + ': ' + fmt(row.customers),
       row.absorbed.length ? el('div', { class: 'ga-tc-absorbed', text: t('tc_absorbed') + ' ' + row.absorbed.join(', ') }) : null
     ]);
@@ -180,7 +181,7 @@ export function installTroubleCalls(ctx) {
         : { radius: 5, color: '#6b7280', weight: 2, dashArray: '2 2', fill: false };
       const m = L.circleMarker(ll, Object.assign({ pane: 'gaTrouble', renderer }, style));
       m.bindTooltip((c.device ? c.device : t('tc_unexplained_one') + ' (' + t('tc_reason_' + c.reason) + ')') +
-        ' · ' + (c.precision === 'customer' ? c.account_no : '台区 ' + (c.transformer_id || '—')));
+        ' · ' + (c.precision === 'customer' ? c.account_no : t('f_transformer') + ' ' + (c.transformer_id || '—')));
       m.addTo(group);
     });
     data.predictions.forEach((p) => {
@@ -209,7 +210,7 @@ export function installTroubleCalls(ctx) {
     rows.forEach((r) => {
       const btn = el('button', { type: 'button', class: 'ga-tc-row', 'data-device': r.device }, [
         el('b', { class: 'ga-tc-dev', text: r.device }), r.name ? el('span', { class: 'ga-tc-name', text: ' ' + r.name }) : null,
-        el('span', { class: 'ga-tc-kind', text: ' · ' + kindLabel(r.kind) }), el('br'),
+        el('span', { class: 'ga-tc-kind', text: ' · ' + kindLabel(t, r.kind) }), el('br'),
         el('span', { class: 'ga-tc-calls', text: String(r.calls) }), ' ' + t('tc_calls_h') + ' · ',
         el('span', { class: 'ga-tc-cust', text: fmt(r.customers) }), ' ' + t('tc_customers_h')
       ]);

@@ -4,8 +4,8 @@
  * count) and flies the map to the customer (or the 台区); buttons move the alert's state. */
 
 import { el } from '../dom.js';
+import { label } from '../labels.js';
 
-const SEVERITY = { high: '高 high', medium: '中 medium', low: '低 low' };
 
 /** The text cut into plain and highlighted parts: [{text, hit}] (pure). */
 export function highlightParts(text, highlights) {
@@ -39,7 +39,7 @@ export function installAlerts(ctx) {
     div.dataset.alertId = String(a.id);
     div.dataset.state = a.state;
     const head = el('button', { type: 'button', class: 'ga-notice-head', 'aria-expanded': n.open ? 'true' : 'false' }, [
-      el('span', { class: 'ga-sev', text: SEVERITY[a.severity] || a.severity }), ' ',
+      el('span', { class: 'ga-sev', text: label(t, 'severity', a.severity) }), ' ',
       el('b', { class: 'ga-cat', text: a.category }),
       a.count > 1 ? el('span', { class: 'ga-count', text: ' ×' + a.count }) : null
     ]);
@@ -50,7 +50,7 @@ export function installAlerts(ctx) {
     div.appendChild(head);
     div.appendChild(el('div', { class: 'ga-notice-where' }, [
       t('account') + ' ', el('span', { class: 'ga-acct', text: a.account_no || '—' }),
-      ' · 台区 ', el('span', { class: 'ga-ta', text: a.transformer_id || '—' })
+      ' · ' + t('f_transformer') + ' ', el('span', { class: 'ga-ta', text: a.transformer_id || '—' })
     ]));
     div.appendChild(el('div', { class: 'ga-notice-state', text: t('alert_state') + ': ' + t('state_' + a.state) }));
     if (!n.open) return;
@@ -65,9 +65,11 @@ export function installAlerts(ctx) {
         (a.messages || []).reduce((s, m) => s + (m.words || 0), 0) + ' · ' + t('alert_messages') + ' ' + a.count }));
     }
     const actions = el('div', { class: 'ga-notice-actions' });
+    // only what the caller's role may do (GET /me); the server still answers 403/409 when that changed
+    const may = (op) => ctx.may('POST /api/v1/alerts/{alert_id}/' + op);
     const open = a.state === 'new' || a.state === 'acknowledged';
-    if (a.state === 'new') actions.appendChild(el('button', { type: 'button', class: 'ga-btn ga-ack', onclick: () => move(n, 'ack') }, t('alert_ack')));
-    if (open) {
+    if (a.state === 'new' && may('ack')) actions.appendChild(el('button', { type: 'button', class: 'ga-btn ga-ack', onclick: () => move(n, 'ack') }, t('alert_ack')));
+    if (open && may('resolve') && (a.state === 'acknowledged' || may('ack'))) {
       const note = el('input', { type: 'text', class: 'ga-note', placeholder: t('alert_note'), 'aria-label': t('alert_note') });
       const resolve = el('button', { type: 'submit', class: 'ga-btn ga-resolve' }, t('alert_resolve'));
       const form = el('form', { class: 'ga-resolve-form' }, [note, resolve]);
@@ -78,6 +80,8 @@ export function installAlerts(ctx) {
         move(n, 'resolve', text);
       });
       actions.appendChild(form);
+    }
+    if (open && may('false-positive')) {
       actions.appendChild(el('button', { type: 'button', class: 'ga-btn ga-fp', onclick: () => move(n, 'false-positive') }, t('alert_false_positive')));
     }
     body.appendChild(actions);
@@ -146,5 +150,6 @@ export function installAlerts(ctx) {
   }
 
   ctx.live.on('alerts', (payload) => { show(payload).catch(ctx.report); });
+  ctx.on('me', () => notices.forEach(render));          // the actions offered follow the role once it is known
   ctx.ga.showAlert = (id) => show({ type: 'alert.new', alert_id: id });
 }

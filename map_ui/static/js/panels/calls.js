@@ -2,10 +2,10 @@
  * with the agent's key) opens the caller at once: one customer -> the unified view and the map on
  * the customer; several -> a pick list; unknown -> the suggestions. A form closes the call. */
 
+import { label } from '../labels.js';
 import { el } from '../dom.js';
 
 const KINDS = ['咨询', '投诉', '报修', '意见', '表扬'];
-const KIND_EN = { '咨询': 'enquiry', '投诉': 'complaint', '报修': 'repair', '意见': 'suggestion', '表扬': 'praise' };
 
 export function installCalls(ctx) {
   const t = ctx.t;
@@ -69,7 +69,7 @@ export function installCalls(ctx) {
       panel.appendChild(el('div', { class: 'ga-call-closed', text: t('call_closed') }));
       return;
     }
-    const kind = el('select', { class: 'ga-call-kind', 'aria-label': t('call_kind') }, KINDS.map((k) => el('option', { value: k, text: k + ' ' + KIND_EN[k] })));
+    const kind = el('select', { class: 'ga-call-kind', 'aria-label': t('call_kind') }, KINDS.map((k) => el('option', { value: k, text: label(t, 'interaction_kind', k) })));
     const text = el('textarea', { class: 'ga-call-text', rows: '2', placeholder: t('call_text'), 'aria-label': t('call_text') });
     const msg = el('div', { class: 'ga-call-msg', role: 'alert' });
     const form = el('form', { class: 'ga-call-form' }, [

@@ -3,10 +3,9 @@
  * `GET /customers/{a}/contact` gives the values (masked per role) and the ETag; the form sends
  * `PATCH` with `If-Match: <that ETag>` — `{"confirm": true}` or only the fields changed — and the view
  * reloads on success. 412 (changed meanwhile) never overwrites: it offers a Reload; 422 names the field
- * next to its input; 403 says the role may not change contacts. Strings are bilingual (i18n.js, zh + en). */
+ * next to its input; 403 says the role may not change contacts. Strings in the chosen language (ctx.t). */
 
 import { el } from '../dom.js';
-import { STRINGS } from '../i18n.js';
 
 /** The operation GET /api/v1/me lists when the caller's role may change contacts (the server's
  * GRIDATLAS_CONTACT_EDITOR_ROLES, whatever they are): the form is offered exactly then. A 403 is still
@@ -14,12 +13,6 @@ import { STRINGS } from '../i18n.js';
 export const EDIT_CONTACT = 'PATCH /api/v1/customers/{account_no}/contact';
 export const CONTACT_FIELDS = ['name', 'phone', 'phone_alt', 'wechat_openid', 'address'];
 export const TOUCHPOINTS = ['call_centre', 'counter', 'field', 'wechat', 'import'];
-
-/** "中文 English" of an i18n key, like the rest of the customer view. */
-export function bi(key) {
-  const zh = STRINGS.zh[key], en = STRINGS.en[key];
-  return zh === undefined ? key : zh + ' ' + en;
-}
 
 /** The fields of `values` that differ from `initial` ('' is null); the name is never cleared. */
 export function changedFields(initial, values) {
@@ -43,6 +36,7 @@ export function problemField(pb) {
 }
 
 export function installContact(ctx) {
+  const t = ctx.t;
   function canEdit(v) {
     return Boolean(v && v.contact_record && ctx.may(EDIT_CONTACT));
   }
@@ -56,7 +50,7 @@ export function installContact(ctx) {
 
   /** The "confirm or correct" button; opens the form after `anchor`. */
   function contactButton(v, anchor) {
-    const b = el('button', { class: 'ga-btn ga-contact-open', type: 'button' }, bi('contact_confirm_or_correct'));
+    const b = el('button', { class: 'ga-btn ga-contact-open', type: 'button' }, t('contact_confirm_or_correct'));
     b.addEventListener('click', function () {
       openForm(v, anchor).catch(ctx.report);
     });
@@ -73,7 +67,7 @@ export function installContact(ctx) {
     const etag = resp.headers.get('ETag');
     const body = await resp.json();
     const initial = body.contact || {};
-    const form = el('form', { class: 'ga-contact-form', 'data-account': acct, 'aria-label': bi('contact_form') });
+    const form = el('form', { class: 'ga-contact-form', 'data-account': acct, 'aria-label': t('contact_form') });
     const inputs = {};
     const errors = {};
     const rows = CONTACT_FIELDS.map(function (f) {
@@ -82,21 +76,21 @@ export function installContact(ctx) {
                                   autocomplete: 'off' });
       inputs[f] = input;
       errors[f] = el('span', { class: 'ga-field-error', 'data-field': f, role: 'alert' });
-      return el('div', { class: 'ga-contact-row' }, [el('label', { for: id, text: bi('contact_f_' + f) }), input, errors[f]]);
+      return el('div', { class: 'ga-contact-row' }, [el('label', { for: id, text: t('contact_f_' + f) }), input, errors[f]]);
     });
-    const tp = el('select', { id: 'ga-contact-touchpoint', name: 'touchpoint' }, TOUCHPOINTS.map(function (t) {
-      return el('option', { value: t, text: bi('touchpoint_' + t) });
+    const tp = el('select', { id: 'ga-contact-touchpoint', name: 'touchpoint' }, TOUCHPOINTS.map(function (tp) {
+      return el('option', { value: tp, text: t('touchpoint_' + tp) });
     }));
     tp.value = 'call_centre';
     const note = el('textarea', { id: 'ga-contact-note', name: 'note', rows: '2', maxlength: '1000' });
     const msg = el('div', { class: 'ga-contact-msg', role: 'status' });
-    const confirmBtn = el('button', { class: 'ga-btn ga-contact-confirm', type: 'button' }, bi('contact_confirm_unchanged'));
-    const saveBtn = el('button', { class: 'ga-btn ga-contact-save', type: 'submit' }, bi('contact_save'));
-    const cancelBtn = el('button', { class: 'ga-btn ga-secondary ga-contact-cancel', type: 'button' }, bi('contact_cancel'));
-    form.appendChild(el('h4', { text: bi('contact_form') }));
+    const confirmBtn = el('button', { class: 'ga-btn ga-contact-confirm', type: 'button' }, t('contact_confirm_unchanged'));
+    const saveBtn = el('button', { class: 'ga-btn ga-contact-save', type: 'submit' }, t('contact_save'));
+    const cancelBtn = el('button', { class: 'ga-btn ga-secondary ga-contact-cancel', type: 'button' }, t('contact_cancel'));
+    form.appendChild(el('h4', { text: t('contact_form') }));
     rows.forEach(function (r) { form.appendChild(r); });
-    form.appendChild(el('div', { class: 'ga-contact-row' }, [el('label', { for: 'ga-contact-touchpoint', text: bi('contact_touchpoint') }), tp]));
-    form.appendChild(el('div', { class: 'ga-contact-row' }, [el('label', { for: 'ga-contact-note', text: bi('contact_note') }), note]));
+    form.appendChild(el('div', { class: 'ga-contact-row' }, [el('label', { for: 'ga-contact-touchpoint', text: t('contact_touchpoint') }), tp]));
+    form.appendChild(el('div', { class: 'ga-contact-row' }, [el('label', { for: 'ga-contact-note', text: t('contact_note') }), note]));
     form.appendChild(msg);
     form.appendChild(el('div', { class: 'ga-contact-actions' }, [confirmBtn, saveBtn, cancelBtn]));
 
@@ -129,21 +123,21 @@ export function installContact(ctx) {
       const status = err && err.status;
       if (status === 412 || status === 428) {
         msg.className = 'ga-contact-msg ga-contact-conflict';
-        const reload = el('button', { class: 'ga-btn ga-contact-reload', type: 'button' }, bi('contact_reload'));
+        const reload = el('button', { class: 'ga-btn ga-contact-reload', type: 'button' }, t('contact_reload'));
         reload.addEventListener('click', function () {
           ctx.openView(acct).then(function () {
             const b = document.querySelector('.ga-view .ga-contact-open');
             if (b) b.click();
           }).catch(ctx.report);
         });
-        msg.appendChild(el('div', { text: bi('contact_conflict') }));
+        msg.appendChild(el('div', { text: t('contact_conflict') }));
         msg.appendChild(reload);
         reload.focus();
         return;
       }
       if (status === 403) {
         msg.className = 'ga-contact-msg ga-contact-forbidden';
-        msg.textContent = bi('contact_forbidden') + ' (' + err.message + ')';
+        msg.textContent = t('contact_forbidden') + ' (' + err.message + ')';
         return;
       }
       if (status === 422 || status === 400) {
@@ -151,7 +145,7 @@ export function installContact(ctx) {
         const detail = (err.problem && err.problem.detail) || err.message;
         if (f && errors[f]) {
           const own = detail.indexOf(f + ': ') === 0 ? detail.slice(f.length + 2) : detail;   // "phone: not a …"
-          errors[f].textContent = bi('contact_f_' + f) + ': ' + own;
+          errors[f].textContent = t('contact_f_' + f) + ': ' + own;
           inputs[f].setAttribute('aria-invalid', 'true');
           inputs[f].focus();
           return;
@@ -174,7 +168,7 @@ export function installContact(ctx) {
       if (!Object.keys(changes).length) {
         clearErrors();
         msg.className = 'ga-contact-msg ga-contact-error';
-        msg.textContent = bi('contact_nothing_changed');
+        msg.textContent = t('contact_nothing_changed');
         return;
       }
       send(changes).catch(ctx.report);
@@ -193,20 +187,20 @@ export function installContact(ctx) {
     const ol = el('ol', { class: 'ga-contact-history' });
     entries.forEach(function (e) {
       const fields = Object.keys(e.changes || {});
-      const head = (e.at || '').slice(0, 16).replace('T', ' ') + ' · ' + e.actor + ' · ' + e.role + ' · ' + bi('touchpoint_' + e.touchpoint);
+      const head = (e.at || '').slice(0, 16).replace('T', ' ') + ' · ' + e.actor + ' · ' + e.role + ' · ' + t('touchpoint_' + e.touchpoint);
       const li = el('li', { 'data-id': e.id, 'data-confirmed': e.confirmed ? 'true' : 'false', 'data-fields': fields.join(',') },
                     [el('small', { text: head })]);
-      if (e.confirmed) li.appendChild(el('div', { class: 'ga-contact-confirmed', text: '✓ ' + bi('contact_confirmed') }));
+      if (e.confirmed) li.appendChild(el('div', { class: 'ga-contact-confirmed', text: '✓ ' + t('contact_confirmed') }));
       fields.forEach(function (f) {
         const c = e.changes[f] || {};
         const shown = 'old' in c || 'new' in c;
-        li.appendChild(el('div', { class: 'ga-contact-change', 'data-field': f, text: bi('contact_f_' + f) + ': ' +
-          (shown ? (c.old || '—') + ' → ' + (c.new || '—') : bi('contact_changed')) }));
+        li.appendChild(el('div', { class: 'ga-contact-change', 'data-field': f, text: t('contact_f_' + f) + ': ' +
+          (shown ? (c.old || '—') + ' → ' + (c.new || '—') : t('contact_changed')) }));
       });
       if (e.note) li.appendChild(el('div', { class: 'ga-subtitle', text: e.note }));
       ol.appendChild(li);
     });
-    if (!entries.length) return [el('div', { class: 'ga-subtitle', text: bi('contact_no_history') })];
+    if (!entries.length) return [el('div', { class: 'ga-subtitle', text: t('contact_no_history') })];
     return [ol];
   }
 

@@ -2,7 +2,7 @@
 
 import { esc, box } from '../dom.js';
 import { feederColor, feedersInView } from '../tiles.js';
-import { SWITCH_KINDS, SENSITIVITY_GLYPH, SENSITIVITY_EN } from '../labels.js';
+import { SENSITIVITY_GLYPH, SWITCH_KIND_CODES, label } from '../labels.js';
 
 const MAX_FEEDERS = 40;
 
@@ -32,30 +32,27 @@ export function installLegend(ctx) {
     if (feeders.length > MAX_FEEDERS) h.push('<div class="ga-row"><small>… +' + (feeders.length - MAX_FEEDERS) + ' (' + esc(t('zoom_in_more')) + ')</small></div>');
     if (!feeders.length) h.push('<div class="ga-row"><small>' + esc(t('none')) + '</small></div>');
     h.push('</div><h4>' + esc(t('lines')) + '</h4><div class="ga-grid">',
-      row(keyLine('', 'border-top-color:#555'), '架空线 Overhead'),
-      row(keyLine('ga-cable', 'border-top-color:#555'), '电缆 Cable'),
-      row(keyLine('ga-lv'), '低压线 LV cable'),
-      row(keyLine('ga-out'), '停运 Out of service'));
+      row(keyLine('', 'border-top-color:#555'), esc(label(t, 'segment_kind', 'overhead'))),
+      row(keyLine('ga-cable', 'border-top-color:#555'), esc(label(t, 'segment_kind', 'cable'))),
+      row(keyLine('ga-lv'), esc(label(t, 'segment_kind', 'lv_cable'))),
+      row(keyLine('ga-out'), esc(t('legend_out_of_service'))));
     h.push('</div><h4>' + esc(t('switches')) + ' <small>(' + esc(t('hollow_open')) + ')</small></h4><div class="ga-grid">',
-      row(keySym('ga-sw ga-breaker'), SWITCH_KINDS.breaker),
-      row(keySym('ga-sw ga-load_switch'), SWITCH_KINDS.load_switch),
-      row(keySym('ga-sw ga-disconnector'), SWITCH_KINDS.disconnector),
-      row(keySym('ga-sw ga-fuse'), SWITCH_KINDS.fuse),
-      row(keySym('ga-sw ga-tie ga-nopen'), '联络 常开 Tie, N.O.'),
-      row(keySym('ga-sw ga-tie'), '联络 常闭 Tie, closed'));
+      ...SWITCH_KIND_CODES.filter((k) => k !== 'tie').map((k) => row(keySym('ga-sw ga-' + k), esc(label(t, 'switch_kind', k)))),
+      row(keySym('ga-sw ga-tie ga-nopen'), esc(t('legend_tie_open'))),
+      row(keySym('ga-sw ga-tie'), esc(t('legend_tie_closed'))));
     h.push('</div><h4>' + esc(t('equipment')) + '</h4><div class="ga-grid">',
-      row(keySym('ga-sub', 'transform:scale(.75)'), '变电站 Substation'),
-      row(keySym('ga-tr', 'background:#bbb'), '配变 台区 Transformer'),
-      row(keySym('ga-mb'), '表箱 Meter box'));
+      row(keySym('ga-sub', 'transform:scale(.75)'), esc(t('substation_h'))),
+      row(keySym('ga-tr', 'background:#bbb'), esc(t('transformer_h'))),
+      row(keySym('ga-mb'), esc(t('meter_box_h'))));
     h.push('</div><h4>' + esc(t('customers_h')) + '</h4><div class="ga-grid">',
-      row(keySym('ga-cu'), '用电客户 Customer'),
-      row('<span class="ga-key"><span class="ga-cluster" style="display:inline-block;width:20px;height:20px"><div style="font-size:9px">n</div></span></span>', '客户群 Cluster'));
+      row(keySym('ga-cu'), esc(t('customer'))),
+      row('<span class="ga-key"><span class="ga-cluster" style="display:inline-block;width:20px;height:20px"><div style="font-size:9px">n</div></span></span>', esc(t('legend_cluster'))));
     Object.keys(SENSITIVITY_GLYPH).forEach((k) => {
-      h.push(row(keySym('ga-sens', '', '<span>' + SENSITIVITY_GLYPH[k] + '</span>'), k + ' <small>' + SENSITIVITY_EN[k] + '</small>'));
+      h.push(row(keySym('ga-sens', '', '<span>' + SENSITIVITY_GLYPH[k] + '</span>'), esc(label(t, 'sensitivity', k))));
     });
     h.push('</div><h4>' + esc(t('highlight')) + '</h4><div class="ga-grid">',
-      row(keyLine('ga-path'), '供电路径 Supply path'),
-      row(keyLine('ga-lost'), '下游 Downstream'));
+      row(keyLine('ga-path'), esc(t('supply_path'))),
+      row(keyLine('ga-lost'), esc(t('downstream'))));
     h.push('</div></div>');
     div.innerHTML = h.join('');
     const toggle = div.querySelector('.ga-legend-toggle');

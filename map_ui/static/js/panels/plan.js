@@ -9,22 +9,23 @@
 
 import { el, fmt, box } from '../dom.js';
 import * as P from '../plan_state.js';
-
-const STATUS = { draft: '草稿 draft', consulting: '征询 consulting', approved: '批准 approved', executed: '执行 executed', cancelled: '取消 cancelled' };
-const ACTION = { open: '拉开 open', close: '合上 close', out_of_service: '停运 out of service', in_service: '投运 in service' };
+import { label } from '../labels.js';
 
 export function installPlan(ctx) {
-  const { map } = ctx;
+  const { map, t } = ctx;
+  const statusLabel = (s) => label(t, 'plan_status', s);
   let plan = null;               // P.* state; null: no plan open
   let mode = 'steps';            // 'steps': clicks add steps; 'isolate': the next click asks for isolation
   let impact = null, impactSeq = 0, alternatives = null, conflict = null, message = '';
   const area = L.featureGroup().addTo(map);
   let div;
 
-  box('ga-plan', (d) => { div = d; d.hidden = true; d.setAttribute('aria-label', '停电计划 Switching plan'); }, { position: 'bottomleft' }).addTo(map);
-  const open = el('button', { class: 'ga-btn ga-secondary ga-plan-open', type: 'button' }, '停电计划 Plan');
+  box('ga-plan', (d) => { div = d; d.hidden = true; d.setAttribute('aria-label', t('switching_plan')); }, { position: 'bottomleft' }).addTo(map);
+  const open = el('button', { class: 'ga-btn ga-secondary ga-plan-open', type: 'button' }, t('plan'));
   open.addEventListener('click', () => start());
+  open.hidden = true;                    // offered once GET /me says the role may create plans
   ctx.headerActions && ctx.headerActions.appendChild(open);
+  ctx.on('me', () => { open.hidden = !ctx.may('POST /api/v1/plans'); if (plan) render(); });
 
   function start(title) {
     plan = P.emptyPlan(title || '');
@@ -94,7 +95,7 @@ export function installPlan(ctx) {
 
   async function save() {
     const problems = P.saveProblems(plan);
-    if (problems.length) { message = '不能保存 Cannot save: ' + problems.join(', '); render(); return null; }
+    if (problems.length) { message = t('cannot_save') + problems.join(', '); render(); return null; }
     const body = P.planBody(plan);
     let resp;
     try {
@@ -106,8 +107,7 @@ export function installPlan(ctx) {
       }
     } catch (e) {
       if (e.status === 412) {
-        conflict = '计划已被他人修改，未覆盖 The plan was changed by someone else since you read it; nothing was overwritten. ' +
-                   '重新加载 Reload to see their version.';
+        conflict = t('plan_conflict');
         render();
         return null;
       }
@@ -116,7 +116,7 @@ export function installPlan(ctx) {
       throw e;
     }
     plan = P.fromStored(await resp.json(), resp.headers.get('ETag'));
-    message = '已保存 Saved · #' + plan.id + ' v' + plan.version;
+    message = t('saved') + ' · #' + plan.id + ' v' + plan.version;
     render();
     return plan;
   }
@@ -124,7 +124,7 @@ export function installPlan(ctx) {
   async function load(id) {
     const resp = await ctx.api.raw('/plans/' + encodeURIComponent(id));
     plan = P.fromStored(await resp.json(), resp.headers.get('ETag'));
-    conflict = null; alternatives = null; message = '已加载 Loaded #' + plan.id + ' v' + plan.version;
+    conflict = null; alternatives = null; message = t('loaded') + ' #' + plan.id + ' v' + plan.version;
     ctx.pick = pick;
     render();
     await refreshImpact();
@@ -136,7 +136,7 @@ export function installPlan(ctx) {
       const resp = await ctx.api.raw('/plans/' + plan.id + '/status', { method: 'POST', body: JSON.stringify({ status }),
         headers: { 'Content-Type': 'application/json', 'If-Match': '"' + plan.version + '"' } });
       plan = P.fromStored(await resp.json(), resp.headers.get('ETag'));
-      message = '状态 Status: ' + (STATUS[plan.status] || plan.status);
+      message = t('status') + statusLabel(plan.status);
       ctx.emit('plan-status', plan);
     } catch (e) {
       message = e.message;
@@ -174,75 +174,77 @@ export function installPlan(ctx) {
     if (!plan) { div.hidden = true; return; }
     div.hidden = false;
     div.innerHTML = '';
-    const closeBtn = el('button', { class: 'ga-close', type: 'button', 'aria-label': '关闭 Close' }, '×');
+    const closeBtn = el('button', { class: 'ga-close', type: 'button', 'aria-label': t('close') }, '×');
     closeBtn.addEventListener('click', close);
     div.appendChild(closeBtn);
-    div.appendChild(el('h3', {}, ['停电计划 Switching plan ', plan.id !== null ? el('span', { class: 'ga-chip', text: '#' + plan.id + ' v' + plan.version }) : null,
-      ' ', el('span', { class: 'ga-tag ga-plan-status', 'data-status': plan.status, text: STATUS[plan.status] || plan.status })]));
-    const title = el('input', { class: 'ga-plan-title', type: 'text', value: plan.title, placeholder: '标题 Title', 'aria-label': '标题 Title' });
+    div.appendChild(el('h3', {}, [t('switching_plan') + ' ', plan.id !== null ? el('span', { class: 'ga-chip', text: '#' + plan.id + ' v' + plan.version }) : null,
+      ' ', el('span', { class: 'ga-tag ga-plan-status', 'data-status': plan.status, text: statusLabel(plan.status) })]));
+    const title = el('input', { class: 'ga-plan-title', type: 'text', value: plan.title, placeholder: t('plan_title'), 'aria-label': t('plan_title') });
     title.addEventListener('change', () => { plan = P.setTitle(plan, title.value); });
-    const ws = el('input', { class: 'ga-plan-start', type: 'datetime-local', 'aria-label': '开始 Start (UTC+8)', value: (plan.window_start || '').slice(0, 16) });
-    const we = el('input', { class: 'ga-plan-end', type: 'datetime-local', 'aria-label': '结束 End (UTC+8)', value: (plan.window_end || '').slice(0, 16) });
+    const ws = el('input', { class: 'ga-plan-start', type: 'datetime-local', 'aria-label': t('window_start') + ' (UTC+8)', value: (plan.window_start || '').slice(0, 16) });
+    const we = el('input', { class: 'ga-plan-end', type: 'datetime-local', 'aria-label': t('window_end') + ' (UTC+8)', value: (plan.window_end || '').slice(0, 16) });
     const onWindow = () => { plan = P.setWindow(plan, P.localToIso(ws.value), P.localToIso(we.value)); refreshImpact().catch(ctx.report); };
     ws.addEventListener('change', onWindow);
     we.addEventListener('change', onWindow);
-    div.appendChild(el('div', { class: 'ga-plan-fields' }, [title, el('label', {}, ['开始 Start ', ws]), el('label', {}, ['结束 End ', we])]));
+    div.appendChild(el('div', { class: 'ga-plan-fields' }, [title, el('label', {}, [t('window_start') + ' ', ws]), el('label', {}, [t('window_end') + ' ', we])]));
     div.appendChild(el('div', { class: 'ga-subtitle', text: mode === 'isolate'
-      ? '点击要检修的设备 Click the equipment to work on'
-      : '点击开关 拉开/合上，点击线路段/台区 停运 · Click switches to open/close, segments / 台区 to take out of service' }));
+      ? t('click_equipment') : t('click_to_edit') }));
 
     const ol = el('ol', { class: 'ga-plan-steps' });
     plan.steps.forEach((s, i) => {
       const n = impact && impact.steps && impact.steps[i] ? impact.steps[i].count : null;
       ol.appendChild(el('li', { 'data-element': s.element, 'data-action': s.action }, [
-        el('span', { text: (ACTION[s.action] || s.action) + ' ' }), el('span', { class: 'ga-chip', text: s.element }),
-        n !== null ? el('small', { class: 'ga-step-count', text: ' · ' + fmt(n) + ' 户' }) : null,
-        btn('↑', () => edit(P.moveStep(plan, i, i - 1)), { 'aria-label': '上移 Move up', class: 'ga-btn ga-secondary ga-mini ga-step-up' }),
-        btn('↓', () => edit(P.moveStep(plan, i, i + 1)), { 'aria-label': '下移 Move down', class: 'ga-btn ga-secondary ga-mini ga-step-down' }),
-        btn('×', () => edit(P.removeStep(plan, i)), { 'aria-label': '删除 Remove', class: 'ga-btn ga-secondary ga-mini ga-step-remove' })
+        el('span', { text: label(t, 'step_action', s.action) + ' ' }), el('span', { class: 'ga-chip', text: s.element }),
+        n !== null ? el('small', { class: 'ga-step-count', text: ' · ' + fmt(n) + ' ' + t('households') }) : null,
+        btn('↑', () => edit(P.moveStep(plan, i, i - 1)), { 'aria-label': t('move_up'), class: 'ga-btn ga-secondary ga-mini ga-step-up' }),
+        btn('↓', () => edit(P.moveStep(plan, i, i + 1)), { 'aria-label': t('move_down'), class: 'ga-btn ga-secondary ga-mini ga-step-down' }),
+        btn('×', () => edit(P.removeStep(plan, i)), { 'aria-label': t('remove'), class: 'ga-btn ga-secondary ga-mini ga-step-remove' })
       ]));
     });
-    if (!plan.steps.length) ol.appendChild(el('li', { class: 'ga-subtitle', text: '无步骤 no steps yet' }));
+    if (!plan.steps.length) ol.appendChild(el('li', { class: 'ga-subtitle', text: t('no_steps') }));
     div.appendChild(ol);
 
     if (impact) {
-      const rows = [['停电客户 Customers', el('b', { class: 'ga-plan-count', text: fmt(impact.count) })],
-                    ['敏感客户 Sensitive', el('span', { class: 'ga-plan-sensitive', text: fmt(impact.sensitive_count) })],
-                    ['户·分钟 Customer-minutes', impact.customer_minutes === null ? '— (无窗口 no window)' : fmt(impact.customer_minutes)],
-                    ['过渡停电 Transient', fmt(impact.transient_count || 0)]];
+      const rows = [[t('plan_customers'), el('b', { class: 'ga-plan-count', text: fmt(impact.count) })],
+                    [t('plan_sensitive'), el('span', { class: 'ga-plan-sensitive', text: fmt(impact.sensitive_count) })],
+                    [t('customer_minutes'), impact.customer_minutes === null ? '— (' + t('no_window') + ')' : fmt(impact.customer_minutes)],
+                    [t('transient'), fmt(impact.transient_count || 0)]];
       const tbl = el('table', { class: 'ga-plan-impact' }, rows.map((r) => el('tr', {}, [el('th', { text: r[0] }), el('td', {}, r[1])])));
       div.appendChild(tbl);
       const groups = (title2, counts) => el('div', { class: 'ga-plan-groups' }, [el('small', { text: title2 + ': ' }),
         ...P.topCounts(counts, 6).map(([k, v]) => el('span', { class: 'ga-chip', text: k + ' ' + fmt(v) }))]);
-      div.appendChild(groups('馈线 by feeder', impact.by_feeder));
-      div.appendChild(groups('台区 by transformer', impact.by_transformer));
+      div.appendChild(groups(t('by_feeder'), impact.by_feeder));
+      div.appendChild(groups(t('by_transformer'), impact.by_transformer));
     }
 
     if (alternatives) {
       const alts = alternatives.result.alternatives || [];
       const list = el('ol', { class: 'ga-plan-alts' }, alts.map((a, i) => el('li', { 'data-rank': String(i + 1) }, [
-        el('b', { text: a.name + ' ' }), el('small', { text: fmt(a.impact.count) + ' 户 · 敏感 ' + a.impact.sensitive_count +
-          (a.impact.customer_minutes !== null ? ' · ' + fmt(a.impact.customer_minutes) + ' 户·分' : '') }),
-        btn('采用 Adopt', () => { alternatives = null; edit(P.adopt(plan, a)); }, { class: 'ga-btn ga-secondary ga-mini ga-adopt' })
+        el('b', { text: a.name + ' ' }), el('small', { text: fmt(a.impact.count) + ' ' + t('households') + ' · ' + t('sensitive') + ' ' + a.impact.sensitive_count +
+          (a.impact.customer_minutes !== null ? ' · ' + fmt(a.impact.customer_minutes) + ' ' + t('customer_minutes') : '') }),
+        btn(t('adopt'), () => { alternatives = null; edit(P.adopt(plan, a)); }, { class: 'ga-btn ga-secondary ga-mini ga-adopt' })
       ])));
-      div.appendChild(el('div', { class: 'ga-plan-isolation' }, [el('h4', { text: '检修 ' + alternatives.element + ' · 方案 alternatives' }), list]));
+      div.appendChild(el('div', { class: 'ga-plan-isolation' }, [el('h4', { text: t('work_on') + ' ' + alternatives.element + ' · ' + t('alternatives') }), list]));
     }
 
     if (conflict) {
-      div.appendChild(el('div', { class: 'ga-errors ga-plan-conflict', role: 'alert' }, [conflict, ' ', btn('重新加载 Reload', () => load(plan.id))]));
+      div.appendChild(el('div', { class: 'ga-errors ga-plan-conflict', role: 'alert' }, [conflict, ' ', btn(t('reload'), () => load(plan.id))]));
     }
     if (message) div.appendChild(el('div', { class: 'ga-subtitle ga-plan-message', role: 'status', text: message }));
 
     const actions = [
-      btn(mode === 'isolate' ? '取消检修 Cancel' : '检修隔离 Isolate…', () => { mode = mode === 'isolate' ? 'steps' : 'isolate'; render(); }, { class: 'ga-btn ga-secondary ga-isolate' }),
-      btn('保存 Save', () => save(), { class: 'ga-btn ga-plan-save' }),
+      btn(mode === 'isolate' ? t('cancel_isolation') : t('isolate'), () => { mode = mode === 'isolate' ? 'steps' : 'isolate'; render(); }, { class: 'ga-btn ga-secondary ga-isolate' }),
       btn('CSV', () => exportList('csv'), { class: 'ga-btn ga-secondary ga-export-csv' }),
       btn('XLSX', () => exportList('xlsx'), { class: 'ga-btn ga-secondary ga-export-xlsx' })
     ];
+    // what the role may do (GET /me) and, for the status, the moves the server offers this caller (next_statuses)
+    if (ctx.may(plan.id === null ? 'POST /api/v1/plans' : 'PUT /api/v1/plans/{plan_id}')) {
+      actions.splice(1, 0, btn(t('save'), () => save(), { class: 'ga-btn ga-plan-save' }));
+    }
     if (plan.id !== null) {
-      actions.push(btn('报告 Report', () => download('/plans/' + plan.id + '/report.html', 'plan-' + plan.id + '.html'), { class: 'ga-btn ga-secondary ga-report' }));
-      if (ctx.openConsultation) actions.push(btn('征询 Consultation', () => ctx.openConsultation(plan.id), { class: 'ga-btn ga-secondary ga-plan-consult' }));
-      P.nextStatuses(plan, null, null).forEach((s) => actions.push(btn('→ ' + (STATUS[s] || s), () => setStatus(s), { class: 'ga-btn ga-secondary ga-to-' + s })));
+      actions.push(btn(t('report'), () => download('/plans/' + plan.id + '/report.html', 'plan-' + plan.id + '.html'), { class: 'ga-btn ga-secondary ga-report' }));
+      if (ctx.openConsultation) actions.push(btn(t('cs_open'), () => ctx.openConsultation(plan.id), { class: 'ga-btn ga-secondary ga-plan-consult' }));
+      P.nextStatuses(plan).forEach((s) => actions.push(btn('→ ' + statusLabel(s), () => setStatus(s), { class: 'ga-btn ga-secondary ga-to-' + s })));
     }
     div.appendChild(el('div', { class: 'ga-actions ga-plan-actions' }, actions));
   }

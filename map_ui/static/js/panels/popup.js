@@ -2,9 +2,11 @@
  * (supply path, downstream, customer view). */
 
 import { el, fmt, table } from '../dom.js';
-import { SWITCH_KINDS, SEGMENT_KINDS, SENSITIVITY_EN, PATH_KINDS, LOCATION_QUALITY } from '../labels.js';
+import { label } from '../labels.js';
 
 export function installPopups(ctx) {
+  const t = ctx.t;
+  const L_ = (group, code) => label(t, group, code);
   // keep popups clear of the layer control and legend on the right
   const POPUP_OPTIONS = window.innerWidth > 900
     ? { maxWidth: 360, minWidth: 220, autoPanPaddingTopLeft: [60, 100], autoPanPaddingBottomRight: [380, 40] }
@@ -30,20 +32,20 @@ export function installPopups(ctx) {
 
   function actionButtons(kind, id, result, opts) {
     var buttons = [];
-    var up = el('button', { class: 'ga-btn ga-btn-path', type: 'button', 'data-kind': kind, 'data-id': id }, '供电路径 Supply path');
+    var up = el('button', { class: 'ga-btn ga-btn-path', type: 'button', 'data-kind': kind, 'data-id': id }, t('supply_path'));
     up.addEventListener('click', function () {
       up.disabled = true;
       ctx.showUpstream(kind, id).then(function (h) { renderResult(result, h); })
-        .catch(function (e) { result.textContent = '失败 failed: ' + e.message; ctx.report(e); })
+        .catch(function (e) { result.textContent = t('failed') + e.message; ctx.report(e); })
         .then(function () { up.disabled = false; });
     });
     buttons.push(up);
     if (opts.downstream) {
-      var down = el('button', { class: 'ga-btn ga-secondary ga-btn-down', type: 'button', 'data-kind': kind, 'data-id': id }, '下游 Downstream');
+      var down = el('button', { class: 'ga-btn ga-secondary ga-btn-down', type: 'button', 'data-kind': kind, 'data-id': id }, t('downstream'));
       down.addEventListener('click', function () {
         down.disabled = true;
         ctx.showDownstream(kind, id).then(function (h) { renderResult(result, h); })
-          .catch(function (e) { result.textContent = '失败 failed: ' + e.message; ctx.report(e); })
+          .catch(function (e) { result.textContent = t('failed') + e.message; ctx.report(e); })
           .then(function () { down.disabled = false; });
       });
       buttons.push(down);
@@ -55,12 +57,12 @@ export function installPopups(ctx) {
     div.innerHTML = '';
     if (h.kind === 'supply-path') {
       div.appendChild(el('div', {}, h.supplied
-        ? '供电路径 ' + h.segments.length + ' 段 segments → ' + (h.substation || '') + ' (' + h.path.length + ' 元素 elements):'
-        : '无供电路径 Not supplied in the normal state:'));
-      h.path.forEach(function (r) { div.appendChild(el('span', { class: 'ga-chip', title: PATH_KINDS[r.kind] || r.kind, text: r.id })); });
+        ? t('supply_path') + ' ' + h.segments.length + ' ' + t('segments_n') + ' → ' + (h.substation || '') + ' (' + h.path.length + ' ' + t('elements_n') + '):'
+        : t('not_supplied_normal') + ':'));
+      h.path.forEach(function (r) { div.appendChild(el('span', { class: 'ga-chip', title: L_('path_kind', r.kind), text: r.id })); });
     } else {
-      div.appendChild(el('div', {}, '下游 Downstream: ' + h.transformers.length + ' 台区 transformers, ' + fmt(h.customers.length) +
-        ' 客户 customers, ' + h.sensitive.length + ' 敏感 sensitive'));
+      div.appendChild(el('div', {}, t('downstream') + ': ' + h.transformers.length + ' ' + t('transformers_n') + ', ' + fmt(h.customers.length) +
+        ' ' + t('customers') + ', ' + h.sensitive.length + ' ' + t('sensitive')));
       h.transformers.forEach(function (t) { div.appendChild(el('span', { class: 'ga-chip', text: t })); });
     }
   }
@@ -74,64 +76,64 @@ export function installPopups(ctx) {
       var trCell = el('span', { text: p.transformer_id ? p.transformer_id + (tr && tr.properties.name ? ' ' + tr.properties.name : '') : '—' });
       var feederCell = el('span', { class: 'ga-feeder', text: '…' });
       ctx.api.json('/customers/' + encodeURIComponent(p.account_no) + '/supply-area').then(function (a) {
-        feederCell.textContent = a.feeder_id || '无 none (not supplied)';
+        feederCell.textContent = a.feeder_id || t('none_not_supplied');
         if (a.transformer_id && a.transformer_id !== p.transformer_id) {
-          trCell.textContent = a.transformer_id + ' (档案 record: ' + p.transformer_id + ')';
+          trCell.textContent = a.transformer_id + ' (' + t('record') + ': ' + p.transformer_id + ')';
         }
       }).catch(function (e) { feederCell.textContent = '?'; ctx.report(e); });
-      box.appendChild(el('h3', {}, ['用电客户 Customer ', p.account_no]));
+      box.appendChild(el('h3', {}, [t('customer') + ' ', p.account_no]));
       box.appendChild(table([
-        ['户号 Account', p.account_no],
-        ['类别 Category', p.category],
-        ['敏感 Sensitivity', p.sensitivity ? el('span', { class: 'ga-tag', text: p.sensitivity + ' ' + (SENSITIVITY_EN[p.sensitivity] || '') }) : '否 no'],
-        ['台区 Transformer', trCell],
-        ['馈线 Feeder', feederCell],
-        ['表箱 Meter box', p.meter_box_id],
-        ['定位 Location', LOCATION_QUALITY[p.location_quality] || p.location_quality]
+        [t('f_account'), p.account_no],
+        [t('f_category'), L_('category', p.category)],
+        [t('f_sensitivity'), p.sensitivity ? el('span', { class: 'ga-tag', text: L_('sensitivity', p.sensitivity) }) : t('no')],
+        [t('f_transformer'), trCell],
+        [t('f_feeder'), feederCell],
+        [t('f_meter_box'), p.meter_box_id],
+        [t('f_location'), L_('location_quality', p.location_quality)]
       ]));
       var actions = actionButtons('customer', p.account_no, result, { downstream: false });
-      var viewBtn = el('button', { class: 'ga-btn ga-secondary ga-btn-view', type: 'button' }, '客户视图 Customer view');
+      var viewBtn = el('button', { class: 'ga-btn ga-secondary ga-btn-view', type: 'button' }, t('customer_view'));
       viewBtn.addEventListener('click', function () { ctx.openView(p.account_no).catch(ctx.report); });
       actions.appendChild(viewBtn);
       box.appendChild(actions);
     } else if (kind === 'switch') {
-      box.appendChild(el('h3', {}, [SWITCH_KINDS[p.kind] || p.kind, ' ', f.id]));
+      box.appendChild(el('h3', {}, [L_('switch_kind', p.kind), ' ', f.id]));
       box.appendChild(table([
-        ['名称 Name', p.name],
-        ['类型 Kind', SWITCH_KINDS[p.kind] || p.kind],
-        ['常态 Normal state', p.normal_open
-          ? el('span', { class: 'ga-tag ga-open', text: '常开 normally open' })
-          : el('span', { class: 'ga-tag ga-closed', text: '常闭 normally closed' })],
-        ['馈线 Feeder', p.feeder_id],
-        ['两端 Nodes', (p.node_a || '?') + ' – ' + (p.node_b || '?')]
+        [t('f_name'), p.name],
+        [t('f_kind'), L_('switch_kind', p.kind)],
+        [t('f_normal_state'), p.normal_open
+          ? el('span', { class: 'ga-tag ga-open', text: t('normally_open') })
+          : el('span', { class: 'ga-tag ga-closed', text: t('normally_closed') })],
+        [t('f_feeder'), p.feeder_id],
+        [t('f_nodes'), (p.node_a || '?') + ' – ' + (p.node_b || '?')]
       ]));
-      if (p.normal_open) box.appendChild(el('div', { class: 'ga-result', style: 'display:block', text: '常开开关在正常方式下不带负荷 A normally-open switch supplies nothing in the normal state.' }));
+      if (p.normal_open) box.appendChild(el('div', { class: 'ga-result', style: 'display:block', text: t('no_load_when_open') }));
       box.appendChild(actionButtons('switch', String(f.id), result, { downstream: true }));
     } else if (kind === 'transformer') {
-      box.appendChild(el('h3', {}, ['配变 台区 Transformer ', f.id]));
+      box.appendChild(el('h3', {}, [t('transformer_h') + ' ', f.id]));
       box.appendChild(table([
-        ['名称 Name', p.name],
-        ['容量 Rating', p.rated_kva ? p.rated_kva + ' kVA' : null],
-        ['馈线 Feeder', p.feeder_id],
-        ['运行 In service', p.in_service === false ? '停运 out of service' : '是 yes']
+        [t('f_name'), p.name],
+        [t('f_rating'), p.rated_kva ? p.rated_kva + ' kVA' : null],
+        [t('f_feeder'), p.feeder_id],
+        [t('f_in_service'), p.in_service === false ? t('out_of_service') : t('yes')]
       ]));
       box.appendChild(actionButtons('transformer', String(f.id), result, { downstream: true }));
     } else if (kind === 'segment') {
-      box.appendChild(el('h3', {}, ['线路段 Segment ', f.id]));
+      box.appendChild(el('h3', {}, [t('segment_h') + ' ', f.id]));
       box.appendChild(table([
-        ['类型 Kind', SEGMENT_KINDS[p.kind] || p.kind],
-        ['长度 Length', p.length_m !== null && p.length_m !== undefined ? fmt(Math.round(p.length_m)) + ' m' : null],
-        ['馈线 Feeder', p.feeder_id],
-        ['运行 In service', p.in_service === false ? '停运 out of service' : '是 yes'],
-        ['两端 Nodes', (p.node_a || '?') + ' – ' + (p.node_b || '?')]
+        [t('f_kind'), L_('segment_kind', p.kind)],
+        [t('f_length'), p.length_m !== null && p.length_m !== undefined ? fmt(Math.round(p.length_m)) + ' m' : null],
+        [t('f_feeder'), p.feeder_id],
+        [t('f_in_service'), p.in_service === false ? t('out_of_service') : t('yes')],
+        [t('f_nodes'), (p.node_a || '?') + ' – ' + (p.node_b || '?')]
       ]));
       box.appendChild(actionButtons('segment', String(f.id), result, { downstream: true }));
     } else if (kind === 'substation') {
-      box.appendChild(el('h3', {}, ['变电站 Substation ', p.name || f.id]));
-      box.appendChild(table([['编号 Id', f.id], ['电压 Voltage', p.voltage_kv ? p.voltage_kv + ' kV' : null], ['母线 Bus', p.bus_node]]));
+      box.appendChild(el('h3', {}, [t('substation_h') + ' ', p.name || f.id]));
+      box.appendChild(table([[t('f_id'), f.id], [t('f_voltage'), p.voltage_kv ? p.voltage_kv + ' kV' : null], [t('f_bus'), p.bus_node]]));
     } else if (kind === 'meter_box') {
-      box.appendChild(el('h3', {}, ['表箱 Meter box ', f.id]));
-      box.appendChild(table([['台区 Transformer', p.transformer_id], ['节点 Node', p.node]]));
+      box.appendChild(el('h3', {}, [t('meter_box_h') + ' ', f.id]));
+      box.appendChild(table([[t('f_transformer'), p.transformer_id], [t('f_node'), p.node]]));
       box.appendChild(actionButtons('meter_box', String(f.id), result, { downstream: false }));
     }
     box.appendChild(result);

@@ -4,11 +4,12 @@
  * is complete even where the tiles on the map do not hold it (city zoom, or beyond the view). */
 
 import { el, fmt, box } from '../dom.js';
-import { PATH_KINDS } from '../labels.js';
+import { label } from '../labels.js';
 import { ringIcon } from '../layers/symbols.js';
 
 export function installTrace(ctx) {
-  const { map, layers } = ctx;
+  const { map, layers, t } = ctx;
+  const kindLabel = (kind) => label(t, 'path_kind', kind);
   let panelDiv;
   box('ga-panel', (d) => { panelDiv = d; d.hidden = true; }, { position: 'topleft' }).addTo(map);
   const lines = new Map();          // highlighted segment id -> latlngs
@@ -110,12 +111,12 @@ export function installTrace(ctx) {
 
   function showPanel(title, sub, items, note) {
     panelDiv.innerHTML = '';
-    const close = el('button', { class: 'ga-close', type: 'button', title: '清除 Clear', 'aria-label': '清除 Clear' }, '×');
+    const close = el('button', { class: 'ga-close', type: 'button', title: t('clear'), 'aria-label': t('clear') }, '×');
     close.addEventListener('click', clearHighlight);
     panelDiv.appendChild(close);
     panelDiv.appendChild(el('h3', { text: title }));
     if (sub) panelDiv.appendChild(el('div', { class: 'ga-subtitle', text: sub }));
-    const zoom = el('button', { class: 'ga-btn ga-secondary', type: 'button' }, '缩放至 Zoom to');
+    const zoom = el('button', { class: 'ga-btn ga-secondary', type: 'button' }, t('zoom_to'));
     zoom.addEventListener('click', zoomToHighlight);
     panelDiv.appendChild(el('div', { class: 'ga-actions' }, zoom));
     if (note) panelDiv.appendChild(el('div', { class: 'ga-subtitle', text: note }));
@@ -123,7 +124,7 @@ export function installTrace(ctx) {
     items.forEach((r) => {
       const name = r.name || ctx.featureName(r.kind, r.id);
       const a = el('a', { 'data-kind': r.kind, 'data-id': r.id, href: '#', onclick: (ev) => { ev.preventDefault(); zoomTo(r.kind, r.id); } },
-        [el('span', { class: 'ga-kind', text: PATH_KINDS[r.kind] || r.kind }), r.id + (name ? ' ' + name : '')]);
+        [el('span', { class: 'ga-kind', text: kindLabel(r.kind) }), r.id + (name ? ' ' + name : '')]);
       ol.appendChild(el('li', {}, a));
     });
     panelDiv.appendChild(ol);
@@ -150,9 +151,9 @@ export function installTrace(ctx) {
     };
     ctx.ga.highlight = h;
     fitIfOutside();
-    showPanel('供电路径 Supply path · ' + (PATH_KINDS[kind] || kind) + ' ' + id,
-      sub ? segments.length + ' 线路段 segments → ' + h.substation : '正常方式下无供电 not supplied in the normal state',
-      path, missing.length ? '地图上缺少 Not on the map: ' + missing.join(', ') : null);
+    showPanel(t('supply_path') + ' · ' + kindLabel(kind) + ' ' + id,
+      sub ? segments.length + ' ' + t('segments_n') + ' → ' + h.substation : t('not_supplied_normal'),
+      path, missing.length ? t('not_on_map') + missing.join(', ') : null);
     return h;
   }
 
@@ -179,9 +180,9 @@ export function installTrace(ctx) {
     fitIfOutside();
     const items = transformers.map((t) => ({ kind: 'transformer', id: t }))
       .concat(sensitive.map((c) => ({ kind: 'customer', id: c, name: ctx.customerSensitivity(c) })));
-    showPanel('下游 Downstream · ' + (PATH_KINDS[kind] || kind) + ' ' + id,
-      transformers.length + ' 台区 transformers · ' + fmt(customers.length) + ' 客户 customers · ' + sensitive.length + ' 敏感 sensitive',
-      items, customers.length ? null : '正常方式下此设备不带负荷 Nothing is supplied through it in the normal state.');
+    showPanel(t('downstream') + ' · ' + kindLabel(kind) + ' ' + id,
+      transformers.length + ' ' + t('transformers_n') + ' · ' + fmt(customers.length) + ' ' + t('customers') + ' · ' + sensitive.length + ' ' + t('sensitive'),
+      items, customers.length ? null : t('nothing_downstream'));
     return h;
   }
 
