@@ -322,11 +322,12 @@ class QualityIndex:
     # ------------------------------------------------------------------ conflicts
     def _holders(self, h: int) -> np.ndarray:
         """Rows whose current phone hash is ``h``."""
-        a = int(np.searchsorted(self._phone_sorted, h, side="left"))
-        b = int(np.searchsorted(self._phone_sorted, h, side="right"))
+        key = np.uint64(h)   # a Python int would make numpy compare the whole array as floats (10 ms)
+        a = int(np.searchsorted(self._phone_sorted, key, side="left"))
+        b = int(np.searchsorted(self._phone_sorted, key, side="right"))
         rows = self._phone_rows[a:b]
-        rows = rows[self.phone_hash[rows] == h]
-        extra = [r for r in self._changed if self.phone_hash[r] == h]
+        rows = rows[self.phone_hash[rows] == key]
+        extra = [r for r in self._changed if self.phone_hash[r] == key]
         return np.union1d(rows, np.asarray(extra, dtype=rows.dtype)) if extra else rows
 
     def _mark_conflicts(self, rows: np.ndarray) -> None:
