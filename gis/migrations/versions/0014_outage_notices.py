@@ -1,7 +1,7 @@
 """Screening reads answered from indexes: complaints per customer, interruptions per customer
 
 Revision ID: 0014_outage_notices
-Revises: 0011
+Revises: 0012_alert_fold_guard
 
 The screening of a plan (issue 16) counts, for up to tens of thousands of affected customers,
 their complaints (投诉) and their recorded outages in the last days. Both counts were index
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0014_outage_notices"
-down_revision = "0011"
+down_revision = "0012_alert_fold_guard"
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """Rollup rows remember the rollup version that last changed them, so in-memory copies follow incrementally
 
 Revision ID: 0015_heat_perf
-Revises: 0011
+Revises: 0014_outage_notices
 
 ``interaction_cell_rollups.version`` / ``interaction_area_rollups.version``: the
 ``interaction_rollup_state.version`` of the transaction that last changed the row (NULL for
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0015_heat_perf"
-down_revision = "0011"
+down_revision = "0014_outage_notices"
 branch_labels = None
 depends_on = None
 
