@@ -254,7 +254,7 @@ export function installConsultation(ctx) {
 
   function renderSend() {
     if (!ctx.may(SEND) || S.plan.status !== 'consulting') {
-      if (S.plan.status === 'draft') aside.appendChild(el('div', { class: 'ga-subtitle ga-cs-hint', text: t('cs_draft_hint') }));
+      if (S.plan.status === 'draft' && ctx.may(SEND)) aside.appendChild(el('div', { class: 'ga-subtitle ga-cs-hint', text: t('cs_draft_hint') }));
       return;
     }
     const f = S.form;
