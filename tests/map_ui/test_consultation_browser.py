@@ -163,7 +163,7 @@ def test_the_planner_takes_a_plan_from_draft_to_executed_through_the_map(signed_
                                                         "steps": [{"action": "open", "element": FUSE}]})
     plan_id = plan["id"]
     page, rec = signed_in("cs-planner")
-    assert page.evaluate("() => window.gridatlas.live.channels") == ["consultations"]
+    assert "consultations" in page.evaluate("() => window.gridatlas.live.channels")
 
     # open the plan from the list; the editor and the consultation panel show it
     page.locator(".ga-consult-open").click()
