@@ -40,7 +40,7 @@ export function installHeat(ctx) {
 
   const st = { mode: 'heat', preset: DEFAULT_PRESET, from: null, to: null, channels: [], kinds: [], hotspots: true };
   let vocab = null;
-  let panel = null, panelDiv = null, legendDiv = null, summaryDiv = null, msgDiv = null, topDiv = null;
+  let panel = null, legendDiv = null, summaryDiv = null, msgDiv = null, topDiv = null;
   let seq = 0, areasAbort = null, hotInflight = null, timer = null;
   const hotCache = new Map();                                // filter key -> Promise of the hotspots GeoJSON
   const hook = ctx.ga.heat = { state: st, drawn: [], outlines: [], body: null, hotspots: null, breaks: [], list: null,
@@ -92,7 +92,6 @@ export function installHeat(ctx) {
   // ---------------------------------------------------------------- the panel
   let filtersDiv = null;
   function buildPanel(div) {
-    panelDiv = div;
     div.setAttribute('role', 'region');
     div.setAttribute('aria-label', t('heat_title'));
     div.appendChild(el('h3', { text: t('heat_title') }));
