@@ -3,7 +3,7 @@
 Reads the files the sample generator writes (``grid.gpkg`` layers in any CRS pyproj
 knows, ``customers.csv``, ``interactions.csv``), checks every row (required fields,
 duplicate ids, unknown references, enumerations, coordinates inside the service area,
-swapped axes), and then writes everything in ONE transaction with upserts by id. Any
+swapped axes, phones parsed into the form every path stores: :mod:`gis.phones`), and then writes everything in ONE transaction with upserts by id. Any
 bad row refuses the whole load with :class:`CityImportError` listing the problems, and
 nothing already stored is touched. Re-running the same files is a no-op: the files'
 content hash is recorded with the data version.
@@ -27,6 +27,7 @@ from gis.errors import InvalidInput
 from gis.models import CHANNELS, INTERACTION_KINDS, LOCATION_QUALITIES, NODE_KINDS, SEGMENT_KINDS, SWITCH_KINDS
 from gis.bulk import bulk_upsert
 from gis.interaction_rollups import local_days, match_callers, place, rebuild_rollups
+from gis.phones import parse_phones
 from gis.search import reindex_customers
 from gis.search.reindex import PreparedRows
 from gis.search.side_build import SideBuild
@@ -195,6 +196,22 @@ def _check_customers(df: pd.DataFrame, layers: dict[str, pd.DataFrame], area: BB
     return p
 
 
+def _parse_phones(df: pd.DataFrame) -> list[Problem]:
+    """Customers' phones in the form every path stores (:mod:`gis.phones`: mobile 11 digits,
+    landline 0 + area code + number), in place; a problem for each value that is not a phone."""
+    p: list[Problem] = []
+    for name in ("phone", "phone_alt"):
+        if name not in df:
+            continue
+        raw = df[name].to_numpy(dtype=object)
+        parsed, errors = parse_phones([v if isinstance(v, str) else None for v in raw])
+        rows, ids = df["_row"].to_numpy(), df["account_no"].to_numpy(dtype=object)
+        p += [Problem("customers", int(rows[i]), None if pd.isna(ids[i]) else str(ids[i]), name, raw[i],
+                      f"not a phone number ({reason})") for i, reason in sorted(errors.items())]
+        df[name] = parsed
+    return p
+
+
 def _check_interactions(df: pd.DataFrame, area: BBox) -> list[Problem]:
     t = "interactions"
     p = check_required(t, df, "id", ("id", "channel", "kind", "occurred_at"))
@@ -283,6 +300,7 @@ def read_city(
     total = len(LAYER_ORDER) + 2
     report("read customers", 0, total)
     customers = _read_csv(directory / "customers.csv")
+    phone_problems = _parse_phones(customers)  # before the search rows are built from them
     if customers_read is not None:
         customers_read(customers)
     layers = {}
@@ -292,7 +310,7 @@ def read_city(
     report("read interactions", len(LAYER_ORDER) + 1, total)
     interactions = _read_csv(directory / "interactions.csv")
     report("validate", total, total)
-    problems = _check_grid(layers, service_area)
+    problems = _check_grid(layers, service_area) + phone_problems
     problems += _check_customers(customers, layers, service_area)
     problems += _check_interactions(interactions, service_area)
     problems += [q for name, df in (*layers.items(), ("customers", customers), ("interactions", interactions))
