@@ -72,3 +72,19 @@ def test_phones_are_stored_as_every_path_stores_them_and_found_as_written(tmp_pa
                 found = [m["account_no"] for m in search_customers(conn, q, limit=50, index=idx).data]
                 assert "0300100017" in found, (q, idx is not None, found)
 
+
+def test_a_model_column_the_city_file_gives_is_written(tmp_path, empty_store):
+    """The city load writes the model's columns (gis.tables), not a hand-kept list: ``id_number``,
+    which the sample files do not carry, is stored when a customers.csv has it."""
+    from sqlalchemy import text
+
+    city = tmp_path / "city"
+    shutil.copytree(SAMPLE_DIR, city)
+    path = city / "customers.csv"
+    lines = path.read_text(encoding="utf-8").rstrip("\n").split("\n")
+    lines = [lines[0] + ",id_number"] + [line + ("," + "44060219800101001X" if i == 1 else ",") for i, line in enumerate(lines[1:], 1)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    import_city(empty_store, city, service_area=SERVICE_AREA)
+    with empty_store.connect() as conn:
+        rows = conn.execute(text("SELECT account_no, id_number FROM customers WHERE id_number IS NOT NULL")).all()
+    assert [tuple(r) for r in rows] == [("0300100001", "44060219800101001X")]
