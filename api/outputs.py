@@ -22,7 +22,9 @@ __all__ = [
     "CSV_BODY", "XLSX_BODY", "FEATURE_COLLECTION", "GEOJSON", "XLSX", "feature_collection",
     "ReadyOut", "SearchOut", "ImpactOut", "IsolationOut", "UpstreamOut", "DownstreamOut", "ValidationOut",
     "PlanOut", "PlanPage", "ScreeningOut", "CustomerViewOut", "FieldsOut", "NearestOut", "ViewportOut",
-    "OutagePage", "OutageDetail", "ReliabilityOut", "HeatOut", "HotspotsOut", "AreaInteractionsOut",
+    "OutagePage", "OutageDetail", "ReliabilityOut", "HeatOut", "HEAT_GEOJSON", "HotspotsOut", "AreaInteractionsOut",
+    "LayersOut", "SupplyAreaOut", "AuditPage", "ExecutionOut", "TransitionsOut", "CustomerImportOut",
+    "InteractionsImportOut",
 ]
 
 GEOJSON = "application/geo+json"
@@ -295,11 +297,6 @@ class ImpactOut(BaseModel):
     plan_version: int | None = None
     plan_status: str | None = None
     data_version: int
-
-
-class PlanSketch(BaseModel):
-    title: str | None = None
-    steps: list[dict[str, Any]]
 
 
 class AlternativeOut(BaseModel):
