@@ -38,7 +38,7 @@ from api.settings import Settings
 from api.state import TopologyHolder
 from gis.audit import AuditWriter
 from gis.db import make_engine
-from gis.events import EventHub, publish
+from gis.events import EventHub
 from interactions.alerts import AlertScreener, rules_from
 from interactions.heat import RollupCubes
 from interactions.lexicon import LexiconCache
@@ -116,10 +116,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.topology_status = "compiling"
         # -- sensitive-word alerts (issue 15): one matcher per process, rebuilt when the lexicon version moves
         app.state.lexicon = LexiconCache()
-        app.state.publish = publish  # alerts go out on the live event bus, channel "alerts"
+        # alerts go out on the live event bus (channel "alerts"): the screener's default publisher
         app.state.alert_screener = AlertScreener(app.state.lexicon, rules_from(
-            settings.alert_fold_window_s, settings.alert_escalation_hits, settings.alert_escalation_window_s),
-            publish=app.state.publish)
+            settings.alert_fold_window_s, settings.alert_escalation_hits, settings.alert_escalation_window_s))
         follower = asyncio.create_task(_compile_then_follow(app, app.state.topology, settings.reload_interval_s))
         contact_follower = asyncio.create_task(
             _follow_contacts(app, app.state.topology, settings.contact_follow_interval_s))

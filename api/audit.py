@@ -24,6 +24,7 @@ from api.auth import Principal, allow
 from api.datetimes import IsoDateTime
 from api.deps import ConnDep, SettingsDep
 from api.limits import page_size
+from api.outputs import AuditPage
 from gis.audit import query_events
 
 __all__ = ["audit", "audit_async", "router"]
@@ -70,7 +71,8 @@ router = APIRouter(prefix="/api/v1", tags=["audit"])
     "/audit",
     summary="The audit trail: PII reads, exports, plan changes, alert actions (newest first)",
     description="Append-only: the store refuses to change or delete an event. Filters combine with AND.",
-    responses={200: {"content": {"application/json": {"example": {
+    response_model=None,
+    responses={200: {"model": AuditPage, "content": {"application/json": {"example": {
         "data": [{"id": 17, "actor": "95598-gateway (1a2b3c4d)", "role": "agent", "action": "customer.pii_read",
                   "object_kind": "customer", "object_id": "0300100042", "at": "2026-11-23T09:12:03.120000+00:00",
                   "details": {"unmasked": ["phone", "address"]}}],

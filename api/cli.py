@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from api.settings import DEFAULT_SAMPLE_DIR, Settings
-from gis.errors import GridAtlasError
+from gis.errors import GridAtlasError, InvalidInput
 
 __all__ = ["app", "main"]
 
@@ -689,12 +689,12 @@ def reliability_cmd(
     database_url: DbOption = None,
 ) -> None:
     """IEEE 1366 reliability indices (SAIFI, SAIDI, CAIDI, CAIFI, ASAI, MAIFI, CEMI-n, CELID) for a period."""
-    from api.reliability_report import compute_report, parse_period, report_xlsx
+    from api.reliability_report import compute_report, report_xlsx
     from gis.db import make_engine
 
     settings = _settings(database_url)
+    lo, hi = _period(start, end, settings, days_only=False)
     try:
-        lo, hi = parse_period(start, end, settings)
         snapshot = _snapshot(settings)
         engine = make_engine(settings.database_url)
         try:
@@ -772,18 +772,34 @@ def interactions_rebuild_cmd(
     console.print("rollups rebuilt: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
 
 
-def _heat_result(settings: Settings, by: str, date_from: str, date_to: str, kinds: str | None, channels: str | None,
-                 res: int):
+def _period(start: str, end: str, settings: Settings, *, days_only: bool) -> tuple:
+    """``--from``/``--to`` of ``heat``, ``hotspots`` and ``reliability``, read one way: local days
+    (YYYY-MM-DD, ``--to`` inclusive) or, unless ``days_only``, ISO times with a zone (``--to``
+    exclusive), as the API's ``from``/``to`` (:func:`api.reliability_report.parse_period`). A bad
+    value or an end before the start is a usage error naming the option (exit 2).
+
+    Returns the two local dates (``days_only``) or the two zoned times of ``[from, to)``."""
     import datetime as dt
 
+    from api.reliability_report import parse_period
+
+    if days_only:
+        for value, hint in ((start, "--from"), (end, "--to")):
+            if len(value.strip()) != 10:
+                raise typer.BadParameter(f"{value!r} is not a day: write YYYY-MM-DD", param_hint=hint)
+    try:
+        lo, hi = parse_period(start, end, settings)
+    except InvalidInput as exc:
+        raise typer.BadParameter(f"{exc.message} ({exc.value!r})", param_hint=f"--{exc.field}") from exc
+    if days_only:
+        return lo.date(), (hi - dt.timedelta(days=1)).date()
+    return lo, hi
+
+
+def _heat_result(settings: Settings, by: str, date_from: str, date_to: str, kinds: str | None, channels: str | None,
+                 res: int):
     from gis.models import CHANNELS, INTERACTION_KINDS
     from interactions.heat import HeatQuery, heat
-
-    def day(value: str, name: str) -> dt.date:
-        try:
-            return dt.date.fromisoformat(value)
-        except ValueError as exc:
-            raise typer.BadParameter("must be a date YYYY-MM-DD", param_hint=name) from exc
 
     def listed(raw: str | None, allowed: tuple[str, ...], name: str) -> tuple[str, ...]:
         values = tuple(v.strip() for v in (raw or "").split(",") if v.strip())
@@ -792,7 +808,8 @@ def _heat_result(settings: Settings, by: str, date_from: str, date_to: str, kind
             raise typer.BadParameter(f"unknown {bad[0]!r}; one of {', '.join(allowed)}", param_hint=name)
         return values
 
-    query = HeatQuery(by=by, date_from=day(date_from, "--from"), date_to=day(date_to, "--to"),
+    day_from, day_to = _period(date_from, date_to, settings, days_only=True)
+    query = HeatQuery(by=by, date_from=day_from, date_to=day_to,
                       kinds=listed(kinds, INTERACTION_KINDS, "--kinds"), channels=listed(channels, CHANNELS, "--channels"),
                       res=res if by == "cell" else None)
     snapshot = _snapshot(settings)

@@ -17,6 +17,7 @@ import shapely
 from sqlalchemy import Boolean, Date, Float, String
 
 from gis.models import LOCATION_QUALITIES, NODE_KINDS, SEGMENT_KINDS, SENSITIVITIES, SWITCH_KINDS, Base
+from gis.phones import parse_phones
 from gis.validation import BBox, check_lonlat
 from loaders.crs import crs_label, swapped_to_wgs84, zone_prefix_hint
 from loaders.mapping import GEOMETRY_TYPES, ID_COLUMN, MappingError, TargetSpec, target_columns
@@ -77,10 +78,7 @@ _UNITS = {
     "length_m": ("m", "米"),
 }
 _NUMBER = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*([a-zA-Z\u4e00-\u9fff]*)\s*$")
-_PHONE_SEPARATORS = re.compile(r"[\s\-–—().（）]")
 _SPLIT_PHONES = re.compile(r"[/;；,，、|]")
-_MOBILE = re.compile(r"^1[3-9]\d{9}$")
-_LANDLINE = re.compile(r"^0\d{9,11}$")
 
 
 def check_mapped_required(spec: TargetSpec) -> None:
@@ -152,21 +150,15 @@ def _date(v: object) -> Any:
 
 
 def normalize_phone(raw: object) -> str | None | tuple[str, str]:
-    """Digits of a Chinese phone number (mobile or landline with area code); None for blank;
-    ``("error", message)`` when the value is not one. ``+86``/``0086`` and separators are stripped."""
+    """The stored form of a Chinese phone number (:mod:`gis.phones`: mobile 11 digits, landline
+    0 + area code + number); None for blank; ``("error", message)`` when the value is not one."""
     if _is_blank(raw):
         return None
     text = _as_text(raw) or ""
-    digits = _PHONE_SEPARATORS.sub("", text)
-    if digits.startswith("+86"):
-        digits = digits[3:]
-    elif digits.startswith("0086"):
-        digits = digits[4:]
-    elif digits.startswith("86") and len(digits) == 13:
-        digits = digits[2:]
-    if _MOBILE.match(digits) or _LANDLINE.match(digits):
-        return digits
-    return ("error", f"not a phone number: {text!r} (expected an 11-digit mobile 1xxxxxxxxxx or a landline with area code 0xxx-xxxxxxx)")
+    parsed, errors = parse_phones([text])
+    if errors:
+        return ("error", f"not a phone number: {text!r} ({errors[0]})")
+    return parsed[0]
 
 
 def _split_phones(src: SourceFrame) -> None:
@@ -208,18 +200,8 @@ def _texts(values: np.ndarray) -> list[str | None]:
 
 
 def _phones(texts: list[str | None]) -> tuple[np.ndarray, list[tuple[int, str]]]:
-    ser = pd.Series(texts, dtype=object)
-    digits = ser.str.replace(_PHONE_SEPARATORS, "", regex=True).str.replace(r"^(?:\+86|0086|86(?=\d{11}$))", "", regex=True)
-    ok = digits.str.fullmatch(r"1[3-9]\d{9}|0\d{9,11}").fillna(False).to_numpy(dtype=bool)
-    out = np.where(ok, digits.to_numpy(object), None)
-    errors = []
-    for i in np.flatnonzero(~ok & ser.notna().to_numpy()):
-        r = normalize_phone(texts[i])
-        if isinstance(r, tuple):
-            errors.append((int(i), r[1]))
-        else:
-            out[i] = r
-    return out, errors
+    out, errors = parse_phones(texts)
+    return out, [(i, f"not a phone number: {texts[i]!r} ({reason})") for i, reason in errors.items()]
 
 
 def _convert(table: str, name: str, kind: object, values: np.ndarray) -> tuple[np.ndarray, list[tuple[int, str]]]:

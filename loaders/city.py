@@ -3,7 +3,7 @@
 Reads the files the sample generator writes (``grid.gpkg`` layers in any CRS pyproj
 knows, ``customers.csv``, ``interactions.csv``), checks every row (required fields,
 duplicate ids, unknown references, enumerations, coordinates inside the service area,
-swapped axes), and then writes everything in ONE transaction with upserts by id. Any
+swapped axes, phones parsed into the form every path stores: :mod:`gis.phones`), and then writes everything in ONE transaction with upserts by id. Any
 bad row refuses the whole load with :class:`CityImportError` listing the problems, and
 nothing already stored is touched. Re-running the same files is a no-op: the files'
 content hash is recorded with the data version.
@@ -35,10 +35,12 @@ from gis.errors import InvalidInput
 from gis.models import Base, CHANNELS, INTERACTION_KINDS, LOCATION_QUALITIES, NODE_KINDS, SEGMENT_KINDS, SWITCH_KINDS
 from gis.bulk import bulk_upsert
 from gis.interaction_rollups import local_days, match_callers, place, rebuild_rollups
+from gis.phones import parse_phones
 from gis.search import reindex_customers
 from gis.search.reindex import PreparedRows
 from gis.search.side_build import SideBuild
 from gis.store import latest_data_version, record_data_version
+from gis.tables import GRID_TABLES, columns, id_column, references, required_columns
 from gis.validation import (
     BBox,
     Problem,
@@ -53,8 +55,10 @@ from gis.validation import (
 
 __all__ = ["CityImportError", "ImportResult", "KeptCorrection", "import_city", "read_city", "LAYER_ORDER"]
 
-#: Write order: every table after the tables it references.
-LAYER_ORDER = ("substations", "nodes", "feeders", "segments", "switches", "transformers", "meter_boxes")
+#: Write order: every table after the tables it references (from the models: :mod:`gis.tables`).
+LAYER_ORDER = GRID_TABLES
+#: Columns a city file must give beyond the models' required ones: a switch's normal state is never guessed.
+_ALSO_REQUIRED = {"switches": ("normal_open",)}
 _FILES = ("grid.gpkg", "customers.csv", "interactions.csv")
 
 Progress = Callable[[str, int, int], None]
@@ -146,17 +150,9 @@ def _numbers(table: str, df: pd.DataFrame, id_col: str, fields: tuple[str, ...],
 
 def _check_grid(layers: dict[str, pd.DataFrame], area: BBox) -> list[Problem]:
     p: list[Problem] = []
-    required = {
-        "substations": ("id", "name", "voltage_kv"),
-        "nodes": ("id", "kind", "voltage_kv"),
-        "feeders": ("id", "name", "substation_id"),
-        "segments": ("id", "node_a", "node_b", "kind"),
-        "switches": ("id", "kind", "node_a", "node_b", "normal_open"),
-        "transformers": ("id", "name", "hv_node", "lv_node", "rated_kva"),
-        "meter_boxes": ("id", "node"),
-    }
-    for name, fields in required.items():
+    for name in LAYER_ORDER:
         df = layers[name]
+        fields = required_columns(name) + _ALSO_REQUIRED.get(name, ())
         p += check_required(name, df, "id", fields)
         p += check_unique(name, df, "id")
         if name != "feeders":
@@ -173,41 +169,35 @@ def _check_grid(layers: dict[str, pd.DataFrame], area: BBox) -> list[Problem]:
                 p += low + [q for q in check_lonlat(name, sub, "id", b[:, 2], b[:, 3], area) if q.row not in seen]
                 invalid = ~shapely.is_valid(geoms[ok])
                 p += [Problem(name, int(r), str(i), "geometry", None, "invalid geometry") for r, i in zip(sub["_row"][invalid], sub["id"][invalid])]
-    nodes = pd.Index(layers["nodes"]["id"])
-    subs = pd.Index(layers["substations"]["id"])
-    feeders = pd.Index(layers["feeders"]["id"])
-    transformers = pd.Index(layers["transformers"]["id"])
+    p += _check_references(layers, LAYER_ORDER)
     p += check_enum("nodes", layers["nodes"], "id", "kind", NODE_KINDS)
-    p += check_references("nodes", layers["nodes"], "id", "substation_id", "substations", subs, nullable=True)
-    p += check_references("substations", layers["substations"], "id", "bus_node", "nodes", nodes, nullable=True)
-    p += check_references("feeders", layers["feeders"], "id", "substation_id", "substations", subs, nullable=False)
-    p += check_references("feeders", layers["feeders"], "id", "head_switch_id", "switches", pd.Index(layers["switches"]["id"]), nullable=True)
     for name, kinds in (("segments", SEGMENT_KINDS), ("switches", SWITCH_KINDS)):
-        df = layers[name]
-        p += check_enum(name, df, "id", "kind", kinds)
-        for end in ("node_a", "node_b"):
-            p += check_references(name, df, "id", end, "nodes", nodes, nullable=False)
-        p += check_references(name, df, "id", "feeder_id", "feeders", feeders, nullable=True)
-    tr = layers["transformers"]
-    for end in ("hv_node", "lv_node"):
-        p += check_references("transformers", tr, "id", end, "nodes", nodes, nullable=False)
-    p += check_references("transformers", tr, "id", "feeder_id", "feeders", feeders, nullable=True)
-    mb = layers["meter_boxes"]
-    p += check_references("meter_boxes", mb, "id", "node", "nodes", nodes, nullable=False)
-    p += check_references("meter_boxes", mb, "id", "transformer_id", "transformers", transformers, nullable=True)
+        p += check_enum(name, layers[name], "id", "kind", kinds)
     _numbers("substations", layers["substations"], "id", ("voltage_kv",), p)
-    _numbers("transformers", tr, "id", ("rated_kva",), p)
+    _numbers("transformers", layers["transformers"], "id", ("rated_kva",), p)
+    return p
+
+
+def _check_references(layers: dict[str, pd.DataFrame], names: tuple[str, ...]) -> list[Problem]:
+    """Every reference the models declare for ``names`` (:func:`gis.tables.references`), against the
+    ids of the referenced layer in this load."""
+    p: list[Problem] = []
+    known: dict[str, pd.Index] = {}
+    for name in names:
+        df = layers[name]
+        for ref in references(name):
+            if ref.target not in known:
+                known[ref.target] = pd.Index(layers[ref.target][id_column(ref.target)])
+            p += check_references(name, df, id_column(name), ref.column, ref.target, known[ref.target], nullable=ref.nullable)
     return p
 
 
 def _check_customers(df: pd.DataFrame, layers: dict[str, pd.DataFrame], area: BBox) -> list[Problem]:
     t = "customers"
-    p = check_required(t, df, "account_no", ("account_no", "name", "category", "lon", "lat", "location_quality"))
+    p = check_required(t, df, "account_no", required_columns(t) + ("lon", "lat"))
     p += check_unique(t, df, "account_no")
     p += check_enum(t, df, "account_no", "location_quality", LOCATION_QUALITIES)
-    p += check_references(t, df, "account_no", "meter_box_id", "meter_boxes", pd.Index(layers["meter_boxes"]["id"]), nullable=True)
-    p += check_references(t, df, "account_no", "transformer_id", "transformers", pd.Index(layers["transformers"]["id"]), nullable=True)
-    p += check_references(t, df, "account_no", "supply_node", "nodes", pd.Index(layers["nodes"]["id"]), nullable=True)
+    p += _check_references({**layers, t: df}, (t,))
     boxes = layers["meter_boxes"].drop_duplicates("id").set_index("id")["transformer_id"]
     p += check_meter_box_transformer(t, df, "account_no", boxes)
     _numbers(t, df, "account_no", ("lon", "lat", "contract_kva"), p)
@@ -220,9 +210,25 @@ def _check_customers(df: pd.DataFrame, layers: dict[str, pd.DataFrame], area: BB
     return p
 
 
+def _parse_phones(df: pd.DataFrame) -> list[Problem]:
+    """Customers' phones in the form every path stores (:mod:`gis.phones`: mobile 11 digits,
+    landline 0 + area code + number), in place; a problem for each value that is not a phone."""
+    p: list[Problem] = []
+    for name in ("phone", "phone_alt"):
+        if name not in df:
+            continue
+        raw = df[name].to_numpy(dtype=object)
+        parsed, errors = parse_phones([v if isinstance(v, str) else None for v in raw])
+        rows, ids = df["_row"].to_numpy(), df["account_no"].to_numpy(dtype=object)
+        p += [Problem("customers", int(rows[i]), None if pd.isna(ids[i]) else str(ids[i]), name, raw[i],
+                      f"not a phone number ({reason})") for i, reason in sorted(errors.items())]
+        df[name] = parsed
+    return p
+
+
 def _check_interactions(df: pd.DataFrame, area: BBox) -> list[Problem]:
     t = "interactions"
-    p = check_required(t, df, "id", ("id", "channel", "kind", "occurred_at"))
+    p = check_required(t, df, "id", required_columns(t))
     p += check_unique(t, df, "id")
     p += check_enum(t, df, "id", "channel", CHANNELS)
     p += check_enum(t, df, "id", "kind", INTERACTION_KINDS)
@@ -235,23 +241,6 @@ def _check_interactions(df: pd.DataFrame, area: BBox) -> list[Problem]:
     p += check_lonlat(t, df[has], "id", df["lon"][has].to_numpy(), df["lat"][has].to_numpy(), area)
     return p
 
-
-_COLUMNS = {
-    "substations": ("id", "name", "voltage_kv", "bus_node", "geom"),
-    "nodes": ("id", "kind", "voltage_kv", "substation_id", "geom"),
-    "feeders": ("id", "name", "substation_id", "head_switch_id"),
-    "segments": ("id", "node_a", "node_b", "kind", "length_m", "in_service", "feeder_id", "geom"),
-    "switches": ("id", "name", "kind", "node_a", "node_b", "normal_open", "feeder_id", "geom"),
-    "transformers": ("id", "name", "hv_node", "lv_node", "rated_kva", "in_service", "feeder_id", "geom"),
-    "meter_boxes": ("id", "node", "transformer_id", "geom"),
-    "customers": (
-        "account_no", "name", "address", "phone", "phone_alt", "wechat_openid", "category", "contract_kva",
-        "sensitivity", "meter_box_id", "transformer_id", "supply_node", "location_quality",
-        "contact_verified_at", "geom",
-    ),
-    "interactions": ("id", "account_no", "channel", "kind", "occurred_at", "text", "caller_phone", "geom",
-                     "caller_account_no", "matched_by", "cell", "day", "transformer_id", "feeder_id"),
-}
 
 #: What the search rows are built from (:class:`gis.search.reindex.PreparedRows`), and from
 #: how many customers on in a worker process (its start, ~0.5 s, is hidden behind the load).
@@ -298,7 +287,8 @@ def read_city(
 ) -> dict[str, pd.DataFrame]:
     """Read and check the city files; returns the tables to write, in write order.
 
-    Each frame holds exactly the table's columns (``geom`` as shapely, EPSG:4326).
+    Each frame holds the table's columns (:func:`gis.tables.columns`) that the files give or the
+    load derives, and nothing else (``geom`` as shapely, EPSG:4326).
     Raises :class:`CityImportError` listing every bad row, or :class:`InvalidInput`.
     ``customers_read`` is called with the customers as read, before the rest is read and
     anything is checked (a load starts building their search rows then).
@@ -308,6 +298,7 @@ def read_city(
     total = len(LAYER_ORDER) + 2
     report("read customers", 0, total)
     customers = _read_csv(directory / "customers.csv")
+    phone_problems = _parse_phones(customers)  # before the search rows are built from them
     if customers_read is not None:
         customers_read(customers)
     layers = {}
@@ -317,7 +308,7 @@ def read_city(
     report("read interactions", len(LAYER_ORDER) + 1, total)
     interactions = _read_csv(directory / "interactions.csv")
     report("validate", total, total)
-    problems = _check_grid(layers, service_area)
+    problems = _check_grid(layers, service_area) + phone_problems
     problems += _check_customers(customers, layers, service_area)
     problems += _check_interactions(interactions, service_area)
     problems += [q for name, df in (*layers.items(), ("customers", customers), ("interactions", interactions))
@@ -331,7 +322,7 @@ def read_city(
     tables = {name: layers[name] for name in LAYER_ORDER}
     tables["customers"] = _with_points(customers)
     tables["interactions"] = _placed_interactions(_with_points(interactions), tables["customers"], layers["transformers"])
-    return {name: df[list(_COLUMNS[name])] for name, df in tables.items()}
+    return {name: df[[c for c in columns(name) if c in df]] for name, df in tables.items()}
 
 
 def import_city(

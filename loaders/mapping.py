@@ -36,7 +36,7 @@ from pyproj import CRS
 from pyproj.exceptions import CRSError
 
 from gis.errors import InvalidInput
-from gis.models import Base
+from gis.tables import LOADED_TABLES, columns, geometry_type, id_column
 
 __all__ = [
     "TABLE_ORDER",
@@ -53,14 +53,11 @@ __all__ = [
     "identity_mapping",
 ]
 
-#: Load order: every table after the tables it references.
-TABLE_ORDER = ("substations", "nodes", "feeders", "segments", "switches", "transformers", "meter_boxes", "customers")
-ID_COLUMN = {t: ("account_no" if t == "customers" else "id") for t in TABLE_ORDER}
+#: Load order: every table after the tables it references (from the models: :mod:`gis.tables`).
+TABLE_ORDER = LOADED_TABLES
+ID_COLUMN = {t: id_column(t) for t in TABLE_ORDER}
 #: The geometry type each spatial table holds (feeders have none).
-GEOMETRY_TYPES = {
-    "substations": "Point", "nodes": "Point", "segments": "LineString", "switches": "Point",
-    "transformers": "Point", "meter_boxes": "Point", "customers": "Point",
-}
+GEOMETRY_TYPES = {t: kind for t in TABLE_ORDER if (kind := geometry_type(t)) is not None}
 _TARGET_KEYS = {"source", "layer", "crs", "encoding", "sheet", "geometry", "columns", "defaults", "values"}
 
 
@@ -114,7 +111,7 @@ class LayerMapping:
 
 def target_columns(table: str) -> tuple[str, ...]:
     """The model columns a source may fill (everything but the geometry)."""
-    return tuple(c.name for c in Base.metadata.tables[table].columns if c.name != "geom")
+    return columns(table, geometry=False)
 
 
 def parse_crs(text: str, key: str) -> CRS:

@@ -59,6 +59,7 @@ from gis.bulk import bulk_upsert
 from gis.search import reindex_customers
 from gis.errors import InvalidInput
 from gis.store import latest_data_version, record_data_version
+from gis.tables import write_order
 from gis.validation import BBox, check_lonlat
 from loaders.pandapower_json import PandapowerNet
 from loaders.rejects import Reject
@@ -66,8 +67,8 @@ from loaders.schematic import tree_layout
 
 __all__ = ["Conversion", "PandapowerImport", "convert_net", "import_net", "WRITE_ORDER"]
 
-#: write order: every table after the tables it references
-WRITE_ORDER = ("substations", "nodes", "segments", "switches", "transformers", "customers")
+#: write order: every table after the tables it references (from the models: :mod:`gis.tables`)
+WRITE_ORDER = write_order({"substations", "nodes", "segments", "switches", "transformers", "customers"})
 _UNMODELLED = {
     "trafo3w": "three-winding transformers are not modelled; split it into two-winding trafos",
     "impedance": "impedance branches are not modelled",

@@ -28,6 +28,7 @@ from gis.contacts import CONTACT_FIELDS, corrected_accounts, guard_manual_correc
 from gis.models import Base
 from gis.search import reindex_customers
 from gis.store import digest_loaded_before, latest_data_version, record_data_version, rows_stored_as
+from gis.tables import references
 from gis.validation import BBox, meter_box_transformer_reason
 from loaders.checks import check_columns, check_geometry
 from loaders.mapping import ID_COLUMN, TABLE_ORDER
@@ -39,27 +40,9 @@ __all__ = ["REFERENCES", "LoadResult", "content_hash", "run_load"]
 
 Progress = Callable[[str, int, int], None]
 
-#: (table, column, referenced table): every reference a loaded row must resolve.
-REFERENCES: tuple[tuple[str, str, str], ...] = (
-    ("substations", "bus_node", "nodes"),
-    ("nodes", "substation_id", "substations"),
-    ("feeders", "substation_id", "substations"),
-    ("feeders", "head_switch_id", "switches"),
-    ("segments", "node_a", "nodes"),
-    ("segments", "node_b", "nodes"),
-    ("segments", "feeder_id", "feeders"),
-    ("switches", "node_a", "nodes"),
-    ("switches", "node_b", "nodes"),
-    ("switches", "feeder_id", "feeders"),
-    ("transformers", "hv_node", "nodes"),
-    ("transformers", "lv_node", "nodes"),
-    ("transformers", "feeder_id", "feeders"),
-    ("meter_boxes", "node", "nodes"),
-    ("meter_boxes", "transformer_id", "transformers"),
-    ("customers", "meter_box_id", "meter_boxes"),
-    ("customers", "transformer_id", "transformers"),
-    ("customers", "supply_node", "nodes"),
-)
+#: (table, column, referenced table): every reference a loaded row must resolve (from the models).
+REFERENCES: tuple[tuple[str, str, str], ...] = tuple(
+    (ref.table, ref.column, ref.target) for name in TABLE_ORDER for ref in references(name))
 
 
 @dataclass

@@ -196,8 +196,7 @@ def _move(request: Request, settings: Settings, principal: Principal, alert_id: 
           note: str | None) -> dict[str, Any]:
     engine = request.app.state.engine
     with engine.begin() as conn:
-        change_state(conn, alert_id, to, actor=principal.actor, role=principal.role, note=note,
-                     publish=request.app.state.publish)
+        change_state(conn, alert_id, to, actor=principal.actor, role=principal.role, note=note)
     with engine.connect() as conn:
         return _detail(conn, settings, principal, alert_id)
 

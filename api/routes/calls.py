@@ -127,7 +127,7 @@ def _publish(conn, call: dict[str, Any]) -> int:
 
 @router.post("/calls/incoming", status_code=201, response_model=CallAnnounced,
              summary="The telephony system announces a call ringing at an agent (来电弹屏)",
-             responses={200: {"description": "the same call announced again: the stored call"},
+             responses={200: {"description": "the same call announced again: the stored call", "model": CallAnnounced},
                         409: {"description": "the call id was announced before with another number or agent"}})
 def incoming_call(request: Request, settings: SettingsDep, principal: Annotated[Principal, allow("telephony")],
                   body: Annotated[IncomingCall, Body()]) -> JSONResponse:

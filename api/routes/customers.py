@@ -15,6 +15,7 @@ from api.datetimes import IsoDateTime
 from api.deps import ConnDep, SettingsDep, SnapshotDep
 from api.jsonio import dumps
 from api.masking import PII_FIELDS
+from api.outputs import CustomerViewOut, FieldsOut
 from gis.errors import InvalidInput
 
 router = APIRouter(prefix="/api/v1", tags=["customers"])
@@ -41,7 +42,8 @@ def _now(at: dt.datetime | None) -> dt.datetime:
     return at
 
 
-@router.get("/customers/{account_no}", summary="Unified customer view: profile, supply path, outages, contacts, emotion")
+@router.get("/customers/{account_no}", summary="Unified customer view: profile, supply path, outages, contacts, emotion",
+            responses={200: {"model": CustomerViewOut}})
 def get_customer(request: Request, conn: ConnDep, snapshot: SnapshotDep, settings: SettingsDep,
                  principal: Annotated[Principal, allow("dispatcher", "agent", "planner", "analyst")],
                  account_no: AccountNo, at: AsOf = None) -> Response:
@@ -50,7 +52,8 @@ def get_customer(request: Request, conn: ConnDep, snapshot: SnapshotDep, setting
     return Response(dumps(view), media_type="application/json")
 
 
-@router.get("/customers/{account_no}/fields", summary="Field finder: the customer's fields matching a word (容量, capacity…)")
+@router.get("/customers/{account_no}/fields", summary="Field finder: the customer's fields matching a word (容量, capacity…)",
+            responses={200: {"model": FieldsOut}})
 def find_customer_fields(request: Request, conn: ConnDep, snapshot: SnapshotDep, settings: SettingsDep,
                          principal: Annotated[Principal, allow("dispatcher", "agent", "planner", "analyst")],
                          account_no: AccountNo,

@@ -6,6 +6,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
+from api.outputs import ReadyOut
+
 router = APIRouter(tags=["operations"])
 
 
@@ -19,7 +21,8 @@ def health() -> dict[str, str]:
     summary="Readiness: the store answers and the topology is compiled",
     description="200 when the store answers and the grid of the current data version is compiled; 503 (with "
     "the failing check) while the grid is compiling, when the store is unreachable or holds no data.",
-    responses={503: {"description": "not ready: see `checks`", "content": {"application/json": {}}}},
+    responses={200: {"model": ReadyOut},
+               503: {"description": "not ready: see `checks`", "model": ReadyOut}},
 )
 def ready(request: Request) -> JSONResponse:
     checks: dict[str, object] = {}

@@ -29,6 +29,7 @@ from api.deps import ConnDep, SettingsDep, SnapshotDep
 from api.jsonio import dumps
 from api.limits import page_size, parse_bbox
 from api.masking import mask_phone
+from api.outputs import HEAT_GEOJSON, HOTSPOTS_GEOJSON, AreaInteractionsOut, HeatOut, HotspotsOut
 from api.state import GridSnapshot
 from gis.errors import InvalidInput, StoreUnavailable
 from gis.interaction_rollups import RESOLUTIONS, area_interactions, day_number
@@ -41,7 +42,7 @@ router = APIRouter(prefix="/api/v1", tags=["heat"])
 _ROLES = ("analyst", "planner", "dispatcher")
 GEOJSON = "application/geo+json"
 _JSON_OR_GEOJSON = {200: {"description": "areas with count, customers and rate per 1,000 customers",
-                          "content": {"application/json": {}, GEOJSON: {}}}}
+                          "model": HeatOut, "content": {GEOJSON: HEAT_GEOJSON}}}
 
 FromQ = Annotated[dt.date, Query(alias="from", description="first local day (YYYY-MM-DD), China Standard Time")]
 ToQ = Annotated[dt.date, Query(alias="to", description="last local day (YYYY-MM-DD), inclusive")]
@@ -157,7 +158,7 @@ def get_heat(request: Request, conn: ConnDep, snapshot: SnapshotDep, by: ByQ, da
 @router.get("/hotspots", summary="Getis-Ord Gi* hot and cold spots of the contact rate, FDR-corrected",
             responses={200: {"description": "significant areas with z, p, count, customers, hot; the statistic's inputs "
                                             "(GeoJSON: each area's outline as the feature's geometry)",
-                             "content": {"application/json": {}, GEOJSON: {}}}},
+                             "model": HotspotsOut, "content": {GEOJSON: HOTSPOTS_GEOJSON}}},
             dependencies=[allow(*_ROLES)])
 def get_hotspots(request: Request, conn: ConnDep, snapshot: SnapshotDep, settings: SettingsDep, by: ByQ, date_from: FromQ, date_to: ToQ,
                  bbox: Annotated[str | None, Query(description="minlon,minlat,maxlon,maxlat; default: everywhere")] = None,
@@ -180,7 +181,7 @@ def get_hotspots(request: Request, conn: ConnDep, snapshot: SnapshotDep, setting
 
 @router.get("/heat/areas/{by}/{area_id}/interactions", summary="The interactions counted in one area (paged, masked per role)",
             responses={200: {"description": "a page of interactions, newest first, with a next link",
-                             "content": {"application/json": {}}}})
+                             "model": AreaInteractionsOut}})
 def get_area_interactions(
     request: Request, conn: ConnDep, settings: SettingsDep,
     principal: Annotated[Principal, allow(*_ROLES)],

@@ -15,6 +15,7 @@ from api.deps import SettingsDep, SnapshotDep
 from api.exports import export_response
 from api.jsonio import dumps
 from api.limits import PLAN_STEPS_HARD_CAP, check_plan_size
+from api.outputs import CSV_BODY, FEATURE_COLLECTION, GEOJSON, XLSX, XLSX_BODY, ImpactOut, IsolationOut
 from api.routes.plans import details_reader, impact_page
 from gis.errors import InvalidInput
 from outage_impact import SwitchingPlan, isolate, plan_impact
@@ -66,7 +67,8 @@ class IsolationIn(BaseModel):
     max_alternatives: int = Field(default=8, ge=1, le=32)
 
 
-@router.post("/impact", summary="Who loses power under a switching plan (step by step)", dependencies=[allow("dispatcher", "planner", "analyst")])
+@router.post("/impact", summary="Who loses power under a switching plan (step by step)", dependencies=[allow("dispatcher", "planner", "analyst")],
+             responses={200: {"model": ImpactOut}})
 def impact(
     request: Request,
     snapshot: SnapshotDep,
@@ -97,8 +99,7 @@ def impact(
     "/impact/export",
     summary="The affected customers of an ad-hoc plan as CSV, XLSX or GeoJSON (streamed)",
     response_class=Response,
-    responses={200: {"content": {"text/csv": {}, "application/geo+json": {},
-                                 "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {}},
+    responses={200: {"content": {"text/csv": CSV_BODY, GEOJSON: FEATURE_COLLECTION, XLSX: XLSX_BODY},
                      "description": "account_no, name, address, phone (masked unless the role sees PII), "
                                     "feeder_id, transformer_id (台区), meter_box_id, sensitivity, lon, lat "
                                     "(names masked and coordinates rounded for the roles GRIDATLAS_EXPORT_MASKING "
@@ -127,7 +128,8 @@ def impact_export(
 
 @router.post("/isolation", summary="Isolation points and ranked alternative plans for working on equipment",
              dependencies=[allow("dispatcher", "planner")],
-             responses={409: {"description": "the element cannot be isolated (e.g. no switch between it and a source)"}})
+             responses={200: {"model": IsolationOut},
+                        409: {"description": "the element cannot be isolated (e.g. no switch between it and a source)"}})
 def isolation(snapshot: SnapshotDep, request: Annotated[IsolationIn, Body()]) -> Response:
     result = isolate(
         snapshot.index,

@@ -18,6 +18,7 @@ from fastapi import APIRouter, File, Request, UploadFile
 from api.audit import audit
 from api.auth import Principal, allow
 from api.deps import SettingsDep
+from api.outputs import CustomerImportOut
 from gis.errors import InvalidInput
 from loaders.customer_archive import import_customers
 
@@ -29,6 +30,7 @@ _SUFFIXES = (".csv", ".txt", ".tsv", ".xlsx")
 @router.post(
     "/imports/customers",
     summary="Load a customer archive (CSV/XLSX); returns counts and the rejected rows",
+    response_model=None, responses={200: {"model": CustomerImportOut}},
 )
 def import_customers_upload(
     request: Request,

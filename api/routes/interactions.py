@@ -19,6 +19,7 @@ from api.audit import audit
 from api.auth import Principal, allow
 from api.deps import SettingsDep
 from api.interactions_io import import_interactions_file, screeners_for
+from api.outputs import InteractionsImportOut
 from gis.errors import InvalidInput
 from interactions.ingest import ingest_all_or_nothing
 
@@ -74,7 +75,8 @@ def post_interactions(
     return result.to_dict()
 
 
-@router.post("/imports/interactions", summary="Load an interactions file (CSV/XLSX); returns counts and the rejected rows")
+@router.post("/imports/interactions", summary="Load an interactions file (CSV/XLSX); returns counts and the rejected rows",
+             response_model=None, responses={200: {"model": InteractionsImportOut}})
 def import_interactions_upload(
     request: Request,
     settings: SettingsDep,

@@ -11,13 +11,15 @@ from api.auth import allow
 from api.deps import ConnDep, SettingsDep
 from api.jsonio import dumps
 from api.limits import BBOX_PATTERN, check_bbox_area, page_size, parse_bbox
+from api.outputs import LayersOut, feature_collection
 from gis.store import LAYERS, query_layer
 
 router = APIRouter(prefix="/api/v1", tags=["layers"])
 GEOJSON = "application/geo+json"
 
 
-@router.get("/layers", summary="The layers the map can draw", dependencies=[allow("dispatcher", "planner", "agent", "analyst")])
+@router.get("/layers", summary="The layers the map can draw", dependencies=[allow("dispatcher", "planner", "agent", "analyst")],
+            response_model=None, responses={200: {"model": LayersOut}})
 def list_layers() -> dict[str, object]:
     return {"layers": [{"name": name, "href": f"/api/v1/layers/{name}"} for name in LAYERS]}
 
@@ -27,7 +29,10 @@ def list_layers() -> dict[str, object]:
     summary="One layer as a GeoJSON FeatureCollection",
     dependencies=[allow("dispatcher", "planner", "agent", "analyst")],
     response_class=Response,
-    responses={200: {"content": {GEOJSON: {}}, "description": "a page of features, with a next link"}},
+    responses={200: {"content": {GEOJSON: feature_collection(
+        numberMatched={"type": "integer"}, numberReturned={"type": "integer"},
+        links={"type": "array", "items": {"type": "object", "required": ["rel", "href"]}})},
+        "description": "a page of features, with a next link"}},
 )
 def get_layer(
     request: Request,

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.auth import allow
 from api.deps import SnapshotDep
 from api.jsonio import dumps
+from api.outputs import feature_collection
 from gis.errors import StoreUnavailable
 from gis.grid_tiles import CITY_MAX_ZOOM, MAX_TILE_ZOOM, STREET_MIN_ZOOM, GridTiles
 
@@ -63,7 +64,9 @@ def grid_tileset(snapshot: SnapshotDep) -> TileSetInfo:
     summary="Whole segments by id (for highlights: supply paths, impact areas)",
     dependencies=[allow(*_ROLES)],
     response_class=Response,
-    responses={200: {"content": {GEOJSON: {}}, "description": "the segments found, in the order asked; `missing` lists the others"}},
+    responses={200: {"content": {GEOJSON: feature_collection(missing={"type": "array", "items": {"type": "string"}},
+                                                             data_version={"type": "integer"})},
+                     "description": "the segments found, in the order asked; `missing` lists the others"}},
 )
 def grid_segments(snapshot: SnapshotDep, query: SegmentsQuery) -> Response:
     return Response(dumps(_tiles(snapshot).segments(query.ids)), media_type=GEOJSON)
@@ -82,7 +85,10 @@ def grid_segments(snapshot: SnapshotDep, query: SegmentsQuery) -> Response:
     ),
     dependencies=[allow(*_ROLES)],
     response_class=Response,
-    responses={200: {"content": {GEOJSON: {}}, "description": "the tile's features, `band`, `feeders` in the tile and `data_version`"},
+    responses={200: {"content": {GEOJSON: feature_collection(
+        {"layer": {"type": "string"}}, band={"type": "string"}, feeders={"type": "array", "items": {"type": "string"}},
+        data_version={"type": "integer"}, tile={"type": "array", "items": {"type": "integer"}})},
+        "description": "the tile's features, `band`, `feeders` in the tile and `data_version`"},
                304: {"description": "not modified: the data version named by If-None-Match is still served"}},
     openapi_extra=TILE_BUCKET,
 )

@@ -25,6 +25,7 @@ from api.deps import ConnDep, SettingsDep, SnapshotDep
 from api.jsonio import dumps
 from api.limits import page_size
 from api.outage_cache import InterruptionCache
+from api.outputs import XLSX_BODY, OutageDetail, OutagePage, ReliabilityOut
 from api.reliability_report import compute_report, parse_period, report_xlsx
 from gis.outages_store import get_outage, list_outages
 from loaders.outages import record_outage
@@ -73,7 +74,7 @@ def create_outage(request: Request, body: Annotated[OutageIn, Body()],
 
 @router.get("/outages", summary="Recorded outages (newest first), filtered by start and kind",
             dependencies=[allow(*READERS)],
-            responses={200: {"content": {"application/json": {"example": {"data": [{
+            responses={200: {"model": OutagePage, "content": {"application/json": {"example": {"data": [{
                 "outage_id": "F-2026-0301-07", "kind": "unplanned", "start": "2026-03-01T06:02:00+00:00",
                 "end": "2026-03-01T07:10:00+00:00", "customers": 2, "plan_id": None}], "count": 1, "links": []}}}}})
 def list_(request: Request, conn: ConnDep, settings: SettingsDep,
@@ -92,7 +93,7 @@ def list_(request: Request, conn: ConnDep, settings: SettingsDep,
 
 @router.get("/outages/{outage_id}", summary="One outage with a page of its interrupted customers",
             dependencies=[allow(*READERS)],
-            responses={200: {"content": {"application/json": {"example": {
+            responses={200: {"model": OutageDetail, "content": {"application/json": {"example": {
                 "outage_id": "plan-7", "kind": "planned", "start": "2026-12-01T01:05:00+00:00",
                 "end": "2026-12-01T06:40:00+00:00", "customers": 24, "plan_id": 7,
                 "interruptions": [{"account_no": "0300100001", "start": "2026-12-01T01:05:00+00:00",
@@ -131,7 +132,7 @@ By = Annotated[Literal["feeder", "transformer"] | None, Query(description="per f
 
 @router.get("/reliability", summary="IEEE 1366 reliability indices for a period (whole area, per feeder or 台区)",
             dependencies=[allow(*READERS)],
-            responses={200: {"content": {"application/json": {"example": _RELIABILITY_EXAMPLE}}}})
+            responses={200: {"model": ReliabilityOut, "content": {"application/json": {"example": _RELIABILITY_EXAMPLE}}}})
 def reliability(request: Request, snapshot: SnapshotDep, settings: SettingsDep, start: Period, end: PeriodEnd,
                 by: By = None) -> Response:
     return Response(dumps(_report(request, snapshot, settings, start, end, by)), media_type="application/json")
@@ -139,7 +140,7 @@ def reliability(request: Request, snapshot: SnapshotDep, settings: SettingsDep, 
 
 @router.get("/reliability.xlsx", summary="The reliability report as an XLSX workbook",
             response_class=Response,
-            responses={200: {"content": {XLSX: {}}, "description": "sheets: indices, by feeder/transformer, "
+            responses={200: {"content": {XLSX: XLSX_BODY}, "description": "sheets: indices, by feeder/transformer, "
                                                                    "major event days"}})
 def reliability_xlsx(request: Request, snapshot: SnapshotDep, settings: SettingsDep, start: Period, end: PeriodEnd,
                      principal: Annotated[Principal, allow(*READERS)], by: By = None) -> Response:

@@ -32,6 +32,8 @@ from api.exports import export_response
 from api.impact_cache import ImpactCache
 from api.jsonio import dumps
 from api.limits import check_plan_size
+from api.outputs import (CSV_BODY, FEATURE_COLLECTION, GEOJSON, XLSX, XLSX_BODY,
+                         ExecutionOut, ImpactOut, PlanOut, PlanPage, ScreeningOut, TransitionsOut)
 from api.settings import PLAN_STEPS_HARD_CAP, Settings
 from api.state import GridSnapshot
 from gis.customer_details import read_customer_details
@@ -248,7 +250,7 @@ def _plan_result(request: Request, settings: Settings, snapshot: GridSnapshot, p
 # ------------------------------------------------------------------ routes
 @router.post("/plans", status_code=201, summary="Create a switching plan (draft, version 1)",
              response_description="the stored plan; ETag carries its version",
-             responses={201: {"headers": {"ETag": {"description": 'the plan version, e.g. "1"'}}}})
+             responses={201: {"model": PlanOut, "headers": {"ETag": {"description": 'the plan version, e.g. "1"'}}}})
 def create(request: Request, snapshot: SnapshotDep, settings: SettingsDep, body: Annotated[PlanBody, Body()],
            principal: Annotated[Principal, allow("planner")]) -> Response:
     check_plan_size(len(body.steps), settings)
@@ -259,7 +261,8 @@ def create(request: Request, snapshot: SnapshotDep, settings: SettingsDep, body:
     return _plan_response(plan, principal, 201)
 
 
-@router.get("/plans", summary="List switching plans (filters; paged with a next link)")
+@router.get("/plans", summary="List switching plans (filters; paged with a next link)",
+            responses={200: {"model": PlanPage}})
 def list_(request: Request, conn: ConnDep, settings: SettingsDep, principal: Annotated[Principal, allow(*READERS)],
           status: Annotated[Literal["draft", "consulting", "approved", "executed", "cancelled"] | None,
                             Query(description="one of " + ", ".join(PLAN_STATUSES))] = None,
@@ -279,13 +282,15 @@ def list_(request: Request, conn: ConnDep, settings: SettingsDep, principal: Ann
 
 
 @router.get("/plans/{plan_id}",
-            summary="One switching plan with its steps and the statuses the caller may move it to; ETag = its version")
+            summary="One switching plan with its steps and the statuses the caller may move it to; ETag = its version",
+            responses={200: {"model": PlanOut}})
 def read(conn: ConnDep, plan_id: PlanId, principal: Annotated[Principal, allow(*READERS)]) -> Response:
     return _plan_response(get_plan(conn, plan_id), principal)
 
 
 @router.put("/plans/{plan_id}", summary="Replace title, window and steps (needs If-Match)",
-            responses={412: {"description": "the plan changed since it was read"},
+            responses={200: {"model": PlanOut},
+                       412: {"description": "the plan changed since it was read"},
                        428: {"description": "If-Match is missing"}})
 def replace(request: Request, snapshot: SnapshotDep, settings: SettingsDep, plan_id: PlanId,
             body: Annotated[PlanBody, Body()], principal: Annotated[Principal, allow("planner")],
@@ -303,7 +308,8 @@ def replace(request: Request, snapshot: SnapshotDep, settings: SettingsDep, plan
 
 
 @router.post("/plans/{plan_id}/status", summary="Move a plan along draft → consulting → approved → executed / cancelled",
-             responses={409: {"description": "the transition is not allowed from the current status"},
+             responses={200: {"model": PlanOut},
+                        409: {"description": "the transition is not allowed from the current status"},
                         412: {"description": "If-Match is given and does not match the plan's version"},
                         428: {"description": "If-Match: * names no version"}})
 def set_status(request: Request, snapshot: SnapshotDep, settings: SettingsDep, plan_id: PlanId,
@@ -368,8 +374,9 @@ def approval_notices(request: Request, settings: Settings, snapshot: GridSnapsho
 
 
 @router.put("/plans/{plan_id}/execution", summary="Record an executed plan's actual start and end (idempotent)",
+            response_model=None,
             responses={409: {"description": "the plan is not executed, or its execution was recorded with other times"},
-                       200: {"content": {"application/json": {"example": {"plan_id": 7, "outage_id": "plan-7",
+                       200: {"model": ExecutionOut, "content": {"application/json": {"example": {"plan_id": 7, "outage_id": "plan-7",
                                                                           "records_written": 24}}}}})
 def record_execution(request: Request, plan_id: PlanId, body: Annotated[ExecutionIn, Body()],
                      principal: Annotated[Principal, allow("planner")]) -> dict[str, Any]:
@@ -379,8 +386,8 @@ def record_execution(request: Request, plan_id: PlanId, body: Annotated[Executio
 
 
 @router.get("/plans/{plan_id}/transitions", summary="A plan's status changes with their impact snapshots",
-            dependencies=[allow(*READERS)],
-            responses={200: {"content": {"application/json": {"example": {"data": [{
+            dependencies=[allow(*READERS)], response_model=None,
+            responses={200: {"model": TransitionsOut, "content": {"application/json": {"example": {"data": [{
                 "plan_version": 2, "from_status": "draft", "to_status": "consulting", "actor": "ops (1a2b3c4d)",
                 "role": "planner", "at": "2026-12-01T01:00:00+00:00", "data_version": 1, "affected_count": 24,
                 "sensitive_count": 0, "customer_minutes": 8640.0, "groups": {"by_feeder": {"F01": 24}},
@@ -402,7 +409,7 @@ def remove(request: Request, plan_id: PlanId, principal: Annotated[Principal, al
 
 
 @router.get("/plans/{plan_id}/impact", summary="Impact of a stored plan: summary and a page of customers",
-            dependencies=[allow(*READERS)])
+            dependencies=[allow(*READERS)], responses={200: {"model": ImpactOut}})
 def impact(request: Request, snapshot: SnapshotDep, settings: SettingsDep, plan_id: PlanId,
            limit: Annotated[int | None, Query(ge=1)] = None, offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
            steps: Annotated[bool, Query(description="include each step's counts")] = True,
@@ -422,8 +429,7 @@ def impact(request: Request, snapshot: SnapshotDep, settings: SettingsDep, plan_
     "/plans/{plan_id}/impact/customers.{fmt}",
     summary="The affected customers of a stored plan as CSV, XLSX or GeoJSON (streamed)",
     response_class=Response,
-    responses={200: {"content": {"text/csv": {}, "application/geo+json": {},
-                                 "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {}},
+    responses={200: {"content": {"text/csv": CSV_BODY, GEOJSON: FEATURE_COLLECTION, XLSX: XLSX_BODY},
                      "description": "account_no, name, address, phone (masked unless the role sees PII), "
                                     "feeder_id, transformer_id (台区), meter_box_id, sensitivity, lon, lat "
                                     "(names masked and coordinates rounded for the roles GRIDATLAS_EXPORT_MASKING "
@@ -488,7 +494,7 @@ def screening_rules(settings: Settings) -> ScreeningRules:
                         "`offset`) each list holds that page only (the map pages them). No contact details: "
                         "channels and rules only.",
             dependencies=[allow(*READERS)],
-            responses={200: {"content": {"application/json": {"example": {
+            responses={200: {"model": ScreeningOut, "content": {"application/json": {"example": {
                 "plan_id": 7, "plan_version": 2, "data_version": 1, "as_of": "2026-11-20T02:00:00+00:00",
                 "counts": {"consult": 1, "notify": 1, "phone": 1},
                 "consult": [{"account_no": "0300100420", "channel": "wechat", "rules": [

@@ -22,6 +22,7 @@ from api.auth import Principal, allow
 from api.deps import SettingsDep
 from api.jsonio import dumps
 from api.masking import mask_customer
+from api.outputs import SearchOut
 from gis.errors import InvalidInput
 from gis.search import CallerIndex, SearchResult, search_customers, search_in_memory
 from gis.search.normalize import MAX_QUERY_LENGTH
@@ -41,6 +42,7 @@ _HIDDEN_MATCHES = frozenset({"phone", "phone_last4", "address"})
         "say which field `matched`; no match returns an empty `data` list and address `suggestions`. "
         "Phones and addresses are masked for roles that do not see personal data."
     ),
+    responses={200: {"model": SearchOut}},
 )
 async def search(
     request: Request,

@@ -11,6 +11,7 @@ from api.auth import allow
 from api.deps import SettingsDep, SnapshotDep
 from api.jsonio import dumps
 from api.limits import parse_bbox
+from api.outputs import NearestOut, ViewportOut
 from gis.errors import InvalidInput
 
 router = APIRouter(prefix="/api/v1", tags=["map"])
@@ -18,7 +19,8 @@ router = APIRouter(prefix="/api/v1", tags=["map"])
 _ROLES = ("dispatcher", "agent", "planner", "analyst")
 
 
-@router.get("/nearest", summary="What is at a clicked point: nearest customers, meter box and 台区", dependencies=[allow(*_ROLES)])
+@router.get("/nearest", summary="What is at a clicked point: nearest customers, meter box and 台区", dependencies=[allow(*_ROLES)],
+            responses={200: {"model": NearestOut}})
 def nearest(snapshot: SnapshotDep,
             lon: Annotated[float, Query(ge=-180, le=180, description="WGS 84 longitude")],
             lat: Annotated[float, Query(ge=-90, le=90, description="WGS 84 latitude")],
@@ -29,7 +31,8 @@ def nearest(snapshot: SnapshotDep,
     return Response(dumps(body), media_type="application/json")
 
 
-@router.get("/viewport", summary="Customers in a bbox at a zoom: points up to a threshold, else grid clusters", dependencies=[allow(*_ROLES)])
+@router.get("/viewport", summary="Customers in a bbox at a zoom: points up to a threshold, else grid clusters", dependencies=[allow(*_ROLES)],
+            responses={200: {"model": ViewportOut}})
 def viewport(snapshot: SnapshotDep, settings: SettingsDep,
              bbox: Annotated[str, Query(description="minlon,minlat,maxlon,maxlat (WGS 84)", examples=["113.10,23.00,113.14,23.02"])],
              zoom: Annotated[float, Query(ge=0, le=22, description="the map's zoom level (Web Mercator)")]) -> Response:

@@ -317,6 +317,32 @@ def test_a_wechat_alert_reaches_an_open_map_within_a_second(served) -> None:
         stream.close()
 
 
+def test_a_state_change_through_the_api_reaches_the_open_map(served) -> None:
+    """An ack sent to the API goes out on the bus in its transaction (``change_state``'s own
+    publisher: the app keeps no second reference to it on ``app.state``)."""
+    from api.app import create_app
+    from tests.api.test_events_http import Stream
+
+    assert not hasattr(create_app(Settings(database_url="sqlite:///unused-not-opened.sqlite")).state, "publish")
+    msg_id = str(int(time.time() * 1000) + 7)
+    with _client(served) as wx:
+        assert wx.post("/api/v1/wechat/callback", params=_signed(), content=_xml("再停电我就去跳楼", msg_id)).text == "success"
+    alert = next(a for a in _alerts_of(served, str(WITH_OPENID.account_no)) if a["state"] == "new")
+    stream = Stream(served, served.keys["agent"], "alerts")
+    try:
+        assert stream.next(timeout=10)[0] == "ready"
+        with _client(served, "agent") as agent:
+            assert agent.post(f"/api/v1/alerts/{alert['id']}/ack", json={}).status_code == 200
+        deadline = time.monotonic() + 5
+        while True:  # the message's own alert.new/alert.folded may still be on its way: skip it
+            event, data, _ = stream.next(timeout=max(deadline - time.monotonic(), 0.1))
+            if event == "alerts" and data["payload"]["type"] == "alert.state":
+                break
+        assert data["payload"]["alert_id"] == alert["id"] and data["payload"]["state"] == "acknowledged"
+    finally:
+        stream.close()
+
+
 def test_an_alert_ingested_by_one_worker_reaches_a_map_on_another(pg_cluster) -> None:
     """Two servers over one PostGIS: the WeChat message arrives at A, the map is connected to B."""
     from tests.api.test_events_http import Stream

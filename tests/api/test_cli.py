@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 GRIDATLAS = str(Path(sys.executable).with_name("gridatlas"))
 
 
@@ -74,3 +76,35 @@ def test_impact_command_formats(city_store_url, tmp_path):
     assert len(r.stdout.splitlines()) == results[0]["count"] + 1
     r = run("impact", "--open", "NOPE", db=city_store_url)
     assert r.returncode == 2 and "NOPE" in r.stderr
+
+
+def _cli(*args: str, db: str):
+    """The command line in this process (typer's runner): for checks that end before any work."""
+    from typer.testing import CliRunner
+
+    from api.cli import app
+
+    return CliRunner().invoke(app, list(args), env={"GRIDATLAS_DATABASE_URL": db})
+
+
+@pytest.mark.parametrize("command", ["heat", "hotspots", "reliability"])
+@pytest.mark.parametrize("start, end, named", [
+    ("2026-13-01", "2026-12-31", "--from"),      # not a date
+    ("2026-01-01", "31.12.2026", "--to"),
+    ("2026-12-31", "2026-01-01", "--to"),        # ends before it starts
+])
+def test_heat_hotspots_and_reliability_read_their_period_one_way(tmp_path, command, start, end, named):
+    """One helper (api.cli._period): a bad day or an end before the start is a usage error naming the
+    option, before the store is opened (exit 2), for every command that takes a period."""
+    r = _cli(command, "--from", start, "--to", end, db=f"sqlite:///{tmp_path}/never-opened.sqlite")
+    assert r.exit_code == 2, r.output
+    assert f"Invalid value for {named}" in r.output, r.output
+    assert not (tmp_path / "never-opened.sqlite").exists()
+
+
+def test_heat_takes_days_and_reliability_also_zoned_times(tmp_path):
+    db = f"sqlite:///{tmp_path}/never-opened.sqlite"
+    r = _cli("heat", "--from", "2026-01-01T00:00+08:00", "--to", "2026-12-31", db=db)
+    assert r.exit_code == 2 and "Invalid value for --from" in r.output and "YYYY-MM-DD" in r.output, r.output
+    r = _cli("reliability", "--from", "2026-01-01T00:00", "--to", "2026-12-31", db=db)
+    assert r.exit_code == 2 and "Invalid value for --from" in r.output and "zone" in r.output, r.output

@@ -156,17 +156,33 @@ def _outage_path(admin: httpx.Client, caller: httpx.Client) -> dict[str, Any]:
 
 
 def _executed_plan(admin: httpx.Client, caller: httpx.Client) -> dict[str, Any]:
-    """An executed plan the caller may record the execution of (its own; for an admin, any executed
-    plan: four eyes forbid an admin to approve a plan of their own, so the planner's run made one)."""
-    r = caller.post("/api/v1/plans", json=PLAN)
+    """An executed plan of the caller's own to record the execution of, made here whatever ran before.
+
+    A planner creates and executes it and an admin approves it (four eyes: nobody approves their own
+    plan); for an admin caller a planner of the store under test creates it, so the admin's sample
+    does not depend on another role's run. Roles that may not record executions get the same path
+    for an admin-made draft: the route refuses their role before reading the plan."""
     is_admin = caller.headers.get("authorization") == admin.headers["authorization"]
-    if r.status_code != 201 or is_admin:  # the route refuses the caller's role before reading the plan
-        listed = admin.get("/api/v1/plans", params={"status": "executed", "limit": 1}).json()["data"]
-        return {"path": f"/api/v1/plans/{listed[0]['id'] if listed else 1}/execution"}
-    plan_id = r.json()["id"]
-    for status, who in (("consulting", caller), ("approved", admin), ("executed", caller)):
-        assert who.post(f"/api/v1/plans/{plan_id}/status", json={"status": status}).status_code == 200
+    if is_admin:
+        with httpx.Client(base_url=admin.base_url, timeout=60,
+                          headers={"Authorization": f"Bearer {_STORE['planner_key']}"}) as planner:
+            return _execute(admin, planner)
+    r = caller.post("/api/v1/plans", json=PLAN)
+    if r.status_code != 201:
+        return {"path": f"/api/v1/plans/{_own_plan(admin, caller)[0]}/execution"}
+    return _execute(admin, caller, r.json()["id"])
+
+
+def _execute(admin: httpx.Client, planner: httpx.Client, plan_id: int | None = None) -> dict[str, Any]:
+    if plan_id is None:
+        r = planner.post("/api/v1/plans", json=PLAN)
+        assert r.status_code == 201, r.text
+        plan_id = r.json()["id"]
+    for status, who in (("consulting", planner), ("approved", admin), ("executed", planner)):
+        moved = who.post(f"/api/v1/plans/{plan_id}/status", json={"status": status})
+        assert moved.status_code == 200, moved.text
     return {"path": f"/api/v1/plans/{plan_id}/execution"}
+
 
 def _interactions_upload(admin: httpx.Client, caller: httpx.Client) -> dict[str, Any]:
     body = ("id,account_no,channel,kind,occurred_at\n"
@@ -383,9 +399,23 @@ def _expected(caller: str, roles: frozenset[str]) -> str:
     return "2xx" if caller in roles else "403"
 
 
+def test_the_admins_execution_sample_needs_no_other_run(api_url):
+    """Runs first on a fresh store (before any planner made and executed a plan): the admin's
+    ``PUT /plans/{id}/execution`` sample makes its own executed plan and records its execution."""
+    _STORE["url"] = api_url.database_url
+    _STORE["planner_key"] = api_url.keys["planner"]
+    with httpx.Client(base_url=api_url, headers=api_url.headers("admin"), timeout=60) as admin:
+        assert admin.get("/api/v1/plans", params={"status": "executed", "limit": 1}).json()["data"] == []
+        sample = SAMPLES[("PUT", "/api/v1/plans/{plan_id}/execution")]
+        response = sample.request(admin, admin)
+        assert response.status_code == 200, response.text
+        assert response.json()["records_written"] > 0
+
+
 @pytest.mark.parametrize("caller", CALLERS)
 def test_each_role_gets_exactly_what_it_may(api_url, caller):
     _STORE["url"] = api_url.database_url
+    _STORE["planner_key"] = api_url.keys["planner"]
     headers = api_url.headers(caller) if caller != "anonymous" else {}
     wrong = []
     with httpx.Client(base_url=api_url, headers=headers, timeout=60) as client, \

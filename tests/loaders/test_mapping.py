@@ -28,7 +28,7 @@ def test_a_bad_mapping_names_the_key(text, field, words):
 
 def test_the_committed_example_parses_with_its_sources_beside_it():
     mapping = load_mapping(MAPPING)
-    assert list(mapping.targets) == ["substations", "nodes", "feeders", "segments", "switches", "transformers", "meter_boxes"]
+    assert list(mapping.targets) == ["substations", "feeders", "nodes", "segments", "switches", "transformers", "meter_boxes"]
     tr = mapping.targets["transformers"]
     assert (tr.crs, tr.geometry.kind, tr.geometry.x, tr.columns["rated_kva"]) == ("EPSG:4547", "xy", "X坐标", "额定容量")
     assert tr.source == MAPPING.parent / "配变台账.csv"
