@@ -324,17 +324,20 @@ class RollupCube:
         cube.dense, cube.layers, cube.day0 = None, 0, 0
         delta = value - old
         change = delta != 0
-        days_c = ((key >> _CK_BITS) & ((1 << _DAY_BITS) - 1)).astype(np.int64)
-        fits = (self.dense is not None and len(areas) == len(self.areas)
-                and (not change.any() or (days_c[change].min() >= self.day0
-                                          and days_c[change].max() < self.day0 + self.dense.shape[2] - 1)))
-        if fits:
-            cube.dense, cube.layers, cube.day0 = self.dense, self.layers, self.day0
-            if change.any():
-                cube.dense = self.dense.copy()
-                _add_to_prefix(cube, key[change], delta[change])
-        else:
+        if self.dense is None or not change.any():
+            if self.dense is not None:
+                cube.dense, cube.layers, cube.day0 = self.dense, self.layers, self.day0
+            elif change.any():
+                cube._build_dense()
+            return cube
+        days_c = ((key[change] >> _CK_BITS) & ((1 << _DAY_BITS) - 1)).astype(np.int64)
+        grown = _grown(self.dense, self.day0, len(areas), int(days_c.min()), int(days_c.max()), self.budget)
+        if grown is None:  # past the budget: rebuild (fewer layers, or sparse only)
             cube._build_dense()
+            return cube
+        cube.dense, cube.day0 = grown
+        cube.layers = self.layers
+        _add_to_prefix(cube, key[change], delta[change])
         return cube
 
 
@@ -345,6 +348,30 @@ def _keys(codes: np.ndarray, arrays: Mapping[str, np.ndarray]) -> np.ndarray:
         raise ValueError("a rollup row has an unknown channel or kind")
     day = np.asarray(arrays["day"], dtype=np.int64)
     return (codes << (_DAY_BITS + _CK_BITS)) | (day << _CK_BITS) | (channel * _NK + kind)
+
+
+#: Days of headroom added when a change falls after the dense cube's last day (a live stream moves on daily).
+_DAY_HEADROOM = 31
+
+
+def _grown(dense: np.ndarray, day0: int, n_areas: int, first: int, last: int, budget: int) -> tuple[np.ndarray, int] | None:
+    """A copy of the prefix sums ``dense`` (first day ``day0``) covering ``n_areas`` areas (new ones
+    are zero) and the days ``first``..``last`` (new days carry the running totals on: before the
+    old range zero, after it the last total); None when that would pass ``budget`` bytes."""
+    layers, old_areas, days = dense.shape
+    end = day0 + days - 2  # the last day held
+    new0 = min(day0, first)
+    new_end = end if last <= end else last + _DAY_HEADROOM
+    if new0 == day0 and new_end == end and n_areas == old_areas:
+        return dense.copy(), day0
+    new_days = new_end - new0 + 2
+    if layers * n_areas * new_days * dense.itemsize > budget:
+        return None
+    out = np.zeros((layers, n_areas, new_days), dtype=dense.dtype)
+    off = day0 - new0
+    out[:, :old_areas, off:off + days] = dense
+    out[:, :old_areas, off + days:] = dense[:, :, -1:]
+    return out, new0
 
 
 def _add_to_prefix(cube: RollupCube, key: np.ndarray, delta: np.ndarray) -> None:
