@@ -18,7 +18,7 @@ import datetime as dt
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -109,11 +109,22 @@ class HeatAreas:
                 self.centres[by] = {}
         self.n_customers = int(len(lon))
         self._tables: dict[tuple[str, int | None], tuple[pd.Index, np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._ranks: dict[tuple[str, str], np.ndarray] = {}
 
     def customers(self, by: str, res: int | None = None) -> dict[Any, int]:
         if by == "cell":
             return self.cells[res if res is not None else RESOLUTIONS[0]]
         return self.transformers if by == "transformer" else self.feeder_customers
+
+    def id_rank(self, by: str) -> np.ndarray:
+        """The rank of each area id of :meth:`table` (``by`` transformer / feeder) in string order."""
+        key = ("rank", by)
+        hit = self._ranks.get(key)
+        if hit is None:
+            ids = self.table(by)[0].to_numpy().astype(str)
+            hit = np.argsort(np.argsort(ids, kind="stable"), kind="stable")
+            self._ranks[key] = hit
+        return hit
 
     def table(self, by: str, res: int | None = None) -> tuple[pd.Index, np.ndarray, np.ndarray, np.ndarray]:
         """(area ids, customers, centre lon, centre lat) of the areas with customers, as arrays
@@ -219,6 +230,20 @@ class RollupCube:
         return int(sum(p.nbytes for p in parts))
 
     # -------------------------------------------------------------- queries
+    def align(self, ids: pd.Index) -> tuple[np.ndarray, np.ndarray]:
+        """(position of each of ``ids`` among :attr:`areas` or -1, whether each cube area is among
+        ``ids``), kept for the last few ``ids`` objects (the areas of a data version)."""
+        cache = self.__dict__.setdefault("_align", {})
+        hit = cache.get(id(ids))
+        if hit is not None and hit[0] is ids:
+            return hit[1], hit[2]
+        pos = self.areas.get_indexer(ids) if len(self.areas) else np.full(len(ids), -1)
+        known = ids.get_indexer(self.areas) >= 0 if len(self.areas) else np.zeros(0, dtype=bool)
+        if len(cache) >= 8:
+            cache.clear()
+        cache[id(ids)] = (ids, pos, known)
+        return pos, known
+
     def counts_array(self, day_from: int, day_to: int, channels: Sequence[str] | None,
                      kinds: Sequence[str] | None) -> np.ndarray:
         """Contacts per area (aligned with :attr:`areas`) over the local days [day_from, day_to]."""
@@ -236,11 +261,9 @@ class RollupCube:
             if j1 <= j0:
                 return np.zeros(n_areas, dtype=np.int64)
             if len(layers) == self.layers:
-                out = self.dense[:, :, j1].sum(axis=0, dtype=np.int64) - self.dense[:, :, j0].sum(axis=0, dtype=np.int64)
-            else:
-                sel = self.dense[layers]
-                out = sel[:, :, j1].sum(axis=0, dtype=np.int64) - sel[:, :, j0].sum(axis=0, dtype=np.int64)
-            return out
+                return self.dense[:, :, j1].sum(axis=0, dtype=np.int64) - self.dense[:, :, j0].sum(axis=0, dtype=np.int64)
+            pick = np.asarray(layers)  # two columns of the chosen layers, never a copy of the layers
+            return self.dense[pick, :, j1].sum(axis=0, dtype=np.int64) - self.dense[pick, :, j0].sum(axis=0, dtype=np.int64)
         mask = (self.day >= day_from) & (self.day <= day_to)
         if channels or kinds:
             cs = [CHANNELS.index(c) for c in channels] if channels else list(range(len(CHANNELS)))
@@ -301,17 +324,20 @@ class RollupCube:
         cube.dense, cube.layers, cube.day0 = None, 0, 0
         delta = value - old
         change = delta != 0
-        days_c = ((key >> _CK_BITS) & ((1 << _DAY_BITS) - 1)).astype(np.int64)
-        fits = (self.dense is not None and len(areas) == len(self.areas)
-                and (not change.any() or (days_c[change].min() >= self.day0
-                                          and days_c[change].max() < self.day0 + self.dense.shape[2] - 1)))
-        if fits:
-            cube.dense, cube.layers, cube.day0 = self.dense, self.layers, self.day0
-            if change.any():
-                cube.dense = self.dense.copy()
-                _add_to_prefix(cube, key[change], delta[change])
-        else:
+        if self.dense is None or not change.any():
+            if self.dense is not None:
+                cube.dense, cube.layers, cube.day0 = self.dense, self.layers, self.day0
+            elif change.any():
+                cube._build_dense()
+            return cube
+        days_c = ((key[change] >> _CK_BITS) & ((1 << _DAY_BITS) - 1)).astype(np.int64)
+        grown = _grown(self.dense, self.day0, len(areas), int(days_c.min()), int(days_c.max()), self.budget)
+        if grown is None:  # past the budget: rebuild (fewer layers, or sparse only)
             cube._build_dense()
+            return cube
+        cube.dense, cube.day0 = grown
+        cube.layers = self.layers
+        _add_to_prefix(cube, key[change], delta[change])
         return cube
 
 
@@ -322,6 +348,30 @@ def _keys(codes: np.ndarray, arrays: Mapping[str, np.ndarray]) -> np.ndarray:
         raise ValueError("a rollup row has an unknown channel or kind")
     day = np.asarray(arrays["day"], dtype=np.int64)
     return (codes << (_DAY_BITS + _CK_BITS)) | (day << _CK_BITS) | (channel * _NK + kind)
+
+
+#: Days of headroom added when a change falls after the dense cube's last day (a live stream moves on daily).
+_DAY_HEADROOM = 31
+
+
+def _grown(dense: np.ndarray, day0: int, n_areas: int, first: int, last: int, budget: int) -> tuple[np.ndarray, int] | None:
+    """A copy of the prefix sums ``dense`` (first day ``day0``) covering ``n_areas`` areas (new ones
+    are zero) and the days ``first``..``last`` (new days carry the running totals on: before the
+    old range zero, after it the last total); None when that would pass ``budget`` bytes."""
+    layers, old_areas, days = dense.shape
+    end = day0 + days - 2  # the last day held
+    new0 = min(day0, first)
+    new_end = end if last <= end else last + _DAY_HEADROOM
+    if new0 == day0 and new_end == end and n_areas == old_areas:
+        return dense.copy(), day0
+    new_days = new_end - new0 + 2
+    if layers * n_areas * new_days * dense.itemsize > budget:
+        return None
+    out = np.zeros((layers, n_areas, new_days), dtype=dense.dtype)
+    off = day0 - new0
+    out[:, :old_areas, off:off + days] = dense
+    out[:, :old_areas, off + days:] = dense[:, :, -1:]
+    return out, new0
 
 
 def _add_to_prefix(cube: RollupCube, key: np.ndarray, delta: np.ndarray) -> None:
@@ -442,14 +492,51 @@ class HeatArea:
                 "lon": self.lon, "lat": self.lat}
 
 
-@dataclass
 class HeatResult:
-    query: HeatQuery
-    areas: list[HeatArea]
-    totals: dict[str, Any] = field(default_factory=dict)
+    """The areas of a heat query, in order (rate, then count, descending; then id).
+
+    Held as columns (``id``: list of str; ``count``, ``customers``: int arrays; ``lon``, ``lat``:
+    float arrays) as :func:`heat` computes them; :attr:`areas` (a list of :class:`HeatArea`) is
+    built from them on first use, so a caller that serializes or computes on the columns never
+    pays for 12,000 objects. Can also be made from a list of areas (tests, hand-built sets).
+    """
+
+    def __init__(self, query: HeatQuery, areas: Sequence[HeatArea] | None = None, totals: dict[str, Any] | None = None,
+                 *, columns: dict[str, Any] | None = None) -> None:
+        self.query = query
+        self.totals: dict[str, Any] = dict(totals or {})
+        self._areas = list(areas) if areas is not None else None
+        self._columns = columns
+
+    @property
+    def areas(self) -> list[HeatArea]:
+        if self._areas is None:
+            c = self.columns
+            self._areas = [HeatArea(a, k, m, round(k * 1000.0 / m, 3) if m else None, x, y)
+                           for a, k, m, x, y in zip(c["id"], c["count"].tolist(), c["customers"].tolist(),
+                                                    c["lon"].tolist(), c["lat"].tolist())]
+        return self._areas
+
+    @property
+    def columns(self) -> dict[str, Any]:
+        if self._columns is None:
+            a = self._areas or []
+            self._columns = {"id": [x.id for x in a], "count": np.array([x.count for x in a], dtype=np.int64),
+                             "customers": np.array([x.customers for x in a], dtype=np.int64),
+                             "lon": np.array([x.lon for x in a], dtype=float), "lat": np.array([x.lat for x in a], dtype=float)}
+        return self._columns
+
+    def area_dicts(self) -> list[dict[str, Any]]:
+        """The areas as JSON-ready dicts (what :meth:`HeatArea.to_dict` gives), straight from the columns."""
+        if self._areas is not None:
+            return [a.to_dict() for a in self._areas]
+        c = self.columns
+        return [{"id": a, "count": k, "customers": m, "rate": round(k * 1000.0 / m, 3) if m else None, "lon": x, "lat": y}
+                for a, k, m, x, y in zip(c["id"], c["count"].tolist(), c["customers"].tolist(), c["lon"].tolist(),
+                                         c["lat"].tolist())]
 
     def to_dict(self) -> dict[str, Any]:
-        return {**self.query.to_dict(), "totals": self.totals, "areas": [a.to_dict() for a in self.areas]}
+        return {**self.query.to_dict(), "totals": self.totals, "areas": self.area_dicts()}
 
 
 def _rate(count: int, customers: int) -> float | None:
@@ -479,10 +566,13 @@ def heat(conn: Connection, areas: HeatAreas, query: HeatQuery, cubes: RollupCube
         found = cell_counts(conn, res, d0, d1, channels, kinds) if by == "cell" else area_counts(conn, by, d0, d1, channels, kinds)
         keys = pd.Index(np.array(list(found), dtype=np.int64 if by == "cell" else object))
         sums = np.array(list(found.values()), dtype=np.int64)
-    pos = keys.get_indexer(ids) if len(keys) else np.full(len(ids), -1)
+    if cubes is not None:
+        pos, known = cube.align(ids)
+    else:
+        pos = keys.get_indexer(ids) if len(keys) else np.full(len(ids), -1)
+        known = ids.get_indexer(keys) >= 0 if len(keys) else np.zeros(0, dtype=bool)
     counts = np.where(pos >= 0, sums[np.maximum(pos, 0)] if len(sums) else 0, 0).astype(np.int64)
-    nz = np.flatnonzero(sums)
-    extra = nz[ids.get_indexer(keys[nz]) < 0] if len(nz) else nz  # contacts where no customer lives
+    extra = np.flatnonzero((sums != 0) & ~known)  # contacts where no customer lives
     if len(extra):
         extra_ids = keys[extra]
         if by == "cell":
@@ -506,17 +596,20 @@ def heat(conn: Connection, areas: HeatAreas, query: HeatQuery, cubes: RollupCube
     with np.errstate(divide="ignore", invalid="ignore"):
         rate_f = np.where(customers > 0, counts * 1000.0 / np.maximum(customers, 1), -1.0)
     raw = ids.to_numpy()
-    id_rank = raw if by == "cell" else np.argsort(np.argsort(raw.astype(str), kind="stable"), kind="stable")
+    if by == "cell":
+        id_rank = raw
+    elif not len(extra) and query.bbox is None:
+        id_rank = areas.id_rank(by)  # computed once per data version
+    else:
+        id_rank = np.argsort(np.argsort(raw.astype(str), kind="stable"), kind="stable")
     order = np.lexsort((id_rank, -counts, -rate_f))
-    names = [format(int(c), "x") for c in raw[order].tolist()] if by == "cell" else [str(a) for a in raw[order].tolist()]
-    lon_r = np.round(lon[order], 6).tolist()
-    lat_r = np.round(lat[order], 6).tolist()
-    out = [HeatArea(a, k, m, round(k * 1000.0 / m, 3) if m else None, x, y)
-           for a, k, m, x, y in zip(names, counts[order].tolist(), customers[order].tolist(), lon_r, lat_r)]
+    names = [format(c, "x") for c in raw[order].tolist()] if by == "cell" else raw[order].tolist()
+    columns = {"id": names, "count": counts[order], "customers": customers[order],
+               "lon": np.round(lon[order], 6), "lat": np.round(lat[order], 6)}
     total_n = int(counts.sum())
     total_c = int(customers.sum())
-    totals = {"areas": len(out), "count": total_n, "customers": total_c, "rate": _rate(total_n, total_c)}
-    return HeatResult(query, out, totals)
+    totals = {"areas": len(names), "count": total_n, "customers": total_c, "rate": _rate(total_n, total_c)}
+    return HeatResult(query, totals=totals, columns=columns)
 
 
 def area_shape(areas: HeatAreas, by: str, area_id: str) -> dict[str, Any] | None:

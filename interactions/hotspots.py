@@ -171,41 +171,45 @@ def hotspots(result: HeatResult, areas: HeatAreas | None, *, alpha: float = 0.05
     if not 0 < alpha < 1:
         raise InvalidInput("alpha must be between 0 and 1", field="alpha", value=alpha)
     by = result.query.by
-    rows = [a for a in result.areas if a.customers > 0 and a.rate is not None]
+    c = result.columns
+    ids = c["id"]
+    keep = np.flatnonzero(c["customers"] > 0)  # the areas with customers (a rate)
     if by == "cell":
-        cells = [h3i.str_to_int(a.id) for a in rows]
+        cells = [int(ids[i], 16) for i in keep.tolist()]
         res = result.query.resolution
         if areas is not None and res is not None and res in areas.cell_arrays:
             known, matrix = _weights(areas, "cell", res).select(cells)
-            rows = [rows[i] for i in known.tolist()]
+            keep = keep[known]
         else:
             matrix = adjacency_matrix(cell_neighbours(cells), len(cells))
         weights = "binary, adjacent H3 cells (ring 1)"
     else:
         if areas is None:
             raise InvalidInput("heat areas are needed for 台区 / feeder hotspots", field="by", value=by)
-        known, matrix = _weights(areas, by, touch_m).select([a.id for a in rows])
-        rows = [rows[i] for i in known.tolist()]
+        known, matrix = _weights(areas, by, touch_m).select([ids[i] for i in keep.tolist()])
+        keep = keep[known]
         weights = f"binary, {by} hulls within {touch_m:g} m"
-    y = np.array([a.rate for a in rows], dtype=float)
+    count = c["count"][keep]
+    customers = c["customers"][keep]
+    y = np.round(count * 1000.0 / customers, 3) if len(keep) else np.zeros(0)
     z, p = gi_star(y, matrix)
     cut = float(esda.fdr(p, alpha)) if len(p) else 0.0
     degree = np.diff(matrix.indptr)
     significant = (p <= cut) & (z != 0)
-    pick = np.arange(len(rows)) if not significant_only else np.flatnonzero(significant)
+    pick = np.arange(len(keep)) if not significant_only else np.flatnonzero(significant)
     out = []
     for i in pick.tolist():
-        a = rows[i]
         hot = bool(z[i] > 0) if significant[i] else None
-        out.append(Hotspot(a.id, float(z[i]), float(p[i]), a.count, a.customers, float(a.rate), hot, int(degree[i])))
+        out.append(Hotspot(ids[keep[i]], float(z[i]), float(p[i]), int(count[i]), int(customers[i]), float(y[i]), hot,
+                           int(degree[i])))
     out.sort(key=lambda h: (-abs(h.z), h.id))
     inputs = {
         "statistic": "Getis-Ord Gi* (analytical z of esda.G_Local star=True, closed form; two-sided normal p)",
         "variable": "contacts per 1,000 customers (customers as exposure)",
-        "weights": weights, "areas": len(rows), "islands": int((degree == 0).sum()),
-        "mean_neighbours": round(float(degree.mean()), 3) if len(rows) else 0.0,
+        "weights": weights, "areas": int(len(keep)), "islands": int((degree == 0).sum()),
+        "mean_neighbours": round(float(degree.mean()), 3) if len(keep) else 0.0,
         "mean_rate": round(float(y.mean()), 3) if len(y) else None, "alpha": alpha, "fdr_cut_p": cut,
-        "count": int(sum(a.count for a in rows)), "customers": int(sum(a.customers for a in rows)),
+        "count": int(count.sum()), "customers": int(customers.sum()),
     }
     return {**result.query.to_dict(), "inputs": inputs, "hot": sum(1 for h in out if h.hot),
             "cold": sum(1 for h in out if h.hot is False), "areas": [h.to_dict() for h in out]}

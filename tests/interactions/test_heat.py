@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import numpy as np
 import pandas as pd
 from h3.api import basic_int as h3i
 
@@ -158,3 +159,27 @@ def test_cubes_follow_ingests_incrementally_and_equal_the_tables(city_store):
             assert heat(conn, snapshot.heat, q, five).areas == heat(conn, snapshot.heat, q).areas
         by_channel = HeatQuery("transformer", *Y2030, channels=("微信",))  # 5 layers cannot: the sparse rows answer
         assert heat(conn, snapshot.heat, by_channel, five).areas == heat(conn, snapshot.heat, by_channel).areas
+
+
+def test_a_cube_grows_for_new_days_and_areas_without_a_rebuild():
+    """Changes after the last day, before the first, and in new areas are applied to the prefix sums
+    in place of a rebuild, and give the counts a fresh cube gives."""
+    from interactions.heat import RollupCube
+
+    def rows(items):
+        return {"area": np.array([a for a, *_ in items], dtype=object), "day": np.array([d for _, d, *_ in items]),
+                "channel": np.array([c for _, _, c, *_ in items], dtype=object),
+                "kind": np.array([k for *_, k, _ in items], dtype=object), "n": np.array([n for *_, n in items])}
+
+    base = [("T1", 100, "微信", "投诉", 2), ("T2", 101, "95598电话", "咨询", 1), ("T1", 102, "微信", "投诉", 3)]
+    change = [("T1", 102, "微信", "投诉", 1), ("T3", 150, "微博", "报修", 4), ("T2", 90, "营业厅", "投诉", 5)]
+    cube = RollupCube.from_rows("transformer", rows(base))
+    moved = cube.updated(rows(change))
+    latest = {(a, d, c, k): n for a, d, c, k, n in base + change}
+    fresh = RollupCube.from_rows("transformer", rows([(*key, n) for key, n in latest.items()]))
+    assert moved.dense is not None and moved.layers == 30 and moved.day0 == 90
+    assert moved.dense.shape[2] > fresh.dense.shape[2]  # headroom after the last day
+    for d0, d1, ch, kd in [(0, 999, None, None), (90, 90, None, None), (100, 102, ("微信",), None),
+                           (101, 160, None, ("投诉",)), (151, 999, None, None), (95, 149, None, ("报修", "投诉"))]:
+        assert moved.counts(d0, d1, ch, kd) == fresh.counts(d0, d1, ch, kd), (d0, d1, ch, kd)
+    assert cube.counts(0, 999, None, None) == {"T1": 5, "T2": 1}  # the old cube is untouched

@@ -27,6 +27,10 @@ def upgrade() -> None:
         op.add_column(table, sa.Column("version", sa.BigInteger(), nullable=True))
         op.create_index(f"ix_{table}_version", table, ["version"])
     op.add_column("interaction_rollup_state", sa.Column("rebuilt", sa.BigInteger(), nullable=False, server_default="0"))
+    if op.get_bind().dialect.name == "postgresql":
+        # statistics for the new column, so "version > :since" is planned on its index from the first follow
+        op.execute("ANALYZE interaction_cell_rollups")
+        op.execute("ANALYZE interaction_area_rollups")
 
 
 def downgrade() -> None:
