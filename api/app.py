@@ -14,12 +14,14 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.middleware.gzip import GZipMiddleware
 
 from api import audit
 from api import outbox as outbox_routes
@@ -58,6 +60,7 @@ async def _compile_then_follow(app: FastAPI, holder: TopologyHolder, interval: f
     try:
         await asyncio.to_thread(holder.refresh)
         app.state.topology_status = "ok"
+        _prewarm_heat(app)
     except Exception as exc:  # keep the process alive; /ready reports it and the loop retries
         app.state.topology_status = f"failed: {type(exc).__name__}"
         log.exception("compiling the topology failed")
@@ -66,8 +69,33 @@ async def _compile_then_follow(app: FastAPI, holder: TopologyHolder, interval: f
         try:
             await asyncio.to_thread(holder.refresh)
             app.state.topology_status = "ok"
+            _prewarm_heat(app)
         except Exception:  # keep serving the last good snapshot; say why it was not replaced
             log.exception("reloading the topology failed; still serving the previous data version")
+
+
+def _prewarm_heat(app: FastAPI) -> None:
+    """Once per data version (``Settings.heat_prewarm``): build the heat areas and read the 台区 and
+    feeder rollups on a daemon thread, so a manager's first 台区 view is not the one that waits for
+    them (22–80 s at 1M customers). A daemon thread: shutdown never waits for it; a failure only
+    means the first heat request does the work itself."""
+    snapshot = app.state.topology.snapshot
+    if not app.state.settings.heat_prewarm or snapshot is None or getattr(app.state, "heat_warmed", None) == snapshot.version:
+        return
+    app.state.heat_warmed = snapshot.version
+
+    def warm() -> None:
+        try:
+            if snapshot.heat is None:
+                return
+            with app.state.engine.connect() as conn:
+                for by in ("transformer", "feeder"):
+                    app.state.heat_cubes.get(conn, by, None)
+        except Exception:
+            log.warning("warming the heat data of version %s failed; the first heat request builds it",
+                        snapshot.version, exc_info=True)
+
+    threading.Thread(target=warm, name=f"heat-prewarm-{snapshot.version}", daemon=True).start()
 
 
 async def _follow_contacts(app: FastAPI, holder: TopologyHolder, interval: float) -> None:
@@ -151,6 +179,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimitMiddleware, default=settings.max_body_bytes,
                        limits=[("/api/v1/imports/", settings.max_import_bytes)])
     app.add_middleware(AccessLogMiddleware, data_version=lambda: _data_version(app))
+    # Large JSON (a city's 台区 heat is ~4 MB, a layer page ~1 MB) goes gzip'd to clients that accept it; level 1
+    # keeps the CPU cost small (JSON still shrinks 5-8x). Event streams and the pre-gzip'd tiles pass untouched.
+    app.add_middleware(GZipMiddleware, minimum_size=16 * 1024, compresslevel=1)
     app.include_router(health.router)
     app.include_router(me.router)
     # Routes are matched in order: the hottest (a dispatcher's caller lookup, impact) first.

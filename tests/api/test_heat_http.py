@@ -179,3 +179,30 @@ def test_cli_import_exit_codes_heat_and_hotspots(tmp_path, city_store_url):
     r2 = _run("heat", "--from", "2031-01-01", "--to", "2031-12-31", "--by", "transformer", "--kinds", "投诉", "--json",
               db=city_store_url)
     assert json.loads(r2.stdout)["areas"] == body["areas"]
+
+
+def test_a_new_data_version_warms_the_heat_data_in_the_background(api_url):
+    """The 台区 and feeder rollups and the heat areas are read before anyone asks (Settings.heat_prewarm),
+    so the map's first heat view does not wait for them; with the setting off nothing is read."""
+    import time
+
+    from api.app import create_app
+    from api.settings import Settings
+    from tests.api.conftest import serve
+
+    for prewarm in (True, False):
+        app = create_app(Settings(database_url=api_url.database_url, heat_prewarm=prewarm, rate_limit_per_s=0,
+                                  outbox_worker_in_serve=False))
+        server = serve(api_url.database_url, app=app)
+        next(server)
+        try:
+            deadline = time.monotonic() + 20
+            warmed = lambda: {("transformer", None), ("feeder", None)} <= set(app.state.heat_cubes._cubes)  # noqa: E731
+            while prewarm and not warmed() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            time.sleep(0.3)
+            assert warmed() is prewarm
+            assert (app.state.topology.snapshot.heat_areas._value is not None) is prewarm
+            assert app.state.heat_cubes.stats["full_reads"] == (2 if prewarm else 0)
+        finally:
+            server.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import httpx
 import pandas as pd
 import pytest
 
@@ -200,3 +201,23 @@ def test_the_api_denies_by_default(anonymous, client_as):
     r = client_as("agent").post("/api/v1/isolation", json={"element": "SEG000001"})
     assert r.status_code == 403 and r.json()["value"] == "agent"
     assert client_as("admin").get("/api/v1/layers").status_code == 200
+
+
+def test_large_json_is_gzipped_for_clients_that_accept_it_and_small_is_not(api_url):
+    import gzip
+    import json
+
+    h = api_url.headers("dispatcher")
+    with httpx.Client(base_url=api_url, timeout=30) as c:
+        big = c.get("/api/v1/layers/segments", params={"limit": 2000}, headers={**h, "Accept-Encoding": "gzip"})
+        assert big.status_code == 200 and big.headers.get("content-encoding") == "gzip"
+        raw = c.build_request("GET", "/api/v1/layers/segments", params={"limit": 2000},
+                              headers={**h, "Accept-Encoding": "gzip"})
+        body = c.send(raw, stream=True)
+        compressed = b"".join(body.iter_raw())
+        assert len(compressed) * 3 < len(big.content)          # it really is smaller on the wire
+        assert json.loads(gzip.decompress(compressed)) == big.json()
+        plain = c.get("/api/v1/layers/segments", params={"limit": 2000}, headers={**h, "Accept-Encoding": "identity"})
+        assert "content-encoding" not in plain.headers and plain.json() == big.json()
+        small = c.get("/api/v1/me", headers={**h, "Accept-Encoding": "gzip"})
+        assert "content-encoding" not in small.headers
