@@ -113,7 +113,11 @@ async def grid_tile(
     ),
     dependencies=[allow(*_ROLES)],
     response_class=Response,
-    responses={200: {"content": {GEOJSON: {}}, "description": "the tile's features, `band`, `lod`, `feeders` and `data_version`"},
+    responses={200: {"content": {GEOJSON: feature_collection(
+        {"layer": {"type": "string"}}, band={"type": "string"}, lod={"type": "integer"},
+        feeders={"type": "array", "items": {"type": "string"}}, data_version={"type": "integer"},
+        tile={"type": "array", "items": {"type": "integer"}})},
+        "description": "the tile's features, `band`, `lod`, `feeders` and `data_version`"},
                304: {"description": "not modified: the data version named by If-None-Match is still served"}},
     openapi_extra=TILE_BUCKET,
 )

@@ -18,6 +18,7 @@ from api.datetimes import IsoAwareDateTime
 from api.auth import Principal, allow
 from api.deps import ConnDep, SettingsDep, SnapshotDep
 from api.jsonio import dumps
+from api.outputs import feature_collection
 from api.trouble_map import as_geojson, map_answer
 from gis.errors import InvalidInput
 from gis.trouble_store import repair_calls
@@ -93,8 +94,9 @@ GEOJSON = "application/geo+json"
                         "`GRIDATLAS_TROUBLE_CALL_THRESHOLDS`), and the prediction moves up when the calls or "
                         "predictions under a device reach that device's threshold.",
             response_model=TroubleOut,
-            responses={200: {"content": {GEOJSON: {"schema": {"type": "object", "description": "a FeatureCollection: "
-                             "device points, affected areas, located calls"}}}}})
+            responses={200: {"content": {GEOJSON: feature_collection(data_version={"type": "integer"})},
+                "description": "JSON for the map, or a GeoJSON FeatureCollection: device points, affected areas, "
+                               "located calls"}})
 def trouble_calls(
     request: Request, conn: ConnDep, snapshot: SnapshotDep, settings: SettingsDep,
     principal: Annotated[Principal, allow("dispatcher", "planner", "agent", "analyst")],
