@@ -22,7 +22,7 @@ __all__ = [
     "CSV_BODY", "XLSX_BODY", "FEATURE_COLLECTION", "GEOJSON", "XLSX", "feature_collection",
     "ReadyOut", "SearchOut", "ImpactOut", "IsolationOut", "UpstreamOut", "DownstreamOut", "ValidationOut",
     "PlanOut", "PlanPage", "ScreeningOut", "CustomerViewOut", "FieldsOut", "NearestOut", "ViewportOut",
-    "OutagePage", "OutageDetail", "ReliabilityOut", "HeatOut", "HEAT_GEOJSON", "HotspotsOut", "AreaInteractionsOut",
+    "OutagePage", "OutageDetail", "ReliabilityOut", "HeatOut", "HEAT_GEOJSON", "DATA_QUALITY_GEOJSON", "HotspotsOut", "AreaInteractionsOut",
     "LayersOut", "SupplyAreaOut", "AuditPage", "ExecutionOut", "TransitionsOut", "CustomerImportOut",
     "InteractionsImportOut",
 ]
@@ -459,6 +459,16 @@ HEAT_GEOJSON = feature_collection(
     {"id": {"type": "string"}, "count": _INT, "customers": _INT, "rate": {"type": ["number", "null"]},
      "by": {"type": "string"}},
     totals={"type": "object"}, data_version=_INT)
+
+
+#: ``GET /data-quality?format=geojson``: one feature per 台区 / feeder (its customers' hull, the heat's outlines;
+#: null geometry for the customers without one), the share verified within the period as properties.
+DATA_QUALITY_GEOJSON = feature_collection(
+    {"id": {"type": ["string", "null"]}, "customers": _INT, "verified": _INT, "never_verified": _INT,
+     "share": {"type": "number"}, "oldest_verification": {"type": ["string", "null"]}, "by": {"type": "string"}},
+    as_of={"type": "string"}, period_days=_INT, since={"type": "string"}, group_by={"type": "string"},
+    rule={"type": ["string", "null"]}, field={"type": ["string", "null"]},
+    totals={"type": "object"}, count=_INT, data_version=_INT)
 
 
 #: ``GET /hotspots`` as GeoJSON: one feature per significant area (its outline), the statistic's inputs beside them.

@@ -21,6 +21,8 @@ from api.auth import allow
 from api.deps import ConnDep, SettingsDep, SnapshotDep
 from api.jsonio import dumps
 from api.limits import page_size, parse_bbox
+from api.outputs import DATA_QUALITY_GEOJSON, GEOJSON
+from api.routes.heat import SimplifyQ, _outlines
 from gis.data_quality import stalest_records, verification_by_area, verification_totals
 from gis.errors import InvalidInput, StoreUnavailable
 from gis.models import Base
@@ -87,6 +89,9 @@ def _since(settings: Any, period_days: int | None) -> tuple[dt.date, int, dt.dat
 
 @router.get("/data-quality", response_model=DataQuality,
             summary="Share of customers whose contact was verified within the period, per 台区 or feeder; stalest records",
+            responses={200: {"description": "JSON (paged areas, stalest records); format=geojson: every area with its "
+                                            "outline (the heat layer's 台区 / feeder hulls), no paging, no stalest records",
+                             "content": {GEOJSON: DATA_QUALITY_GEOJSON}}},
             dependencies=[allow(*_ROLES)])
 def data_quality(
     request: Request, conn: ConnDep, settings: SettingsDep,
@@ -99,12 +104,17 @@ def data_quality(
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
     rule: Rule = None,
     field: FieldName = None,
-) -> dict[str, Any]:
-    size = page_size(limit, settings)
+    format: Annotated[Literal["json", "geojson"], Query(description="json (default) or geojson: every area with its "
+                                                             "outline, for the map's area layer")] = "json",
+    simplify: SimplifyQ = None,
+) -> Any:
     today, days, since = _since(settings, period_days)
     flt = QualityFilter.of(rule, field, since) if (rule or field) else None
     snapshot = request.app.state.topology.snapshot
     quality: QualityIndex | None = snapshot.quality if snapshot is not None else None
+    if format == "geojson":
+        return _area_outlines(request, conn, snapshot, quality, group_by, today, days, since, flt, simplify)
+    size = page_size(limit, settings)
     if quality is not None:
         areas = quality.by_area(group_by, flt.since_day if flt else QualityFilter.of(None, None, since).since_day,
                                 limit=size + 1, offset=offset, flt=flt)
@@ -129,6 +139,34 @@ def data_quality(
     return {"as_of": today.isoformat(), "period_days": days, "since": since.isoformat(), "group_by": group_by,
             "rule": rule, "field": field, "totals": totals, "areas": areas, "count": len(areas),
             "stalest": records, "links": links}
+
+
+_EVERY_AREA = 10**9
+
+
+def _area_outlines(request: Request, conn: Any, snapshot: Any, quality: QualityIndex | None, group_by: str,
+                   today: dt.date, days: int, since: dt.date, flt: QualityFilter | None, simplify: float | None) -> Response:
+    """Every 台区 / feeder with its figures and outline (one call for the map's area layer; the same hulls as the
+    heat's, built once per data version and tolerance)."""
+    if snapshot is None or snapshot.heat is None:
+        raise StoreUnavailable("the area outlines of this data version are not built yet; retry shortly (see /ready)")
+    since_day = QualityFilter.of(None, None, since).since_day
+    if quality is not None:
+        areas = quality.by_area(group_by, flt.since_day if flt else since_day, limit=_EVERY_AREA, flt=flt)
+        totals = quality.totals(since_day, flt)
+    elif flt is not None:
+        raise StoreUnavailable("the rule/field figures need the compiled grid: retry in a few seconds (see /ready)")
+    else:
+        areas = verification_by_area(conn, group_by=group_by, since=since, limit=_EVERY_AREA)
+        totals = verification_totals(conn, since=since)
+    shapes = _outlines(snapshot.heat, group_by, simplify)
+    features = [{"type": "Feature", "id": a["id"], "geometry": shapes.get(a["id"]) if a["id"] is not None else None,
+                 "properties": {**a, "by": group_by}} for a in areas]
+    body = {"type": "FeatureCollection", "features": features, "as_of": today.isoformat(), "period_days": days,
+            "since": since.isoformat(), "group_by": group_by, "rule": flt.rule if flt else None,
+            "field": flt.field if flt else None, "totals": totals,
+            "count": len(features), "data_version": snapshot.version}
+    return Response(dumps(body), media_type=GEOJSON)
 
 
 def _stalest_from_index(conn: Any, quality: QualityIndex, limit: int, transformer_id: str | None,

@@ -170,3 +170,30 @@ def test_a_confirmation_leaves_the_stale_set_at_once(client_as):
     assert after["count"] == before["count"] - 1
     now = agent.get("/api/v1/data-quality", params={"period_days": 365, "stalest": 0}).json()["totals"]
     assert now["verified"] == totals["verified"] + 1
+
+
+def test_geojson_gives_every_area_with_the_heat_outline(client_as):
+    """format=geojson (the map's area layer): every 台区 / feeder, the same figures as the JSON pages, each with
+    the heat layer's hull of its customers as geometry; the customers without an area have none."""
+    analyst = client_as("analyst")
+    for group_by in ("transformer", "feeder"):
+        r = analyst.get("/api/v1/data-quality", params={"group_by": group_by, "period_days": 365, "format": "geojson"})
+        assert r.status_code == 200 and r.headers["content-type"].startswith("application/geo+json")
+        body = r.json()
+        pages = analyst.get("/api/v1/data-quality", params={"group_by": group_by, "period_days": 365, "limit": 5000,
+                                                             "stalest": 0}).json()   # checked against the CSV above
+        got = {f["id"]: {k: v for k, v in f["properties"].items() if k != "by"} for f in body["features"]}
+        assert got == {a["id"]: {k: v for k, v in a.items() if k != "flagged"} for a in pages["areas"]}
+        assert len(got) == (CUSTOMERS.transformer_id.nunique(dropna=False) if group_by == "transformer" else len(pages["areas"]))
+        assert body["totals"] == {k: v for k, v in pages["totals"].items() if k != "flagged"} and all(f["properties"]["by"] == group_by for f in body["features"])
+        assert body["count"] == len(body["features"]) and body["period_days"] == 365
+        heat = analyst.get("/api/v1/heat", params={"by": group_by, "from": "2026-01-01", "to": "2026-01-02",
+                                                     "format": "geojson"}).json()
+        outlines = {f["id"]: f["geometry"] for f in heat["features"]}
+        for f in body["features"]:
+            if f["id"] is None:
+                assert f["geometry"] is None
+            else:
+                assert f["geometry"] == outlines[f["id"]] and f["geometry"]["type"] in ("Polygon", "MultiPolygon", "Point", "LineString")
+    r = analyst.get("/api/v1/data-quality", params={"format": "kml"})
+    assert r.status_code == 422 and r.json()["field"] == "format"

@@ -159,7 +159,8 @@ const ga = ctx.ga = window.gridatlas = {
   zoomToHighlight: ctx.zoomToHighlight, fitExtent, openView: ctx.openView, loadViewport: ctx.loadViewport,
   search: ctx.search, clickAt: ctx.clickAt, openContactForm: ctx.openContactForm, signedIn: false, timings: {},
   loadQuality: ctx.loadQuality, setQualityFilter: ctx.setQualityFilter, qualityMarkers: ctx.qualityMarkers,
-  qualityClusters: ctx.qualityClusters, quality: null, qualityBody: null
+  qualityClusters: ctx.qualityClusters, quality: null, qualityBody: null,
+  qualityAreas: ctx.qualityAreas, setQualityMode: ctx.setQualityMode, setQualityPeriod: ctx.setQualityPeriod
 };
 ga.grid = ctx.grid;
 installHeat(ctx);                   // issue 14: heat / choropleth overlay, offered once /me allows GET /heat

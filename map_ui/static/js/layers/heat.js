@@ -15,6 +15,7 @@
  */
 
 import { el, box, fmt } from '../dom.js';
+import { areaShape } from '../area_shape.js';
 import {
   DEFAULT_PRESET, PRESETS, HEAT_GRADIENT, HOT_COLOUR, COLD_COLOUR, ZERO_COLOUR, todayIn, presetRange, rangeProblem,
   resolutionFor, simplifyFor, heatQuery, classBreaks, classOf, colourOf, legendRows, heatPoints, pageLabel, localTime
@@ -266,12 +267,7 @@ export function installHeat(ctx) {
   }
 
   // ---------------------------------------------------------------- drawing
-  /** One canvas path for an area feature (no L.geoJSON group per area: thousands of 台区 at a city view). */
-  function shape(feature, style, renderer = ctx.canvas, interactive = true) {
-    const opts = Object.assign({ renderer, interactive, bubblingMouseEvents: false }, style);
-    opts.pointToLayer = (_, ll) => L.circleMarker(ll, Object.assign({ radius: 4 }, opts));   // never a DOM marker
-    return L.GeoJSON.geometryToLayer(feature, opts);
-  }
+  const shape = (feature, style, renderer = ctx.canvas, interactive = true) => areaShape(feature, style, renderer, interactive);
 
   function drawAreas(body, by) {
     hook.body = body;
