@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import shutil
 import socket
+import uuid
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
 import pytest
 
-__all__ = ["free_socket", "serving"]
+__all__ = ["free_socket", "serving", "sample_city", "add_keys"]
 
 
 def free_socket() -> socket.socket:
@@ -54,3 +56,34 @@ def serving(app: Any, sock: socket.socket, *, name: str = "uvicorn-map-ui", time
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+@contextmanager
+def sample_city(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, label: str) -> Iterator[str]:
+    """A store of its own holding the sample city, on the backend a ``params=STORES`` fixture is run for
+    (``request.param``): a copy of the session's SQLite city template, or a PostGIS database made from the
+    city template; yields its database URL and drops the database afterwards."""
+    if request.param == "sqlite":
+        path = tmp_path_factory.mktemp(label) / "gridatlas.sqlite"
+        shutil.copyfile(request.getfixturevalue("sqlite_templates")["city"], path)
+        yield f"sqlite:///{path}"
+        return
+    cluster = request.getfixturevalue("pg_cluster")
+    name = cluster.create(f"{cluster.prefix}{label}_{uuid.uuid4().hex[:8]}", template=cluster.template("city"))
+    try:
+        yield cluster.url(name)
+    finally:
+        cluster.drop(name)
+        cluster.created.remove(name)
+
+
+def add_keys(database_url: str, roles: Mapping[str, str]) -> dict[str, str]:
+    """One API key per ``{key name: role}`` in the store at ``database_url``; key name → token."""
+    from gis.api_keys import create_key
+    from gis.db import make_engine
+
+    engine = make_engine(database_url)
+    try:
+        return {name: create_key(engine, name=name, role=role)[1] for name, role in roles.items()}
+    finally:
+        engine.dispose()

@@ -8,18 +8,15 @@ but no form (and the server indeed refuses the agent's change), the dispatcher g
 from __future__ import annotations
 
 import urllib.error
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from tests.conftest import STORES
-from tests.map_ui.serving import free_socket, serving
+from tests.map_ui.serving import add_keys, free_socket, sample_city, serving
 from tests.map_ui.test_contact_browser import STALE, _open_view
 from tests.map_ui.test_map_browser import (  # noqa: F401  (fixtures)
-    SAMPLE,
-    SERVICE_AREA,
     _KEY,
     _api,
     browser,
@@ -37,39 +34,17 @@ def base_url(request: pytest.FixtureRequest, chromium_path: str, tmp_path_factor
     """The app over the sample city with only dispatchers allowed to change contacts."""
     from api.app import create_app
     from api.settings import Settings
-    from gis.api_keys import create_key
-    from gis.db import make_engine, migrate
-    from loaders.city import import_city
 
-    pg_name = None
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('rights') / 'gridatlas.sqlite'}"
-        engine = make_engine(url)
+    with sample_city(request, tmp_path_factory, "rights") as url:
+        keys = add_keys(url, {"rights-dispatcher": "dispatcher", "rights-agent": "agent"})
+        _KEY.update(token=keys["rights-dispatcher"], agent=keys["rights-agent"])
+        app = create_app(Settings(database_url=url, environment="test", contact_editor_roles=("dispatcher",)))
+        sock = free_socket()
         try:
-            migrate(engine)
-            import_city(engine, SAMPLE, service_area=SERVICE_AREA)
+            with serving(app, sock, name="uvicorn-rights") as root:
+                yield root
         finally:
-            engine.dispose()
-    else:
-        cluster = request.getfixturevalue("pg_cluster")
-        pg_name = cluster.create(f"{cluster.prefix}rights_{uuid.uuid4().hex[:8]}", template=cluster.template("city"))
-        url = cluster.url(pg_name)
-    engine = make_engine(url)
-    try:
-        _KEY["token"] = create_key(engine, name="rights-dispatcher", role="dispatcher")[1]
-        _KEY["agent"] = create_key(engine, name="rights-agent", role="agent")[1]
-    finally:
-        engine.dispose()
-    app = create_app(Settings(database_url=url, environment="test", contact_editor_roles=("dispatcher",)))
-    sock = free_socket()
-    try:
-        with serving(app, sock, name="uvicorn-rights") as root:
-            yield root
-    finally:
-        sock.close()
-        if pg_name is not None:
-            cluster.drop(pg_name)
-            cluster.created.remove(pg_name)
+            sock.close()
 
 
 def test_editor_roles_from_me_agent_sees_no_form_dispatcher_does(open_map: Any) -> None:

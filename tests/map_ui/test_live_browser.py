@@ -19,11 +19,11 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.map_ui.serving import free_socket, serving
+from tests.map_ui.serving import add_keys, free_socket, sample_city, serving
 
 from tests.conftest import STORES
 from tests.map_ui.test_map_browser import (  # noqa: F401  (fixtures)
-    LAUNCH_ARGS, READY_TIMEOUT_MS, SAMPLE, SERVICE_AREA, VIEWPORT, Recorder, browser, chromium_path,
+    READY_TIMEOUT_MS, SAMPLE, VIEWPORT, Recorder, browser, chromium_path,
 )
 
 pytestmark = pytest.mark.browser
@@ -38,41 +38,16 @@ def live_url(request: pytest.FixtureRequest, chromium_path: str, tmp_path_factor
 
     from api.app import create_app
     from api.settings import Settings
-    from gis.api_keys import create_key
-    from gis.db import make_engine, migrate
-    from loaders.city import import_city
 
-    pg_name = None
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('live_ui') / 'gridatlas.sqlite'}"
-        engine = make_engine(url)
+    with sample_city(request, tmp_path_factory, "live_ui") as url:
+        KEYS.update(add_keys(url, {"live-dispatcher": "dispatcher", "agent-A": "agent", "agent-B": "agent", "switch": "telephony", "live-planner": "planner", "live-analyst": "analyst"}))
+        app = create_app(Settings(database_url=url, environment="test"))
+        sock = free_socket()
         try:
-            migrate(engine)
-            import_city(engine, SAMPLE, service_area=SERVICE_AREA)
+            with serving(app, sock, name="uvicorn-live-ui") as root:
+                yield root
         finally:
-            engine.dispose()
-    else:
-        cluster = request.getfixturevalue("pg_cluster")
-        pg_name = cluster.create(f"{cluster.prefix}live_{uuid.uuid4().hex[:8]}", template=cluster.template("city"))
-        url = cluster.url(pg_name)
-    engine = make_engine(url)
-    try:
-        for name, role in (("live-dispatcher", "dispatcher"), ("agent-A", "agent"), ("agent-B", "agent"),
-                           ("switch", "telephony"), ("live-planner", "planner"),
-                           ("live-analyst", "analyst")):
-            KEYS[name] = create_key(engine, name=name, role=role)[1]
-    finally:
-        engine.dispose()
-    app = create_app(Settings(database_url=url, environment="test"))
-    sock = free_socket()
-    try:
-        with serving(app, sock, name="uvicorn-live-ui") as root:
-            yield root
-    finally:
-        sock.close()
-        if pg_name is not None:
-            cluster.drop(pg_name)
-            cluster.created.remove(pg_name)
+            sock.close()
 
 
 @pytest.fixture()

@@ -19,7 +19,6 @@ import re
 import shutil
 import struct
 import urllib.request
-import uuid
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -29,7 +28,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.map_ui.serving import free_socket, serving
+from tests.map_ui.serving import add_keys, free_socket, sample_city, serving
 
 from tests.conftest import STORES, required_here
 
@@ -96,43 +95,19 @@ def base_url(request: pytest.FixtureRequest, chromium_path: str, tmp_path_factor
 
     from api.app import create_app
     from api.settings import Settings
-    from gis.db import make_engine, migrate
-    from loaders.city import import_city
 
-    pg_name = None
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('map_ui') / 'gridatlas.sqlite'}"
-        engine = make_engine(url)
+    with sample_city(request, tmp_path_factory, "map_ui") as url:
+        keys = add_keys(url, {"map-ui-test": "dispatcher", "map-ui-planner": "planner", "map-ui-analyst": "analyst",
+                              "map-ui-admin": "admin"})
+        _KEY.update(token=keys["map-ui-test"], planner=keys["map-ui-planner"], analyst=keys["map-ui-analyst"],
+                    admin=keys["map-ui-admin"])
+        app = create_app(Settings(database_url=url, environment="test"))
+        sock = free_socket()
         try:
-            migrate(engine)
-            import_city(engine, SAMPLE, service_area=SERVICE_AREA)
+            with serving(app, sock, name="uvicorn-map-ui") as root:
+                yield root
         finally:
-            engine.dispose()
-    else:
-        cluster = request.getfixturevalue("pg_cluster")
-        pg_name = cluster.create(f"{cluster.prefix}map_{uuid.uuid4().hex[:8]}", template=cluster.template("city"))
-        url = cluster.url(pg_name)
-
-    from gis.api_keys import create_key
-
-    engine = make_engine(url)
-    try:
-        _KEY["token"] = create_key(engine, name="map-ui-test", role="dispatcher")[1]
-        _KEY["planner"] = create_key(engine, name="map-ui-planner", role="planner")[1]
-        _KEY["analyst"] = create_key(engine, name="map-ui-analyst", role="analyst")[1]
-        _KEY["admin"] = create_key(engine, name="map-ui-admin", role="admin")[1]
-    finally:
-        engine.dispose()
-    app = create_app(Settings(database_url=url, environment="test"))
-    sock = free_socket()
-    try:
-        with serving(app, sock, name="uvicorn-map-ui") as root:
-            yield root
-    finally:
-        sock.close()
-        if pg_name is not None:
-            cluster.drop(pg_name)
-            cluster.created.remove(pg_name)
+            sock.close()
 
 
 @pytest.fixture(scope="module")

@@ -22,9 +22,9 @@ from urllib.parse import urlencode, urlsplit
 import pytest
 
 from tests.conftest import STORES
-from tests.map_ui.serving import free_socket, serving
+from tests.map_ui.serving import add_keys, free_socket, sample_city, serving
 from tests.map_ui.test_map_browser import (  # noqa: F401  (fixtures)
-    READY_TIMEOUT_MS, SAMPLE, SERVICE_AREA, VIEWPORT, Recorder, browser, chromium_path,
+    READY_TIMEOUT_MS, SAMPLE, VIEWPORT, Recorder, browser, chromium_path,
 )
 
 pytestmark = pytest.mark.browser
@@ -103,48 +103,25 @@ def _plant(url: str) -> dict[str, Any]:
 def tc_url(request: pytest.FixtureRequest, chromium_path: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:  # noqa: F811
     from api.app import create_app
     from api.settings import Settings
-    from gis.api_keys import create_key
-    from gis.db import make_engine, migrate
-    from loaders.city import import_city
 
-    pg_name = None
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('tc_ui') / 'gridatlas.sqlite'}"
-        engine = make_engine(url)
+    with sample_city(request, tmp_path_factory, "tc_ui") as url:
+        KEYS.update(add_keys(url, {"tc-dispatcher": "dispatcher", "tc-analyst": "analyst"}))
+        PLANTED.clear()
+        PLANTED.update(_plant(url))
+        app = create_app(Settings(database_url=url, environment="test"))
+        sock = free_socket()
         try:
-            migrate(engine)
-            import_city(engine, SAMPLE, service_area=SERVICE_AREA)
+            with serving(app, sock, name="uvicorn-tc-ui") as root:
+                now = dt.datetime.now(CST)
+                calls = [{"id": f"TC{uuid.uuid4().hex[:10]}", "channel": "95598电话", "kind": "报修", "text": "家里停电了",
+                          "account_no": a, "occurred_at": (now - dt.timedelta(minutes=40 - i)).isoformat()}
+                         for i, a in enumerate(PLANTED["accounts"])]
+                calls.append({"id": f"TC{uuid.uuid4().hex[:10]}", "channel": "95598电话", "kind": "报修", "text": "路灯不亮",
+                              "caller_phone": "13800009999", "occurred_at": (now - dt.timedelta(minutes=5)).isoformat()})
+                assert _api(root, "/api/v1/interactions", "tc-dispatcher", calls)["inserted"] == len(calls)
+                yield root
         finally:
-            engine.dispose()
-    else:
-        cluster = request.getfixturevalue("pg_cluster")
-        pg_name = cluster.create(f"{cluster.prefix}tc_{uuid.uuid4().hex[:8]}", template=cluster.template("city"))
-        url = cluster.url(pg_name)
-    engine = make_engine(url)
-    try:
-        for name, role in (("tc-dispatcher", "dispatcher"), ("tc-analyst", "analyst")):
-            KEYS[name] = create_key(engine, name=name, role=role)[1]
-    finally:
-        engine.dispose()
-    PLANTED.clear()
-    PLANTED.update(_plant(url))
-    app = create_app(Settings(database_url=url, environment="test"))
-    sock = free_socket()
-    try:
-        with serving(app, sock, name="uvicorn-tc-ui") as root:
-            now = dt.datetime.now(CST)
-            calls = [{"id": f"TC{uuid.uuid4().hex[:10]}", "channel": "95598电话", "kind": "报修", "text": "家里停电了",
-                      "account_no": a, "occurred_at": (now - dt.timedelta(minutes=40 - i)).isoformat()}
-                     for i, a in enumerate(PLANTED["accounts"])]
-            calls.append({"id": f"TC{uuid.uuid4().hex[:10]}", "channel": "95598电话", "kind": "报修", "text": "路灯不亮",
-                          "caller_phone": "13800009999", "occurred_at": (now - dt.timedelta(minutes=5)).isoformat()})
-            assert _api(root, "/api/v1/interactions", "tc-dispatcher", calls)["inserted"] == len(calls)
-            yield root
-    finally:
-        sock.close()
-        if pg_name is not None:
-            cluster.drop(pg_name)
-            cluster.created.remove(pg_name)
+            sock.close()
 
 
 def _api(root: str, path: str, key: str, body: Any = None) -> Any:
