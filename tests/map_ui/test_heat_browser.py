@@ -19,7 +19,6 @@ import math
 import re
 import urllib.parse
 import urllib.request
-import uuid
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
@@ -27,9 +26,9 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.conftest import STORES
-from tests.map_ui.serving import free_socket, serving
+from tests.map_ui.serving import add_keys, free_socket, sample_city, serving
 from tests.map_ui.test_map_browser import (  # noqa: F401  (fixtures)
-    READY_TIMEOUT_MS, SAMPLE, SERVICE_AREA, VIEWPORT, Recorder, _png_rgb, browser, chromium_path,
+    READY_TIMEOUT_MS, SAMPLE, VIEWPORT, Recorder, _png_rgb, browser, chromium_path,
 )
 
 pytestmark = pytest.mark.browser
@@ -97,40 +96,18 @@ def heat_url(request: pytest.FixtureRequest, chromium_path: str, tmp_path_factor
     a dispatcher and an agent (who may not read heat)."""
     from api.app import create_app
     from api.settings import Settings
-    from gis.api_keys import create_key
-    from gis.db import make_engine, migrate
-    from loaders.city import import_city
 
-    pg_name = None
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('heat_ui') / 'gridatlas.sqlite'}"
-        engine = make_engine(url)
+    with sample_city(request, tmp_path_factory, "heat_ui") as url:
+        keys = add_keys(url, {f"heat-{role}": role for role in ("analyst", "dispatcher", "agent")})
+        KEYS.update({name.removeprefix("heat-"): token for name, token in keys.items()})
+        app = create_app(Settings(database_url=url, environment="test"))
+        sock = free_socket()
         try:
-            migrate(engine)
-            import_city(engine, SAMPLE, service_area=SERVICE_AREA)
+            with serving(app, sock, name="uvicorn-heat-ui") as root:
+                KEYS["planted"] = ",".join(_plant_cluster(root))
+                yield root
         finally:
-            engine.dispose()
-    else:
-        cluster = request.getfixturevalue("pg_cluster")
-        pg_name = cluster.create(f"{cluster.prefix}heat_{uuid.uuid4().hex[:8]}", template=cluster.template("city"))
-        url = cluster.url(pg_name)
-    engine = make_engine(url)
-    try:
-        for role in ("analyst", "dispatcher", "agent"):
-            KEYS[role] = create_key(engine, name=f"heat-{role}", role=role)[1]
-    finally:
-        engine.dispose()
-    app = create_app(Settings(database_url=url, environment="test"))
-    sock = free_socket()
-    try:
-        with serving(app, sock, name="uvicorn-heat-ui") as root:
-            KEYS["planted"] = ",".join(_plant_cluster(root))
-            yield root
-    finally:
-        sock.close()
-        if pg_name is not None:
-            cluster.drop(pg_name)
-            cluster.created.remove(pg_name)
+            sock.close()
 
 
 @pytest.fixture()
@@ -382,3 +359,24 @@ def test_a_role_that_may_not_read_heat_is_not_offered_the_layer(open_heat: Any) 
     assert any("投诉热力" in label for label in page.locator(".leaflet-control-layers-overlays label").all_inner_texts())
     _clean(rec)
     _clean(rec2)
+
+
+def test_the_panel_never_runs_under_the_scale_and_status_line(open_heat: Any) -> None:
+    """The panel's height follows the room the top-left corner leaves (a search result list opens above
+    it); it scrolls instead of covering the scale and the status line at the bottom."""
+    page, rec = open_heat("dispatcher")
+    _turn_on(page)
+    gap = """() => { const r = document.querySelector('.ga-heat').getBoundingClientRect();
+        const below = [...document.querySelector('.leaflet-bottom.leaflet-left').children]
+          .map((e) => e.getBoundingClientRect()).filter((b) => b.height > 0);
+        return {top: r.top, bottom: r.bottom, below: Math.min(...below.map((b) => b.top))}; }"""
+    before = page.evaluate(gap)
+    assert before["bottom"] <= before["below"], before
+    page.fill(".ga-search input", "03001000")             # an account prefix: a list of results opens above the panel
+    page.keyboard.press("Enter")
+    page.wait_for_selector(".ga-result-item")
+    page.wait_for_timeout(100)                            # the ResizeObserver runs before the next frame
+    after = page.evaluate(gap)
+    assert after["top"] > before["top"] + 100, (before, after)  # the results pushed the panel down…
+    assert after["bottom"] <= after["below"], (before, after)   # …and it still ends above the scale
+    _clean(rec)

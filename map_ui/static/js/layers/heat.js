@@ -60,10 +60,26 @@ export function installHeat(ctx) {
   ctx.on('me', offer);
   offer();
 
+  // The panel sits under the header, search results and buttons of the top-left corner, whose height changes
+  // (a result list opens): its height follows so it never runs under the scale and status line at the bottom.
+  const corners = ['.leaflet-top.leaflet-left', '.leaflet-bottom.leaflet-left'].map((q) => map.getContainer().querySelector(q));
+  function fitPanel() {
+    if (!panel || !panel.getContainer() || !panel.getContainer().isConnected) return;
+    const c = panel.getContainer();
+    const mapTop = map.getContainer().getBoundingClientRect().top;
+    const top = c.getBoundingClientRect().top - mapTop;
+    const shown = corners[1] ? [...corners[1].children].map((e) => e.getBoundingClientRect()).filter((r) => r.height > 0) : [];
+    const below = shown.length ? Math.min(...shown.map((r) => r.top)) - mapTop : map.getSize().y - 70;
+    c.style.maxHeight = Math.max(160, below - top - 8) + 'px';
+  }
+  if (typeof ResizeObserver !== 'undefined') corners.forEach((el) => el && new ResizeObserver(fitPanel).observe(el));
+  map.on('resize', fitPanel);
+
   let firstLoad = null;
   group.on('add', () => {
     if (!panel) panel = box('ga-heat', buildPanel, { position: 'topleft' });
     panel.addTo(map);
+    fitPanel();
     firstLoad = loadVocabulary().then(reload);
     firstLoad.catch(ctx.report);
   });
