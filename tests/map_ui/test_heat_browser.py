@@ -28,7 +28,7 @@ import pytest
 from tests.conftest import STORES
 from tests.map_ui.serving import add_keys, free_socket, sample_city, serving
 from tests.map_ui.test_map_browser import (  # noqa: F401  (fixtures)
-    READY_TIMEOUT_MS, SAMPLE, VIEWPORT, Recorder, _png_rgb, browser, chromium_path,
+    READY_TIMEOUT_MS, recorded_page, SAMPLE, VIEWPORT, Recorder, _png_rgb, browser, chromium_path,
 )
 
 pytestmark = pytest.mark.browser
@@ -116,19 +116,10 @@ def open_heat(browser: Any, heat_url: str) -> Iterator[Any]:  # noqa: F811
     contexts = []
 
     def _open(role: str = "analyst", locale: str = "zh-CN") -> tuple[Any, Recorder]:
-        context = browser.new_context(viewport=VIEWPORT, locale=locale, service_workers="block")
-        contexts.append(context)
-        rec = Recorder()
-        context.route("**/*", lambda route: route.continue_() if urlsplit(route.request.url).hostname == "127.0.0.1"
-                      else route.abort())
-        page = context.new_page()
+        # a superseded heat load is aborted on purpose: only other failures count
+        page, rec = recorded_page(browser, contexts, locale=locale,
+                                  failed_requests=lambda req: "ERR_ABORTED" not in (req.failure or ""))
         page.set_default_timeout(20_000)
-        page.on("console", lambda msg: rec.console_errors.append(msg.text) if msg.type == "error" else None)
-        page.on("pageerror", lambda exc: rec.page_errors.append(str(exc)))
-        page.on("request", lambda req: rec.requests.append(req.url))
-        page.on("requestfailed", lambda req: rec.failed.append(f"{req.url}: {req.failure}")
-                if "ERR_ABORTED" not in (req.failure or "") else None)     # a superseded heat load is aborted on purpose
-        page.on("response", lambda resp: rec.failed.append(f"{resp.url}: HTTP {resp.status}") if resp.status >= 400 else None)
         page.goto(f"{heat_url}/map/#key={KEYS[role]}", wait_until="load")
         page.wait_for_function("() => window.gridatlas && window.gridatlas.ready", timeout=READY_TIMEOUT_MS)
         page.evaluate("() => window.gridatlas.ready")

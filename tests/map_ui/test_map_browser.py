@@ -142,6 +142,42 @@ class Recorder:
         return out
 
 
+def recorded_page(browser: Any, contexts: list, *, locale: str = "zh-CN", routes: dict[str, Any] | None = None,
+                  failed_requests: Any = True) -> tuple[Any, Recorder]:
+    """A page in a fresh context (appended to ``contexts`` for the caller to close) that keeps the test
+    hermetic — any request off 127.0.0.1 is aborted — and records console errors, uncaught exceptions,
+    every request and every HTTP ≥ 400. ``failed_requests``: record requests that failed (True), or only
+    those for which it returns true (a layer that aborts superseded loads on purpose), or none (False)."""
+    context = browser.new_context(viewport=VIEWPORT, locale=locale, service_workers="block")
+    contexts.append(context)
+    rec = Recorder()
+    context.route("**/*", lambda route: route.continue_() if urlsplit(route.request.url).hostname == "127.0.0.1"
+                  else route.abort())
+    for pattern, handler in (routes or {}).items():
+        context.route(pattern, handler)
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    page.on("console", lambda msg: rec.console_errors.append(msg.text) if msg.type == "error" else None)
+    page.on("pageerror", lambda exc: rec.page_errors.append(str(exc)))
+    page.on("request", lambda req: rec.requests.append(req.url))
+    if failed_requests:
+        keep = failed_requests if callable(failed_requests) else (lambda req: True)
+        page.on("requestfailed", lambda req: rec.failed.append(f"{req.url}: {req.failure}") if keep(req) else None)
+    page.on("response", lambda resp: rec.failed.append(f"{resp.url}: HTTP {resp.status}") if resp.status >= 400 else None)
+    return page, rec
+
+
+def sign_in_with_panel(page: Any, root: str, key: str, until: str) -> None:
+    """/map/ with no key, the key typed into the sign-in panel as a person does; waits for the map and ``until``."""
+    page.goto(f"{root}/map/", wait_until="load")
+    page.fill("#ga-key", key)
+    page.press("#ga-key", "Enter")
+    page.wait_for_function("() => window.gridatlas && window.gridatlas.signedIn && window.gridatlas.ready",
+                           timeout=READY_TIMEOUT_MS)
+    page.evaluate("() => window.gridatlas.ready")
+    page.wait_for_function(f"() => {until}")
+
+
 @dataclass
 class MapPage:
     page: Any
@@ -161,23 +197,7 @@ def open_map(browser: Any, base_url: str) -> Iterator[Any]:
 
     def _open(routes: dict[str, Any] | None = None, locale: str = "zh-CN", key: str | None = "dispatcher",
               query: str = "") -> MapPage:
-        context = browser.new_context(viewport=VIEWPORT, locale=locale, service_workers="block")
-        contexts.append(context)
-        rec = Recorder()
-        # Record every request, and keep the test hermetic: anything not on 127.0.0.1 is aborted.
-        context.route(
-            "**/*",
-            lambda route: route.continue_() if urlsplit(route.request.url).hostname == "127.0.0.1" else route.abort(),
-        )
-        for pattern, handler in (routes or {}).items():
-            context.route(pattern, handler)
-        page = context.new_page()
-        page.set_default_timeout(15_000)
-        page.on("console", lambda msg: rec.console_errors.append(msg.text) if msg.type == "error" else None)
-        page.on("pageerror", lambda exc: rec.page_errors.append(str(exc)))
-        page.on("request", lambda req: rec.requests.append(req.url))
-        page.on("requestfailed", lambda req: rec.failed.append(f"{req.url}: {req.failure}"))
-        page.on("response", lambda resp: rec.failed.append(f"{resp.url}: HTTP {resp.status}") if resp.status >= 400 else None)
+        page, rec = recorded_page(browser, contexts, locale=locale, routes=routes)
         token = _KEY["token"] if key == "dispatcher" else _KEY.get(key or "", "")
         page.goto(f"{base_url}/map/{query}" + (f"#key={token}" if key else ""), wait_until="load")
         return MapPage(page, rec, base_url)

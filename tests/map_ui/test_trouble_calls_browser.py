@@ -17,14 +17,14 @@ import urllib.request
 import uuid
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 import pytest
 
 from tests.conftest import STORES
 from tests.map_ui.serving import add_keys, free_socket, sample_city, serving
 from tests.map_ui.test_map_browser import (  # noqa: F401  (fixtures)
-    READY_TIMEOUT_MS, SAMPLE, VIEWPORT, Recorder, browser, chromium_path,
+    recorded_page, sign_in_with_panel, SAMPLE, Recorder, browser, chromium_path,
 )
 
 pytestmark = pytest.mark.browser
@@ -138,23 +138,8 @@ def signed_in(browser: Any, tc_url: str) -> Iterator[Any]:  # noqa: F811
     contexts = []
 
     def _open(name: str) -> tuple[Any, Recorder]:
-        context = browser.new_context(viewport=VIEWPORT, locale="zh-CN", service_workers="block")
-        contexts.append(context)
-        rec = Recorder()
-        context.route("**/*", lambda route: route.continue_() if urlsplit(route.request.url).hostname == "127.0.0.1"
-                      else route.abort())
-        page = context.new_page()
-        page.set_default_timeout(15_000)
-        page.on("console", lambda msg: rec.console_errors.append(msg.text) if msg.type == "error" else None)
-        page.on("pageerror", lambda exc: rec.page_errors.append(str(exc)))
-        page.on("request", lambda req: rec.requests.append(req.url))
-        page.on("response", lambda resp: rec.failed.append(f"{resp.url}: HTTP {resp.status}") if resp.status >= 400 else None)
-        page.goto(f"{tc_url}/map/", wait_until="load")
-        page.fill("#ga-key", KEYS[name])
-        page.press("#ga-key", "Enter")
-        page.wait_for_function("() => window.gridatlas && window.gridatlas.signedIn && window.gridatlas.ready", timeout=READY_TIMEOUT_MS)
-        page.evaluate("() => window.gridatlas.ready")
-        page.wait_for_function("() => window.gridatlas.me && window.gridatlas.live.status === 'open'")
+        page, rec = recorded_page(browser, contexts, failed_requests=False)
+        sign_in_with_panel(page, tc_url, KEYS[name], until="window.gridatlas.me && window.gridatlas.live.status === 'open'")
         return page, rec
 
     yield _open
