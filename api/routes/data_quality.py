@@ -22,7 +22,7 @@ from api.deps import ConnDep, SettingsDep, SnapshotDep
 from api.jsonio import dumps
 from api.limits import page_size, parse_bbox
 from api.outputs import DATA_QUALITY_GEOJSON, GEOJSON
-from api.routes.heat import SimplifyQ, _outlines
+from api.area_outlines import SimplifyQ, outlines
 from gis.data_quality import stalest_records, verification_by_area, verification_totals
 from gis.errors import InvalidInput, StoreUnavailable
 from gis.models import Base
@@ -159,7 +159,7 @@ def _area_outlines(request: Request, conn: Any, snapshot: Any, quality: QualityI
     else:
         areas = verification_by_area(conn, group_by=group_by, since=since, limit=_EVERY_AREA)
         totals = verification_totals(conn, since=since)
-    shapes = _outlines(snapshot.heat, group_by, simplify)
+    shapes = outlines(snapshot.heat, group_by, simplify)
     features = [{"type": "Feature", "id": a["id"], "geometry": shapes.get(a["id"]) if a["id"] is not None else None,
                  "properties": {**a, "by": group_by}} for a in areas]
     body = {"type": "FeatureCollection", "features": features, "as_of": today.isoformat(), "period_days": days,

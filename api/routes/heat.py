@@ -11,13 +11,7 @@ caller phones masked unless the role sees personal data.
 from __future__ import annotations
 
 import datetime as dt
-import threading
-import weakref
 from typing import Annotated, Any
-
-import numpy as np
-import orjson
-import shapely
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
@@ -29,6 +23,7 @@ from api.deps import ConnDep, SettingsDep, SnapshotDep
 from api.jsonio import dumps
 from api.limits import page_size, parse_bbox
 from api.masking import mask_phone
+from api.area_outlines import SimplifyQ, outlines
 from api.outputs import HEAT_GEOJSON, HOTSPOTS_GEOJSON, AreaInteractionsOut, HeatOut, HotspotsOut
 from api.state import GridSnapshot
 from gis.errors import InvalidInput, StoreUnavailable
@@ -48,8 +43,6 @@ FromQ = Annotated[dt.date, Query(alias="from", description="first local day (YYY
 ToQ = Annotated[dt.date, Query(alias="to", description="last local day (YYYY-MM-DD), inclusive")]
 ByQ = Annotated[str, Query(description="cell (H3, resolution from zoom) | transformer (台区) | feeder", pattern="^(cell|transformer|feeder)$")]
 ListQ = Annotated[str | None, Query(description="comma-separated")]
-SimplifyQ = Annotated[float | None, Query(gt=0, le=0.01, description="GeoJSON of 台区 / feeder hulls: simplified to this "
-                                           "tolerance in degrees (the map asks for ~1 px at city zooms); default: exact")]
 
 
 def _list(raw: str | None, allowed: tuple[str, ...], name: str) -> tuple[str, ...]:
@@ -80,38 +73,13 @@ def _wants_geojson(request: Request, fmt: str | None) -> bool:
     return GEOJSON in request.headers.get("accept", "")
 
 
-_OUTLINES: "weakref.WeakKeyDictionary[HeatAreas, dict[tuple[str, float | None], dict[str, Any]]]" = weakref.WeakKeyDictionary()
-_OUTLINES_LOCK = threading.Lock()
-_OUTLINES_KEPT = 8  # tolerances kept per data version and area kind (the map asks for one per zoom)
-
-
-def _outlines(areas: HeatAreas, by: str, simplify: float | None) -> dict[str, Any]:
-    """台区 / feeder id -> GeoJSON geometry of its customers' hull, built once per data version (``areas``) and
-    tolerance, vectorized: per area in each request it cost seconds for a city of 12,404 台区."""
-    key = (by, simplify)
-    with _OUTLINES_LOCK:
-        memo = _OUTLINES.setdefault(areas, {})
-        hit = memo.get(key)
-        if hit is None:
-            ids = list(areas.shapes[by])
-            geoms = np.array([areas.shapes[by][i] for i in ids], dtype=object)
-            if simplify is not None and len(geoms):
-                geoms = shapely.simplify(geoms, simplify, preserve_topology=True)
-            geoms = shapely.set_precision(geoms, 1e-7 if simplify is None else 1e-6)
-            hit = {i: (orjson.loads(g) if g is not None else None) for i, g in zip(ids, shapely.to_geojson(geoms).tolist())}
-            memo[key] = hit
-            while len(memo) > _OUTLINES_KEPT:
-                memo.pop(next(iter(memo)))
-    return hit
-
-
 def _feature_collection(areas: HeatAreas, by: str, rows: list[dict[str, Any]], rest: dict[str, Any], version: int,
                         simplify: float | None = None) -> Response:
     """A GeoJSON answer: one feature per area (its hexagon or customers' hull), ``rest`` as foreign members."""
     if by == "cell":
         shapes = {r["id"]: area_shape(areas, by, r["id"]) for r in rows}
     else:
-        shapes = _outlines(areas, by, simplify)
+        shapes = outlines(areas, by, simplify)
     features = [{"type": "Feature", "id": r["id"], "geometry": shapes.get(r["id"]), "properties": {**r, "by": by}}
                 for r in rows]
     body = {"type": "FeatureCollection", "features": features, **rest, "data_version": version}
