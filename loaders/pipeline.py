@@ -11,11 +11,7 @@ before whose accepted rows are all stored exactly so (another load came between)
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -23,16 +19,12 @@ import shapely
 from sqlalchemy import select
 from sqlalchemy.engine import Connection, Engine
 
-from gis import bulk
-from gis.contacts import CONTACT_FIELDS, corrected_accounts, guard_manual_corrections
 from gis.models import Base
-from gis.search import reindex_customers
-from gis.store import digest_loaded_before, latest_data_version, record_data_version, rows_stored_as
 from gis.tables import references
 from gis.validation import BBox, meter_box_transformer_reason
 from loaders.checks import check_columns, check_geometry
+from loaders.core import LoadResult, as_reject, content_hash, unchanged_version, write_load
 from loaders.mapping import ID_COLUMN, TABLE_ORDER
-from loaders.rejects import Reject
 from loaders.sources import SourceFrame
 from loaders.sources import objects as _objects
 
@@ -43,44 +35,6 @@ Progress = Callable[[str, int, int], None]
 #: (table, column, referenced table): every reference a loaded row must resolve (from the models).
 REFERENCES: tuple[tuple[str, str, str], ...] = tuple(
     (ref.table, ref.column, ref.target) for name in TABLE_ORDER for ref in references(name))
-
-
-@dataclass
-class LoadResult:
-    """What a load did: accepted counts per table, the rejected rows, and the data version."""
-
-    counts: dict[str, int] = field(default_factory=dict)
-    rejected_rows: int = 0
-    rejects: list[Reject] = field(default_factory=list)
-    data_version: int | None = None
-    unchanged: bool = False
-    sha256: str = ""
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def exit_code(self) -> int:
-        """0 all loaded, 3 some rows rejected."""
-        return 3 if self.rejected_rows else 0
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "data_version": self.data_version, "unchanged": self.unchanged, "counts": self.counts,
-            "rejected_rows": self.rejected_rows, "rejects": [r.to_dict() for r in self.rejects], "notes": self.notes,
-        }
-
-
-def content_hash(parts: Iterable[bytes | Path]) -> str:
-    """SHA-256 over mapping text and source files (in order)."""
-    digest = hashlib.sha256()
-    for part in parts:
-        if isinstance(part, Path):
-            digest.update(part.name.encode())
-            with open(part, "rb") as fh:
-                for chunk in iter(lambda: fh.read(1 << 20), b""):
-                    digest.update(chunk)
-        else:
-            digest.update(part)
-    return digest.hexdigest()
 
 
 def _store_ids(conn: Connection, table: str) -> set[str]:
@@ -205,33 +159,6 @@ def _frame_for_write(src: SourceFrame) -> pd.DataFrame:
     return df[cols].reset_index(drop=True)
 
 
-def _keep_manual_corrections(conn: Connection, src: SourceFrame, frame: pd.DataFrame) -> list[Reject]:
-    """Contact values corrected at a touchpoint later than the row's 核实日期 are kept, not reverted
-    (issue 18): ``frame`` gets the stored value back and the reject report a line saying so."""
-    fields = [f for f in CONTACT_FIELDS if f in frame.columns]
-    corrected = corrected_accounts(conn) if fields else set()
-    if not corrected:
-        return []
-    hits = np.flatnonzero(frame["account_no"].isin(corrected).to_numpy(dtype=bool))
-    verified = frame["contact_verified_at"] if "contact_verified_at" in frame.columns else None
-    rows = []
-    for i in hits:
-        day = verified.iat[i] if verified is not None else None
-        day = None if day is None or pd.isna(day) else (day.date() if hasattr(day, "date") and callable(day.date) else day)
-        rows.append({"_pos": int(i), "account_no": frame["account_no"].iat[i], "contact_verified_at": day,
-                     **{f: frame[f].iat[i] for f in fields}})
-    kept = guard_manual_corrections(conn, rows)
-    if not kept:
-        return []
-    source_rows = src.frame["_row"].to_numpy()[_accepted(src)]
-    out = []
-    for pos, field_name, incoming, stored, reason in kept:
-        frame.iat[pos, frame.columns.get_loc(field_name)] = stored
-        out.append(Reject(src.file, src.layer or "", int(source_rows[pos]), str(frame["account_no"].iat[pos]),
-                          src.label(field_name), "" if incoming is None else str(incoming), reason))
-    return out
-
-
 def run_load(
     engine: Engine,
     sources: list[SourceFrame],
@@ -242,8 +169,9 @@ def run_load(
     progress: Progress | None = None,
 ) -> LoadResult:
     """Check ``sources`` (read, one per table), resolve references, and write the accepted rows
-    in one transaction. Returns counts and every rejected row; nothing is written when no row
-    is accepted or when the same content is already the newest data version."""
+    in one transaction (:func:`loaders.core.write_load`). Returns counts and every rejected row;
+    nothing is written when no row is accepted or when the load is unchanged
+    (:func:`loaders.core.unchanged_version`)."""
     report = progress or (lambda stage, done, total: None)
     by_table = {s.table: s for s in sorted(sources, key=lambda s: TABLE_ORDER.index(s.table))}
     total = 2 * len(by_table) + 2
@@ -256,11 +184,8 @@ def run_load(
         stored = {t: _store_ids(conn, t) for t in {target for _, _, target in REFERENCES}}
         _resolve_references(by_table, stored)
         _place_customers(conn, by_table)
-        latest = latest_data_version(conn)
-        # Loaded before, with another load since: unchanged only if it would change no stored row.
-        same_rows = (latest is not None and latest["details"].get("sha256") != digest
-                     and digest_loaded_before(conn, digest)
-                     and all(rows_stored_as(conn, name, _frame_for_write(src)) for name, src in by_table.items()))
+        tables = {name: _frame_for_write(src) for name, src in by_table.items()}
+        same = unchanged_version(conn, digest, tables)
     rejects = [r for s in by_table.values() for r in sorted(s.rejects, key=lambda r: r.row)]
     result = LoadResult(
         rejects=rejects,
@@ -270,26 +195,17 @@ def run_load(
         notes=[f"{s.file}: read as {s.encoding}" for s in by_table.values() if s.encoding]
         + [f"{s.file}" + (f" layer {s.layer}" if s.layer else "") + f": CRS {s.labels['_crs']}" for s in by_table.values() if "_crs" in s.labels],
     )
-    if latest is not None and (latest["details"].get("sha256") == digest or same_rows):
+    if same is not None:
         result.unchanged = True
-        result.data_version = latest["id"]
+        result.data_version = same
         return result
     if not any(result.counts.values()):
         return result
-    with engine.begin() as conn:  # one transaction: all accepted rows or nothing
-        for i, (name, src) in enumerate(by_table.items()):
-            report(f"write {name}", len(by_table) + 1 + i, total)
-            frame = _frame_for_write(src)
-            if name == "customers" and len(frame):
-                kept = _keep_manual_corrections(conn, src, frame)
-                result.rejects += kept  # loaded, but a field was refused: reported and counted
-                result.rejected_rows += len({r.row for r in kept})
-            if len(frame):
-                bulk.bulk_upsert(conn, name, frame)
-                if name == "customers":  # their search rows, in the same transaction
-                    reindex_customers(conn, frame["account_no"].tolist())
-        result.data_version = record_data_version(conn, source_label, {
-            "sha256": digest, "counts": result.counts, "rejected_rows": result.rejected_rows,
-        })
-    report("done", total, total)
-    return result
+    customers = by_table.get("customers")
+    source_rows = customers.frame["_row"].to_numpy()[_accepted(customers)] if customers is not None else None
+    kept_line = None if customers is None else (
+        lambda k: as_reject(k, layer=customers.layer or "", label=customers.label(k.field)))
+    report("write", len(by_table) + 1, total)
+    return write_load(engine, tables, result, source=source_label, source_rows=source_rows,
+                      source_file=customers.file if customers is not None else "customers.csv",
+                      progress=progress, kept_are_rejects=kept_line)
