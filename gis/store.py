@@ -269,6 +269,9 @@ def _same_value(a: object, b: object) -> bool:
         a = a.date() if isinstance(b, dt.date) and not isinstance(b, dt.datetime) else a.to_pydatetime()
     if isinstance(a, np.generic):
         a = a.item()
+    if isinstance(a, dt.datetime) and isinstance(b, dt.datetime) and (a.tzinfo is None) != (b.tzinfo is None):
+        # SQLite hands back the UTC time it stored without its zone: compare both as UTC
+        a, b = (v.astimezone(dt.timezone.utc).replace(tzinfo=None) if v.tzinfo is not None else v for v in (a, b))
     return a == b
 
 

@@ -3,10 +3,12 @@
 Reads the files the sample generator writes (``grid.gpkg`` layers in any CRS pyproj
 knows, ``customers.csv``, ``interactions.csv``), checks every row (required fields,
 duplicate ids, unknown references, enumerations, coordinates inside the service area,
-swapped axes, phones parsed into the form every path stores: :mod:`gis.phones`), and then writes everything in ONE transaction with upserts by id. Any
-bad row refuses the whole load with :class:`CityImportError` listing the problems, and
-nothing already stored is touched. Re-running the same files is a no-op: the files'
-content hash is recorded with the data version.
+swapped axes, phones parsed into the form every path stores: :mod:`gis.phones`), and then
+writes everything through the loaders' shared core (:mod:`loaders.core`): ONE transaction with
+upserts by id in the models' write order. Any bad row refuses the whole load with
+:class:`CityImportError` listing the problems, and nothing already stored is touched.
+Re-running the same files (under the same service area) is a no-op, also after another load
+came between (:func:`loaders.core.unchanged_version`).
 
 Manual corrections are kept (issue 18): a contact value corrected at a touchpoint
 (``PATCH /customers/{a}/contact``) later than the file row's verification date (核实日期) is
@@ -17,29 +19,24 @@ verification date never goes back to an older one from the file either.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyogrio
 import shapely
 from pyproj import CRS
-from sqlalchemy import select
 from sqlalchemy.engine import Connection, Engine
 
-from gis.contacts import CONTACT_FIELDS, corrected_accounts, guard_manual_corrections
 from gis.errors import InvalidInput
-from gis.models import Base, CHANNELS, INTERACTION_KINDS, LOCATION_QUALITIES, NODE_KINDS, SEGMENT_KINDS, SWITCH_KINDS
-from gis.bulk import bulk_upsert
+from gis.models import CHANNELS, INTERACTION_KINDS, LOCATION_QUALITIES, NODE_KINDS, SEGMENT_KINDS, SWITCH_KINDS
 from gis.interaction_rollups import local_days, match_callers, place, rebuild_rollups
 from gis.phones import parse_phones
 from gis.search import reindex_customers
 from gis.search.reindex import PreparedRows
 from gis.search.side_build import SideBuild
-from gis.store import latest_data_version, record_data_version
+from gis.store import latest_data_version
 from gis.tables import GRID_TABLES, columns, id_column, references, required_columns
 from gis.validation import (
     BBox,
@@ -52,6 +49,7 @@ from gis.validation import (
     check_required,
     check_unique,
 )
+from loaders.core import KeptCorrection, LoadResult, content_hash, unchanged_version, write_load
 
 __all__ = ["CityImportError", "ImportResult", "KeptCorrection", "import_city", "read_city", "LAYER_ORDER"]
 
@@ -74,37 +72,8 @@ class CityImportError(InvalidInput):
         self.problems = problems
 
 
-@dataclass(frozen=True)
-class KeptCorrection:
-    """A contact value the import did not write: a manual correction newer than the row's 核实日期."""
-
-    row: int            # line in customers.csv (the header is line 1)
-    account_no: str
-    field: str
-    file_value: str | None
-    kept_value: str | None
-    reason: str
-
-    def __str__(self) -> str:
-        return (f"customers.csv line {self.row}, account {self.account_no}, {self.field}: "
-                f"file {self.file_value!r}, kept {self.kept_value!r} — {self.reason}")
-
-
-@dataclass(frozen=True)
-class ImportResult:
-    data_version: int
-    unchanged: bool
-    counts: dict[str, int] = field(default_factory=dict)
-    kept_corrections: list[KeptCorrection] = field(default_factory=list)
-
-
-def _content_hash(directory: Path) -> str:
-    digest = hashlib.sha256()
-    for name in _FILES:
-        with open(directory / name, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(chunk)
-    return digest.hexdigest()
+#: What a city load returns: the result every loader returns (:mod:`loaders.core`).
+ImportResult = LoadResult
 
 
 def _read_layer(path: Path, layer: str) -> pd.DataFrame:
@@ -343,13 +312,14 @@ def import_city(
         if not (directory / name).is_file():
             raise InvalidInput(f"{directory} has no {name}: not a city directory", field="directory", value=str(directory))
     report = progress or (lambda stage, done, total: None)
-    digest = _content_hash(directory)
-    with engine.connect() as conn:
-        latest = latest_data_version(conn)
-    if latest is not None and latest["details"].get("sha256") == digest:
-        return ImportResult(data_version=latest["id"], unchanged=True, counts=latest["details"].get("counts", {}))
+    # the service area decides which rows are refused: a load under another one is not the same load
+    digest = content_hash([b"city", repr(tuple(service_area)).encode(), *(directory / name for name in _FILES)])
+    with engine.connect() as conn:  # the same content as the newest version: not even read
+        same = unchanged_version(conn, digest)
+        latest = latest_data_version(conn) if same is not None else None
+    if same is not None:
+        return LoadResult(data_version=same, unchanged=True, sha256=digest, counts=latest["details"].get("counts", {}))
 
-    counts: dict[str, int] = {}
     with ExitStack() as stack:
         started: dict[str, object] = {}
 
@@ -366,61 +336,22 @@ def import_city(
                 started["build"] = stack.enter_context(SideBuild(engine, prepared))
 
         tables = read_city(directory, service_area=service_area, progress=report, customers_read=start_search_rows)
+        result = LoadResult(sha256=digest, counts={name: len(df) for name, df in tables.items()})
+        with engine.connect() as conn:  # loaded before, another load since: unchanged if no stored row would change
+            same = unchanged_version(conn, digest, tables)
+        if same is not None:
+            result.unchanged, result.data_version = True, same
+            return result
         prepared, build = started.get("prepared"), started.get("build")
-        with engine.begin() as conn:  # one transaction: all or nothing
-            report("manual corrections", 0, 1)
-            kept = _keep_manual_corrections(conn, tables["customers"])
-            for name, df in tables.items():
-                counts[name] = bulk_upsert(conn, name, df, progress=report)
-            report("interaction rollups", 0, 1)
-            rebuild_rollups(conn)  # the whole table's counts, this load's contacts included
-            report("search tables", 0, 1)
+
+        def search_rows(conn: Connection, customers: pd.DataFrame) -> None:
             if build is None or not build.swap_in(conn):
                 reindex_customers(conn, prepared=prepared)  # the search rows of this load, in its transaction
-            if kept:  # the search rows were prepared from the file: the kept values' accounts again
-                reindex_customers(conn, sorted({k.account_no for k in kept}))
-            version = record_data_version(conn, f"city:{directory.resolve()}", {"sha256": digest, "counts": counts})
-    report("done", 1, 1)
-    return ImportResult(data_version=version, unchanged=False, counts=counts, kept_corrections=kept)
 
+        def rollups(conn: Connection) -> None:
+            report("interaction rollups", 0, 1)
+            rebuild_rollups(conn)  # the whole table's counts, this load's contacts included
 
-def _keep_manual_corrections(conn: Connection, customers: pd.DataFrame) -> list[KeptCorrection]:
-    """Give the rows of customers corrected at a touchpoint their stored values back where the
-    correction is newer than the row's 核实日期 (:func:`gis.contacts.guard_manual_corrections`),
-    and keep a stored verification date newer than the file's. ``customers`` (read_city's, in
-    file order) is changed in place; returns the corrections kept."""
-    corrected = corrected_accounts(conn)
-    if not corrected:
-        return []
-    hits = np.flatnonzero(customers["account_no"].isin(corrected).to_numpy(dtype=bool))
-    if not len(hits):
-        return []
-    verified = customers["contact_verified_at"]
-    rows = []
-    for i in hits.tolist():
-        day = verified.iat[i]
-        rows.append({"_pos": i, "account_no": customers["account_no"].iat[i],
-                     "contact_verified_at": None if pd.isna(day) else pd.Timestamp(day).date(),
-                     **{f: customers[f].iat[i] for f in CONTACT_FIELDS}})
-    kept = []
-    for pos, name, incoming, stored, reason in guard_manual_corrections(conn, rows):
-        customers.iat[pos, customers.columns.get_loc(name)] = stored
-        kept.append(KeptCorrection(pos + 2, str(customers["account_no"].iat[pos]), name,
-                                   None if incoming is None else str(incoming), stored, reason))
-    # a confirmation at a touchpoint later than the file's date stays the record's 核实日期
-    c = Base.metadata.tables["customers"]
-    accounts = customers["account_no"].to_numpy(object)[hits].tolist()
-    stored_days: dict[str, object] = {}
-    for start in range(0, len(accounts), 5000):
-        q = select(c.c.account_no, c.c.contact_verified_at).where(c.c.account_no.in_(accounts[start:start + 5000]))
-        stored_days.update({a: d for a, d in conn.execute(q) if d is not None})
-    col = customers.columns.get_loc("contact_verified_at")
-    for i, a in zip(hits.tolist(), accounts):
-        mine = stored_days.get(a)
-        if mine is None:
-            continue
-        mine = pd.Timestamp(mine)
-        theirs = verified.iat[i]
-        if pd.isna(theirs) or pd.Timestamp(theirs) < mine:
-            customers.iat[i, col] = mine
-    return sorted(kept, key=lambda k: (k.row, k.field))
+        return write_load(engine, tables, result, source=f"city:{directory.resolve()}",
+                          source_rows=np.arange(2, len(tables["customers"]) + 2), source_file="customers.csv",
+                          progress=report, search_rows=search_rows, also=rollups)

@@ -142,9 +142,9 @@ def test_bad_rows_are_refused_by_row_field_and_value_and_nothing_is_lost(city_st
 
 
 def test_a_failure_mid_write_rolls_back_the_whole_load(empty_store, tmp_path, monkeypatch):
-    import loaders.city as city_mod
+    import gis.bulk
 
-    real = city_mod.bulk_upsert
+    real = gis.bulk.bulk_upsert
     calls = []
 
     def failing(conn, table, frame, **kwargs):
@@ -153,7 +153,7 @@ def test_a_failure_mid_write_rolls_back_the_whole_load(empty_store, tmp_path, mo
             raise RuntimeError("disk full (injected)")
         return real(conn, table, frame, **kwargs)
 
-    monkeypatch.setattr(city_mod, "bulk_upsert", failing)
+    monkeypatch.setattr(gis.bulk, "bulk_upsert", failing)  # what every loader writes with (loaders.core)
     with pytest.raises(RuntimeError):
         import_city(empty_store, SAMPLE_DIR, service_area=SERVICE_AREA)
     assert "nodes" in calls  # grid tables had been written inside the transaction …
