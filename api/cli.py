@@ -155,8 +155,6 @@ def import_city_cmd(
 
 def _finish_load(result, rejects_path: Path) -> None:
     """Print what a load did, write the reject report, and exit 0 (all loaded) or 3 (rows rejected)."""
-    from loaders.rejects import is_reject_report, write_rejects
-
     for note in result.notes:
         console.print(f"  {note}", markup=False)
     counts = ", ".join(f"{k} {v}" for k, v in result.counts.items())
@@ -166,18 +164,27 @@ def _finish_load(result, rejects_path: Path) -> None:
         console.print("nothing was loaded: no row was accepted")
     else:
         console.print(f"loaded data version {result.data_version}: {counts}")
+    raise typer.Exit(_report_rejects(result, rejects_path, shown=20))
+
+
+def _report_rejects(result, rejects_path: Path, *, shown: int) -> int:
+    """Write the reject report (formula-safe) and show its first lines, or remove an earlier report
+    that no longer applies; returns the exit code (0 all loaded, 3 rows rejected). Every load
+    command that rejects rows ends here."""
+    from loaders.rejects import is_reject_report, write_rejects
+
     if result.rejected_rows:
         write_rejects(rejects_path, result.rejects)
         console.print(f"[yellow]{result.rejected_rows} row(s) rejected; report: {rejects_path}[/yellow]")
-        for reject in result.rejects[:20]:
+        for reject in result.rejects[:shown]:
             console.print(f"  {reject}", markup=False, soft_wrap=True)
-        if len(result.rejects) > 20:
-            console.print(f"  … {len(result.rejects) - 20} more lines in the report")
-        raise typer.Exit(3)
+        if len(result.rejects) > shown:
+            console.print(f"  … {len(result.rejects) - shown} more lines in the report")
+        return result.exit_code
     if is_reject_report(rejects_path):  # a report from an earlier run no longer applies
         rejects_path.unlink()
         console.print(f"removed the earlier reject report {rejects_path}: every row loaded this time", markup=False)
-    raise typer.Exit(0)
+    return result.exit_code
 
 
 def _refused(exc: GridAtlasError) -> typer.Exit:
@@ -538,7 +545,6 @@ def _import_network(net_path: Path, source: str, rejects_path: Path, *,
     from gis.errors import InvalidInput
     from loaders.pandapower_json import read_pandapower_json
     from loaders.pandapower_net import import_net
-    from loaders.rejects import write_rejects
 
     point = None
     if place_at is not None:
@@ -561,12 +567,7 @@ def _import_network(net_path: Path, source: str, rejects_path: Path, *,
         engine.dispose()
     state = "already loaded" if result.unchanged else "loaded"
     console.print(f"{state} data version {result.data_version}: " + ", ".join(f"{k} {v}" for k, v in result.counts.items()))
-    if result.rejects:
-        write_rejects(rejects_path, result.rejects)
-        console.print(f"[yellow]{len(result.rejects)} row(s) rejected; report: {rejects_path}[/yellow]")
-        for r in result.rejects[:10]:
-            console.print(f"  {r}")
-        raise typer.Exit(3)
+    raise typer.Exit(_report_rejects(result, rejects_path, shown=10))
 
 
 @import_app.command("pandapower")

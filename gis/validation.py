@@ -21,7 +21,6 @@ __all__ = [
     "check_references",
     "check_enum",
     "check_lonlat",
-    "check_no_nul",
     "check_meter_box_transformer",
     "meter_box_transformer_reason",
 ]
@@ -149,23 +148,6 @@ def check_lonlat(table: str, df: pd.DataFrame, id_col: str, lon: np.ndarray, lat
             f"outside the service area {minx},{miny},{maxx},{maxy}", "_coord",
         )
     )
-
-
-def check_no_nul(table: str, df: pd.DataFrame, id_col: str) -> list[Problem]:
-    """Text cells holding a NUL character: SQLite would keep them truncated, PostgreSQL refuses them."""
-    out: list[Problem] = []
-    for field in df.columns:
-        col = df[field]
-        if field.startswith("_") or field == "geom" or not (col.dtype == object or pd.api.types.is_string_dtype(col)):
-            continue
-        try:
-            mask = col.str.contains("\x00", regex=False, na=False).to_numpy(dtype=bool)
-        except AttributeError:  # an object column that holds no text (e.g. dates)
-            continue
-        if mask.any():
-            shown = df.assign(_shown=col.where(~mask, col.str.replace("\x00", "\\x00", regex=False)))
-            out += _problems(table, shown, mask, id_col, field, "contains a NUL character", "_shown")
-    return out
 
 
 def meter_box_transformer_reason(box: object, box_transformer: object, given: object) -> str:

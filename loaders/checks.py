@@ -18,7 +18,7 @@ from sqlalchemy import Boolean, Date, Float, String
 
 from gis.models import LOCATION_QUALITIES, NODE_KINDS, SEGMENT_KINDS, SENSITIVITIES, SWITCH_KINDS, Base
 from gis.phones import parse_phones
-from gis.validation import BBox, check_lonlat
+from gis.validation import BBox, Problem, check_lonlat
 from loaders.crs import crs_label, swapped_to_wgs84, zone_prefix_hint
 from loaders.mapping import GEOMETRY_TYPES, ID_COLUMN, MappingError, TargetSpec, target_columns
 from loaders.sources import SourceFrame
@@ -32,7 +32,10 @@ __all__ = [
     "check_mapped_required",
     "check_columns",
     "check_geometry",
+    "check_texts",
     "normalize_phone",
+    "split_phones",
+    "text_errors",
 ]
 
 ENUMS: Mapping[tuple[str, str], tuple[str, ...]] = {
@@ -161,11 +164,12 @@ def normalize_phone(raw: object) -> str | None | tuple[str, str]:
     return parsed[0]
 
 
-def _split_phones(src: SourceFrame) -> None:
-    """A cell with two numbers ("138…/139…") fills phone and, when empty, phone_alt."""
-    df = src.frame
+def split_phones(df: pd.DataFrame) -> bool:
+    """A ``phone`` cell with two numbers ("138…/139…") fills ``phone`` and, when empty,
+    ``phone_alt`` (in place; every loader of customers does this before parsing). Returns whether
+    ``phone_alt`` had to be added."""
     if "phone" not in df:
-        return
+        return False
     first, second = [], []
     for v in df["phone"].to_numpy(object):
         parts = [p for p in _SPLIT_PHONES.split(v) if p.strip()] if isinstance(v, str) else [v]
@@ -173,14 +177,21 @@ def _split_phones(src: SourceFrame) -> None:
         second.append(parts[1] if len(parts) > 1 else None)
     df["phone"] = _objects(np.asarray(first, dtype=object), df.index)
     extra = np.asarray(second, dtype=object)
+    added = False
     if any(x is not None for x in extra):
         if "phone_alt" not in df:
             df["phone_alt"] = _objects([None] * len(df), df.index)
-            src.labels["phone_alt"] = src.label("phone")
+            added = True
         alt = df["phone_alt"].to_numpy(object).copy()
         fill = np.array([_is_blank(a) and s is not None for a, s in zip(alt, extra)], dtype=bool)
         alt[fill] = extra[fill]
         df["phone_alt"] = _objects(alt, df.index)
+    return added
+
+
+def _split_phones(src: SourceFrame) -> None:
+    if split_phones(src.frame):
+        src.labels["phone_alt"] = src.label("phone")
 
 
 def _apply_values(src: SourceFrame, column: str) -> None:
@@ -202,6 +213,35 @@ def _texts(values: np.ndarray) -> list[str | None]:
 def _phones(texts: list[str | None]) -> tuple[np.ndarray, list[tuple[int, str]]]:
     out, errors = parse_phones(texts)
     return out, [(i, f"not a phone number: {texts[i]!r} ({reason})") for i, reason in errors.items()]
+
+
+def text_errors(table: str, column: str, texts: list[str | None]) -> list[tuple[int, str]]:
+    """(position, reason) for each text the store would not keep as given in model column
+    ``table.column``: longer than the column, or holding a NUL character (SQLite would keep it
+    truncated, PostgreSQL refuses it). Every loader checks text with this."""
+    kind = Base.metadata.tables[table].columns[column].type
+    length = getattr(kind, "length", None) if isinstance(kind, String) else None
+    errors = [(int(i), f"longer than {length} characters") for i, t in enumerate(texts)
+              if length and t is not None and len(t) > length]
+    errors += [(int(i), "contains a NUL character") for i, t in enumerate(texts) if t is not None and "\x00" in t]
+    return errors
+
+
+def check_texts(table: str, df: pd.DataFrame, id_col: str) -> list[Problem]:
+    """:func:`text_errors` for every text column of model table ``table`` in ``df`` (a frame with
+    ``_row``), as :class:`gis.validation.Problem` rows (the NUL shown as ``\\x00``)."""
+    model = Base.metadata.tables[table].columns
+    out: list[Problem] = []
+    for name in df.columns:
+        if name not in model or not isinstance(model[name].type, String):
+            continue
+        values = df[name].to_numpy(dtype=object)
+        texts = [v if isinstance(v, str) else None for v in values]
+        for i, reason in text_errors(table, name, texts):
+            ident = df[id_col].iat[i] if id_col in df else None
+            out.append(Problem(table, int(df["_row"].iat[i]), None if pd.isna(ident) else str(ident), name,
+                               texts[i].replace("\x00", "\\x00"), reason))
+    return out
 
 
 def _convert(table: str, name: str, kind: object, values: np.ndarray) -> tuple[np.ndarray, list[tuple[int, str]]]:
@@ -245,12 +285,7 @@ def _convert(table: str, name: str, kind: object, values: np.ndarray) -> tuple[n
         return out, errors
     if table == "customers" and name in ("phone", "phone_alt"):
         return _phones(texts)
-    out = np.array(texts, dtype=object)
-    length = getattr(kind, "length", None)
-    if isinstance(kind, String) and length:
-        errors = [(int(i), f"longer than {length} characters") for i, t in enumerate(texts) if t is not None and len(t) > length]
-    errors += [(int(i), "contains a NUL character") for i, t in enumerate(texts) if t is not None and "\x00" in t]
-    return out, errors
+    return np.array(texts, dtype=object), text_errors(table, name, texts)
 
 
 def check_columns(src: SourceFrame) -> None:

@@ -44,11 +44,11 @@ from gis.validation import (
     check_enum,
     check_lonlat,
     check_meter_box_transformer,
-    check_no_nul,
     check_references,
     check_required,
     check_unique,
 )
+from loaders.checks import check_texts, split_phones
 from loaders.core import KeptCorrection, LoadResult, content_hash, unchanged_version, write_load
 
 __all__ = ["CityImportError", "ImportResult", "KeptCorrection", "import_city", "read_city", "LAYER_ORDER"]
@@ -181,8 +181,10 @@ def _check_customers(df: pd.DataFrame, layers: dict[str, pd.DataFrame], area: BB
 
 def _parse_phones(df: pd.DataFrame) -> list[Problem]:
     """Customers' phones in the form every path stores (:mod:`gis.phones`: mobile 11 digits,
-    landline 0 + area code + number), in place; a problem for each value that is not a phone."""
+    landline 0 + area code + number), in place; a problem for each value that is not a phone.
+    A cell with two numbers fills phone_alt as in every loader (:func:`loaders.checks.split_phones`)."""
     p: list[Problem] = []
+    split_phones(df)
     for name in ("phone", "phone_alt"):
         if name not in df:
             continue
@@ -281,7 +283,7 @@ def read_city(
     problems += _check_customers(customers, layers, service_area)
     problems += _check_interactions(interactions, service_area)
     problems += [q for name, df in (*layers.items(), ("customers", customers), ("interactions", interactions))
-                 for q in check_no_nul(name, df, "account_no" if name == "customers" else "id")]
+                 for q in check_texts(name, df, "account_no" if name == "customers" else "id")]
     if problems:
         raise CityImportError(problems)
 

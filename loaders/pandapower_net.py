@@ -41,7 +41,6 @@ hash of the converted tables makes a re-import of the same data a no-op.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from collections.abc import Callable
@@ -55,12 +54,11 @@ from pyproj import CRS, Transformer
 from pyproj.exceptions import CRSError
 from sqlalchemy.engine import Engine
 
-from gis.bulk import bulk_upsert
-from gis.search import reindex_customers
 from gis.errors import InvalidInput
-from gis.store import latest_data_version, record_data_version
 from gis.tables import write_order
 from gis.validation import BBox, check_lonlat
+from loaders.checks import text_errors
+from loaders.core import LoadResult, tables_hash, unchanged_version, write_load
 from loaders.pandapower_json import PandapowerNet
 from loaders.rejects import Reject
 from loaders.schematic import tree_layout
@@ -91,13 +89,9 @@ class Conversion:
     notes: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class PandapowerImport:
-    data_version: int
-    unchanged: bool
-    counts: dict[str, int]
-    rejects: list[Reject]
-    notes: dict[str, Any]
+#: What an import returns: the result every loader returns (:mod:`loaders.core`); the notes of the
+#: conversion are in ``details`` (and in the data version's details).
+PandapowerImport = LoadResult
 
 
 # ------------------------------------------------------------------ small helpers
@@ -148,6 +142,15 @@ class _Builder:
     def reject(self, layer: str, index: Any, field_: str, value: Any, reason: str) -> None:
         self.rejects.append(Reject(self.source, layer, index, f"{layer}:{index}", field_,
                                    "" if value is None else str(value), reason))
+
+    def text_ok(self, layer: str, index: Any, field_: str, value: Any, table: str, column: str) -> bool:
+        """Whether ``value`` can be stored in ``table.column`` as it is (:func:`loaders.checks.text_errors`:
+        no NUL, not too long); otherwise reject (layer, index)."""
+        text = _text(value)
+        errors = text_errors(table, column, [text])
+        if errors:
+            self.reject(layer, index, field_, text.replace("\x00", "\\x00"), errors[0][1])
+        return not errors
 
     # -------------------------------------------------------------- buses
     def buses(self) -> None:
@@ -273,7 +276,10 @@ class _Builder:
         out = {}
         if not len(df):
             return out
-        for i, x, y in zip(df.index.tolist(), _ints(df[a]), _ints(df[b])):
+        names = df["name"].tolist() if table == "trafo" and "name" in df else [None] * len(df)
+        for i, x, y, name in zip(df.index.tolist(), _ints(df[a]), _ints(df[b]), names):
+            if table == "trafo" and not self.text_ok(table, i, "name", name, "transformers", "name"):
+                continue
             if self.bus_ok(table, i, a, x) and self.bus_ok(table, i, b, y):
                 if int(x) == int(y):
                     self.reject(table, i, b, int(y), f"both ends on bus:{int(x)}")
@@ -288,8 +294,9 @@ class _Builder:
         if not len(df):
             return {"ends": ends, "bus_bus": bus_bus}
         known = {"l": ("line", lines, self.net["line"]), "t": ("trafo", trafos, self.net["trafo"])}
-        for s, b, e, et in zip(df.index.tolist(), _ints(df["bus"]), _ints(df["element"]), df["et"].tolist()):
-            if not self.bus_ok("switch", s, "bus", b):
+        names = df["name"].tolist() if "name" in df else [None] * len(df)
+        for s, b, e, et, name in zip(df.index.tolist(), _ints(df["bus"]), _ints(df["element"]), df["et"].tolist(), names):
+            if not self.text_ok("switch", s, "name", name, "switches", "name") or not self.bus_ok("switch", s, "bus", b):
                 continue
             b = int(b)
             if et == "b":
@@ -402,6 +409,8 @@ class _Builder:
                     continue  # a PV generator is not a source
                 if not self.bus_ok(table, i, "bus", b):
                     continue
+                if not self.text_ok(table, i, "name", df.loc[i].get("name"), "substations", "name"):
+                    continue
                 if not on or not self.bus_in_service[int(b)]:
                     not_sources.append(f"{table}:{i}")
                     continue
@@ -423,10 +432,14 @@ class _Builder:
                 continue
             b = int(b)
             rec = df.loc[i]
+            category = _text(profile.iloc[k]) if profile is not None else None
+            if not (self.text_ok("load", i, "name", rec.get("name"), "customers", "name")
+                    and self.text_ok("load", i, "profile", category, "customers", "category")):
+                continue
             sn = pd.to_numeric(pd.Series([rec.get("sn_mva")]), errors="coerce").iloc[0]
             rows.append({
                 "account_no": f"load:{i}", "name": _text(rec.get("name")) or f"load:{i}",
-                "category": (_text(profile.iloc[k]) if profile is not None else None) or "load",
+                "category": category or "load",
                 "contract_kva": float(sn) * 1000 if np.isfinite(sn) else None,
                 "supply_node": f"bus:{b}",
                 "location_quality": "meter_box" if self.bus_kv[b] < 1 else "transformer",
@@ -451,18 +464,6 @@ class _Builder:
 
 
 # ------------------------------------------------------------------ public API
-def _tables_hash(tables: dict[str, pd.DataFrame]) -> str:
-    """SHA-256 of the tables' content: rows sorted by id, columns by name, geometry as WKB."""
-    digest = hashlib.sha256()
-    for name in WRITE_ORDER:
-        df = tables[name]
-        df = df.sort_values(df.columns[0], kind="stable")[sorted(df.columns)]
-        if "geom" in df:
-            df = df.assign(geom=[g.wkb_hex for g in df["geom"]])
-        digest.update(name.encode() + b"\0" + df.to_csv(index=False).encode())
-    return digest.hexdigest()
-
-
 def convert_net(
     net: PandapowerNet,
     *,
@@ -500,21 +501,20 @@ def import_net(
 ) -> PandapowerImport:
     """Convert ``net`` and write its accepted rows in ONE transaction (idempotent).
 
-    The hash of the converted tables (not of the file: SimBench writes its columns in a
-    different order on every run) makes a re-import of the same data a no-op
-    (``unchanged=True``; the rejects are recomputed for the report).
+    The hash of the converted tables (:func:`loaders.core.tables_hash`; not of the file: SimBench
+    writes its columns in a different order on every run) makes a re-import of the same data a
+    no-op (``unchanged=True``; the rejects are recomputed for the report), also after another
+    load (:func:`loaders.core.unchanged_version`).
     """
     conv = convert_net(net, source=source, service_area=service_area, crs=crs, place_at=place_at)
-    digest = _tables_hash(conv.tables)
+    digest = tables_hash(conv.tables)
+    result = LoadResult(counts={t: len(df) for t, df in conv.tables.items()}, rejects=conv.rejects,
+                        rejected_rows=len(conv.rejects), sha256=digest, details=dict(conv.notes))
     with engine.connect() as conn:
-        latest = latest_data_version(conn)
-    if latest is not None and latest["details"].get("sha256") == digest:
-        return PandapowerImport(latest["id"], True, latest["details"].get("counts", {}), conv.rejects, conv.notes)
-    counts: dict[str, int] = {}
-    with engine.begin() as conn:  # one transaction: all or nothing
-        for name in WRITE_ORDER:
-            counts[name] = bulk_upsert(conn, name, conv.tables[name], progress=progress)
-        reindex_customers(conn, conv.tables["customers"]["account_no"].tolist())  # search rows, same transaction
-        details = {"sha256": digest, "counts": counts, "rejected": len(conv.rejects), **conv.notes}
-        version = record_data_version(conn, f"pandapower:{source}", details)
-    return PandapowerImport(version, False, counts, conv.rejects, conv.notes)
+        same = unchanged_version(conn, digest, conv.tables)
+    if same is not None:
+        result.unchanged, result.data_version = True, same
+        return result
+    return write_load(engine, conv.tables, result, source=f"pandapower:{source}",
+                      source_rows=[int(a.split(":")[1]) for a in conv.tables["customers"]["account_no"]],
+                      source_file=source, progress=progress)

@@ -78,3 +78,34 @@ def test_an_archive_never_moves_a_confirmation_date_back(tmp_path, city_store):
                                       "(:a, :b)"), {"a": acct, "b": frame["户号"].iloc[1]}).all())
     assert str(days[acct])[:10] == now.date().isoformat()
     assert str(days[frame["户号"].iloc[1]])[:10] == "2020-01-01"  # no confirmation: the file's date
+
+
+def _city(tmp_path, old: str, new: str):
+    city = tmp_path / "city"
+    shutil.copytree(SAMPLE_DIR, city)
+    path = city / "customers.csv"
+    content = path.read_text(encoding="utf-8")
+    assert content.count(old) == 1
+    path.write_text(content.replace(old, new), encoding="utf-8")
+    return city
+
+
+def test_city_refuses_text_longer_than_its_column(tmp_path, empty_store):
+    """The mapped loaders refused a name longer than the model's column; `import city` stored it
+    (SQLite) or failed in the database with no row named (PostgreSQL)."""
+    city = _city(tmp_path, ",蔡锦国,", "," + "蔡" * 201 + ",")
+    with pytest.raises(CityImportError) as err:
+        import_city(empty_store, city, service_area=SERVICE_AREA)
+    assert [(p.row, p.id, p.field, p.reason) for p in err.value.problems] == [
+        (3, "0300100017", "name", "longer than 200 characters")]
+    assert _versions(empty_store) == 0
+
+
+def test_city_splits_a_cell_with_two_phones_as_the_archive_import_does(tmp_path, empty_store):
+    """"135…/139…" in 联系电话 filled phone and phone_alt in the mapped loaders; `import city`
+    refused it as not a phone number."""
+    city = _city(tmp_path, ",13526138187,,", ",13526138187/0757-81234567,,")
+    import_city(empty_store, city, service_area=SERVICE_AREA)
+    with empty_store.connect() as conn:
+        row = conn.execute(text("SELECT phone, phone_alt FROM customers WHERE account_no = '0300100017'")).one()
+    assert tuple(row) == ("13526138187", "075781234567")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -354,3 +355,55 @@ pp.create_switch(net, b[1], 1, "l")
     assert list(seg.index) == ["line:0"]
     assert list(seg.loc["line:0", "geom"].coords) == [(113.0, 23.0), (113.005, 23.001), (113.01, 23.0)]
     assert conv.tables["switches"].empty and "bus:1/line:1" not in set(conv.tables["nodes"]["id"])
+
+
+# ------------------------------------------------------------------ the shared load core (issue 17)
+BAD_TEXT = """
+net = pp.create_empty_network()
+b = [pp.create_bus(net, kv, geodata=(113.0 + 0.01 * i, 23.0)) for i, kv in enumerate([20, 0.4, 0.4])]
+pp.create_ext_grid(net, b[0])
+pp.create_transformer(net, b[0], b[1], "0.4 MVA 20/0.4 kV", name="T" * 201)
+pp.create_line(net, b[1], b[2], 0.1, "NAYY 4x50 SE")
+pp.create_load(net, b[1], 0.01, name="L\\x00 0")
+pp.create_load(net, b[2], 0.01, name="L1")
+"""
+
+
+def test_text_the_store_cannot_keep_is_rejected_by_row(pp_oracle, empty_store):  # noqa: F811
+    """A NUL in a name (SQLite kept it truncated, PostgreSQL refused the whole load) and a name
+    longer than the column are rejected with their row, as the other loaders do (loaders.checks)."""
+    path = _net(pp_oracle, "bad_text", BAD_TEXT)
+    result = import_net(empty_store, read_pandapower_json(path), source="x", service_area=AREA)
+    assert [(r.layer, r.row, r.field, r.reason) for r in result.rejects] == [
+        ("trafo", 0, "name", "longer than 200 characters"),
+        ("load", 0, "name", "contains a NUL character"),
+    ]
+    assert result.rejects[1].value == "L\\x00 0" and result.exit_code == 3
+    assert result.counts["customers"] == 1 and result.counts["transformers"] == 0
+    with empty_store.connect() as conn:
+        names = conn.exec_driver_sql("SELECT account_no, name FROM customers").all()
+    assert [tuple(r) for r in names] == [("load:1", "L1")]
+
+
+def test_reimport_after_another_load_is_unchanged_and_a_clean_run_removes_the_old_report(
+        pp_oracle, empty_store_url, empty_store, tmp_path):  # noqa: F811
+    """The network's hash was compared with the newest version only (another load in between made a
+    new version of the same network), and a clean run left an earlier reject report in place."""
+    from tests.loaders.foreign_export import archive_frame, write_archive
+    from loaders.customer_archive import import_customers
+
+    path = _net(pp_oracle, "all_kinds", ALL_KINDS)
+    first = import_net(empty_store, read_pandapower_json(path), source="x", service_area=AREA)
+    frame = archive_frame(1).assign(户号="9900000001", 表箱编号=None, 台区编号=None, 经度="113.2", 纬度="23.1")
+    other = import_customers(empty_store, write_archive(tmp_path / "other.csv", frame), service_area=AREA)
+    assert other.rejects == [] and other.data_version == first.data_version + 1
+    again = import_net(empty_store, read_pandapower_json(path), source="x", service_area=AREA)
+    assert again.unchanged and again.data_version == other.data_version
+
+    report = tmp_path / "net.rejects.csv"
+    from loaders.rejects import write_rejects
+    write_rejects(report, first.rejects or [])  # an earlier run's report
+    shutil.copyfile(path, tmp_path / "net.json")
+    r = _run("import", "pandapower", str(tmp_path / "net.json"), db=empty_store_url, cwd=tmp_path)
+    assert r.returncode == 0 and f"already loaded data version {other.data_version}" in r.stderr, r.stderr
+    assert not report.exists() and "removed the earlier reject report" in r.stderr
