@@ -84,7 +84,7 @@ def test_upgrade_stores_national_digits_rebuilds_search_and_keeps_what_is_not_a_
         migrate(engine)
     assert current_revision(engine) == head_revision()
     log = "\n".join(r.getMessage() for r in caplog.records if "0016_phone_digits" in r.getMessage())
-    assert "5 customer(s) had phones rewritten" in log
+    assert "5 customer(s) had phones rewritten as national digits; 1 of them needed new search rows" in log
     assert "2 stored phone value(s) are not phone numbers and were kept" in log
 
     with engine.connect() as conn:

@@ -9,7 +9,7 @@ national digits of :mod:`gis.phones`. Caller matching compares stored phones exa
 customer was not recognised when calling. This revision parses every stored phone with
 :func:`gis.phones.parse_phones` (the one parser) and writes the parsed form where it differs,
 then rebuilds the search rows (``customer_search`` / ``customer_keys``, and SQLite's FTS mirror)
-of the customers it changed, in the migration's transaction, and records a data version so that
+of the customers whose search keys that changes, in the migration's transaction, and records a data version so that
 running processes rebuild their in-memory indexes (caller index, data quality).
 
 A value the parser refuses is left exactly as it is (no value is lost); the log says how many
@@ -18,7 +18,9 @@ A value the parser refuses is left exactly as it is (no value is lost); the log 
 Speed (1M customers): values that already are a plain 11-digit mobile ``1[3-9]xxxxxxxxx`` cannot
 change (either valid, then stored so, or refused, then kept), so the database leaves them out
 (``GLOB`` / ``~``); the rest is parsed vectorized (:func:`gis.phones.parse_phones`) and only the
-changed rows are written (executemany on SQLite, COPY + ``UPDATE … FROM`` on PostgreSQL).
+changed rows are written (executemany on SQLite, COPY + ``UPDATE … FROM`` on PostgreSQL); the
+search rows are rebuilt only for customers whose phone search keys change (most formatted numbers
+already gave the digits' keys: the search folds separators away), not for all rewritten ones.
 Downgrade does nothing: the digits are what every later path writes anyway.
 """
 
@@ -53,9 +55,10 @@ def _candidates(conn: Connection) -> list[tuple[str, str | None, str | None]]:
     return [tuple(r) for r in conn.exec_driver_sql(sql)]
 
 
-def normalize_stored_phones(conn: Connection) -> tuple[list[str], int]:
-    """Write the parsed form of every stored phone that differs from it; returns (changed
-    accounts, refused values kept as they are). The search rows are not touched here."""
+def normalize_stored_phones(conn: Connection) -> tuple[list[tuple[str, tuple, tuple]], int]:
+    """Write the parsed form of every stored phone that differs from it; returns the changes
+    ``(account, (phone, phone_alt) before, after)`` and how many refused values were kept as they
+    are. The search rows are not touched here."""
     from gis.phones import parse_phones  # noqa: PLC0415 - the one parser
 
     rows = _candidates(conn)
@@ -90,7 +93,18 @@ def normalize_stored_phones(conn: Connection) -> tuple[list[str], int]:
         conn.exec_driver_sql("ANALYZE _phone_digits")
         conn.exec_driver_sql("UPDATE customers c SET phone = d.phone, phone_alt = d.phone_alt "
                              "FROM _phone_digits d WHERE c.account_no = d.account_no")
-    return [str(a) for a in accounts[idx]], refused
+    return [(str(accounts[i]), (rows[i][1], rows[i][2]), (new_cols[0][i], new_cols[1][i])) for i in idx.tolist()], refused
+
+
+def _search_keys_changed(changes: list[tuple[str, tuple, tuple]]) -> list[str]:
+    """Of the rewritten customers ``(account, (phone, alt) before, (phone, alt) after)``, those
+    whose search rows change: the rows are a function of name, address and
+    :func:`gis.search.normalize.phone_keys`, so only a customer whose phone keys differ between
+    the value as written and its digits needs new rows (``135 2613 8187`` gives the keys of
+    ``13526138187``; ``+86 757 8765 4321`` does not give those of ``075787654321``)."""
+    from gis.search.normalize import phone_keys  # noqa: PLC0415
+
+    return [a for a, old, new in changes if phone_keys(*old) != phone_keys(*new)]
 
 
 def upgrade() -> None:
@@ -100,11 +114,14 @@ def upgrade() -> None:
     conn = op.get_bind()
     changed, refused = normalize_stored_phones(conn)
     if changed:
-        reindex_customers(conn, changed)  # their search rows and phone keys, in this transaction
+        stale = _search_keys_changed(changed)
+        if stale:
+            reindex_customers(conn, stale)  # their search rows and phone keys, in this transaction
         conn.execute(insert(Base.metadata.tables["data_versions"]).values(
             source="migration:0016_phone_digits", loaded_at=func.now(),
             details={"phones_normalized": len(changed), "phones_kept_unparseable": refused}))
-    log.info("0016_phone_digits: %d customer(s) had phones rewritten as national digits", len(changed))
+        log.info("0016_phone_digits: %d customer(s) had phones rewritten as national digits; %d of them needed new "
+                 "search rows", len(changed), len(stale))
     if refused:
         log.warning("0016_phone_digits: %d stored phone value(s) are not phone numbers and were kept as they are "
                     "(GET /api/v1/data-quality lists them as invalid phones; correct them at a touchpoint)", refused)
