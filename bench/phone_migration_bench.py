@@ -4,8 +4,9 @@ The store is a copy of the bench city (``/work/bench-data/city-1m.sqlite`` copie
 folder; PostgreSQL: a database made with ``createdb -T ga_bench_1m``), whose phones the current
 ``import city`` already stored as digits. For each run and each share of customers the script
 (untimed) rewrites that share's ``phone``/``phone_alt`` the way an old ``import city`` stored a
-formatted file (``135 2613 8187``, which keeps its search keys; or ``0135…``, which does not, so the
-migration rebuilds those customers' search rows too), sets the schema back to ``0015_heat_perf``, then times
+formatted file (``135 2613 8187`` / ``0757-83016650``, which keep their search keys; or ``0135…`` /
+``+86 757…``, which do not, so the migration rebuilds those customers' search rows too), sets the
+schema back to ``0015_heat_perf``, then times
 ``gis.db.migrate`` (the upgrade to 0016: scan, parse, update, search rows, data version). The
 migration writes the digits back, so the same copy serves every run.
 
@@ -43,8 +44,8 @@ PG = "postgresql+psycopg://postgres@127.0.0.1:5432/"
 #: (label, share of customers, how their phones were written): a formatted number keeps its search
 #: keys (only the customers table is written); a trunk-prefixed mobile (0135…) does not, so every
 #: rewritten customer also gets new search rows (the worst case).
-SCENARIOS = (("digits only (scan)", 0.0, "spaced"), ("10% as 135 2613 8187", 0.1, "spaced"),
-             ("100% as 135 2613 8187", 1.0, "spaced"), ("10% as 0135… (new search rows)", 0.1, "trunk"))
+SCENARIOS = (("digits only (scan)", 0.0, "spaced"), ("10% as 135 2613 8187 / 0757-…", 0.1, "spaced"),
+             ("100% as 135 2613 8187 / 0757-…", 1.0, "spaced"), ("10% as 0135… / +86 757… (new search rows)", 0.1, "trunk"))
 
 
 def _load() -> str:
@@ -52,9 +53,12 @@ def _load() -> str:
 
 
 def _formatted(col: str, how: str) -> str:
-    if how == "trunk":
-        return f"'0' || {col}"
-    return f"substr({col}, 1, 3) || ' ' || substr({col}, 4, 4) || ' ' || substr({col}, 8, 4)"
+    """SQL writing ``col`` (digits: mobile 1xxxxxxxxxx or landline 0xxx…) as an old import kept it."""
+    mobile = f"(length({col}) = 11 AND substr({col}, 1, 1) = '1')"
+    if how == "trunk":  # keys change: 0 + mobile, landline with +86 and without its trunk 0
+        return f"CASE WHEN {mobile} THEN '0' || {col} ELSE '+86 ' || substr({col}, 2) END"
+    return (f"CASE WHEN {mobile} THEN substr({col}, 1, 3) || ' ' || substr({col}, 4, 4) || ' ' || substr({col}, 8, 4) "
+            f"ELSE substr({col}, 1, 4) || '-' || substr({col}, 5) END")
 
 
 def _make_raw(engine, share: float, how: str) -> int:

@@ -34,6 +34,7 @@ __all__ = [
     "check_geometry",
     "check_texts",
     "normalize_phone",
+    "number_errors",
     "split_phones",
     "text_errors",
 ]
@@ -215,6 +216,16 @@ def _phones(texts: list[str | None]) -> tuple[np.ndarray, list[tuple[int, str]]]
     return out, [(i, f"not a phone number: {texts[i]!r} ({reason})") for i, reason in errors.items()]
 
 
+def number_errors(column: str, nums: np.ndarray) -> list[tuple[int, str]]:
+    """(position, reason) for each number no loader stores in ``column``: infinite, or negative
+    where the column is a quantity (voltages, capacities, lengths). NaN is a blank, not an error."""
+    with np.errstate(invalid="ignore"):
+        errors = [(int(i), "not a finite number") for i in np.flatnonzero(np.isinf(nums))]
+        if column in _UNITS:
+            errors += [(int(i), "must not be negative") for i in np.flatnonzero(nums < 0)]
+    return errors
+
+
 def text_errors(table: str, column: str, texts: list[str | None]) -> list[tuple[int, str]]:
     """(position, reason) for each text the store would not keep as given in model column
     ``table.column``: longer than the column, or holding a NUL character (SQLite would keep it
@@ -261,11 +272,7 @@ def _convert(table: str, name: str, kind: object, values: np.ndarray) -> tuple[n
                 errors.append((int(i), r))
             else:
                 out[i] = r
-        nums = np.array([np.nan if v is None else v for v in out], dtype=float)
-        with np.errstate(invalid="ignore"):
-            errors += [(int(i), "not a finite number") for i in np.flatnonzero(np.isinf(nums))]
-            if name in _UNITS:  # voltages, capacities, lengths
-                errors += [(int(i), "must not be negative") for i in np.flatnonzero(nums < 0)]
+        errors += number_errors(name, np.array([np.nan if v is None else v for v in out], dtype=float))
         return out, errors
     if isinstance(kind, Boolean):
         lookup = {**{t: True for t in _TRUE}, **{t: False for t in _FALSE}}

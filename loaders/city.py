@@ -48,7 +48,7 @@ from gis.validation import (
     check_required,
     check_unique,
 )
-from loaders.checks import check_texts, split_phones
+from loaders.checks import check_texts, number_errors, split_phones
 from loaders.core import KeptCorrection, LoadResult, content_hash, unchanged_version, write_load
 
 __all__ = ["CityImportError", "ImportResult", "KeptCorrection", "import_city", "read_city", "LAYER_ORDER"]
@@ -114,6 +114,9 @@ def _numbers(table: str, df: pd.DataFrame, id_col: str, fields: tuple[str, ...],
             Problem(table, int(r), str(i), name, v, "not a number")
             for r, i, v in zip(df["_row"][bad], df[id_col][bad], df[name][bad])
         ]
+        rows, ids, raw = df["_row"].to_numpy(), df[id_col].to_numpy(dtype=object), df[name].to_numpy(dtype=object)
+        problems += [Problem(table, int(rows[k]), str(ids[k]), name, raw[k], reason)  # as every loader (loaders.checks)
+                     for k, reason in number_errors(name, parsed.to_numpy(dtype=float, na_value=np.nan))]
         df[name] = parsed
 
 

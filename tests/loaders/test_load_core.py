@@ -109,3 +109,13 @@ def test_city_splits_a_cell_with_two_phones_as_the_archive_import_does(tmp_path,
     with empty_store.connect() as conn:
         row = conn.execute(text("SELECT phone, phone_alt FROM customers WHERE account_no = '0300100017'")).one()
     assert tuple(row) == ("13526138187", "075781234567")
+
+
+def test_city_refuses_a_negative_capacity_as_the_mapped_loaders_do(tmp_path, empty_store):
+    """The mapped loaders refused a negative contract capacity (and infinite numbers); `import city`
+    stored it."""
+    city = _city(tmp_path, ",居民,8,,MB000001,TR00001,N000291,113.1107158", ",居民,-8,,MB000001,TR00001,N000291,113.1107158")
+    with pytest.raises(CityImportError) as err:
+        import_city(empty_store, city, service_area=SERVICE_AREA)
+    assert [(p.row, p.id, p.field, p.value, p.reason) for p in err.value.problems] == [
+        (3, "0300100017", "contract_kva", "-8", "must not be negative")]
