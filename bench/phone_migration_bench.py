@@ -78,9 +78,14 @@ def _make_raw(engine, share: float, how: str) -> int:
             ids = [r[0] for r in conn.execute(text(f"SELECT account_no FROM customers WHERE {where}"))]
             reindex_customers(conn, ids)
         conn.execute(text("UPDATE alembic_version SET version_num = '0015_heat_perf'"))
-    if engine.dialect.name == "postgresql":
-        with engine.connect() as conn:
-            conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("VACUUM ANALYZE customers")
+    # the set-up's writes reach the database file now, not in the timed migration's checkpoint
+    with engine.connect() as conn:
+        if engine.dialect.name == "postgresql":
+            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+            conn.exec_driver_sql("VACUUM ANALYZE customers")
+            conn.exec_driver_sql("CHECKPOINT")
+        else:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
     return n
 
 
