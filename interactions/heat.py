@@ -15,6 +15,7 @@ feeder's customers.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -41,7 +42,7 @@ from gis.interaction_rollups import (
 )
 from gis.models import CHANNELS, INTERACTION_KINDS
 
-__all__ = ["BY", "HeatAreas", "HeatQuery", "HeatArea", "HeatResult", "RollupCube", "RollupCubes", "heat", "zoom_to_res",
+__all__ = ["BY", "BREAK_CLASSES", "class_breaks", "HeatAreas", "HeatQuery", "HeatArea", "HeatResult", "RollupCube", "RollupCubes", "heat", "zoom_to_res",
            "area_shape", "DENSE_BUDGET"]
 
 BY = ("cell", "transformer", "feeder")
@@ -58,6 +59,47 @@ def zoom_to_res(zoom: float) -> int:
     if zoom < 14:
         return 8
     return 9
+
+
+#: Classes of the choropleth (the map's ramp, ``heat_style.js`` RAMP).
+BREAK_CLASSES = 5
+
+
+def _nice_ceil(x: float, digits: int) -> float:
+    """``heat_style.js`` niceCeil: ``x`` rounded up to ``digits`` significant digits (same floats as the map)."""
+    step = 10.0 ** (math.floor(math.log10(x)) - digits + 1)
+    return math.floor(math.ceil(x / step - 1e-9) * step * 1e6 + 0.5) / 1e6
+
+
+def class_breaks(counts: np.ndarray, customers: np.ndarray, n: int = BREAK_CLASSES) -> list[float]:
+    """Upper bounds of up to ``n`` classes of the positive rates (contacts per 1,000 customers, as
+    the API rounds them) of the areas given: **quantiles** (class k's bound is the rate at rank
+    ceil(k/n · m) of the m positive rates, so each class holds about a fifth of the areas with
+    contacts), rounded up to two significant digits (three or four when rates bunch), strictly
+    increasing; the last bound is the largest rate. Zeros are a class of their own and areas without
+    customers none. The same numbers as ``classBreaks`` in ``map_ui/static/js/heat_style.js``.
+    """
+    ok = (customers > 0) & (counts > 0)
+    if not ok.any():
+        return []
+    exact = np.sort(counts[ok] * 1000.0 / customers[ok])
+    m = len(exact)
+    # rounding to 3 decimals keeps order, so the quantiles of the rounded rates are the rounded quantiles
+    quantiles = [round(float(exact[min(m - 1, math.ceil((k / n) * m) - 1)]), 3) for k in range(1, n + 1)]
+    quantiles = [q for q in quantiles if q > 0]
+    if not quantiles:
+        return []
+    distinct = len(set(quantiles))
+    out: list[float] = []
+    for digits in (2, 3, 4):
+        out = []
+        for q in quantiles:
+            b = _nice_ceil(q, digits)
+            if not out or b > out[-1]:
+                out.append(b)
+        if len(out) >= distinct:
+            break
+    return out
 
 
 class HeatAreas:
@@ -495,6 +537,10 @@ class HeatArea:
 class HeatResult:
     """The areas of a heat query, in order (rate, then count, descending; then id).
 
+    ``breaks``: the choropleth's class bounds (:func:`class_breaks`) over **every** area of the
+    query's kind in the city, whatever the bbox: a district is coloured on the city's scale, so a
+    台区 has the same colour in a district view as in the city view.
+
     Held as columns (``id``: list of str; ``count``, ``customers``: int arrays; ``lon``, ``lat``:
     float arrays) as :func:`heat` computes them; :attr:`areas` (a list of :class:`HeatArea`) is
     built from them on first use, so a caller that serializes or computes on the columns never
@@ -502,9 +548,10 @@ class HeatResult:
     """
 
     def __init__(self, query: HeatQuery, areas: Sequence[HeatArea] | None = None, totals: dict[str, Any] | None = None,
-                 *, columns: dict[str, Any] | None = None) -> None:
+                 *, columns: dict[str, Any] | None = None, breaks: Sequence[float] | None = None) -> None:
         self.query = query
         self.totals: dict[str, Any] = dict(totals or {})
+        self.breaks: list[float] = list(breaks) if breaks is not None else []
         self._areas = list(areas) if areas is not None else None
         self._columns = columns
 
@@ -536,7 +583,7 @@ class HeatResult:
                                          c["lat"].tolist())]
 
     def to_dict(self) -> dict[str, Any]:
-        return {**self.query.to_dict(), "totals": self.totals, "areas": self.area_dicts()}
+        return {**self.query.to_dict(), "totals": self.totals, "breaks": self.breaks, "areas": self.area_dicts()}
 
 
 def _rate(count: int, customers: int) -> float | None:
@@ -589,6 +636,7 @@ def heat(conn: Connection, areas: HeatAreas, query: HeatQuery, cubes: RollupCube
         counts = np.r_[counts, sums[extra]]
         customers = np.r_[customers, np.zeros(len(extra), dtype=np.int64)]
         lon, lat = np.r_[lon, elon], np.r_[lat, elat]
+    breaks = class_breaks(counts, customers)  # over the whole city, before the view cuts it
     if query.bbox is not None:
         x0, y0, x1, y1 = query.bbox
         keep = np.flatnonzero((lon >= x0) & (lon <= x1) & (lat >= y0) & (lat <= y1))
@@ -609,7 +657,7 @@ def heat(conn: Connection, areas: HeatAreas, query: HeatQuery, cubes: RollupCube
     total_n = int(counts.sum())
     total_c = int(customers.sum())
     totals = {"areas": len(names), "count": total_n, "customers": total_c, "rate": _rate(total_n, total_c)}
-    return HeatResult(query, totals=totals, columns=columns)
+    return HeatResult(query, totals=totals, columns=columns, breaks=breaks)
 
 
 def area_shape(areas: HeatAreas, by: str, area_id: str) -> dict[str, Any] | None:

@@ -183,3 +183,39 @@ def test_a_cube_grows_for_new_days_and_areas_without_a_rebuild():
                            (101, 160, None, ("投诉",)), (151, 999, None, None), (95, 149, None, ("报修", "投诉"))]:
         assert moved.counts(d0, d1, ch, kd) == fresh.counts(d0, d1, ch, kd), (d0, d1, ch, kd)
     assert cube.counts(0, 999, None, None) == {"T1": 5, "T2": 1}  # the old cube is untouched
+
+
+def test_class_breaks_are_quantiles_of_the_positive_rates():
+    from interactions.heat import class_breaks
+
+    counts = np.array([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 5])
+    customers = np.array([10, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 0])  # the last: no customers
+    # positive rates 10, 20, … 100 per 1,000: the 2nd, 4th, 6th, 8th and 10th of ten
+    assert class_breaks(counts, customers) == [20.0, 40.0, 60.0, 80.0, 100.0]
+    assert class_breaks(np.array([1, 1, 3]), np.array([3, 3, 7])) == [340.0, 430.0]  # 333.3→340 (2 digits), 428.6→430
+    assert class_breaks(np.array([131, 149]), np.array([100, 100])) == [1400.0, 1500.0]
+    assert class_breaks(np.array([1310, 1312]), np.array([1000, 1000])) == [1310.0, 1320.0]  # bunched: a 3rd digit
+    assert class_breaks(np.array([0, 0]), np.array([5, 5])) == []
+
+
+def test_breaks_are_the_whole_citys_in_any_view(city_store):
+    """A district is coloured on the city's scale: /heat's breaks do not depend on the bbox, and they
+    follow the filters (issue 14: class breaks from the areas in view made a district look as hot as the city)."""
+    _load(city_store)
+    snapshot = load_snapshot(city_store)
+    with city_store.connect() as conn:
+        cubes = RollupCubes()
+        for by in ("transformer", "feeder", "cell"):
+            city = heat(conn, snapshot.heat, HeatQuery(by, *Y2030, zoom=14), cubes)
+            assert city.breaks and city.breaks == sorted(set(city.breaks))
+            a = next(x for x in city.areas if x.count)
+            box = (a.lon - 0.002, a.lat - 0.002, a.lon + 0.002, a.lat + 0.002)
+            district = heat(conn, snapshot.heat, HeatQuery(by, *Y2030, zoom=14, bbox=box), cubes)
+            assert len(district.areas) < len(city.areas)
+            assert district.breaks == city.breaks
+            assert district.to_dict()["breaks"] == city.breaks
+            assert heat(conn, snapshot.heat, HeatQuery(by, *Y2030, zoom=14, bbox=box)).breaks == city.breaks  # SQL path
+        only = heat(conn, snapshot.heat, HeatQuery("transformer", *Y2030, kinds=("咨询",)), cubes)
+        per_tr = CUSTOMERS["transformer_id"].value_counts()
+        rate = round(1000 / per_tr[B.transformer_id], 3)  # H5, the one 咨询: one class, its rate rounded up
+        assert len(only.breaks) == 1 and rate <= only.breaks[0] <= rate * 1.1
