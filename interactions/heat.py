@@ -222,9 +222,6 @@ class RollupCube:
         self.areas = areas
         self.key = key
         self.n = n
-        self.code = (key >> (_DAY_BITS + _CK_BITS)).astype(np.int32)
-        self.day = ((key >> _CK_BITS) & ((1 << _DAY_BITS) - 1)).astype(np.int32)
-        self.ck = (key & ((1 << _CK_BITS) - 1)).astype(np.int8)
         self.budget = budget
         self.layers = 0
         self.day0 = 0
@@ -240,13 +237,31 @@ class RollupCube:
         areas = pd.Index(uniques) if len(uniques) else _empty_index(by)
         key = _keys(codes.astype(np.int64), arrays)
         order = np.argsort(key, kind="stable")
-        return cls(by, areas, key[order], np.asarray(arrays["n"], dtype=np.int64)[order], budget=budget)
+        return cls(by, areas, key[order], np.asarray(arrays["n"], dtype=np.int32)[order], budget=budget)
+
+    # area code, day and channel × kind of each sparse row, unpacked from the key when needed (kept
+    # packed: 12 bytes a row with the count instead of 25)
+    @property
+    def code(self) -> np.ndarray:
+        return (self.key >> (_DAY_BITS + _CK_BITS)).astype(np.int32)
+
+    @property
+    def day(self) -> np.ndarray:
+        return ((self.key >> _CK_BITS) & ((1 << _DAY_BITS) - 1)).astype(np.int32)
+
+    @property
+    def ck(self) -> np.ndarray:
+        return (self.key & ((1 << _CK_BITS) - 1)).astype(np.int8)
 
     def _build_dense(self) -> None:
         live = self.n != 0
         if not live.any():
             return
-        d0, d1 = int(self.day[live].min()), int(self.day[live].max())
+        key = self.key[live]
+        day = ((key >> _CK_BITS) & ((1 << _DAY_BITS) - 1)).astype(np.int64)
+        code = key >> (_DAY_BITS + _CK_BITS)
+        ck = key & ((1 << _CK_BITS) - 1)
+        d0, d1 = int(day.min()), int(day.max())
         days = d1 - d0 + 2  # a leading zero column
         n_areas = len(self.areas)
         total = int(self.n[live].sum())
@@ -256,8 +271,9 @@ class RollupCube:
                 break
         else:
             return
-        layer = self.ck[live] if layers == _NCK else self.ck[live] % _NK
-        flat = (layer.astype(np.int64) * n_areas + self.code[live]) * days + (self.day[live] - d0 + 1)
+        layer = ck if layers == _NCK else ck % _NK
+        flat = (layer * n_areas + code) * days + (day - d0 + 1)
+        del key, day, code, ck, layer
         counts = np.bincount(flat, weights=self.n[live], minlength=layers * n_areas * days)
         dense = np.rint(counts).astype(dtype).reshape(layers, n_areas, days)
         np.cumsum(dense, axis=2, out=dense)
@@ -268,7 +284,7 @@ class RollupCube:
 
     @property
     def nbytes(self) -> int:
-        parts = [self.key, self.n, self.code, self.day, self.ck] + ([self.dense] if self.dense is not None else [])
+        parts = [self.key, self.n] + ([self.dense] if self.dense is not None else [])
         return int(sum(p.nbytes for p in parts))
 
     # -------------------------------------------------------------- queries
@@ -306,7 +322,9 @@ class RollupCube:
                 return self.dense[:, :, j1].sum(axis=0, dtype=np.int64) - self.dense[:, :, j0].sum(axis=0, dtype=np.int64)
             pick = np.asarray(layers)  # two columns of the chosen layers, never a copy of the layers
             return self.dense[pick, :, j1].sum(axis=0, dtype=np.int64) - self.dense[pick, :, j0].sum(axis=0, dtype=np.int64)
-        mask = (self.day >= day_from) & (self.day <= day_to)
+        day = self.day
+        mask = (day >= day_from) & (day <= day_to)
+        del day
         if channels or kinds:
             cs = [CHANNELS.index(c) for c in channels] if channels else list(range(len(CHANNELS)))
             ks = [INTERACTION_KINDS.index(k) for k in kinds] if kinds else list(range(_NK))
@@ -353,12 +371,6 @@ class RollupCube:
             keys = self.key
         cube = RollupCube.__new__(RollupCube)
         cube.by, cube.areas, cube.key, cube.n, cube.budget = self.by, areas, keys, n, self.budget
-        if keys is self.key:
-            cube.code, cube.day, cube.ck = self.code, self.day, self.ck
-        else:
-            cube.code = (keys >> (_DAY_BITS + _CK_BITS)).astype(np.int32)
-            cube.day = ((keys >> _CK_BITS) & ((1 << _DAY_BITS) - 1)).astype(np.int32)
-            cube.ck = (keys & ((1 << _CK_BITS) - 1)).astype(np.int8)
         cube.centres = self.centres
         if self.by == "cell" and len(areas) > len(self.areas):
             extra = _cell_centres(areas[len(self.areas):])
@@ -384,12 +396,18 @@ class RollupCube:
 
 
 def _keys(codes: np.ndarray, arrays: Mapping[str, np.ndarray]) -> np.ndarray:
-    channel = pd.Categorical(arrays["channel"], categories=list(CHANNELS)).codes.astype(np.int64)
-    kind = pd.Categorical(arrays["kind"], categories=list(INTERACTION_KINDS)).codes.astype(np.int64)
-    if len(channel) and ((channel < 0).any() or (kind < 0).any()):
-        raise ValueError("a rollup row has an unknown channel or kind")
+    """The sparse keys of rollup rows: ``arrays`` gives day and either ``ck`` (the channel × kind code
+    the store's reads give) or ``channel`` and ``kind`` names."""
+    if "ck" in arrays:
+        ck = np.asarray(arrays["ck"], dtype=np.int64)
+    else:
+        channel = pd.Categorical(arrays["channel"], categories=list(CHANNELS)).codes.astype(np.int64)
+        kind = pd.Categorical(arrays["kind"], categories=list(INTERACTION_KINDS)).codes.astype(np.int64)
+        if len(channel) and ((channel < 0).any() or (kind < 0).any()):
+            raise ValueError("a rollup row has an unknown channel or kind")
+        ck = channel * _NK + kind
     day = np.asarray(arrays["day"], dtype=np.int64)
-    return (codes << (_DAY_BITS + _CK_BITS)) | (day << _CK_BITS) | (channel * _NK + kind)
+    return (codes << (_DAY_BITS + _CK_BITS)) | (day << _CK_BITS) | ck
 
 
 #: Days of headroom added when a change falls after the dense cube's last day (a live stream moves on daily).
