@@ -142,7 +142,73 @@ def _records(customers, n: int, seed: int = 5) -> list[dict]:
     return out
 
 
-def bench_store(name: str, url: str, repeat: int, n_ingest: int, n_follow: int = 1000) -> dict:
+def _rss_mb() -> float:
+    """This process's resident memory (MB), from /proc."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return float("nan")
+
+
+def _legacy_read(conn, by: str, res):
+    """The rollup read before this branch (rows through SQLAlchemy, channel and kind as text): the
+    baseline of the cold read in the same run."""
+    from sqlalchemy import text
+
+    if by == "cell":
+        rows = conn.execute(text("SELECT cell, day, channel, kind, n FROM interaction_cell_rollups WHERE res = :r AND n <> 0"),
+                            {"r": res}).all()
+    else:
+        rows = conn.execute(text("SELECT area_id, day, channel, kind, n FROM interaction_area_rollups "
+                                 "WHERE area_kind = :k AND n <> 0"), {"k": by}).all()
+    area, day, channel, kind, n = zip(*rows)
+    return {"area": np.array(area, dtype=np.int64 if by == "cell" else object), "day": np.array(day, dtype=np.int32),
+            "channel": np.array(channel, dtype=object), "kind": np.array(kind, dtype=object), "n": np.array(n, dtype=np.int64)}
+
+
+def bench_cold(engine, areas, city: tuple[float, float, float, float]) -> dict:
+    """First use of each rollup in a process: the read into an in-memory cube, before (SQLAlchemy rows)
+    and after (integer columns through the driver), then the first heat and cell-hotspot query of a
+    resolution on a fresh set of cubes; the RSS with every cube warm."""
+    from gis.interaction_rollups import read_rollups
+    from interactions.heat import RollupCube
+
+    out: dict = {"rss_mb_before_cubes": _rss_mb()}
+    kinds = [("cell", r) for r in (6, 7, 8, 9)] + [("transformer", None), ("feeder", None)]
+    with engine.connect() as conn:
+        for by, res in kinds:
+            label = f"{by}{res or ''}"
+            t0 = time.perf_counter()
+            new = RollupCube.from_rows(by, read_rollups(conn, by, res))
+            t1 = time.perf_counter()
+            del new
+            old = RollupCube.from_rows(by, _legacy_read(conn, by, res))
+            t2 = time.perf_counter()
+            out[label] = {"rows": len(old.key), "new_read_ms": round((t1 - t0) * 1000), "old_read_ms": round((t2 - t1) * 1000),
+                          "ratio": round((t2 - t1) / max(t1 - t0, 1e-9), 1), "layers": old.layers}
+            del old
+            print("cold", label, out[label], file=sys.stderr, flush=True)
+        fresh = RollupCubes()
+        for zoom in (9, 11, 13, 15):
+            q = HeatQuery("cell", *YEAR, bbox=city, zoom=zoom)
+            t0 = time.perf_counter()
+            heat(conn, areas, q, fresh)
+            t1 = time.perf_counter()
+            body = hotspots(heat(conn, areas, q, fresh), areas)
+            t2 = time.perf_counter()
+            out[f"first_cell_z{zoom}"] = {"res": q.resolution, "heat_ms": round((t1 - t0) * 1000),
+                                          "hotspots_ms": round((t2 - t1) * 1000), "hot": body["hot"]}
+            print("cold", zoom, out[f"first_cell_z{zoom}"], file=sys.stderr, flush=True)
+        for by in ("transformer", "feeder"):
+            t0 = time.perf_counter()
+            heat(conn, areas, HeatQuery(by, *YEAR), fresh)
+            out[f"first_{by}_ms"] = round((time.perf_counter() - t0) * 1000)
+        out["cubes_mb"] = round(sum(c.nbytes for _, c in fresh._cubes.values()) / 2**20, 1)
+        out["rss_mb_all_cubes_warm"] = _rss_mb()
+    return out
+
+
+def bench_store(name: str, url: str, repeat: int, n_ingest: int, n_follow: int = 1000, cold: bool = False) -> dict:
     out: dict = {"store": name, "prepare": _prepare(url)}
     engine = make_engine(url)
     areas, customers, build = _areas(engine)
@@ -153,6 +219,8 @@ def bench_store(name: str, url: str, repeat: int, n_ingest: int, n_follow: int =
     district = (cx - 0.03, cy - 0.02, cx + 0.03, cy + 0.02)
     keep7, put7 = _parent_terms(7)
     res: dict = {}
+    if cold:
+        out["cold"] = bench_cold(engine, areas, city)
     cubes = RollupCubes()
     with engine.connect() as conn:
         cases = {
@@ -270,6 +338,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=20)
     ap.add_argument("--ingest", type=int, default=100_000)
     ap.add_argument("--http", action="store_true")
+    ap.add_argument("--cold", action="store_true", help="also time the first use of every rollup (old and new read) and the RSS")
     ap.add_argument("--keep", action="store_true", help="keep the copies for another run")
     args = ap.parse_args()
     report: dict = {"started": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "load_before": os.getloadavg(),
@@ -280,7 +349,7 @@ def main() -> None:
         if not copy.exists():
             shutil.copyfile(args.sqlite, copy)
         url = f"sqlite:///{copy}"
-        report["stores"].append(bench_store("sqlite", url, args.repeat, args.ingest))
+        report["stores"].append(bench_store("sqlite", url, args.repeat, args.ingest, cold=args.cold))
         if args.http:
             report["http_sqlite"] = _http(url, args.repeat)
         if not args.keep:
@@ -295,7 +364,7 @@ def main() -> None:
                 conn.execute(text(f'CREATE DATABASE "{args.pg_name}" TEMPLATE "{args.pg_template}"'))
         url = PG_ADMIN.rsplit("/", 1)[0] + "/" + args.pg_name
         try:
-            report["stores"].append(bench_store("postgis", url, args.repeat, args.ingest))
+            report["stores"].append(bench_store("postgis", url, args.repeat, args.ingest, cold=args.cold))
         finally:
             if not args.keep:
                 with admin.connect() as conn:

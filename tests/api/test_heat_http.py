@@ -182,8 +182,9 @@ def test_cli_import_exit_codes_heat_and_hotspots(tmp_path, city_store_url):
 
 
 def test_a_new_data_version_warms_the_heat_data_in_the_background(api_url):
-    """The 台区 and feeder rollups and the heat areas are read before anyone asks (Settings.heat_prewarm),
-    so the map's first heat view does not wait for them; with the setting off nothing is read."""
+    """Every rollup (台区, feeders, the cells of each resolution) and the heat areas are read before anyone
+    asks (Settings.heat_prewarm), so the map's first heat view at any zoom does not wait for them; with the
+    setting off nothing is read."""
     import time
 
     from api.app import create_app
@@ -197,12 +198,14 @@ def test_a_new_data_version_warms_the_heat_data_in_the_background(api_url):
         next(server)
         try:
             deadline = time.monotonic() + 20
-            warmed = lambda: {("transformer", None), ("feeder", None)} <= set(app.state.heat_cubes._cubes)  # noqa: E731
+            every = {("transformer", None), ("feeder", None), ("cell", 6), ("cell", 7), ("cell", 8), ("cell", 9)}
+            warmed = lambda: every <= set(app.state.heat_cubes._cubes)  # noqa: E731
             while prewarm and not warmed() and time.monotonic() < deadline:
                 time.sleep(0.05)
             time.sleep(0.3)
             assert warmed() is prewarm
             assert (app.state.topology.snapshot.heat_areas._value is not None) is prewarm
-            assert app.state.heat_cubes.stats["full_reads"] == (2 if prewarm else 0)
+            assert app.state.heat_cubes.stats["full_reads"] == (3 if prewarm else 0)  # res 6-8 summed from res 9
+            assert app.state.heat_cubes.stats["derived"] == (3 if prewarm else 0)
         finally:
             server.close()
