@@ -189,6 +189,15 @@ def bench_cold(engine, areas, city: tuple[float, float, float, float]) -> dict:
             del old
             print("cold", label, out[label], file=sys.stderr, flush=True)
         fresh = RollupCubes()
+        warm: dict = {}
+        t_all = time.perf_counter()
+        for by, res in (("transformer", None), ("feeder", None), ("cell", 9), ("cell", 8), ("cell", 7), ("cell", 6)):
+            t0 = time.perf_counter()
+            fresh.get(conn, by, res)  # what GRIDATLAS_HEAT_PREWARM does at start (res 6-8 summed from res 9)
+            warm[f"{by}{res or ''}"] = round((time.perf_counter() - t0) * 1000)
+        warm["total"] = round((time.perf_counter() - t_all) * 1000)
+        out["prewarm_ms"] = warm
+        print("cold prewarm", warm, file=sys.stderr, flush=True)
         for zoom in (9, 11, 13, 15):
             q = HeatQuery("cell", *YEAR, bbox=city, zoom=zoom)
             t0 = time.perf_counter()
@@ -196,19 +205,19 @@ def bench_cold(engine, areas, city: tuple[float, float, float, float]) -> dict:
             t1 = time.perf_counter()
             body = hotspots(heat(conn, areas, q, fresh), areas)
             t2 = time.perf_counter()
-            out[f"first_cell_z{zoom}"] = {"res": q.resolution, "heat_ms": round((t1 - t0) * 1000),
+            out[f"first_cell_z{zoom}_after_prewarm"] = {"res": q.resolution, "heat_ms": round((t1 - t0) * 1000),
                                           "hotspots_ms": round((t2 - t1) * 1000), "hot": body["hot"]}
-            print("cold", zoom, out[f"first_cell_z{zoom}"], file=sys.stderr, flush=True)
+            print("cold", zoom, out[f"first_cell_z{zoom}_after_prewarm"], file=sys.stderr, flush=True)
         for by in ("transformer", "feeder"):
             t0 = time.perf_counter()
             heat(conn, areas, HeatQuery(by, *YEAR), fresh)
-            out[f"first_{by}_ms"] = round((time.perf_counter() - t0) * 1000)
+            out[f"first_{by}_ms_after_prewarm"] = round((time.perf_counter() - t0) * 1000)
         out["cubes_mb"] = round(sum(c.nbytes for _, c in fresh._cubes.values()) / 2**20, 1)
         out["rss_mb_all_cubes_warm"] = _rss_mb()
     return out
 
 
-def bench_store(name: str, url: str, repeat: int, n_ingest: int, n_follow: int = 1000, cold: bool = False) -> dict:
+def bench_store(name: str, url: str, repeat: int, n_ingest: int, n_follow: int = 1000, cold: bool | str = False) -> dict:
     out: dict = {"store": name, "prepare": _prepare(url)}
     engine = make_engine(url)
     areas, customers, build = _areas(engine)
@@ -221,6 +230,9 @@ def bench_store(name: str, url: str, repeat: int, n_ingest: int, n_follow: int =
     res: dict = {}
     if cold:
         out["cold"] = bench_cold(engine, areas, city)
+        if cold == "only":
+            engine.dispose()
+            return out
     cubes = RollupCubes()
     with engine.connect() as conn:
         cases = {
@@ -339,6 +351,7 @@ def main() -> None:
     ap.add_argument("--ingest", type=int, default=100_000)
     ap.add_argument("--http", action="store_true")
     ap.add_argument("--cold", action="store_true", help="also time the first use of every rollup (old and new read) and the RSS")
+    ap.add_argument("--cold-only", action="store_true", help="only the first-use figures (--cold), not the heat suite")
     ap.add_argument("--keep", action="store_true", help="keep the copies for another run")
     args = ap.parse_args()
     report: dict = {"started": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "load_before": os.getloadavg(),
@@ -349,7 +362,7 @@ def main() -> None:
         if not copy.exists():
             shutil.copyfile(args.sqlite, copy)
         url = f"sqlite:///{copy}"
-        report["stores"].append(bench_store("sqlite", url, args.repeat, args.ingest, cold=args.cold))
+        report["stores"].append(bench_store("sqlite", url, args.repeat, args.ingest, cold="only" if args.cold_only else args.cold))
         if args.http:
             report["http_sqlite"] = _http(url, args.repeat)
         if not args.keep:
@@ -364,7 +377,7 @@ def main() -> None:
                 conn.execute(text(f'CREATE DATABASE "{args.pg_name}" TEMPLATE "{args.pg_template}"'))
         url = PG_ADMIN.rsplit("/", 1)[0] + "/" + args.pg_name
         try:
-            report["stores"].append(bench_store("postgis", url, args.repeat, args.ingest, cold=args.cold))
+            report["stores"].append(bench_store("postgis", url, args.repeat, args.ingest, cold="only" if args.cold_only else args.cold))
         finally:
             if not args.keep:
                 with admin.connect() as conn:

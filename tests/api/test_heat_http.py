@@ -89,6 +89,14 @@ def test_heat_json_geojson_and_hotspots(api_url, client_as):
     assert geo.json()["res"] == 8
     same = analyst.get("/api/v1/heat", params={**YEAR, "by": "feeder", "format": "geojson"})
     assert same.headers["content-type"] == "application/geo+json"
+    # the choropleth's breaks are the city's, in JSON and GeoJSON, whatever the bbox
+    mine = areas[A.transformer_id]
+    assert body["breaks"] and mine["rate"] <= body["breaks"][-1]
+    box = f"{mine['lon'] - 0.001},{mine['lat'] - 0.001},{mine['lon'] + 0.001},{mine['lat'] + 0.001}"
+    view = analyst.get("/api/v1/heat", params={**YEAR, "by": "transformer", "kinds": "投诉", "bbox": box}).json()
+    assert len(view["areas"]) < len(areas) and view["breaks"] == body["breaks"]
+    view_geo = analyst.get("/api/v1/heat", params={**YEAR, "by": "transformer", "kinds": "投诉", "bbox": box, "format": "geojson"})
+    assert view_geo.json()["breaks"] == body["breaks"]
     r = analyst.get("/api/v1/heat", params={**YEAR, "by": "transformer", "kinds": "催费"})
     assert r.status_code == 422 and r.json()["field"] == "kinds"
     r = analyst.get("/api/v1/hotspots", params={**YEAR, "by": "transformer", "all": "true"})
