@@ -92,6 +92,7 @@ def _prewarm_heat(app: FastAPI) -> None:
             with app.state.engine.connect() as conn:
                 for by, res in (("transformer", None), ("feeder", None), ("cell", 9), ("cell", 8), ("cell", 7), ("cell", 6)):
                     app.state.heat_cubes.get(conn, by, res)
+            import esda  # noqa: F401, PLC0415 - the first hot-spot request of a process paid its import (2-3 s)
         except Exception:
             log.warning("warming the heat data of version %s failed; the first heat request builds it",
                         snapshot.version, exc_info=True)
