@@ -166,7 +166,7 @@ def _legacy_read(conn, by: str, res):
             "channel": np.array(channel, dtype=object), "kind": np.array(kind, dtype=object), "n": np.array(n, dtype=np.int64)}
 
 
-def bench_cold(engine, areas, city: tuple[float, float, float, float]) -> dict:
+def bench_cold(engine, areas, city: tuple[float, float, float, float], compare: bool = True) -> tuple[dict, RollupCubes]:
     """First use of each rollup in a process: the read into an in-memory cube, before (SQLAlchemy rows)
     and after (integer columns through the driver), then the first heat and cell-hotspot query of a
     resolution on a fresh set of cubes; the RSS with every cube warm."""
@@ -176,7 +176,7 @@ def bench_cold(engine, areas, city: tuple[float, float, float, float]) -> dict:
     out: dict = {"rss_mb_before_cubes": _rss_mb()}
     kinds = [("cell", r) for r in (6, 7, 8, 9)] + [("transformer", None), ("feeder", None)]
     with engine.connect() as conn:
-        for by, res in kinds:
+        for by, res in (kinds if compare else []):
             label = f"{by}{res or ''}"
             t0 = time.perf_counter()
             new = RollupCube.from_rows(by, read_rollups(conn, by, res))
@@ -214,7 +214,7 @@ def bench_cold(engine, areas, city: tuple[float, float, float, float]) -> dict:
             out[f"first_{by}_ms_after_prewarm"] = round((time.perf_counter() - t0) * 1000)
         out["cubes_mb"] = round(sum(c.nbytes for _, c in fresh._cubes.values()) / 2**20, 1)
         out["rss_mb_all_cubes_warm"] = _rss_mb()
-    return out
+    return out, fresh
 
 
 def bench_store(name: str, url: str, repeat: int, n_ingest: int, n_follow: int = 1000, cold: bool | str = False,
@@ -230,12 +230,13 @@ def bench_store(name: str, url: str, repeat: int, n_ingest: int, n_follow: int =
     keep7, put7 = _parent_terms(7)
     res: dict = {}
     slow = baseline_repeat if baseline_repeat is not None else max(3, repeat // 5)  # the GROUP BYs: seconds each at 10M
+    cubes = RollupCubes()
     if cold:
-        out["cold"] = bench_cold(engine, areas, city)
+        out["cold"], warm = bench_cold(engine, areas, city, compare=cold != "no-compare")
         if cold == "only":
             engine.dispose()
             return out
-    cubes = RollupCubes()
+        cubes = warm  # the heat suite on the cubes the prewarm built (its first_ms_reads_rollups are then ~0)
     with engine.connect() as conn:
         cases = {
             "city_cell": (HeatQuery("cell", *YEAR, bbox=city, zoom=11), f"((cell & {keep7}) | {put7})", YEAR, None),
@@ -345,6 +346,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sqlite", type=Path, help="a loaded SQLite store (copied, never written)")
     ap.add_argument("--pg-template", help="a loaded PostGIS database to clone with CREATE DATABASE … TEMPLATE")
+    ap.add_argument("--pg-url", help="a loaded PostGIS database to read in place (with --ingest 0 --follow 0 nothing is written)")
     ap.add_argument("--work", type=Path, default=Path("/tmp/ga_i14_bench"))
     ap.add_argument("--pg-name", default="ga_i14_bench")
     ap.add_argument("--skip-sqlite", action="store_true")
@@ -354,6 +356,7 @@ def main() -> None:
     ap.add_argument("--http", action="store_true")
     ap.add_argument("--cold", action="store_true", help="also time the first use of every rollup (old and new read) and the RSS")
     ap.add_argument("--cold-only", action="store_true", help="only the first-use figures (--cold), not the heat suite")
+    ap.add_argument("--no-compare", action="store_true", help="with --cold: skip the per-rollup old/new reads (minutes at 10M)")
     ap.add_argument("--baseline-repeat", type=int, help="timed runs of the GROUP BY baselines (default: max(3, repeat / 5))")
     ap.add_argument("--follow", type=int, default=1000, help="contacts ingested before the follow-the-ingest query (0: none)")
     ap.add_argument("--keep", action="store_true", help="keep the copies for another run")
@@ -366,12 +369,15 @@ def main() -> None:
         if not copy.exists():
             shutil.copyfile(args.sqlite, copy)
         url = f"sqlite:///{copy}"
-        report["stores"].append(bench_store("sqlite", url, args.repeat, args.ingest, cold="only" if args.cold_only else args.cold,
+        report["stores"].append(bench_store("sqlite", url, args.repeat, args.ingest, cold="only" if args.cold_only else ("no-compare" if args.cold and args.no_compare else args.cold),
                                                n_follow=args.follow, baseline_repeat=args.baseline_repeat))
         if args.http:
             report["http_sqlite"] = _http(url, args.repeat)
         if not args.keep:
             copy.unlink()
+    if args.pg_url and not args.skip_pg:  # in place: nothing is written with --ingest 0 --follow 0
+        report["stores"].append(bench_store("postgis", args.pg_url, args.repeat, args.ingest, cold="only" if args.cold_only else ("no-compare" if args.cold and args.no_compare else args.cold),
+                                            n_follow=args.follow, baseline_repeat=args.baseline_repeat))
     if args.pg_template and not args.skip_pg:
         from sqlalchemy import create_engine, text
 
@@ -382,7 +388,7 @@ def main() -> None:
                 conn.execute(text(f'CREATE DATABASE "{args.pg_name}" TEMPLATE "{args.pg_template}"'))
         url = PG_ADMIN.rsplit("/", 1)[0] + "/" + args.pg_name
         try:
-            report["stores"].append(bench_store("postgis", url, args.repeat, args.ingest, cold="only" if args.cold_only else args.cold,
+            report["stores"].append(bench_store("postgis", url, args.repeat, args.ingest, cold="only" if args.cold_only else ("no-compare" if args.cold and args.no_compare else args.cold),
                                                n_follow=args.follow, baseline_repeat=args.baseline_repeat))
         finally:
             if not args.keep:
