@@ -75,10 +75,11 @@ async def _compile_then_follow(app: FastAPI, holder: TopologyHolder, interval: f
 
 
 def _prewarm_heat(app: FastAPI) -> None:
-    """Once per data version (``Settings.heat_prewarm``): build the heat areas and read the 台区 and
-    feeder rollups on a daemon thread, so a manager's first 台区 view is not the one that waits for
-    them (22–80 s at 1M customers). A daemon thread: shutdown never waits for it; a failure only
-    means the first heat request does the work itself."""
+    """Once per data version (``Settings.heat_prewarm``): build the heat areas and read every rollup
+    (台区, feeders, the res-9 H3 cells, then the coarser cells summed from them in memory) on a daemon thread, so a manager's first
+    view at any zoom is not the one that waits for them (a cold read of a rollup took seconds to a
+    minute at 1M customers). A daemon thread: shutdown never waits for it; a failure only means the
+    first heat request does the work itself."""
     snapshot = app.state.topology.snapshot
     if not app.state.settings.heat_prewarm or snapshot is None or getattr(app.state, "heat_warmed", None) == snapshot.version:
         return
@@ -89,8 +90,9 @@ def _prewarm_heat(app: FastAPI) -> None:
             if snapshot.heat is None:
                 return
             with app.state.engine.connect() as conn:
-                for by in ("transformer", "feeder"):
-                    app.state.heat_cubes.get(conn, by, None)
+                for by, res in (("transformer", None), ("feeder", None), ("cell", 9), ("cell", 8), ("cell", 7), ("cell", 6)):
+                    app.state.heat_cubes.get(conn, by, res)
+            import esda  # noqa: F401, PLC0415 - the first hot-spot request of a process paid its import (2-3 s)
         except Exception:
             log.warning("warming the heat data of version %s failed; the first heat request builds it",
                         snapshot.version, exc_info=True)

@@ -103,12 +103,14 @@ def sample(
     out_dir: Annotated[Path, typer.Argument(help="folder to write grid.gpkg, customers.csv, interactions.csv into")],
     customers: Annotated[int, typer.Option(min=100, max=2_000_000)] = 5000,
     seed: Annotated[int, typer.Option()] = 42,
+    interactions: Annotated[Optional[int], typer.Option(
+        min=0, max=50_000_000, help="exactly this many interactions (default: ≈ 1.5 per customer and year)")] = None,
 ) -> None:
     """Generate a deterministic sample city around Foshan (same seed → identical files)."""
     from loaders.sample_city import generate_city
 
     with _progress() as report:
-        manifest = generate_city(out_dir, customers=customers, seed=seed, progress=report)
+        manifest = generate_city(out_dir, customers=customers, seed=seed, progress=report, interactions=interactions)
     counts = manifest.to_dict()["counts"]
     console.print(f"wrote {out_dir}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
 

@@ -450,6 +450,9 @@ class _HeatQueryOut(BaseModel):
 
 class HeatOut(_HeatQueryOut):
     totals: HeatTotals
+    breaks: list[float] = Field(description="the choropleth's class upper bounds (rate per 1,000 customers): quantiles "
+                                            "of the positive rates of every area in the city for this query (time, "
+                                            "channels, kinds, by; not only the bbox), rounded up to 2 significant digits")
     areas: list[HeatAreaOut]
     data_version: int
 
@@ -458,7 +461,7 @@ class HeatOut(_HeatQueryOut):
 HEAT_GEOJSON = feature_collection(
     {"id": {"type": "string"}, "count": _INT, "customers": _INT, "rate": {"type": ["number", "null"]},
      "by": {"type": "string"}},
-    totals={"type": "object"}, data_version=_INT)
+    totals={"type": "object"}, breaks={"type": "array", "items": {"type": "number"}}, data_version=_INT)
 
 
 #: ``GET /data-quality?format=geojson``: one feature per 台区 / feeder (its customers' hull, the heat's outlines;

@@ -77,8 +77,8 @@ class Settings(BaseSettings):
         default=10.0, ge=0, description="how often a server checks for a new data version (0: never)"
     )
     heat_prewarm: bool = Field(
-        default=True, description="after each new data version, build the heat areas and read the 台区 and feeder "
-        "rollups in the background (tens of seconds at 1M customers), so the map's first heat view does not wait")
+        default=True, description="after each new data version, build the heat areas and read every rollup (台区, "
+        "feeders, H3 cells at each resolution) in the background, so the map's first heat view at any zoom does not wait")
     environment: str = Field(default="development", pattern="^(development|test|production)$")
     secret_key: str = Field(default="change-me", description="the server's secret for signed values (e.g. "
                             "links); a production start refuses the default")

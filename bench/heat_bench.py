@@ -142,7 +142,83 @@ def _records(customers, n: int, seed: int = 5) -> list[dict]:
     return out
 
 
-def bench_store(name: str, url: str, repeat: int, n_ingest: int, n_follow: int = 1000) -> dict:
+def _rss_mb() -> float:
+    """This process's resident memory (MB), from /proc."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return float("nan")
+
+
+def _legacy_read(conn, by: str, res):
+    """The rollup read before this branch (rows through SQLAlchemy, channel and kind as text): the
+    baseline of the cold read in the same run."""
+    from sqlalchemy import text
+
+    if by == "cell":
+        rows = conn.execute(text("SELECT cell, day, channel, kind, n FROM interaction_cell_rollups WHERE res = :r AND n <> 0"),
+                            {"r": res}).all()
+    else:
+        rows = conn.execute(text("SELECT area_id, day, channel, kind, n FROM interaction_area_rollups "
+                                 "WHERE area_kind = :k AND n <> 0"), {"k": by}).all()
+    area, day, channel, kind, n = zip(*rows)
+    return {"area": np.array(area, dtype=np.int64 if by == "cell" else object), "day": np.array(day, dtype=np.int32),
+            "channel": np.array(channel, dtype=object), "kind": np.array(kind, dtype=object), "n": np.array(n, dtype=np.int64)}
+
+
+def bench_cold(engine, areas, city: tuple[float, float, float, float], compare: bool = True) -> tuple[dict, RollupCubes]:
+    """First use of each rollup in a process: the read into an in-memory cube, before (SQLAlchemy rows)
+    and after (integer columns through the driver), then the first heat and cell-hotspot query of a
+    resolution on a fresh set of cubes; the RSS with every cube warm."""
+    from gis.interaction_rollups import read_rollups
+    from interactions.heat import RollupCube
+
+    out: dict = {"rss_mb_before_cubes": _rss_mb()}
+    kinds = [("cell", r) for r in (6, 7, 8, 9)] + [("transformer", None), ("feeder", None)]
+    with engine.connect() as conn:
+        for by, res in (kinds if compare else []):
+            label = f"{by}{res or ''}"
+            t0 = time.perf_counter()
+            new = RollupCube.from_rows(by, read_rollups(conn, by, res))
+            t1 = time.perf_counter()
+            del new
+            old = RollupCube.from_rows(by, _legacy_read(conn, by, res))
+            t2 = time.perf_counter()
+            out[label] = {"rows": len(old.key), "new_read_ms": round((t1 - t0) * 1000), "old_read_ms": round((t2 - t1) * 1000),
+                          "ratio": round((t2 - t1) / max(t1 - t0, 1e-9), 1), "layers": old.layers}
+            del old
+            print("cold", label, out[label], file=sys.stderr, flush=True)
+        fresh = RollupCubes()
+        warm: dict = {}
+        t_all = time.perf_counter()
+        for by, res in (("transformer", None), ("feeder", None), ("cell", 9), ("cell", 8), ("cell", 7), ("cell", 6)):
+            t0 = time.perf_counter()
+            fresh.get(conn, by, res)  # what GRIDATLAS_HEAT_PREWARM does at start (res 6-8 summed from res 9)
+            warm[f"{by}{res or ''}"] = round((time.perf_counter() - t0) * 1000)
+        warm["total"] = round((time.perf_counter() - t_all) * 1000)
+        out["prewarm_ms"] = warm
+        print("cold prewarm", warm, file=sys.stderr, flush=True)
+        for zoom in (9, 11, 13, 15):
+            q = HeatQuery("cell", *YEAR, bbox=city, zoom=zoom)
+            t0 = time.perf_counter()
+            heat(conn, areas, q, fresh)
+            t1 = time.perf_counter()
+            body = hotspots(heat(conn, areas, q, fresh), areas)
+            t2 = time.perf_counter()
+            out[f"first_cell_z{zoom}_after_prewarm"] = {"res": q.resolution, "heat_ms": round((t1 - t0) * 1000),
+                                          "hotspots_ms": round((t2 - t1) * 1000), "hot": body["hot"]}
+            print("cold", zoom, out[f"first_cell_z{zoom}_after_prewarm"], file=sys.stderr, flush=True)
+        for by in ("transformer", "feeder"):
+            t0 = time.perf_counter()
+            heat(conn, areas, HeatQuery(by, *YEAR), fresh)
+            out[f"first_{by}_ms_after_prewarm"] = round((time.perf_counter() - t0) * 1000)
+        out["cubes_mb"] = round(sum(c.nbytes for _, c in fresh._cubes.values()) / 2**20, 1)
+        out["rss_mb_all_cubes_warm"] = _rss_mb()
+    return out, fresh
+
+
+def bench_store(name: str, url: str, repeat: int, n_ingest: int, n_follow: int = 1000, cold: bool | str = False,
+                baseline_repeat: int | None = None) -> dict:
     out: dict = {"store": name, "prepare": _prepare(url)}
     engine = make_engine(url)
     areas, customers, build = _areas(engine)
@@ -153,7 +229,14 @@ def bench_store(name: str, url: str, repeat: int, n_ingest: int, n_follow: int =
     district = (cx - 0.03, cy - 0.02, cx + 0.03, cy + 0.02)
     keep7, put7 = _parent_terms(7)
     res: dict = {}
+    slow = baseline_repeat if baseline_repeat is not None else max(3, repeat // 5)  # the GROUP BYs: seconds each at 10M
     cubes = RollupCubes()
+    if cold:
+        out["cold"], warm = bench_cold(engine, areas, city, compare=cold != "no-compare")
+        if cold == "only":
+            engine.dispose()
+            return out
+        cubes = warm  # the heat suite on the cubes the prewarm built (its first_ms_reads_rollups are then ~0)
     with engine.connect() as conn:
         cases = {
             "city_cell": (HeatQuery("cell", *YEAR, bbox=city, zoom=11), f"((cell & {keep7}) | {put7})", YEAR, None),
@@ -168,11 +251,11 @@ def bench_store(name: str, url: str, repeat: int, n_ingest: int, n_follow: int =
             first = round((time.perf_counter() - t0) * 1000, 1)
             assert r.areas == heat(conn, areas, query).areas
             entry = {"ours": _time(lambda q=query: heat(conn, areas, q, cubes), repeat), "first_ms_reads_rollups": first,
-                     "sql_over_rollups": _time(lambda q=query: heat(conn, areas, q), max(3, repeat // 5)),
+                     "sql_over_rollups": _time(lambda q=query: heat(conn, areas, q), slow),
                      "areas": len(r.areas), "count": r.totals["count"]}
             if column is not None:
                 raw = _raw_group_by(conn, column, *span, kind)
-                entry["raw_group_by"] = _time(lambda c=column, s=span, k=kind: _raw_group_by(conn, c, *s, k), max(3, repeat // 5))
+                entry["raw_group_by"] = _time(lambda c=column, s=span, k=kind: _raw_group_by(conn, c, *s, k), slow)
                 entry["raw_count"] = int(sum(n for _, n in raw))
                 entry["ratio"] = round(entry["raw_group_by"]["median_ms"] / entry["ours"]["median_ms"], 1)
             res[key] = entry
@@ -263,6 +346,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sqlite", type=Path, help="a loaded SQLite store (copied, never written)")
     ap.add_argument("--pg-template", help="a loaded PostGIS database to clone with CREATE DATABASE … TEMPLATE")
+    ap.add_argument("--pg-url", help="a loaded PostGIS database to read in place (with --ingest 0 --follow 0 nothing is written)")
     ap.add_argument("--work", type=Path, default=Path("/tmp/ga_i14_bench"))
     ap.add_argument("--pg-name", default="ga_i14_bench")
     ap.add_argument("--skip-sqlite", action="store_true")
@@ -270,6 +354,11 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=20)
     ap.add_argument("--ingest", type=int, default=100_000)
     ap.add_argument("--http", action="store_true")
+    ap.add_argument("--cold", action="store_true", help="also time the first use of every rollup (old and new read) and the RSS")
+    ap.add_argument("--cold-only", action="store_true", help="only the first-use figures (--cold), not the heat suite")
+    ap.add_argument("--no-compare", action="store_true", help="with --cold: skip the per-rollup old/new reads (minutes at 10M)")
+    ap.add_argument("--baseline-repeat", type=int, help="timed runs of the GROUP BY baselines (default: max(3, repeat / 5))")
+    ap.add_argument("--follow", type=int, default=1000, help="contacts ingested before the follow-the-ingest query (0: none)")
     ap.add_argument("--keep", action="store_true", help="keep the copies for another run")
     args = ap.parse_args()
     report: dict = {"started": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "load_before": os.getloadavg(),
@@ -280,11 +369,15 @@ def main() -> None:
         if not copy.exists():
             shutil.copyfile(args.sqlite, copy)
         url = f"sqlite:///{copy}"
-        report["stores"].append(bench_store("sqlite", url, args.repeat, args.ingest))
+        report["stores"].append(bench_store("sqlite", url, args.repeat, args.ingest, cold="only" if args.cold_only else ("no-compare" if args.cold and args.no_compare else args.cold),
+                                               n_follow=args.follow, baseline_repeat=args.baseline_repeat))
         if args.http:
             report["http_sqlite"] = _http(url, args.repeat)
         if not args.keep:
             copy.unlink()
+    if args.pg_url and not args.skip_pg:  # in place: nothing is written with --ingest 0 --follow 0
+        report["stores"].append(bench_store("postgis", args.pg_url, args.repeat, args.ingest, cold="only" if args.cold_only else ("no-compare" if args.cold and args.no_compare else args.cold),
+                                            n_follow=args.follow, baseline_repeat=args.baseline_repeat))
     if args.pg_template and not args.skip_pg:
         from sqlalchemy import create_engine, text
 
@@ -295,7 +388,8 @@ def main() -> None:
                 conn.execute(text(f'CREATE DATABASE "{args.pg_name}" TEMPLATE "{args.pg_template}"'))
         url = PG_ADMIN.rsplit("/", 1)[0] + "/" + args.pg_name
         try:
-            report["stores"].append(bench_store("postgis", url, args.repeat, args.ingest))
+            report["stores"].append(bench_store("postgis", url, args.repeat, args.ingest, cold="only" if args.cold_only else ("no-compare" if args.cold and args.no_compare else args.cold),
+                                               n_follow=args.follow, baseline_repeat=args.baseline_repeat))
         finally:
             if not args.keep:
                 with admin.connect() as conn:

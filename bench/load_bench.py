@@ -41,7 +41,7 @@ from sqlalchemy.engine import make_url  # noqa: E402
 
 from gis.db import make_engine, migrate  # noqa: E402
 from gis.store import table_counts  # noqa: E402
-from loaders.city import import_city, read_city  # noqa: E402
+from loaders.city import InteractionSlices, import_city, read_city  # noqa: E402
 
 MODES = ("postgis", "sqlite", "to_postgis")
 SEED = 7
@@ -166,12 +166,14 @@ def _timed_to_postgis(url: str, directory: Path, area, cpu: _Cpu) -> dict:
         tables = read_city(directory, service_area=area)
         t1 = time.perf_counter()
         with engine.begin() as conn:
-            for name, df in tables.items():
-                if "geom" in df:
-                    gdf = gpd.GeoDataFrame(df, geometry="geom", crs="EPSG:4326")
-                    gdf.to_postgis(name, conn, if_exists="append", index=False)
-                else:
-                    df.to_sql(name, conn, if_exists="append", index=False)
+            for name, table in tables.items():
+                # more than 1M interactions come as slices (loaders.city.InteractionSlices)
+                for df in (table if isinstance(table, InteractionSlices) else [table]):
+                    if "geom" in df:
+                        gdf = gpd.GeoDataFrame(df, geometry="geom", crs="EPSG:4326")
+                        gdf.to_postgis(name, conn, if_exists="append", index=False)
+                    else:
+                        df.to_sql(name, conn, if_exists="append", index=False)
         t2 = time.perf_counter()
         used = cpu.stop()
         with engine.connect() as conn:

@@ -15,6 +15,7 @@ feeder's customers.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -41,7 +42,7 @@ from gis.interaction_rollups import (
 )
 from gis.models import CHANNELS, INTERACTION_KINDS
 
-__all__ = ["BY", "HeatAreas", "HeatQuery", "HeatArea", "HeatResult", "RollupCube", "RollupCubes", "heat", "zoom_to_res",
+__all__ = ["BY", "BREAK_CLASSES", "class_breaks", "HeatAreas", "HeatQuery", "HeatArea", "HeatResult", "RollupCube", "RollupCubes", "heat", "zoom_to_res",
            "area_shape", "DENSE_BUDGET"]
 
 BY = ("cell", "transformer", "feeder")
@@ -58,6 +59,47 @@ def zoom_to_res(zoom: float) -> int:
     if zoom < 14:
         return 8
     return 9
+
+
+#: Classes of the choropleth (the map's ramp, ``heat_style.js`` RAMP).
+BREAK_CLASSES = 5
+
+
+def _nice_ceil(x: float, digits: int) -> float:
+    """``heat_style.js`` niceCeil: ``x`` rounded up to ``digits`` significant digits (same floats as the map)."""
+    step = 10.0 ** (math.floor(math.log10(x)) - digits + 1)
+    return math.floor(math.ceil(x / step - 1e-9) * step * 1e6 + 0.5) / 1e6
+
+
+def class_breaks(counts: np.ndarray, customers: np.ndarray, n: int = BREAK_CLASSES) -> list[float]:
+    """Upper bounds of up to ``n`` classes of the positive rates (contacts per 1,000 customers, as
+    the API rounds them) of the areas given: **quantiles** (class k's bound is the rate at rank
+    ceil(k/n · m) of the m positive rates, so each class holds about a fifth of the areas with
+    contacts), rounded up to two significant digits (three or four when rates bunch), strictly
+    increasing; the last bound is the largest rate. Zeros are a class of their own and areas without
+    customers none. The same numbers as ``classBreaks`` in ``map_ui/static/js/heat_style.js``.
+    """
+    ok = (customers > 0) & (counts > 0)
+    if not ok.any():
+        return []
+    exact = np.sort(counts[ok] * 1000.0 / customers[ok])
+    m = len(exact)
+    # rounding to 3 decimals keeps order, so the quantiles of the rounded rates are the rounded quantiles
+    quantiles = [round(float(exact[min(m - 1, math.ceil((k / n) * m) - 1)]), 3) for k in range(1, n + 1)]
+    quantiles = [q for q in quantiles if q > 0]
+    if not quantiles:
+        return []
+    distinct = len(set(quantiles))
+    out: list[float] = []
+    for digits in (2, 3, 4):
+        out = []
+        for q in quantiles:
+            b = _nice_ceil(q, digits)
+            if not out or b > out[-1]:
+                out.append(b)
+        if len(out) >= distinct:
+            break
+    return out
 
 
 class HeatAreas:
@@ -180,9 +222,6 @@ class RollupCube:
         self.areas = areas
         self.key = key
         self.n = n
-        self.code = (key >> (_DAY_BITS + _CK_BITS)).astype(np.int32)
-        self.day = ((key >> _CK_BITS) & ((1 << _DAY_BITS) - 1)).astype(np.int32)
-        self.ck = (key & ((1 << _CK_BITS) - 1)).astype(np.int8)
         self.budget = budget
         self.layers = 0
         self.day0 = 0
@@ -198,13 +237,49 @@ class RollupCube:
         areas = pd.Index(uniques) if len(uniques) else _empty_index(by)
         key = _keys(codes.astype(np.int64), arrays)
         order = np.argsort(key, kind="stable")
-        return cls(by, areas, key[order], np.asarray(arrays["n"], dtype=np.int64)[order], budget=budget)
+        return cls(by, areas, key[order], np.asarray(arrays["n"], dtype=np.int32)[order], budget=budget)
+
+    # area code, day and channel × kind of each sparse row, unpacked from the key when needed (kept
+    # packed: 12 bytes a row with the count instead of 25)
+    @property
+    def code(self) -> np.ndarray:
+        return (self.key >> (_DAY_BITS + _CK_BITS)).astype(np.int32)
+
+    @property
+    def day(self) -> np.ndarray:
+        return ((self.key >> _CK_BITS) & ((1 << _DAY_BITS) - 1)).astype(np.int32)
+
+    @property
+    def ck(self) -> np.ndarray:
+        return (self.key & ((1 << _CK_BITS) - 1)).astype(np.int8)
+
+    def coarsened(self, res: int) -> RollupCube:
+        """The cube of the res-``res`` parents of this cube's cells (a coarser resolution): the same
+        rows summed per parent cell, day and channel × kind — what the store's res-``res`` rollup
+        holds, since both are kept from the same placed contacts — without reading the store."""
+        if self.by != "cell":
+            raise ValueError("only a cell cube has coarser cells")
+        parents = parent_cells(self.areas.to_numpy(dtype=np.int64), res)
+        pcodes, puniq = pd.factorize(parents, sort=False)
+        low = (1 << (_DAY_BITS + _CK_BITS)) - 1
+        key = (pcodes.astype(np.int64)[self.key >> (_DAY_BITS + _CK_BITS)] << (_DAY_BITS + _CK_BITS)) | (self.key & low)
+        order = np.argsort(key, kind="stable")
+        key = key[order]
+        first = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if len(key) else np.zeros(0, dtype=np.int64)
+        sums = np.add.reduceat(self.n[order].astype(np.int64), first) if len(key) else np.zeros(0, dtype=np.int64)
+        live = sums != 0
+        areas = pd.Index(puniq) if len(puniq) else _empty_index("cell")
+        return RollupCube("cell", areas, key[first][live], sums[live].astype(np.int32), budget=self.budget)
 
     def _build_dense(self) -> None:
         live = self.n != 0
         if not live.any():
             return
-        d0, d1 = int(self.day[live].min()), int(self.day[live].max())
+        key = self.key[live]
+        day = ((key >> _CK_BITS) & ((1 << _DAY_BITS) - 1)).astype(np.int64)
+        code = key >> (_DAY_BITS + _CK_BITS)
+        ck = key & ((1 << _CK_BITS) - 1)
+        d0, d1 = int(day.min()), int(day.max())
         days = d1 - d0 + 2  # a leading zero column
         n_areas = len(self.areas)
         total = int(self.n[live].sum())
@@ -214,10 +289,13 @@ class RollupCube:
                 break
         else:
             return
-        layer = self.ck[live] if layers == _NCK else self.ck[live] % _NK
-        flat = (layer.astype(np.int64) * n_areas + self.code[live]) * days + (self.day[live] - d0 + 1)
-        counts = np.bincount(flat, weights=self.n[live], minlength=layers * n_areas * days)
-        dense = np.rint(counts).astype(dtype).reshape(layers, n_areas, days)
+        layer = ck if layers == _NCK else ck % _NK
+        flat = (layer * n_areas + code) * days + (day - d0 + 1)
+        del key, day, code, ck, layer
+        # integer adds straight into the cube (a float bincount of every cell, rounded and cast, cost 3x)
+        dense = np.zeros(layers * n_areas * days, dtype=dtype)
+        np.add.at(dense, flat, self.n[live].astype(dtype))
+        dense = dense.reshape(layers, n_areas, days)
         np.cumsum(dense, axis=2, out=dense)
         self.dense, self.layers, self.day0 = dense, layers, d0
 
@@ -226,7 +304,7 @@ class RollupCube:
 
     @property
     def nbytes(self) -> int:
-        parts = [self.key, self.n, self.code, self.day, self.ck] + ([self.dense] if self.dense is not None else [])
+        parts = [self.key, self.n] + ([self.dense] if self.dense is not None else [])
         return int(sum(p.nbytes for p in parts))
 
     # -------------------------------------------------------------- queries
@@ -264,7 +342,9 @@ class RollupCube:
                 return self.dense[:, :, j1].sum(axis=0, dtype=np.int64) - self.dense[:, :, j0].sum(axis=0, dtype=np.int64)
             pick = np.asarray(layers)  # two columns of the chosen layers, never a copy of the layers
             return self.dense[pick, :, j1].sum(axis=0, dtype=np.int64) - self.dense[pick, :, j0].sum(axis=0, dtype=np.int64)
-        mask = (self.day >= day_from) & (self.day <= day_to)
+        day = self.day
+        mask = (day >= day_from) & (day <= day_to)
+        del day
         if channels or kinds:
             cs = [CHANNELS.index(c) for c in channels] if channels else list(range(len(CHANNELS)))
             ks = [INTERACTION_KINDS.index(k) for k in kinds] if kinds else list(range(_NK))
@@ -311,12 +391,6 @@ class RollupCube:
             keys = self.key
         cube = RollupCube.__new__(RollupCube)
         cube.by, cube.areas, cube.key, cube.n, cube.budget = self.by, areas, keys, n, self.budget
-        if keys is self.key:
-            cube.code, cube.day, cube.ck = self.code, self.day, self.ck
-        else:
-            cube.code = (keys >> (_DAY_BITS + _CK_BITS)).astype(np.int32)
-            cube.day = ((keys >> _CK_BITS) & ((1 << _DAY_BITS) - 1)).astype(np.int32)
-            cube.ck = (keys & ((1 << _CK_BITS) - 1)).astype(np.int8)
         cube.centres = self.centres
         if self.by == "cell" and len(areas) > len(self.areas):
             extra = _cell_centres(areas[len(self.areas):])
@@ -342,12 +416,18 @@ class RollupCube:
 
 
 def _keys(codes: np.ndarray, arrays: Mapping[str, np.ndarray]) -> np.ndarray:
-    channel = pd.Categorical(arrays["channel"], categories=list(CHANNELS)).codes.astype(np.int64)
-    kind = pd.Categorical(arrays["kind"], categories=list(INTERACTION_KINDS)).codes.astype(np.int64)
-    if len(channel) and ((channel < 0).any() or (kind < 0).any()):
-        raise ValueError("a rollup row has an unknown channel or kind")
+    """The sparse keys of rollup rows: ``arrays`` gives day and either ``ck`` (the channel × kind code
+    the store's reads give) or ``channel`` and ``kind`` names."""
+    if "ck" in arrays:
+        ck = np.asarray(arrays["ck"], dtype=np.int64)
+    else:
+        channel = pd.Categorical(arrays["channel"], categories=list(CHANNELS)).codes.astype(np.int64)
+        kind = pd.Categorical(arrays["kind"], categories=list(INTERACTION_KINDS)).codes.astype(np.int64)
+        if len(channel) and ((channel < 0).any() or (kind < 0).any()):
+            raise ValueError("a rollup row has an unknown channel or kind")
+        ck = channel * _NK + kind
     day = np.asarray(arrays["day"], dtype=np.int64)
-    return (codes << (_DAY_BITS + _CK_BITS)) | (day << _CK_BITS) | (channel * _NK + kind)
+    return (codes << (_DAY_BITS + _CK_BITS)) | (day << _CK_BITS) | ck
 
 
 #: Days of headroom added when a change falls after the dense cube's last day (a live stream moves on daily).
@@ -407,6 +487,8 @@ class RollupCubes:
     :func:`gis.interaction_rollups.read_rollup_changes`) are read and applied
     (:meth:`RollupCube.updated`). A full read happens once, and again after a rebuild of the
     rollups. Never stale, and a query between ingests touches no table but the one-row state.
+    A coarser cell cube whose full read is due is summed from the finest one (res 9) instead when
+    that one is current (:meth:`RollupCube.coarsened`): a process reads one cell rollup, not four.
 
     ``stats``: full reads, incremental updates and the time they took (for the benchmark).
     """
@@ -415,8 +497,8 @@ class RollupCubes:
         self._cubes: dict[tuple[str, int | None], tuple[int, RollupCube]] = {}
         self._lock = threading.Lock()
         self._budget = budget
-        self.stats: dict[str, float] = {"full_reads": 0, "updates": 0, "rows_applied": 0, "last_update_ms": 0.0,
-                                        "last_full_read_ms": 0.0}
+        self.stats: dict[str, float] = {"full_reads": 0, "derived": 0, "updates": 0, "rows_applied": 0,
+                                        "last_update_ms": 0.0, "last_full_read_ms": 0.0}
 
     def get(self, conn: Connection, by: str, res: int | None) -> RollupCube:
         version, rebuilt = rollup_state(conn)
@@ -429,9 +511,14 @@ class RollupCubes:
             if hit is not None and hit[0] == version:
                 return hit[1]
             t0 = time.perf_counter()
+            finest = self._cubes.get(("cell", RESOLUTIONS[-1]))
             if hit is None or rebuilt > hit[0] or version < hit[0]:
-                cube = RollupCube.from_rows(by, read_rollups(conn, by, res), budget=self._budget)
-                self.stats["full_reads"] += 1
+                if by == "cell" and res != RESOLUTIONS[-1] and finest is not None and finest[0] == version:
+                    cube = finest[1].coarsened(res)  # from the finest cells in memory: no read of the store
+                    self.stats["derived"] += 1
+                else:
+                    cube = RollupCube.from_rows(by, read_rollups(conn, by, res), budget=self._budget)
+                    self.stats["full_reads"] += 1
                 self.stats["last_full_read_ms"] = round((time.perf_counter() - t0) * 1000, 1)
             else:
                 changes = read_rollup_changes(conn, by, res, hit[0])
@@ -495,6 +582,10 @@ class HeatArea:
 class HeatResult:
     """The areas of a heat query, in order (rate, then count, descending; then id).
 
+    ``breaks``: the choropleth's class bounds (:func:`class_breaks`) over **every** area of the
+    query's kind in the city, whatever the bbox: a district is coloured on the city's scale, so a
+    台区 has the same colour in a district view as in the city view.
+
     Held as columns (``id``: list of str; ``count``, ``customers``: int arrays; ``lon``, ``lat``:
     float arrays) as :func:`heat` computes them; :attr:`areas` (a list of :class:`HeatArea`) is
     built from them on first use, so a caller that serializes or computes on the columns never
@@ -502,9 +593,10 @@ class HeatResult:
     """
 
     def __init__(self, query: HeatQuery, areas: Sequence[HeatArea] | None = None, totals: dict[str, Any] | None = None,
-                 *, columns: dict[str, Any] | None = None) -> None:
+                 *, columns: dict[str, Any] | None = None, breaks: Sequence[float] | None = None) -> None:
         self.query = query
         self.totals: dict[str, Any] = dict(totals or {})
+        self.breaks: list[float] = list(breaks) if breaks is not None else []
         self._areas = list(areas) if areas is not None else None
         self._columns = columns
 
@@ -536,7 +628,7 @@ class HeatResult:
                                          c["lat"].tolist())]
 
     def to_dict(self) -> dict[str, Any]:
-        return {**self.query.to_dict(), "totals": self.totals, "areas": self.area_dicts()}
+        return {**self.query.to_dict(), "totals": self.totals, "breaks": self.breaks, "areas": self.area_dicts()}
 
 
 def _rate(count: int, customers: int) -> float | None:
@@ -589,6 +681,7 @@ def heat(conn: Connection, areas: HeatAreas, query: HeatQuery, cubes: RollupCube
         counts = np.r_[counts, sums[extra]]
         customers = np.r_[customers, np.zeros(len(extra), dtype=np.int64)]
         lon, lat = np.r_[lon, elon], np.r_[lat, elat]
+    breaks = class_breaks(counts, customers)  # over the whole city, before the view cuts it
     if query.bbox is not None:
         x0, y0, x1, y1 = query.bbox
         keep = np.flatnonzero((lon >= x0) & (lon <= x1) & (lat >= y0) & (lat <= y1))
@@ -609,7 +702,7 @@ def heat(conn: Connection, areas: HeatAreas, query: HeatQuery, cubes: RollupCube
     total_n = int(counts.sum())
     total_c = int(customers.sum())
     totals = {"areas": len(names), "count": total_n, "customers": total_c, "rate": _rate(total_n, total_c)}
-    return HeatResult(query, totals=totals, columns=columns)
+    return HeatResult(query, totals=totals, columns=columns, breaks=breaks)
 
 
 def area_shape(areas: HeatAreas, by: str, area_id: str) -> dict[str, Any] | None:

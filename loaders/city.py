@@ -19,9 +19,11 @@ verification date never goes back to an older one from the file either.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import pyogrio
@@ -252,6 +254,84 @@ def _placed_interactions(df: pd.DataFrame, customers: pd.DataFrame, transformers
                      transformer_id=placed["transformer_id"].to_numpy(object), feeder_id=placed["feeder_id"].to_numpy(object))
 
 
+#: Rows of interactions.csv read, checked, placed and written at a time: 10M contacts held at once
+#: (text, phones, points, the placed copy) took well over 10 GB; a slice of 1M takes about 1 GB.
+INTERACTION_CHUNK = 1_000_000
+
+
+def _interaction_chunks(path: Path) -> Iterator[pd.DataFrame]:
+    """interactions.csv in slices of :data:`INTERACTION_CHUNK` rows, each with its ``_row`` (file line)."""
+    first = 2
+    try:
+        reader = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8",
+                             chunksize=INTERACTION_CHUNK)
+        for df in reader:
+            df["_row"] = np.arange(first, first + len(df))
+            first += len(df)
+            yield df
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+        raise InvalidInput(f"cannot read {path}: {exc}", field=path.name) from exc
+
+
+def _checked_interactions(path: Path, area: BBox) -> tuple[list[Problem], pd.DataFrame | None, int]:
+    """Check every row of interactions.csv a slice at a time: (problems, the checked frame when the
+    file is one slice, else None, rows). Duplicate ids are found across slices (by a 64-bit hash of
+    each id, the colliding ids then named from a second read)."""
+    problems: list[Problem] = []
+    hashes: list[np.ndarray] = []
+    only: pd.DataFrame | None = None
+    chunks = 0
+    rows = 0
+    for df in _interaction_chunks(path):
+        chunks += 1
+        rows += len(df)
+        found = _check_interactions(df, area) + check_texts("interactions", df, "id")
+        ids = df["id"]
+        hashes.append(np.where(ids.notna().to_numpy(), pd.util.hash_array(ids.fillna("").to_numpy(object)), 0).astype(np.uint64))
+        if chunks == 1:
+            only, first = df, found  # a one-slice file: exactly the checks (and order) of a whole-file read
+        else:
+            only = None
+            if chunks == 2:
+                problems += [q for q in first if q.reason != "duplicate id"]
+            problems += [q for q in found if q.reason != "duplicate id"]
+    if chunks == 1 and only is not None:
+        problems = first
+    elif hashes:
+        h = np.concatenate(hashes)
+        present = h != 0
+        values, counts = np.unique(h[present], return_counts=True)
+        suspects = set(values[counts > 1].tolist())
+        if suspects:
+            seen = []
+            for df in _interaction_chunks(path):
+                hh = pd.util.hash_array(df["id"].fillna("").to_numpy(object))
+                pick = np.isin(hh, np.fromiter(suspects, dtype=np.uint64)) & df["id"].notna().to_numpy()
+                seen.append(df.loc[pick, ["id", "_row"]])
+            both = pd.concat(seen, ignore_index=True)
+            problems += check_unique("interactions", both, "id")
+    return problems, only, rows
+
+
+class InteractionSlices:
+    """The placed interactions of a city folder too large to hold at once (more than one
+    :data:`INTERACTION_CHUNK`): iterating reads, parses and places one slice after the other
+    (already checked: :func:`read_city` refused the load if any row was bad)."""
+
+    def __init__(self, path: Path, area: BBox, customers: pd.DataFrame, transformers: pd.DataFrame, rows: int) -> None:
+        self.path, self.area, self.customers, self.transformers, self.rows = path, area, customers, transformers, rows
+
+    def __len__(self) -> int:
+        return self.rows
+
+    def __iter__(self) -> Iterator[pd.DataFrame]:
+        keep = columns("interactions")
+        for df in _interaction_chunks(self.path):
+            _check_interactions(df, self.area)  # parses times and coordinates (the rows were checked before)
+            placed = _placed_interactions(_with_points(df), self.customers, self.transformers)
+            yield placed[[c for c in keep if c in placed]]
+
+
 def read_city(
     directory: Path,
     *,
@@ -262,7 +342,10 @@ def read_city(
     """Read and check the city files; returns the tables to write, in write order.
 
     Each frame holds the table's columns (:func:`gis.tables.columns`) that the files give or the
-    load derives, and nothing else (``geom`` as shapely, EPSG:4326).
+    load derives, and nothing else (``geom`` as shapely, EPSG:4326). Interactions are checked a
+    slice at a time (:data:`INTERACTION_CHUNK` rows); a file of more than one slice comes back as
+    :class:`InteractionSlices`, which places each slice as it is iterated (10M contacts do not fit
+    in memory at once).
     Raises :class:`CityImportError` listing every bad row, or :class:`InvalidInput`.
     ``customers_read`` is called with the customers as read, before the rest is read and
     anything is checked (a load starts building their search rows then).
@@ -280,12 +363,12 @@ def read_city(
         report(f"read {name}", i + 1, total)
         layers[name] = _read_layer(directory / "grid.gpkg", name)
     report("read interactions", len(LAYER_ORDER) + 1, total)
-    interactions = _read_csv(directory / "interactions.csv")
+    interaction_problems, interactions, interaction_rows = _checked_interactions(directory / "interactions.csv", service_area)
     report("validate", total, total)
     problems = _check_grid(layers, service_area) + phone_problems
     problems += _check_customers(customers, layers, service_area)
-    problems += _check_interactions(interactions, service_area)
-    problems += [q for name, df in (*layers.items(), ("customers", customers), ("interactions", interactions))
+    problems += interaction_problems
+    problems += [q for name, df in (*layers.items(), ("customers", customers))
                  for q in check_texts(name, df, "account_no" if name == "customers" else "id")]
     if problems:
         raise CityImportError(problems)
@@ -295,8 +378,14 @@ def read_city(
     layers["switches"]["normal_open"] = layers["switches"]["normal_open"].astype(bool)
     tables = {name: layers[name] for name in LAYER_ORDER}
     tables["customers"] = _with_points(customers)
-    tables["interactions"] = _placed_interactions(_with_points(interactions), tables["customers"], layers["transformers"])
-    return {name: df[[c for c in columns(name) if c in df]] for name, df in tables.items()}
+    out: dict[str, Any] = {name: df[[c for c in columns(name) if c in df]] for name, df in tables.items()}
+    if interactions is not None:  # one slice: placed now, a frame like every other table
+        placed = _placed_interactions(_with_points(interactions), tables["customers"], layers["transformers"])
+        out["interactions"] = placed[[c for c in columns("interactions") if c in placed]]
+    else:
+        out["interactions"] = InteractionSlices(directory / "interactions.csv", service_area, tables["customers"],
+                                                layers["transformers"], interaction_rows)
+    return out
 
 
 def import_city(

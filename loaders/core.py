@@ -46,7 +46,7 @@ from loaders.rejects import Reject
 
 __all__ = [
     "KeptCorrection", "LoadResult", "Progress",
-    "content_hash", "tables_hash", "unchanged_version", "keep_manual_corrections", "write_tables", "write_load",
+    "content_hash", "tables_hash", "unchanged_version", "table_parts", "keep_manual_corrections", "write_tables", "write_load",
     "as_reject",
 ]
 
@@ -150,7 +150,7 @@ def unchanged_version(conn: Connection, digest: str, tables: Mapping[str, pd.Dat
         return int(latest["id"])
     if tables is None or not digest_loaded_before(conn, digest):
         return None
-    if all(rows_stored_as(conn, name, df) for name, df in tables.items() if len(df)):
+    if all(rows_stored_as(conn, name, part) for name, df in tables.items() if len(df) for part in table_parts(df)):
         return int(latest["id"])
     return None
 
@@ -208,10 +208,17 @@ def keep_manual_corrections(
 
 
 # ------------------------------------------------------------------ the write
+def table_parts(table: pd.DataFrame | Iterable[pd.DataFrame]) -> Iterable[pd.DataFrame]:
+    """The frames of a table: itself, or the slices of a table too large to hold at once (an
+    iterable of frames with a length, e.g. :class:`loaders.city.InteractionSlices`)."""
+    return (table,) if isinstance(table, pd.DataFrame) else table
+
+
 def write_tables(conn: Connection, tables: Mapping[str, pd.DataFrame], *, progress: Progress | None = None) -> dict[str, int]:
     """Upsert every table in write order (each after the tables it references) in the caller's
-    transaction; returns the rows written per table."""
-    return {name: bulk.bulk_upsert(conn, name, tables[name], progress=progress) for name in write_order(list(tables))}
+    transaction, a sliced table slice by slice (:func:`table_parts`); returns the rows written per table."""
+    return {name: sum(bulk.bulk_upsert(conn, name, part, progress=progress) for part in table_parts(tables[name]))
+            for name in write_order(list(tables))}
 
 
 def write_load(

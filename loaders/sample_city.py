@@ -36,7 +36,7 @@ import pyogrio
 import shapely
 from pyproj import CRS, Transformer
 
-from loaders.sample.interactions import WINDOW, generate_interactions
+from loaders.sample.interactions import WINDOW, generate_interactions, plan_interactions, render_interactions
 from loaders.sample.layout import Grid, build_grid
 from loaders.sample.people import generate_customers
 
@@ -71,6 +71,8 @@ CUSTOMER_COLUMNS = (
 )
 INTERACTION_COLUMNS = ("id", "account_no", "channel", "kind", "occurred_at", "text", "caller_phone", "lon", "lat")
 _ID_WIDTH = {"SUB": 4, "F": 3, "N": 6, "SEG": 6, "SW": 6, "TR": 5, "MB": 6, "INT": 7}
+#: Rows of interactions.csv rendered at a time when a number of interactions is asked for.
+INTERACTION_SLICE = 500_000
 _STEPS = (
     "network", "customers", "interactions", "projection",
     *(f"{GRID_FILE}:{layer}" for layer in LAYERS), CUSTOMERS_FILE, INTERACTIONS_FILE, MANIFEST_FILE,
@@ -149,8 +151,15 @@ def generate_city(
     customers: int = 5000,
     seed: int = 42,
     progress: Callable[[str, int, int], None] | None = None,
+    interactions: int | None = None,
 ) -> CityManifest:
     """Generate the sample city into ``out_dir`` (created; our files are overwritten).
+
+    ``interactions``: exactly this many contacts (:func:`loaders.sample.interactions.plan_interactions`,
+    written a slice of :data:`INTERACTION_SLICE` rows at a time, so 10M stay within a few GB);
+    None (the default) draws them from the per-customer rates (≈ 1.5 a year), as every earlier
+    version did — the same ``(customers, seed)`` then gives the same bytes as before. The network
+    and customers do not depend on it.
 
     ``progress(stage, done, total)`` is called before each step with its label and the
     number of steps already done, and once at the end with ``("done", total, total)``.
@@ -172,7 +181,10 @@ def generate_city(
     step("customers")
     people = generate_customers(rng, grid)
     step("interactions")
-    contacts = generate_interactions(rng, grid, people)
+    if interactions is None:
+        contacts = generate_interactions(rng, grid, people)
+    else:
+        contacts = plan_interactions(rng, grid, people, interactions)
     step("projection")
     geo = _Projected(grid, people)
     bbox = geo.bbox()
@@ -194,7 +206,16 @@ def generate_city(
     customer_table = _customer_table(people, ids, geo)
     _write_csv(customer_table, out_dir / CUSTOMERS_FILE)
     step(INTERACTIONS_FILE)
-    _write_csv(_interaction_table(contacts, customer_table), out_dir / INTERACTIONS_FILE)
+    if interactions is None:
+        _write_csv(_interaction_table(contacts, customer_table), out_dir / INTERACTIONS_FILE)
+    else:
+        ids = _ids("INT", len(contacts)) if len(contacts) else np.array([], dtype=object)
+        with (out_dir / INTERACTIONS_FILE).open("w", encoding="utf-8", newline="") as f:
+            if not len(contacts):
+                csv.writer(f, lineterminator="\n").writerow(INTERACTION_COLUMNS)
+            for start in range(0, len(contacts), INTERACTION_SLICE):
+                part = render_interactions(rng, contacts.iloc[start:start + INTERACTION_SLICE], people)
+                _write_rows(_interaction_table(part, customer_table, ids[start:start + len(part)]), f, header=start == 0)
 
     step(MANIFEST_FILE)
     manifest = CityManifest(
@@ -382,14 +403,14 @@ def _customer_table(people: pd.DataFrame, ids: _Ids, geo: _Projected) -> pd.Data
     return table[list(CUSTOMER_COLUMNS)]
 
 
-def _interaction_table(contacts: pd.DataFrame, customers: pd.DataFrame) -> pd.DataFrame:
+def _interaction_table(contacts: pd.DataFrame, customers: pd.DataFrame, ids: np.ndarray | None = None) -> pd.DataFrame:
     """interactions.csv rows; unknown callers have no account and no location."""
     who = contacts["customer"].to_numpy()
     known = who >= 0
     row = np.maximum(who, 0)
     return pd.DataFrame(
         {
-            "id": _ids("INT", len(contacts)),
+            "id": _ids("INT", len(contacts)) if ids is None else ids,
             "account_no": np.where(known, customers["account_no"].to_numpy(dtype=object)[row], ""),
             "channel": contacts["channel"].to_numpy(),
             "kind": contacts["kind"].to_numpy(),
@@ -408,6 +429,12 @@ def _write_csv(table: pd.DataFrame, path: Path) -> None:
     The standard ``csv`` writer over column lists is several times faster than
     ``DataFrame.to_csv`` for millions of string rows, with the same output.
     """
+    with path.open("w", encoding="utf-8", newline="") as f:
+        _write_rows(table, f, header=True)
+
+
+def _write_rows(table: pd.DataFrame, f, *, header: bool) -> None:
+    """:func:`_write_csv`'s rows into an open file (with the header row when ``header``)."""
     columns = []
     for name in table.columns:
         values = table[name].to_numpy()
@@ -417,7 +444,7 @@ def _write_csv(table: pd.DataFrame, path: Path) -> None:
             columns.append(values.astype(str).tolist())
         else:
             columns.append(values.tolist())
-    with path.open("w", encoding="utf-8", newline="") as f:
-        writer = csv.writer(f, lineterminator="\n")
+    writer = csv.writer(f, lineterminator="\n")
+    if header:
         writer.writerow(table.columns)
-        writer.writerows(zip(*columns))
+    writer.writerows(zip(*columns))

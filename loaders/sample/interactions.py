@@ -23,7 +23,7 @@ from loaders.sample.vocab import (
     TEXTS,
 )
 
-__all__ = ["WINDOW", "generate_interactions", "hotspot_transformers"]
+__all__ = ["WINDOW", "generate_interactions", "hotspot_transformers", "plan_interactions", "render_interactions"]
 
 WINDOW = (np.datetime64("2025-11-01"), REFERENCE_DATE + np.timedelta64(1, "D"))  # [start, end)
 _RATES = np.array([0.58, 0.11, 0.48, 0.13, 0.08])  # per customer-year, in KINDS order
@@ -112,6 +112,63 @@ def generate_interactions(rng: np.random.Generator, grid: Grid, customers: pd.Da
             "caller_phone": phone[order],
         }
     )
+
+
+def plan_interactions(rng: np.random.Generator, grid: Grid, customers: pd.DataFrame, total: int) -> pd.DataFrame:
+    """Exactly ``total`` interactions without their texts and phones, sorted by time (for a city
+    asked for a given number of contacts, e.g. 10M over 1M customers).
+
+    The same model as :func:`generate_interactions` — per-customer rates by kind, hotspot
+    transformers with ~10× the complaints, ~3 % unknown callers, seasonal times, channels per
+    kind — scaled to ``total``: the known callers' contacts are one multinomial draw over
+    (customer, kind) with probabilities proportional to the rates, so the count is exact.
+    Columns: customer (row of ``customers`` or -1), kind, channel (int codes), occurred
+    (datetime64[s], local); :func:`render_interactions` turns a slice of it into rows.
+    Numeric columns only (~40 bytes a contact): 10M fit in memory, the texts are drawn per slice.
+    """
+    if total < 0:
+        raise ValueError(f"interactions must be >= 0, got {total}")
+    hot = hotspot_transformers(rng, grid)[customers["transformer"].to_numpy()]
+    n = len(customers)
+    rates = (_RATES[None, :] * np.where(hot[:, None], _HOT_FACTOR[None, :], 1.0)).ravel()
+    n_unknown = int(round(_UNKNOWN_SHARE * total))
+    counts = rng.multinomial(total - n_unknown, rates / rates.sum())
+    cells = np.flatnonzero(counts)
+    who = np.concatenate([np.repeat(cells // len(KINDS), counts[cells]), np.full(n_unknown, -1)])
+    kind = np.concatenate([np.repeat(cells % len(KINDS), counts[cells]), rng.choice(len(KINDS), n_unknown, p=_UNKNOWN_KIND_P)])
+    channel = np.zeros(total, dtype=np.int8)
+    for k in range(len(KINDS)):
+        sel = kind == k
+        channel[sel] = rng.choice(len(CHANNELS), int(sel.sum()), p=_CHANNEL_P[k])
+    occurred = _times(rng, kind, channel)
+    order = np.argsort(occurred, kind="stable")
+    return pd.DataFrame({"customer": who[order].astype(np.int32), "kind": kind[order].astype(np.int8),
+                         "channel": channel[order], "occurred": occurred[order], "hot": hot[np.maximum(who[order], 0)] & (who[order] >= 0)})
+
+
+def render_interactions(rng: np.random.Generator, plan: pd.DataFrame, customers: pd.DataFrame) -> pd.DataFrame:
+    """The rows of a slice of :func:`plan_interactions` (texts and caller phones drawn now, in
+    slice order): the columns :func:`generate_interactions` gives."""
+    who = plan["customer"].to_numpy().astype(np.int64)
+    kind = plan["kind"].to_numpy().astype(np.int64)
+    m, n = len(who), len(customers)
+    known = who >= 0
+    streets = customers["street"].to_numpy(dtype=object)
+    street = np.where(known, streets[np.maximum(who, 0)], streets[rng.integers(n, size=m)])
+    text = _texts(rng, kind, street, plan["hot"].to_numpy())
+    own = customers["phone"].to_numpy(dtype=object)[np.maximum(who, 0)]
+    alt = customers["phone_alt"].to_numpy(dtype=object)[np.maximum(who, 0)]
+    u = rng.random(m)
+    phone = np.where(u < 0.82, own, np.where((u < 0.92) & (alt != ""), alt, random_mobiles(rng, m)))
+    phone = np.where(known, phone, random_mobiles(rng, m))
+    return pd.DataFrame({
+        "customer": who,
+        "channel": np.array(CHANNELS, dtype=object)[plan["channel"].to_numpy().astype(np.int64)],
+        "kind": np.array(KINDS, dtype=object)[kind],
+        "occurred_at": np.datetime_as_string(plan["occurred"].to_numpy(), unit="s").astype(object) + "+08:00",
+        "text": text,
+        "caller_phone": phone,
+    })
 
 
 def _times(rng: np.random.Generator, kind: np.ndarray, channel: np.ndarray) -> np.ndarray:

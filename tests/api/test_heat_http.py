@@ -89,6 +89,14 @@ def test_heat_json_geojson_and_hotspots(api_url, client_as):
     assert geo.json()["res"] == 8
     same = analyst.get("/api/v1/heat", params={**YEAR, "by": "feeder", "format": "geojson"})
     assert same.headers["content-type"] == "application/geo+json"
+    # the choropleth's breaks are the city's, in JSON and GeoJSON, whatever the bbox
+    mine = areas[A.transformer_id]
+    assert body["breaks"] and mine["rate"] <= body["breaks"][-1]
+    box = f"{mine['lon'] - 0.001},{mine['lat'] - 0.001},{mine['lon'] + 0.001},{mine['lat'] + 0.001}"
+    view = analyst.get("/api/v1/heat", params={**YEAR, "by": "transformer", "kinds": "投诉", "bbox": box}).json()
+    assert len(view["areas"]) < len(areas) and view["breaks"] == body["breaks"]
+    view_geo = analyst.get("/api/v1/heat", params={**YEAR, "by": "transformer", "kinds": "投诉", "bbox": box, "format": "geojson"})
+    assert view_geo.json()["breaks"] == body["breaks"]
     r = analyst.get("/api/v1/heat", params={**YEAR, "by": "transformer", "kinds": "催费"})
     assert r.status_code == 422 and r.json()["field"] == "kinds"
     r = analyst.get("/api/v1/hotspots", params={**YEAR, "by": "transformer", "all": "true"})
@@ -182,8 +190,9 @@ def test_cli_import_exit_codes_heat_and_hotspots(tmp_path, city_store_url):
 
 
 def test_a_new_data_version_warms_the_heat_data_in_the_background(api_url):
-    """The 台区 and feeder rollups and the heat areas are read before anyone asks (Settings.heat_prewarm),
-    so the map's first heat view does not wait for them; with the setting off nothing is read."""
+    """Every rollup (台区, feeders, the cells of each resolution) and the heat areas are read before anyone
+    asks (Settings.heat_prewarm), so the map's first heat view at any zoom does not wait for them; with the
+    setting off nothing is read."""
     import time
 
     from api.app import create_app
@@ -197,12 +206,14 @@ def test_a_new_data_version_warms_the_heat_data_in_the_background(api_url):
         next(server)
         try:
             deadline = time.monotonic() + 20
-            warmed = lambda: {("transformer", None), ("feeder", None)} <= set(app.state.heat_cubes._cubes)  # noqa: E731
+            every = {("transformer", None), ("feeder", None), ("cell", 6), ("cell", 7), ("cell", 8), ("cell", 9)}
+            warmed = lambda: every <= set(app.state.heat_cubes._cubes)  # noqa: E731
             while prewarm and not warmed() and time.monotonic() < deadline:
                 time.sleep(0.05)
             time.sleep(0.3)
             assert warmed() is prewarm
             assert (app.state.topology.snapshot.heat_areas._value is not None) is prewarm
-            assert app.state.heat_cubes.stats["full_reads"] == (2 if prewarm else 0)
+            assert app.state.heat_cubes.stats["full_reads"] == (3 if prewarm else 0)  # res 6-8 summed from res 9
+            assert app.state.heat_cubes.stats["derived"] == (3 if prewarm else 0)
         finally:
             server.close()

@@ -130,14 +130,15 @@ def test_cubes_follow_ingests_incrementally_and_equal_the_tables(city_store):
                     assert heat(conn, snapshot.heat, q, cubes).areas == want, (q, cubes.stats)
 
     agree()
-    assert all(c.stats["full_reads"] == 4 and c.stats["updates"] == 0 for c in every)  # 台区, feeder, res 9, res 7
+    # 台区, feeder, res 9 read; res 7 summed from res 9 in memory
+    assert all((c.stats["full_reads"], c.stats["derived"], c.stats["updates"]) == (3, 1, 0) for c in every), [c.stats for c in every]
     _load(city_store)
     agree()
     # H1 moves to B and to another kind: A's 台区 / 投诉 row for that day drops, B's rises
     ingest(city_store, [_rec("H1", account_no=B.account_no, kind="报修")], service_area=SERVICE_AREA)
     ingest(city_store, [_rec("H8", account_no=A.account_no, occurred_at="2030-12-31T10:00:00+08:00")], service_area=SERVICE_AREA)
     agree()
-    assert all(c.stats["full_reads"] == 4 and c.stats["updates"] > 0 for c in every), [c.stats for c in every]
+    assert all(c.stats["full_reads"] == 3 and c.stats["updates"] > 0 for c in every), [c.stats for c in every]
     with city_store.connect() as conn:
         tr = heat(conn, snapshot.heat, HeatQuery("transformer", *Y2030), dense)
         by_id = {a.id: a.count for a in tr.areas}
@@ -147,7 +148,7 @@ def test_cubes_follow_ingests_incrementally_and_equal_the_tables(city_store):
     with city_store.begin() as conn:
         rebuild_rollups(conn)
     agree()
-    assert all(c.stats["full_reads"] == 8 for c in every)
+    assert all((c.stats["full_reads"], c.stats["derived"]) == (6, 2) for c in every)
     with city_store.connect() as conn:
         assert dense.get(conn, "transformer", None).layers == 30
         assert sparse.get(conn, "transformer", None).dense is None
@@ -183,3 +184,69 @@ def test_a_cube_grows_for_new_days_and_areas_without_a_rebuild():
                            (101, 160, None, ("投诉",)), (151, 999, None, None), (95, 149, None, ("报修", "投诉"))]:
         assert moved.counts(d0, d1, ch, kd) == fresh.counts(d0, d1, ch, kd), (d0, d1, ch, kd)
     assert cube.counts(0, 999, None, None) == {"T1": 5, "T2": 1}  # the old cube is untouched
+
+
+def test_class_breaks_are_quantiles_of_the_positive_rates():
+    from interactions.heat import class_breaks
+
+    counts = np.array([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 5])
+    customers = np.array([10, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 0])  # the last: no customers
+    # positive rates 10, 20, … 100 per 1,000: the 2nd, 4th, 6th, 8th and 10th of ten
+    assert class_breaks(counts, customers) == [20.0, 40.0, 60.0, 80.0, 100.0]
+    assert class_breaks(np.array([1, 1, 3]), np.array([3, 3, 7])) == [340.0, 430.0]  # 333.3→340 (2 digits), 428.6→430
+    assert class_breaks(np.array([131, 149]), np.array([100, 100])) == [1400.0, 1500.0]
+    assert class_breaks(np.array([1310, 1312]), np.array([1000, 1000])) == [1310.0, 1320.0]  # bunched: a 3rd digit
+    assert class_breaks(np.array([0, 0]), np.array([5, 5])) == []
+
+
+def test_breaks_are_the_whole_citys_in_any_view(city_store):
+    """A district is coloured on the city's scale: /heat's breaks do not depend on the bbox, and they
+    follow the filters (issue 14: class breaks from the areas in view made a district look as hot as the city)."""
+    _load(city_store)
+    snapshot = load_snapshot(city_store)
+    with city_store.connect() as conn:
+        cubes = RollupCubes()
+        for by in ("transformer", "feeder", "cell"):
+            city = heat(conn, snapshot.heat, HeatQuery(by, *Y2030, zoom=14), cubes)
+            assert city.breaks and city.breaks == sorted(set(city.breaks))
+            a = next(x for x in city.areas if x.count)
+            box = (a.lon - 0.002, a.lat - 0.002, a.lon + 0.002, a.lat + 0.002)
+            district = heat(conn, snapshot.heat, HeatQuery(by, *Y2030, zoom=14, bbox=box), cubes)
+            assert len(district.areas) < len(city.areas)
+            assert district.breaks == city.breaks
+            assert district.to_dict()["breaks"] == city.breaks
+            assert heat(conn, snapshot.heat, HeatQuery(by, *Y2030, zoom=14, bbox=box)).breaks == city.breaks  # SQL path
+        only = heat(conn, snapshot.heat, HeatQuery("transformer", *Y2030, kinds=("咨询",)), cubes)
+        per_tr = CUSTOMERS["transformer_id"].value_counts()
+        rate = round(1000 / per_tr[B.transformer_id], 3)  # H5, the one 咨询: one class, its rate rounded up
+        assert len(only.breaks) == 1 and rate <= only.breaks[0] <= rate * 1.1
+
+
+def test_coarser_cell_cubes_summed_from_res_9_equal_their_rollups(city_store):
+    """A process reads the res-9 cell rollup once; res 6-8 are summed from it in memory and answer
+    exactly what their own rollups answer, then follow ingests like any cube."""
+    from gis.interaction_rollups import read_rollups
+    from interactions.heat import RollupCube
+
+    _load(city_store)
+    snapshot = load_snapshot(city_store)
+    with city_store.connect() as conn:
+        cubes = RollupCubes()
+        cubes.get(conn, "cell", 9)
+        for res in (6, 7, 8):
+            derived = cubes.get(conn, "cell", res)
+            read = RollupCube.from_rows("cell", read_rollups(conn, "cell", res))
+            assert sorted(derived.areas.tolist()) == sorted(read.areas.tolist())
+            for days, channels, kinds in ((Y2030, None, None), ((dt.date(2030, 3, 1),) * 2, ("微信",), None),
+                                          (Y2030, None, ("投诉",)), ((dt.date(2025, 11, 1), dt.date(2026, 10, 31)), None, None)):
+                d0, d1 = day_number(days[0]), day_number(days[1])
+                assert derived.counts(d0, d1, channels, kinds) == read.counts(d0, d1, channels, kinds)
+            q = HeatQuery("cell", *Y2030, res=res)
+            assert [a.to_dict() for a in heat(conn, snapshot.heat, q, cubes).areas] == [a.to_dict() for a in heat(conn, snapshot.heat, q).areas]
+        assert (cubes.stats["full_reads"], cubes.stats["derived"]) == (1, 3)
+    ingest(city_store, [_rec("H8", account_no=A.account_no, occurred_at="2030-06-01T09:00:00+08:00")], service_area=SERVICE_AREA)
+    with city_store.connect() as conn:
+        for res in (6, 7, 8, 9):
+            q = HeatQuery("cell", *Y2030, res=res)
+            assert [a.to_dict() for a in heat(conn, snapshot.heat, q, cubes).areas] == [a.to_dict() for a in heat(conn, snapshot.heat, q).areas]
+        assert cubes.stats["full_reads"] == 1 and cubes.stats["updates"] == 4

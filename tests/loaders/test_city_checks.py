@@ -88,3 +88,53 @@ def test_a_model_column_the_city_file_gives_is_written(tmp_path, empty_store):
     with empty_store.connect() as conn:
         rows = conn.execute(text("SELECT account_no, id_number FROM customers WHERE id_number IS NOT NULL")).all()
     assert [tuple(r) for r in rows] == [("0300100001", "44060219800101001X")]
+
+
+def test_interactions_in_slices_are_placed_as_in_one_read(tmp_path, empty_store, monkeypatch):
+    """A large interactions.csv is checked, placed and written a slice at a time (10M contacts do not fit in
+    memory at once): the stored rows and rollups equal those of the whole-file read."""
+    import numpy as np
+    import pandas as pd
+    from sqlalchemy import text
+
+    import loaders.city as city_mod
+    from loaders.city import InteractionSlices, read_city
+
+    whole = read_city(SAMPLE_DIR, service_area=SERVICE_AREA)["interactions"]
+    assert isinstance(whole, pd.DataFrame)
+    monkeypatch.setattr(city_mod, "INTERACTION_CHUNK", 1000)
+    sliced = read_city(SAMPLE_DIR, service_area=SERVICE_AREA)["interactions"]
+    assert isinstance(sliced, InteractionSlices) and len(sliced) == len(whole) > 3000
+    result = import_city(empty_store, SAMPLE_DIR, service_area=SERVICE_AREA)
+    assert result.counts["interactions"] == len(whole)
+    with empty_store.connect() as conn:
+        stored = pd.DataFrame([tuple(r) for r in conn.execute(text(
+            "SELECT id, account_no, matched_by, cell, day, transformer_id, feeder_id FROM interactions ORDER BY id"))],
+            columns=["id", "account_no", "matched_by", "cell", "day", "transformer_id", "feeder_id"], dtype=object)
+        per_tr = dict(conn.execute(text("SELECT area_id, sum(n) FROM interaction_area_rollups "
+                                        "WHERE area_kind = 'transformer' GROUP BY area_id")).all())
+    expect = whole.sort_values("id").reset_index(drop=True)
+    assert stored["id"].tolist() == expect["id"].tolist()
+    for col in ("account_no", "matched_by", "transformer_id", "feeder_id"):
+        assert stored[col].fillna("").tolist() == expect[col].fillna("").tolist(), col
+    assert [int(c or 0) for c in stored["cell"]] == [int(c or 0) for c in expect["cell"]]
+    assert np.array_equal(stored["day"].astype(np.int64), expect["day"].astype(np.int64))
+    assert per_tr == expect["transformer_id"].dropna().value_counts().to_dict()
+
+
+def test_a_duplicate_id_in_another_slice_is_a_problem_and_nothing_is_written(tmp_path, empty_store, monkeypatch):
+    import loaders.city as city_mod
+
+    city = tmp_path / "city"
+    shutil.copytree(SAMPLE_DIR, city)
+    path = city / "interactions.csv"
+    lines = path.read_text(encoding="utf-8").split("\n")
+    first_id = lines[1].split(",", 1)[0]
+    lines[2500] = first_id + "," + lines[2500].split(",", 1)[1]   # line 2,501: the id of line 2, two slices later
+    path.write_text("\n".join(lines), encoding="utf-8")
+    monkeypatch.setattr(city_mod, "INTERACTION_CHUNK", 1000)
+    with pytest.raises(CityImportError) as err:
+        import_city(empty_store, city, service_area=SERVICE_AREA)
+    assert [(p.row, p.id, p.field, p.reason) for p in err.value.problems] == [(2501, first_id, "id", "duplicate id")]
+    with empty_store.connect() as conn:
+        assert table_counts(conn, ["customers", "interactions"]) == {"customers": 0, "interactions": 0}

@@ -403,3 +403,46 @@ def test_rejects_out_of_range_sizes(tmp_path):
         generate_city(tmp_path, customers=10)
     with pytest.raises(ValueError):
         generate_city(tmp_path, customers=MAX_CUSTOMERS + 1)
+
+
+def test_default_interactions_are_the_bytes_of_before(tmp_path):
+    """Without ``interactions`` the output is what every earlier version wrote (digests taken from
+    the generator before the option existed, commit edb42d1): tests and the demo rely on it."""
+    import hashlib
+
+    generate_city(tmp_path, customers=3000, seed=5)
+    digest = {name: hashlib.sha256((tmp_path / name).read_bytes()).hexdigest() for name in ("customers.csv", "interactions.csv")}
+    assert digest == {"customers.csv": "f5e855367b528eb27d32905f6c8a52d069897aef3d86085b82c28c67e0e31ba1",
+                      "interactions.csv": "cadf6ce4c8e2115d51450128acfc496fc28f8dd3e38f96e5530a9f9d14fc84b3"}
+
+
+def test_a_given_number_of_interactions(tmp_path, monkeypatch):
+    """``interactions=N`` writes exactly N contacts (in slices), the same network and customers as the
+    default, deterministically; complaints still concentrate in the hotspots."""
+    import loaders.sample_city as sc
+
+    monkeypatch.setattr(sc, "INTERACTION_SLICE", 7_000)  # several slices, a short last one
+    default = generate_city(tmp_path / "d", customers=2000, seed=7)
+    a = generate_city(tmp_path / "a", customers=2000, seed=7, interactions=30_001)
+    b = generate_city(tmp_path / "b", customers=2000, seed=7, interactions=30_001)
+    assert a.interactions == 30_001 and a == b
+    for name in FILES:
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+    for name in ("grid.gpkg", "customers.csv"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "d" / name).read_bytes(), name
+    assert default.interactions != 30_001
+    data = _read(tmp_path / "a")
+    i, c = data.interactions, data.customers
+    assert len(i) == 30_001 and list(i.columns) == list(INTERACTION_COLUMNS)
+    assert i["id"].is_unique and i["id"].iloc[0] == "INT0000001" and i["id"].iloc[-1] == "INT0030001"
+    assert pd.to_datetime(i["occurred_at"]).is_monotonic_increasing
+    unknown = i["account_no"] == ""
+    assert 0.02 <= unknown.mean() <= 0.04
+    assert i.loc[~unknown, "account_no"].isin(c["account_no"]).all()
+    assert set(i["kind"]) == {"咨询", "投诉", "报修", "意见", "表扬"}
+    complaints = i[(i["kind"] == "投诉") & ~unknown].merge(c[["account_no", "transformer_id"]], on="account_no")
+    per_tr = complaints.groupby("transformer_id").size().reindex(c["transformer_id"].unique(), fill_value=0)
+    rate = per_tr / c.groupby("transformer_id").size().reindex(per_tr.index)
+    assert rate.max() >= 5 * rate.median()
+    generate_city(tmp_path / "z", customers=300, seed=3, interactions=0)
+    assert pd.read_csv(tmp_path / "z" / "interactions.csv").empty

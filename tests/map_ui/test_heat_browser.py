@@ -227,6 +227,42 @@ def _near(rows: list[bytearray], bpp: int, x: float, y: float, rgb: tuple[int, i
     return False
 
 
+def test_a_taiqu_keeps_its_colour_from_the_city_view_to_a_district(open_heat: Any) -> None:
+    """The choropleth's classes are the whole city's (the API's ``breaks``), not those of the areas in view:
+    zoomed to a district around the planted cluster, every 台区 keeps the colour it had in the city view
+    (with breaks of the areas in view, a district of hot 台区 was coloured as if it were the whole city)."""
+    import numpy as np
+
+    from interactions.heat import class_breaks
+
+    page, rec = open_heat("analyst")
+    _turn_on(page)
+    _pick_complaints_per_taiqu(page)
+    q = dict(urllib.parse.parse_qsl(page.evaluate("() => window.gridatlas.heat.query")))
+    params = {"by": "transformer", "from": q["from"], "to": q["to"], "kinds": "投诉"}
+    api = _get(page_root(page), "/api/v1/heat", params=params)
+    city = page.evaluate("() => ({drawn: window.gridatlas.heat.drawn, breaks: window.gridatlas.heat.breaks})")
+    assert api["breaks"] and city["breaks"] == api["breaks"]
+    colour = {d["id"]: d["colour"] for d in city["drawn"]}
+    seed = KEYS["planted"].split(",")[0]
+    centre = next(a for a in api["areas"] if a["id"] == seed)
+    loads = page.evaluate("() => window.gridatlas.heat.loads")
+    page.evaluate("([lat, lon]) => { window.gridatlas.map.setView([lat, lon], 17, {animate: false}); }", [centre["lat"], centre["lon"]])
+    _settle(page, loads)
+    page.wait_for_function("() => window.gridatlas.heat.query.includes('bbox=') && window.gridatlas.map.getZoom() === 17")
+    district = page.evaluate("() => ({drawn: window.gridatlas.heat.drawn, breaks: window.gridatlas.heat.breaks, "
+                             "q: window.gridatlas.heat.query})")
+    ids = [d["id"] for d in district["drawn"]]
+    assert seed in ids and 0 < len(ids) < len(city["drawn"])
+    assert district["breaks"] == city["breaks"]
+    assert {d["id"]: d["colour"] for d in district["drawn"]} == {i: colour[i] for i in ids}
+    # the view's own breaks would have been other ones: this view tells the two apart
+    view = _get(page_root(page), "/api/v1/heat", params={**params, "bbox": dict(urllib.parse.parse_qsl(district["q"]))["bbox"]})
+    local = class_breaks(np.array([a["count"] for a in view["areas"]]), np.array([a["customers"] for a in view["areas"]]))
+    assert local != city["breaks"], local
+    _clean(rec)
+
+
 def test_a_hot_spot_is_outlined_where_the_api_puts_it(open_heat: Any, tmp_path: Any) -> None:
     page, rec = open_heat("analyst")
     _turn_on(page)

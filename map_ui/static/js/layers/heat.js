@@ -6,7 +6,8 @@
  *   - heat: Leaflet.heat over the H3 cells of the view (intensity from the cells' counts; the API picks
  *     the resolution from the zoom), each cell also an invisible hexagon that a click hits;
  *   - 台区 / feeder choropleth: each area's customer hull filled by its rate per 1,000 customers (class
- *     breaks of the areas in view, shown in the legend; areas with customers and no contact drawn as 0).
+ *     breaks of the whole city for the filters, from the API, shown in the legend; areas with customers and no
+ *     contact drawn as 0).
  * Hotspots (GET /hotspots, city-wide Gi* with the FDR cut, one request per filter set, cached) are outlined:
  * hot red, cold blue. A click on an area lists its interactions (GET /heat/areas/{by}/{id}/interactions,
  * paged, masked by the server per role). Everything is drawn on canvases: the areas on the shared
@@ -303,7 +304,8 @@ export function installHeat(ctx) {
       renderHeatLegend(props);
     } else {
       heat.setLatLngs([]);
-      const breaks = hook.breaks = classBreaks(props.map((p) => p.rate));
+      // the API's breaks are the whole city's (same filters): a district is coloured on the city's scale
+      const breaks = hook.breaks = Array.isArray(body.breaks) ? body.breaks : classBreaks(props.map((p) => p.rate));
       body.features.forEach((f) => {
         if (!f.geometry) return;                              // an area without customers has no hull
         const p = f.properties;
