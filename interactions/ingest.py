@@ -65,7 +65,7 @@ CHANNEL_ALIASES = {"95598": "95598电话", "95598热线": "95598电话", "电话
 #: Local time of a time written without an offset (an Excel cell has none): China Standard Time.
 _CST = dt.timezone(dt.timedelta(hours=8))
 _COMPARED = ("caller_account_no", "channel", "kind", "occurred_at", "text", "caller_phone", "wechat_openid", "lon", "lat")
-_CHUNK = 50_000
+_CHUNK = 100_000
 
 
 class Screener(Protocol):
@@ -213,8 +213,100 @@ def _check(record: Mapping[str, Any], row: int, area: BBox, seen: set[str]) -> t
             "lon": lon, "lat": lat}, []
 
 
+# ------------------------------------------------------------------------------- checks, vectorized
+_CHANNEL_OF = {**{c: c for c in CHANNELS}, **CHANNEL_ALIASES}
+_KINDS = frozenset(INTERACTION_KINDS)
+
+
+def _texts(values: Sequence[object]) -> list[str | None]:
+    """:func:`_text` of every value (strings, the common case, inline)."""
+    return [(v.strip() or None) if type(v) is str else (None if v is None else _text(v)) for v in values]
+
+
+def _numbers(values: Sequence[object]) -> list[float | None | str]:
+    """:func:`_number` of every value (None and finite floats, the common cases, inline)."""
+    return [None if v is None else (v if type(v) is float and math.isfinite(v) else _number(v)) for v in values]
+
+
+def _floats(values: list[float | None | str]) -> np.ndarray:
+    return np.array([v if type(v) is float else np.nan for v in values], dtype=float)
+
+
+@dataclass
+class Checked:
+    """The outcome of :func:`check_records`: the good records as columns, and the problems of the others.
+
+    ``frame`` holds one row per good record, in input order, with the columns ``id,
+    caller_account_no, channel, kind, occurred_at`` (tz-aware UTC), ``text, caller_phone``
+    (normalized), ``wechat_openid, lon, lat`` (float, NaN when not given).
+    """
+
+    frame: pd.DataFrame
+    problems: list[Problem]
+
+
+def check_records(records: Sequence[Mapping[str, Any]], rows: Sequence[int], area: BBox) -> Checked:
+    """Check every record in one pass per field (the same rules and reasons as a record-by-record
+    check, which is what reports the problems of the few bad records).
+
+    One column at a time: the values are cleaned by the same helpers as :func:`_check` (in list
+    comprehensions, no per-record function frame), the rules are numpy masks; the records that
+    fail any rule are then checked one by one by :func:`_check`, which names every problem
+    (row, id, field, value, reason) exactly as before. A record's id given again is a problem of
+    the later record only (the first one is kept, even when it is bad for another reason).
+    """
+    n = len(records)
+    get = {f: [r.get(f) for r in records] for f in FIELDS}
+    ids = _texts(get["id"])
+    id_ok = np.fromiter((i is not None and len(i) <= 64 for i in ids), dtype=bool, count=n)
+    id_col = np.array(ids, dtype=object)
+    id_col[~id_ok] = None
+    dup = pd.Series(id_col, dtype=object).duplicated(keep="first").to_numpy() & id_ok
+    channels = [_CHANNEL_OF.get(c) if c is not None else None for c in _texts(get["channel"])]
+    kinds = _texts(get["kind"])
+    times = [None if _blank(v) else _time(v) for v in get["occurred_at"]]
+    lons, lats = _numbers(get["lon"]), _numbers(get["lat"])
+    accounts, openids, phones_raw = _texts(get["account_no"]), _texts(get["wechat_openid"]), _texts(get["caller_phone"])
+    phones = [normalize_phone(p) if p else None for p in phones_raw]
+    lon, lat = _floats(lons), _floats(lats)
+    not_number = np.fromiter((x == "bad" or y == "bad" for x, y in zip(lons, lats)), dtype=bool, count=n)
+    has_lon, has_lat = ~np.isnan(lon), ~np.isnan(lat)
+    minx, miny, maxx, maxy = area
+    with np.errstate(invalid="ignore"):
+        inside = (minx <= lon) & (lon <= maxx) & (miny <= lat) & (lat <= maxy)
+    bad = ~id_ok | dup | not_number | (has_lon != has_lat) | (has_lon & has_lat & ~inside)
+    bad |= np.fromiter((c is None for c in channels), dtype=bool, count=n)
+    bad |= np.fromiter((k not in _KINDS for k in kinds), dtype=bool, count=n)
+    bad |= np.fromiter((t is None for t in times), dtype=bool, count=n)
+    bad |= np.fromiter((a is not None and len(a) > 32 for a in accounts), dtype=bool, count=n)
+    bad |= np.fromiter((o is not None and len(o) > 64 for o in openids), dtype=bool, count=n)
+    bad |= np.fromiter((r is not None and (p is None or len(p) > 32) for r, p in zip(phones_raw, phones)), dtype=bool, count=n)
+    problems: list[Problem] = []
+    for i in np.flatnonzero(bad).tolist():
+        found = _check(records[i], rows[i], area, {ids[i]} if dup[i] else set())[1]
+        if found:
+            problems += found
+        else:  # pragma: no cover - the masks above are the record check's rules; kept safe regardless
+            bad[i] = False
+    good = ~bad
+    seconds = np.array([t.timestamp() if t is not None else np.nan for t in times], dtype=float)[good]
+    frame = pd.DataFrame({
+        "id": id_col[good],
+        "caller_account_no": np.array(accounts, dtype=object)[good],
+        "channel": np.array(channels, dtype=object)[good],
+        "kind": np.array(kinds, dtype=object)[good],
+        "occurred_at": pd.to_datetime(np.round(seconds * 1e6).astype(np.int64), unit="us", utc=True),
+        "text": np.array(_texts(get["text"]), dtype=object)[good],
+        "caller_phone": np.array(phones, dtype=object)[good],
+        "wechat_openid": np.array(openids, dtype=object)[good],
+        "lon": lon[good], "lat": lat[good],
+    })
+    return Checked(frame, problems)
+
+
 # ------------------------------------------------------------------------------- stored rows
 def _stored(conn: Connection, ids: Sequence[str]) -> pd.DataFrame:
+    """The stored rows under ``ids`` (columns as a checked frame, plus their placement)."""
     pg = conn.dialect.name == "postgresql"
     point = "ST_X(geom), ST_Y(geom)" if pg else "geom, NULL"
     cols = ["id", "caller_account_no", "channel", "kind", "occurred_at", "text", "caller_phone", "wechat_openid",
@@ -227,23 +319,28 @@ def _stored(conn: Connection, ids: Sequence[str]) -> pd.DataFrame:
         pts = shapely.from_wkb(frame["lon"].to_numpy(object))
         frame["lon"], frame["lat"] = shapely.get_x(pts), shapely.get_y(pts)
     # SQLite hands text SQL its stored UTC text; naive values are UTC on both stores
-    frame["occurred_at"] = [t.to_pydatetime() for t in pd.to_datetime(frame["occurred_at"], utc=True, format="ISO8601")]
+    frame["occurred_at"] = pd.to_datetime(frame["occurred_at"], utc=True, format="ISO8601")
     return frame
 
 
-def _same(a: object, b: object) -> bool:
-    if _blank(a) and _blank(b):
-        return True
-    if isinstance(a, dt.datetime) and isinstance(b, dt.datetime):
-        a = a if a.tzinfo else a.replace(tzinfo=dt.timezone.utc)
-        b = b if b.tzinfo else b.replace(tzinfo=dt.timezone.utc)
-        return a == b
-    if isinstance(a, float) or isinstance(b, float):
-        try:
-            return abs(float(a) - float(b)) < 1e-9  # type: ignore[arg-type]
-        except (TypeError, ValueError):
-            return False
-    return a == b
+def _blanks(values: np.ndarray) -> np.ndarray:
+    """:func:`_blank` of every value of an object array."""
+    return np.fromiter((_blank(v) for v in values), dtype=bool, count=len(values))
+
+
+def _same_column(name: str, new: pd.Series, old: pd.Series) -> np.ndarray:
+    """Where a new value equals the stored one (aligned), as a record-by-record comparison would: blanks equal, floats within 1e-9."""
+    if name == "occurred_at":
+        a = new.dt.tz_convert("UTC").to_numpy(dtype="datetime64[us]")
+        b = pd.to_datetime(old, utc=True).dt.tz_convert("UTC").to_numpy(dtype="datetime64[us]")
+        return (np.isnat(a) & np.isnat(b)) | (a == b)
+    if name in ("lon", "lat"):
+        a, b = new.to_numpy(float, na_value=np.nan), pd.to_numeric(old, errors="coerce").to_numpy(float, na_value=np.nan)
+        with np.errstate(invalid="ignore"):
+            return (np.isnan(a) & np.isnan(b)) | (np.abs(a - b) < 1e-9)
+    a, b = new.to_numpy(object), old.to_numpy(object)
+    blank_a, blank_b = _blanks(a), _blanks(b)
+    return (blank_a & blank_b) | (~blank_a & ~blank_b & np.fromiter((x == y for x, y in zip(a, b)), dtype=bool, count=len(a)))
 
 
 # ------------------------------------------------------------------------------- ingest
@@ -253,54 +350,46 @@ def ingest_interactions(conn: Connection, records: Iterable[Mapping[str, Any]], 
     """Check, match, place and write ``records`` in the caller's transaction (see the module docstring).
 
     ``rows``: the row number of each record in its source, for the rejects (default 1, 2, …).
-    Rejected records are left out; the others are written in batches of 50,000 (each batch's
+    Rejected records are left out; the others are written in batches of 100,000 (each batch's
     rollup deltas summed in memory and upserted once). ``progress(stage, done, total)`` is
     called as the checks and the batches advance. Returns the counts and the rejects.
     """
-    records = list(records)
+    records = records if isinstance(records, list) else list(records)
     numbers = list(rows) if rows is not None else list(range(1, len(records) + 1))
     result = IngestResult(received=len(records))
-    seen: set[str] = set()
-    clean: list[dict[str, Any]] = []
-    for i, (record, row) in enumerate(zip(records, numbers)):
-        good, problems = _check(record, row, service_area, seen)
-        result.rejects += problems
-        if good is not None:
-            clean.append(good)
-        if progress is not None and i % _CHUNK == _CHUNK - 1:
-            progress("check interactions", i + 1, len(records))
-    feeders = transformer_feeders(conn) if clean else {}
+    checked = check_records(records, numbers, service_area)
+    result.rejects += checked.problems
+    clean = checked.frame
+    if progress is not None:
+        progress("check interactions", len(records), len(records))
+    feeders = transformer_feeders(conn) if len(clean) else {}
     for start in range(0, len(clean), _CHUNK):
-        _write_chunk(conn, clean[start:start + _CHUNK], feeders, result, screeners)
+        _write_chunk(conn, clean.iloc[start:start + _CHUNK].reset_index(drop=True), feeders, result, screeners)
         if progress is not None:
             progress("write interactions", min(start + _CHUNK, len(clean)), len(clean))
     return result
 
 
-def _write_chunk(conn: Connection, clean: list[dict[str, Any]], feeders: Mapping[str, str], result: IngestResult,
+def _write_chunk(conn: Connection, new: pd.DataFrame, feeders: Mapping[str, str], result: IngestResult,
                  screeners: Sequence[Screener]) -> None:
-    new = pd.DataFrame(clean, columns=list(clean[0]))
     old = _stored(conn, new["id"].tolist())
     if len(old):
-        stored = {row[0]: row[1:] for row in old[["id", *_COMPARED]].itertuples(index=False, name=None)}
-        keep = []
-        for i, row in enumerate(new[["id", *_COMPARED]].itertuples(index=False, name=None)):
-            was = stored.get(row[0])
-            if was is not None and all(_same(a, b) for a, b in zip(row[1:], was)):
-                result.unchanged += 1
-                continue
-            keep.append(i)
-        new = new.iloc[keep].reset_index(drop=True)
+        was = old.set_index("id").reindex(new["id"])
+        same = was["channel"].notna().to_numpy().copy()  # stored under this id (channel is required)
+        for name in _COMPARED:
+            same &= _same_column(name, new[name], was[name])
+        result.unchanged += int(same.sum())
+        new = new[~same].reset_index(drop=True)
         old = old[old["id"].isin(set(new["id"]))]
     if not len(new):
         return
     candidates = caller_candidates(conn, new["caller_account_no"].dropna(), new["caller_phone"].dropna(),
                                    new["wechat_openid"].dropna())
-    matched, how = match_callers(new["caller_account_no"].tolist(), new["caller_phone"].tolist(),
-                                 new["wechat_openid"].tolist(), candidates)
+    matched, how = match_callers(new["caller_account_no"].to_numpy(object), new["caller_phone"].to_numpy(object),
+                                 new["wechat_openid"].to_numpy(object), candidates)
     placed = place(matched, new["lon"].to_numpy(float, na_value=np.nan), new["lat"].to_numpy(float, na_value=np.nan),
                    candidates, feeders)
-    times = pd.to_datetime(new["occurred_at"], utc=True)
+    times = new["occurred_at"]
     has = new["lon"].notna().to_numpy() & new["lat"].notna().to_numpy()
     geoms = np.full(len(new), None, dtype=object)
     geoms[has] = shapely.points(new["lon"][has].to_numpy(float), new["lat"][has].to_numpy(float))
@@ -314,23 +403,37 @@ def _write_chunk(conn: Connection, clean: list[dict[str, Any]], feeders: Mapping
     bulk_upsert(conn, "interactions", frame)
     plus = rollup_deltas(frame, +1)
     counted = old[old["day"].notna()]  # rows stored before placement existed were never counted
-    minus = rollup_deltas(counted, -1) if len(counted) else (plus[0].iloc[0:0], plus[1].iloc[0:0])
-    apply_deltas(conn, [plus[0], minus[0]], [plus[1], minus[1]])
+    if len(counted):
+        minus = rollup_deltas(counted, -1)
+        apply_deltas(conn, [plus[0], minus[0]], [plus[1], minus[1]])
+    else:
+        apply_deltas(conn, [plus[0]], [plus[1]])
     result.updated += len(old)
     result.inserted += len(frame) - len(old)
     for k, n in pd.Series(how).value_counts().items():
         result.matched[str(k)] = result.matched.get(str(k), 0) + int(n)
     if screeners:
-        written = [
-            {**r, "occurred_at": r["occurred_at"].to_pydatetime(), "geom": None}
-            for r in frame.to_dict("records")
-        ]
-        for r in written:
-            r.pop("geom")
-            for key in ("cell", "day"):
-                r[key] = None if _blank(r[key]) else int(r[key])
+        written = _screened_rows(frame)
         for screener in screeners:
             screener.screen(conn, written)
+
+
+_SCREENED = ("id", "account_no", "caller_account_no", "channel", "kind", "occurred_at", "text", "caller_phone",
+             "wechat_openid", "matched_by", "cell", "day", "transformer_id", "feeder_id")
+
+
+def _screened_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """The written rows as the screeners get them (module docstring): dicts built column-wise."""
+    columns: list[list[Any]] = []
+    for name in _SCREENED:
+        if name == "occurred_at":
+            columns.append(list(frame[name].dt.to_pydatetime()))
+        elif name in ("cell", "day"):
+            columns.append([None if _blank(v) else int(v) for v in frame[name].to_numpy(object)])
+        else:
+            values = frame[name].to_numpy(object)
+            columns.append([None if v is None or (type(v) is float and math.isnan(v)) else v for v in values])
+    return [dict(zip(_SCREENED, values)) for values in zip(*columns)]
 
 
 def ingest(engine: Engine, records: Iterable[Mapping[str, Any]], *, service_area: BBox,
@@ -352,8 +455,7 @@ def ingest_all_or_nothing(engine: Engine, records: Iterable[Mapping[str, Any]], 
     """Every record stored, or none: raises :class:`InteractionsRejected` (listing every bad record)
     when any is bad. What the JSON API does: a client resends a corrected batch whole."""
     records = list(records)
-    seen: set[str] = set()
-    problems = [p for i, r in enumerate(records, start=1) for p in _check(r, i, service_area, seen)[1]]
+    problems = check_records(records, list(range(1, len(records) + 1)), service_area).problems
     if problems:
         raise InteractionsRejected(problems)
     return ingest(engine, records, service_area=service_area, screeners=screeners)
