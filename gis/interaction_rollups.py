@@ -446,18 +446,40 @@ def read_rollup_changes(conn: Connection, by: str, res: int | None, since: int) 
     return _rollup_rows(conn, by, res, "version > :since", {"since": since}, index)
 
 
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy_fields(values: np.ndarray) -> list[str]:
+    """A column as ``COPY … FROM STDIN`` text-format fields (integers as digits; text escaped once per
+    distinct value; None as ``\\N``)."""
+    if values.dtype.kind in "iu":
+        return list(map(str, values.tolist()))
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    fields = np.array([str(u).translate(_COPY_ESCAPES) for u in uniques] + ["\\N"], dtype=object)
+    return fields[codes].tolist()  # code -1 (missing) takes the last entry
+
+
 def _pg_increment(conn: Connection, table: str, keys: tuple[str, ...], types: tuple[str, ...], frame: pd.DataFrame,
                   version: int | None) -> None:
-    """PostgreSQL: add ``frame``'s signed ``n`` to ``table`` in one ``INSERT … SELECT FROM unnest``,
-    marking the rows with ``version``."""
+    """PostgreSQL: add ``frame``'s signed ``n`` to ``table``, marking the rows with ``version``: the
+    deltas are COPYed (text format, built column-wise) into a temporary table and merged with one
+    ``INSERT … SELECT … ON CONFLICT``. Binding them as arrays cost 3–5x more in the driver's
+    per-element encoding than the COPY."""
+    stage = f"ga_delta_{table}"
     cols = ", ".join(keys)
-    arrays = ", ".join(f"CAST(:{k} AS {t}[])" for k, t in zip(keys, types))
-    params: dict[str, Any] = {k: frame[k].to_numpy().tolist() for k in keys}
-    params["n"] = frame["n"].to_numpy().astype(np.int64).tolist()
-    params["version"] = version
-    conn.execute(text(
-        f"INSERT INTO {table} ({cols}, n, version) SELECT *, CAST(:version AS int8) FROM unnest({arrays}, CAST(:n AS int4[])) "
-        f"ON CONFLICT ({cols}) DO UPDATE SET n = {table}.n + excluded.n, version = excluded.version"), params)
+    conn.exec_driver_sql(f"DROP TABLE IF EXISTS pg_temp.{stage}")
+    conn.exec_driver_sql(f"CREATE TEMP TABLE {stage} ({', '.join(f'{k} {t}' for k, t in zip(keys, types))}, n int4) "
+                         "ON COMMIT DROP")
+    fields = [_copy_fields(frame[k].to_numpy()) for k in keys]
+    fields.append(_copy_fields(frame["n"].to_numpy().astype(np.int64)))
+    data = ("\n".join(map("\t".join, zip(*fields))) + "\n").encode()
+    raw = conn.connection.driver_connection
+    with raw.cursor() as cur:
+        with cur.copy(f"COPY {stage} ({cols}, n) FROM STDIN") as copy:
+            copy.write(data)
+        cur.execute(f"INSERT INTO {table} ({cols}, n, version) SELECT {cols}, n, %s::int8 FROM {stage} "
+                    f"ON CONFLICT ({cols}) DO UPDATE SET n = {table}.n + excluded.n, version = excluded.version", (version,))
+        cur.execute(f"DROP TABLE {stage}")
 
 
 def rebuild_rollups(conn: Connection) -> dict[str, int]:
