@@ -15,7 +15,9 @@ from sqlalchemy import text
 
 from gis.interaction_rollups import rebuild_rollups
 from gis.models import CHANNELS, INTERACTION_KINDS
-from interactions.ingest import _check, check_records, ingest
+from gis.interaction_checks import check_record as _check
+from gis.interaction_checks import check_records
+from interactions.ingest import ingest
 from tests.conftest import SAMPLE_DIR, SERVICE_AREA
 
 CUSTOMERS = pd.read_csv(SAMPLE_DIR / "customers.csv", dtype=str).head(6)
