@@ -6,7 +6,8 @@ in the caller's transaction:
 
 1. checks every record (unknown channel or kind, a time that is not ISO 8601, coordinates
    that are not lon/lat or lie outside the service area, an id given twice) and rejects bad
-   ones with a :class:`gis.validation.Problem` naming row, id, field, value and reason;
+   ones with a :class:`gis.validation.Problem` naming row, id, field, value and reason
+   (:func:`gis.interaction_checks.check_records`: one pass per field, shared with ``import city``);
 2. matches the caller to a customer by account number, else caller phone, else WeChat openid
    (:func:`gis.interaction_rollups.match_callers`; ambiguous or unknown callers stay
    unmatched and keep their own coordinates) and places it (H3 cell, local day, 台区, feeder);
@@ -14,6 +15,10 @@ in the caller's transaction:
    (idempotent), a changed one is updated and its old counts are moved;
 4. writes the new and changed rows, adds their counts to the rollups
    (:func:`gis.interaction_rollups.apply_deltas`), and hands them to the **screeners**.
+
+Everything runs over columns (numpy/pandas), never record by record: at 1M customers the cost
+is the store's own (the rows into a table with eight indexes, six rollup upserts per contact);
+see ``bench/ingest_bench.py`` and its section in ``bench/README.md``.
 
 Screeners (the seam for sensitive-word alerts, issue 15) are objects with
 ``screen(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None``, called once per
