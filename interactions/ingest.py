@@ -6,7 +6,8 @@ in the caller's transaction:
 
 1. checks every record (unknown channel or kind, a time that is not ISO 8601, coordinates
    that are not lon/lat or lie outside the service area, an id given twice) and rejects bad
-   ones with a :class:`gis.validation.Problem` naming row, id, field, value and reason;
+   ones with a :class:`gis.validation.Problem` naming row, id, field, value and reason
+   (:func:`gis.interaction_checks.check_records`: one pass per field, shared with ``import city``);
 2. matches the caller to a customer by account number, else caller phone, else WeChat openid
    (:func:`gis.interaction_rollups.match_callers`; ambiguous or unknown callers stay
    unmatched and keep their own coordinates) and places it (H3 cell, local day, 台区, feeder);
@@ -14,6 +15,10 @@ in the caller's transaction:
    (idempotent), a changed one is updated and its old counts are moved;
 4. writes the new and changed rows, adds their counts to the rollups
    (:func:`gis.interaction_rollups.apply_deltas`), and hands them to the **screeners**.
+
+Everything runs over columns (numpy/pandas), never record by record: at 1M customers the cost
+is the store's own (the rows into a table with eight indexes, six rollup upserts per contact);
+see ``bench/ingest_bench.py`` and its section in ``bench/README.md``.
 
 Screeners (the seam for sensitive-word alerts, issue 15) are objects with
 ``screen(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None``, called once per
@@ -27,9 +32,9 @@ the interactions; an exception it raises rolls the whole ingest back.
 
 from __future__ import annotations
 
-import datetime as dt
+import contextlib
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -50,22 +55,16 @@ from gis.interaction_rollups import (
     rollup_deltas,
     transformer_feeders,
 )
-from gis.models import CHANNELS, INTERACTION_KINDS
-from gis.search.normalize import normalize_phone
+from gis.interaction_checks import CHANNEL_ALIASES, FIELDS, check_records
 from gis.validation import BBox, Problem
 
 __all__ = ["Screener", "IngestResult", "InteractionsRejected", "ingest_interactions", "ingest", "ingest_all_or_nothing",
            "FIELDS", "CHANNEL_ALIASES"]
 
-#: The record fields an ingest reads (the sample's ``interactions.csv`` columns plus the openid).
-FIELDS = ("id", "account_no", "channel", "kind", "occurred_at", "text", "caller_phone", "wechat_openid", "lon", "lat")
-#: Channel names used by the channels' own systems → GridAtlas channel.
-CHANNEL_ALIASES = {"95598": "95598电话", "95598热线": "95598电话", "电话": "95598电话", "掌厅": "掌上电力",
-                   "网厅": "网上国网", "微信公众号": "微信"}
-#: Local time of a time written without an offset (an Excel cell has none): China Standard Time.
-_CST = dt.timezone(dt.timedelta(hours=8))
 _COMPARED = ("caller_account_no", "channel", "kind", "occurred_at", "text", "caller_phone", "wechat_openid", "lon", "lat")
-_CHUNK = 50_000
+_CHUNK = 100_000
+#: SQLite page cache (KiB) while an ingest writes (see :func:`_page_cache`).
+_SQLITE_CACHE_KIB = 262_144
 
 
 class Screener(Protocol):
@@ -108,113 +107,9 @@ class InteractionsRejected(InvalidInput):
         return out
 
 
-# ------------------------------------------------------------------------------- checks
-def _blank(v: object) -> bool:
-    return v is None or (isinstance(v, float) and math.isnan(v)) or (isinstance(v, str) and not v.strip())
-
-
-def _text(v: object, limit: int | None = None) -> str | None:
-    if type(v) is str:  # the common case, first
-        s = v.strip()
-        return (s[:limit] if limit else s) or None
-    if _blank(v):
-        return None
-    s = str(v).strip()
-    if isinstance(v, float) and v.is_integer():  # a number cell read from a spreadsheet
-        s = str(int(v))
-    return s[:limit] if limit else s
-
-
-def _time(v: object) -> dt.datetime | None:
-    if isinstance(v, dt.datetime):
-        t = v
-    else:
-        s = str(v).strip().replace("/", "-")
-        try:
-            t = dt.datetime.fromisoformat(s)
-        except ValueError:
-            return None
-    if t.tzinfo is None:
-        t = t.replace(tzinfo=_CST)
-    return t.astimezone(dt.timezone.utc)
-
-
-def _number(v: object) -> float | None | str:
-    if _blank(v):
-        return None
-    try:
-        x = float(str(v).strip())
-    except ValueError:
-        return "bad"
-    return x if math.isfinite(x) else "bad"
-
-
-def _check(record: Mapping[str, Any], row: int, area: BBox, seen: set[str]) -> tuple[dict[str, Any] | None, list[Problem]]:
-    """One record → (clean row or None, problems)."""
-    t = "interactions"
-    rid = _text(record.get("id"))
-    problems: list[Problem] = []
-
-    def bad(field_: str, value: object, reason: str) -> None:
-        problems.append(Problem(t, row, rid, field_, None if _blank(value) else value, reason))
-
-    if rid is None:
-        bad("id", record.get("id"), "required")
-    elif len(rid) > 64:
-        bad("id", rid, "longer than 64 characters")
-    elif rid in seen:
-        bad("id", rid, "given twice in this input (the first one is kept)")
-    channel = _text(record.get("channel"))
-    channel = CHANNEL_ALIASES.get(channel, channel) if channel else None
-    if channel not in CHANNELS:
-        bad("channel", record.get("channel"), "required" if channel is None else "must be one of " + "/".join(CHANNELS))
-    kind = _text(record.get("kind"))
-    if kind not in INTERACTION_KINDS:
-        bad("kind", record.get("kind"), "required" if kind is None else "must be one of " + "/".join(INTERACTION_KINDS))
-    when = None
-    if _blank(record.get("occurred_at")):
-        bad("occurred_at", None, "required")
-    else:
-        when = _time(record.get("occurred_at"))
-        if when is None:
-            bad("occurred_at", record.get("occurred_at"), "not an ISO 8601 time, e.g. 2026-03-01T09:30:00+08:00")
-    lon, lat = _number(record.get("lon")), _number(record.get("lat"))
-    for name, v in (("lon", lon), ("lat", lat)):
-        if v == "bad":
-            bad(name, record.get(name), "not a number")
-    if lon != "bad" and lat != "bad":
-        if (lon is None) != (lat is None):
-            bad("lon,lat", f"{record.get('lon')},{record.get('lat')}", "give both lon and lat, or neither")
-        elif lon is not None:
-            minx, miny, maxx, maxy = area
-            coord = f"{lon},{lat}"
-            if minx <= lat <= maxx and miny <= lon <= maxy and not (minx <= lon <= maxx and miny <= lat <= maxy):
-                bad("lon,lat", coord, "lon/lat look swapped (lat,lon given)")
-            elif abs(lon) > 180 or abs(lat) > 90:
-                bad("lon,lat", coord, "not a WGS 84 lon,lat coordinate")
-            elif not (minx <= lon <= maxx and miny <= lat <= maxy):
-                bad("lon,lat", coord, f"outside the service area {minx},{miny},{maxx},{maxy}")
-    account = _text(record.get("account_no"))
-    if account is not None and len(account) > 32:
-        bad("account_no", account, "longer than 32 characters")
-    openid = _text(record.get("wechat_openid"))
-    if openid is not None and len(openid) > 64:
-        bad("wechat_openid", openid, "longer than 64 characters")
-    phone_raw = _text(record.get("caller_phone"))
-    phone = normalize_phone(phone_raw) if phone_raw else None
-    if phone_raw and (phone is None or len(phone) > 32):
-        bad("caller_phone", phone_raw, "not a phone number")
-    if rid is not None and not any(p.field == "id" for p in problems):
-        seen.add(rid)
-    if problems:
-        return None, problems
-    return {"id": rid, "caller_account_no": account, "channel": channel, "kind": kind, "occurred_at": when,
-            "text": _text(record.get("text")), "caller_phone": phone, "wechat_openid": openid,
-            "lon": lon, "lat": lat}, []
-
-
 # ------------------------------------------------------------------------------- stored rows
 def _stored(conn: Connection, ids: Sequence[str]) -> pd.DataFrame:
+    """The stored rows under ``ids`` (columns as a checked frame, plus their placement)."""
     pg = conn.dialect.name == "postgresql"
     point = "ST_X(geom), ST_Y(geom)" if pg else "geom, NULL"
     cols = ["id", "caller_account_no", "channel", "kind", "occurred_at", "text", "caller_phone", "wechat_openid",
@@ -227,23 +122,30 @@ def _stored(conn: Connection, ids: Sequence[str]) -> pd.DataFrame:
         pts = shapely.from_wkb(frame["lon"].to_numpy(object))
         frame["lon"], frame["lat"] = shapely.get_x(pts), shapely.get_y(pts)
     # SQLite hands text SQL its stored UTC text; naive values are UTC on both stores
-    frame["occurred_at"] = [t.to_pydatetime() for t in pd.to_datetime(frame["occurred_at"], utc=True, format="ISO8601")]
+    frame["occurred_at"] = pd.to_datetime(frame["occurred_at"], utc=True, format="ISO8601")
     return frame
 
 
-def _same(a: object, b: object) -> bool:
-    if _blank(a) and _blank(b):
-        return True
-    if isinstance(a, dt.datetime) and isinstance(b, dt.datetime):
-        a = a if a.tzinfo else a.replace(tzinfo=dt.timezone.utc)
-        b = b if b.tzinfo else b.replace(tzinfo=dt.timezone.utc)
-        return a == b
-    if isinstance(a, float) or isinstance(b, float):
-        try:
-            return abs(float(a) - float(b)) < 1e-9  # type: ignore[arg-type]
-        except (TypeError, ValueError):
-            return False
-    return a == b
+def _blanks(values: np.ndarray) -> np.ndarray:
+    """Missing or empty values of an object array (new values come cleaned by :func:`_texts`, stored
+    ones are NULL or text)."""
+    return np.asarray(pd.isna(values), dtype=bool) | np.asarray(values == "", dtype=bool)
+
+
+def _same_column(name: str, new: pd.Series, old: pd.Series) -> np.ndarray:
+    """Where a new value equals the stored one (aligned), as a record-by-record comparison would:
+    blanks equal, times to the microsecond, floats within 1e-9."""
+    if name == "occurred_at":
+        a = new.dt.tz_convert("UTC").to_numpy(dtype="datetime64[us]")
+        b = pd.to_datetime(old, utc=True).dt.tz_convert("UTC").to_numpy(dtype="datetime64[us]")
+        return (np.isnat(a) & np.isnat(b)) | (a == b)
+    if name in ("lon", "lat"):
+        a, b = new.to_numpy(float, na_value=np.nan), pd.to_numeric(old, errors="coerce").to_numpy(float, na_value=np.nan)
+        with np.errstate(invalid="ignore"):
+            return (np.isnan(a) & np.isnan(b)) | (np.abs(a - b) < 1e-9)
+    a, b = new.to_numpy(object), old.to_numpy(object)
+    blank_a, blank_b = _blanks(a), _blanks(b)
+    return (blank_a & blank_b) | (~blank_a & ~blank_b & np.asarray(a == b, dtype=bool))
 
 
 # ------------------------------------------------------------------------------- ingest
@@ -253,54 +155,66 @@ def ingest_interactions(conn: Connection, records: Iterable[Mapping[str, Any]], 
     """Check, match, place and write ``records`` in the caller's transaction (see the module docstring).
 
     ``rows``: the row number of each record in its source, for the rejects (default 1, 2, …).
-    Rejected records are left out; the others are written in batches of 50,000 (each batch's
+    Rejected records are left out; the others are written in batches of 100,000 (each batch's
     rollup deltas summed in memory and upserted once). ``progress(stage, done, total)`` is
     called as the checks and the batches advance. Returns the counts and the rejects.
     """
-    records = list(records)
+    records = records if isinstance(records, list) else list(records)
     numbers = list(rows) if rows is not None else list(range(1, len(records) + 1))
     result = IngestResult(received=len(records))
-    seen: set[str] = set()
-    clean: list[dict[str, Any]] = []
-    for i, (record, row) in enumerate(zip(records, numbers)):
-        good, problems = _check(record, row, service_area, seen)
-        result.rejects += problems
-        if good is not None:
-            clean.append(good)
-        if progress is not None and i % _CHUNK == _CHUNK - 1:
-            progress("check interactions", i + 1, len(records))
-    feeders = transformer_feeders(conn) if clean else {}
-    for start in range(0, len(clean), _CHUNK):
-        _write_chunk(conn, clean[start:start + _CHUNK], feeders, result, screeners)
-        if progress is not None:
-            progress("write interactions", min(start + _CHUNK, len(clean)), len(clean))
+    checked = check_records(records, numbers, service_area)
+    result.rejects += checked.problems
+    clean = checked.frame
+    if progress is not None:
+        progress("check interactions", len(records), len(records))
+    if not len(clean):
+        return result
+    feeders = transformer_feeders(conn)
+    with _page_cache(conn):
+        for start in range(0, len(clean), _CHUNK):
+            _write_chunk(conn, clean.iloc[start:start + _CHUNK].reset_index(drop=True), feeders, result, screeners)
+            if progress is not None:
+                progress("write interactions", min(start + _CHUNK, len(clean)), len(clean))
     return result
 
 
-def _write_chunk(conn: Connection, clean: list[dict[str, Any]], feeders: Mapping[str, str], result: IngestResult,
+@contextlib.contextmanager
+def _page_cache(conn: Connection) -> Iterator[None]:
+    """SQLite: 256 MiB of page cache while a batch is written (the default 2 MB made every rollup
+    upsert a read of its B-tree pages from the OS), the connection's own setting restored after."""
+    if conn.dialect.name != "sqlite" or not _SQLITE_CACHE_KIB:
+        yield
+        return
+    conn.exec_driver_sql("SELECT 1")
+    raw = conn.connection.driver_connection
+    before = raw.execute("PRAGMA cache_size").fetchone()[0]
+    raw.execute(f"PRAGMA cache_size = -{_SQLITE_CACHE_KIB}")
+    try:
+        yield
+    finally:
+        raw.execute(f"PRAGMA cache_size = {int(before)}")
+
+
+def _write_chunk(conn: Connection, new: pd.DataFrame, feeders: Mapping[str, str], result: IngestResult,
                  screeners: Sequence[Screener]) -> None:
-    new = pd.DataFrame(clean, columns=list(clean[0]))
     old = _stored(conn, new["id"].tolist())
     if len(old):
-        stored = {row[0]: row[1:] for row in old[["id", *_COMPARED]].itertuples(index=False, name=None)}
-        keep = []
-        for i, row in enumerate(new[["id", *_COMPARED]].itertuples(index=False, name=None)):
-            was = stored.get(row[0])
-            if was is not None and all(_same(a, b) for a, b in zip(row[1:], was)):
-                result.unchanged += 1
-                continue
-            keep.append(i)
-        new = new.iloc[keep].reset_index(drop=True)
+        was = old.set_index("id").reindex(new["id"])
+        same = was["channel"].notna().to_numpy().copy()  # stored under this id (channel is required)
+        for name in _COMPARED:
+            same &= _same_column(name, new[name], was[name])
+        result.unchanged += int(same.sum())
+        new = new[~same].reset_index(drop=True)
         old = old[old["id"].isin(set(new["id"]))]
     if not len(new):
         return
     candidates = caller_candidates(conn, new["caller_account_no"].dropna(), new["caller_phone"].dropna(),
                                    new["wechat_openid"].dropna())
-    matched, how = match_callers(new["caller_account_no"].tolist(), new["caller_phone"].tolist(),
-                                 new["wechat_openid"].tolist(), candidates)
+    matched, how = match_callers(new["caller_account_no"].to_numpy(object), new["caller_phone"].to_numpy(object),
+                                 new["wechat_openid"].to_numpy(object), candidates)
     placed = place(matched, new["lon"].to_numpy(float, na_value=np.nan), new["lat"].to_numpy(float, na_value=np.nan),
                    candidates, feeders)
-    times = pd.to_datetime(new["occurred_at"], utc=True)
+    times = new["occurred_at"]
     has = new["lon"].notna().to_numpy() & new["lat"].notna().to_numpy()
     geoms = np.full(len(new), None, dtype=object)
     geoms[has] = shapely.points(new["lon"][has].to_numpy(float), new["lat"][has].to_numpy(float))
@@ -314,23 +228,38 @@ def _write_chunk(conn: Connection, clean: list[dict[str, Any]], feeders: Mapping
     bulk_upsert(conn, "interactions", frame)
     plus = rollup_deltas(frame, +1)
     counted = old[old["day"].notna()]  # rows stored before placement existed were never counted
-    minus = rollup_deltas(counted, -1) if len(counted) else (plus[0].iloc[0:0], plus[1].iloc[0:0])
-    apply_deltas(conn, [plus[0], minus[0]], [plus[1], minus[1]])
+    if len(counted):
+        minus = rollup_deltas(counted, -1)
+        apply_deltas(conn, [plus[0], minus[0]], [plus[1], minus[1]])
+    else:
+        apply_deltas(conn, [plus[0]], [plus[1]])
     result.updated += len(old)
     result.inserted += len(frame) - len(old)
     for k, n in pd.Series(how).value_counts().items():
         result.matched[str(k)] = result.matched.get(str(k), 0) + int(n)
     if screeners:
-        written = [
-            {**r, "occurred_at": r["occurred_at"].to_pydatetime(), "geom": None}
-            for r in frame.to_dict("records")
-        ]
-        for r in written:
-            r.pop("geom")
-            for key in ("cell", "day"):
-                r[key] = None if _blank(r[key]) else int(r[key])
+        written = _screened_rows(frame)
         for screener in screeners:
             screener.screen(conn, written)
+
+
+_SCREENED = ("id", "account_no", "caller_account_no", "channel", "kind", "occurred_at", "text", "caller_phone",
+             "wechat_openid", "matched_by", "cell", "day", "transformer_id", "feeder_id")
+
+
+def _screened_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """The written rows as the screeners get them (module docstring): dicts built column-wise."""
+    columns: list[list[Any]] = []
+    for name in _SCREENED:
+        if name == "occurred_at":
+            columns.append(list(frame[name].dt.to_pydatetime()))
+        elif name in ("cell", "day"):
+            columns.append([None if v is None or (type(v) is float and math.isnan(v)) else int(v)
+                            for v in frame[name].to_numpy(object)])
+        else:
+            values = frame[name].to_numpy(object)
+            columns.append([None if v is None or (type(v) is float and math.isnan(v)) else v for v in values])
+    return [dict(zip(_SCREENED, values)) for values in zip(*columns)]
 
 
 def ingest(engine: Engine, records: Iterable[Mapping[str, Any]], *, service_area: BBox,
@@ -352,8 +281,7 @@ def ingest_all_or_nothing(engine: Engine, records: Iterable[Mapping[str, Any]], 
     """Every record stored, or none: raises :class:`InteractionsRejected` (listing every bad record)
     when any is bad. What the JSON API does: a client resends a corrected batch whole."""
     records = list(records)
-    seen: set[str] = set()
-    problems = [p for i, r in enumerate(records, start=1) for p in _check(r, i, service_area, seen)[1]]
+    problems = check_records(records, list(range(1, len(records) + 1)), service_area).problems
     if problems:
         raise InteractionsRejected(problems)
     return ingest(engine, records, service_area=service_area, screeners=screeners)

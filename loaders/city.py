@@ -32,7 +32,8 @@ from pyproj import CRS
 from sqlalchemy.engine import Connection, Engine
 
 from gis.errors import InvalidInput
-from gis.models import CHANNELS, INTERACTION_KINDS, LOCATION_QUALITIES, NODE_KINDS, SEGMENT_KINDS, SWITCH_KINDS
+from gis.models import LOCATION_QUALITIES, NODE_KINDS, SEGMENT_KINDS, SWITCH_KINDS
+from gis.interaction_checks import FIELDS, check_columns
 from gis.interaction_rollups import local_days, match_callers, place, rebuild_rollups
 from gis.phones import parse_phones
 from gis.search import reindex_customers
@@ -203,19 +204,23 @@ def _parse_phones(df: pd.DataFrame) -> list[Problem]:
 
 
 def _check_interactions(df: pd.DataFrame, area: BBox) -> list[Problem]:
+    """The interactions file checked by the ingest's own rules (:func:`gis.interaction_checks.check_columns`:
+    the same reasons as ``gridatlas interactions import``, a time without an offset in China Standard
+    Time, channel aliases resolved, caller phones normalized). When every row is good, ``df`` takes the
+    cleaned values (times tz-aware UTC, lon/lat floats)."""
     t = "interactions"
-    p = check_required(t, df, "id", required_columns(t))
-    p += check_unique(t, df, "id")
-    p += check_enum(t, df, "id", "channel", CHANNELS)
-    p += check_enum(t, df, "id", "kind", INTERACTION_KINDS)
-    _numbers(t, df, "id", ("lon", "lat"), p)
-    times = pd.to_datetime(df["occurred_at"], errors="coerce", format="ISO8601", utc=True)
-    bad = times.isna().to_numpy() & df["occurred_at"].notna().to_numpy()
-    p += [Problem(t, int(r), str(i), "occurred_at", v, "not an ISO 8601 time with offset") for r, i, v in zip(df["_row"][bad], df["id"][bad], df["occurred_at"][bad])]
-    df["occurred_at"] = times
-    has = df["lon"].notna().to_numpy() & df["lat"].notna().to_numpy()
-    p += check_lonlat(t, df[has], "id", df["lon"][has].to_numpy(), df["lat"][has].to_numpy(), area)
-    return p
+    missing = [f for f in required_columns(t) if f not in df]
+    if missing:
+        return check_required(t, df, "id", missing)
+    checked = check_columns({f: df[f].tolist() for f in FIELDS if f in df}, df["_row"].tolist(), area)
+    if checked.problems:
+        return checked.problems
+    clean = checked.frame.set_axis(df.index)
+    df["account_no"] = clean["caller_account_no"]
+    for name in ("id", "channel", "kind", "occurred_at", "text", "caller_phone", "wechat_openid", "lon", "lat"):
+        if name in df or name in ("occurred_at", "lon", "lat"):
+            df[name] = clean[name]
+    return []
 
 
 #: What the search rows are built from (:class:`gis.search.reindex.PreparedRows`), and from

@@ -73,7 +73,6 @@ def generate_interactions(rng: np.random.Generator, grid: Grid, customers: pd.Da
     Columns: customer, channel, kind, occurred_at (ISO 8601, +08:00), text, caller_phone.
     """
     hot = hotspot_transformers(rng, grid)[customers["transformer"].to_numpy()]
-    n = len(customers)
     rates = _RATES[None, :] * np.where(hot[:, None], _HOT_FACTOR[None, :], 1.0)
     counts = rng.poisson(rates).ravel()
     who = np.repeat(np.repeat(np.arange(n), len(KINDS)), counts)
