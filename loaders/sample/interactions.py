@@ -73,6 +73,7 @@ def generate_interactions(rng: np.random.Generator, grid: Grid, customers: pd.Da
     Columns: customer, channel, kind, occurred_at (ISO 8601, +08:00), text, caller_phone.
     """
     hot = hotspot_transformers(rng, grid)[customers["transformer"].to_numpy()]
+    n = len(customers)
     rates = _RATES[None, :] * np.where(hot[:, None], _HOT_FACTOR[None, :], 1.0)
     counts = rng.poisson(rates).ravel()
     who = np.repeat(np.repeat(np.arange(n), len(KINDS)), counts)
@@ -128,7 +129,6 @@ def plan_interactions(rng: np.random.Generator, grid: Grid, customers: pd.DataFr
     if total < 0:
         raise ValueError(f"interactions must be >= 0, got {total}")
     hot = hotspot_transformers(rng, grid)[customers["transformer"].to_numpy()]
-    n = len(customers)
     rates = (_RATES[None, :] * np.where(hot[:, None], _HOT_FACTOR[None, :], 1.0)).ravel()
     n_unknown = int(round(_UNKNOWN_SHARE * total))
     counts = rng.multinomial(total - n_unknown, rates / rates.sum())
