@@ -15,6 +15,7 @@ import unicodedata
 from functools import lru_cache
 
 from gis.errors import InvalidInput
+from gis.phones import PhoneError, parse_phone
 
 __all__ = [
     "MAX_QUERY_LENGTH",
@@ -65,10 +66,17 @@ def normalize_phone(value: str | None) -> str | None:
     if not value:
         return None
     digits = value if value.isascii() and value.isdigit() else _NON_DIGIT.sub("", unicodedata.normalize("NFKC", value))
-    if len(digits) == 15 and digits.startswith("0086"):
+    if len(digits) == 15 and digits.startswith("0086") and digits[4] == "1":
         digits = digits[4:]
     elif len(digits) == 13 and digits.startswith("86") and digits[2] == "1":
         digits = digits[2:]
+    elif digits.startswith("0086") or (digits.startswith("86") and value.lstrip().startswith(("+", "＋"))):
+        # a landline written with the country code: the stored form (0 + area code + number) comes
+        # from the one phone parser every loader uses, so a typed +86 757 … finds 0757…
+        try:
+            return parse_phone(value)
+        except PhoneError:
+            pass
     return digits or None
 
 

@@ -219,10 +219,22 @@ def test_a_database_without_utf8_ctype_is_refused_clearly(pg_cluster):
 def test_normalization_of_phones_and_heteronyms():
     assert normalize_phone("+86 138-0000-1234") == normalize_phone("0086 13800001234") == "13800001234"
     assert normalize_phone("(0757) 8333 1234") == "075783331234"
+    # a landline written internationally is the stored 0 + area code + number (gis.phones' form)
+    assert normalize_phone("+86 757 8765 4321") == normalize_phone("0086-757-87654321") == "075787654321"
+    assert normalize_phone("+86 (0)757 8765 4321") == "075787654321"
     full, initials = pinyin_keys("单丽")
     assert set(full) == {"danli", "shanli", "chanli"} and set(initials) == {"dl", "sl", "cl"}
     full, _ = pinyin_keys("曾长乐")  # 3 heteronyms: 2 × 2 × 2 readings at most (capped at 16)
     assert {"zengzhangle", "cengchangle", "zengchangyue"} <= set(full) and len(full) <= 16
+
+
+def test_a_landline_typed_with_the_country_code_is_searched_as_stored():
+    """+86 757 … is searched as 0757…, the form every loader stores (gis.phones), so it finds its customer."""
+    from gis.search.normalize import parse_query, phone_keys
+
+    q = parse_query("+86 757 8765 4321")
+    assert q.shape == "phone" and q.digits == "075787654321"
+    assert q.digits in phone_keys("075787654321", None)[0]
 
 
 def test_address_fragments_match_a_brute_force_scan_of_the_sample(city_store):
