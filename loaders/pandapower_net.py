@@ -437,6 +437,9 @@ class _Builder:
                     and self.text_ok("load", i, "profile", category, "customers", "category")):
                 continue
             sn = pd.to_numeric(pd.Series([rec.get("sn_mva")]), errors="coerce").iloc[0]
+            if np.isfinite(sn) and sn < 0:  # a contract capacity is never negative (the mapped loaders refuse it too)
+                self.reject("load", i, "sn_mva", rec.get("sn_mva"), "must not be negative (MVA)")
+                continue
             rows.append({
                 "account_no": f"load:{i}", "name": _text(rec.get("name")) or f"load:{i}",
                 "category": category or "load",

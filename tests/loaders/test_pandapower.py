@@ -385,6 +385,23 @@ def test_text_the_store_cannot_keep_is_rejected_by_row(pp_oracle, empty_store): 
     assert [tuple(r) for r in names] == [("load:1", "L1")]
 
 
+def test_a_negative_load_capacity_is_rejected_by_row(pp_oracle):  # noqa: F811
+    """sn_mva < 0 would be stored as a negative contract capacity; the mapped loaders refuse those."""
+    code = """
+net = pp.create_empty_network()
+b = [pp.create_bus(net, kv) for kv in (20, 0.4)]
+pp.create_ext_grid(net, b[0])
+pp.create_transformer(net, b[0], b[1], "0.4 MVA 20/0.4 kV")
+pp.create_load(net, b[1], 0.1, sn_mva=-0.25, name="L0")
+pp.create_load(net, b[1], 0.1, sn_mva=0.25, name="L1")
+"""
+    conv = _convert(_net(pp_oracle, "neg_load", code))
+    assert [(r.layer, r.row, r.field, r.value, r.reason) for r in conv.rejects] == [
+        ("load", 0, "sn_mva", "-0.25", "must not be negative (MVA)")]
+    assert conv.tables["customers"]["account_no"].tolist() == ["load:1"]
+    assert conv.tables["customers"]["contract_kva"].tolist() == [250.0]
+
+
 def test_reimport_after_another_load_is_unchanged_and_a_clean_run_removes_the_old_report(
         pp_oracle, empty_store_url, empty_store, tmp_path):  # noqa: F811
     """The network's hash was compared with the newest version only (another load in between made a
