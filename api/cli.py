@@ -141,15 +141,22 @@ def import_city_cmd(
         console.print(f"already loaded (data version {result.data_version}); nothing changed")
     else:
         console.print(f"loaded data version {result.data_version}: " + ", ".join(f"{k} {v}" for k, v in result.counts.items()))
-    if result.kept_corrections:
-        kept = result.kept_corrections
-        accounts = len({k.account_no for k in kept})
-        console.print(f"[yellow]kept {len(kept)} manual correction(s) of {accounts} customer(s) newer than the file's "
-                      "verification date (not overwritten):[/yellow]")
-        for k in kept[:20]:
-            console.print(f"  {k}", markup=False, soft_wrap=True)
-        if len(kept) > 20:
-            console.print(f"  … and {len(kept) - 20} more")
+    _report_kept(result)
+
+
+def _report_kept(result) -> None:
+    """Print the manual corrections a load kept (the first 20); every load that reports them as
+    notes rather than reject lines (city, pandapower/SimBench) ends here."""
+    if not result.kept_corrections:
+        return
+    kept = result.kept_corrections
+    accounts = len({k.account_no for k in kept})
+    console.print(f"[yellow]kept {len(kept)} manual correction(s) of {accounts} customer(s) newer than the file's "
+                  "verification date (not overwritten):[/yellow]")
+    for k in kept[:20]:
+        console.print(f"  {k}", markup=False, soft_wrap=True)
+    if len(kept) > 20:
+        console.print(f"  … and {len(kept) - 20} more")
 
 
 # --- Loading a utility's own data: GIS layers, customer archives, export (exit 0 / 3 / 2) ---------
@@ -569,6 +576,7 @@ def _import_network(net_path: Path, source: str, rejects_path: Path, *,
         engine.dispose()
     state = "already loaded" if result.unchanged else "loaded"
     console.print(f"{state} data version {result.data_version}: " + ", ".join(f"{k} {v}" for k, v in result.counts.items()))
+    _report_kept(result)
     raise typer.Exit(_report_rejects(result, rejects_path, shown=10))
 
 
