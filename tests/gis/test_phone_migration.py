@@ -21,7 +21,7 @@ from tests.conftest import SAMPLE_DIR, SERVICE_AREA, STORES
 WRITTEN = {
     "0300100001": ("+86 131-2628-2696", None),
     "0300100017": ("135 2613 8187", "（0757）8123 4567"),
-    "0300100024": ("+86 757 8765 4321", None),      # a landline with the country code
+    "0300100024": ("757-8765-4321", None),          # a landline without its trunk 0 (search keys change)
     "0300100037": ("１３９２２２２３３３３", None),  # full-width digits
     "0300100043": ("12345", "13926138188"),          # not a phone: kept; the alt is a plain mobile
     "0300100051": ("无", "0086 138 0013 8000"),       # not a phone: kept; the alt is parsed
@@ -77,7 +77,7 @@ def test_upgrade_stores_national_digits_rebuilds_search_and_keeps_what_is_not_a_
         other_before = conn.execute(text(
             "SELECT account_no, phone, phone_alt FROM customers WHERE account_no NOT IN "
             "('0300100001','0300100017','0300100024','0300100037','0300100043','0300100051') ORDER BY account_no")).all()
-        # before: the landline written with +86 is not found by its national form
+        # before: the landline written without its trunk 0 is not found by its national form
         assert "0300100024" not in _found(conn, "0757-87654321", None)
 
     with caplog.at_level(logging.INFO, logger="alembic.runtime.migration"):
