@@ -482,9 +482,7 @@ def _sqlite_upsert(conn: Connection, plan: _Plan, frame: pd.DataFrame, progress:
     total = len(frame)
     dominates = _dominates(raw, plan, total)
     bulk_index = plan.geom is not None and dominates and sq.has_spatial_index(raw, plan.name, plan.geom)
-    cache = raw.execute("PRAGMA cache_size").fetchone()[0]
-    raw.execute("PRAGMA cache_size = -262144")  # 256 MiB of page cache while the load runs
-    try:
+    with sq.page_cache(raw, 256):
         if bulk_index:
             sq.suspend_spatial_triggers(raw, plan.name, plan.geom)
         # As on PostGIS: a load that dominates the table rebuilds its secondary indexes once
@@ -503,8 +501,6 @@ def _sqlite_upsert(conn: Connection, plan: _Plan, frame: pd.DataFrame, progress:
         if bulk_index:
             sq.refill_spatial_index(raw, plan.name, plan.geom)
             sq.resume_spatial_triggers(raw, plan.name, plan.geom)
-    finally:
-        raw.execute(f"PRAGMA cache_size = {int(cache)}")
 
 
 def _dominates(raw, plan: _Plan, total: int) -> bool:

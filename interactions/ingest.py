@@ -44,6 +44,7 @@ import shapely
 from sqlalchemy.engine import Connection, Engine
 
 from gis.bulk import bulk_upsert
+from gis.dialects.sqlite import page_cache
 from gis.errors import InvalidInput
 from gis.interaction_rollups import (
     apply_deltas,
@@ -63,8 +64,8 @@ __all__ = ["Screener", "IngestResult", "InteractionsRejected", "ingest_interacti
 
 _COMPARED = ("caller_account_no", "channel", "kind", "occurred_at", "text", "caller_phone", "wechat_openid", "lon", "lat")
 _CHUNK = 100_000
-#: SQLite page cache (KiB) while an ingest writes (see :func:`_page_cache`).
-_SQLITE_CACHE_KIB = 262_144
+#: SQLite page cache (MiB) while an ingest writes (see :func:`_page_cache`).
+_SQLITE_CACHE_MIB = 256
 
 
 class Screener(Protocol):
@@ -180,19 +181,14 @@ def ingest_interactions(conn: Connection, records: Iterable[Mapping[str, Any]], 
 
 @contextlib.contextmanager
 def _page_cache(conn: Connection) -> Iterator[None]:
-    """SQLite: 256 MiB of page cache while a batch is written (the default 2 MB made every rollup
-    upsert a read of its B-tree pages from the OS), the connection's own setting restored after."""
-    if conn.dialect.name != "sqlite" or not _SQLITE_CACHE_KIB:
+    """SQLite: a larger page cache while a batch is written (:func:`gis.dialects.sqlite.page_cache`;
+    the default 2 MB made every rollup upsert a read of its B-tree pages from the OS)."""
+    if conn.dialect.name != "sqlite" or not _SQLITE_CACHE_MIB:
         yield
         return
     conn.exec_driver_sql("SELECT 1")
-    raw = conn.connection.driver_connection
-    before = raw.execute("PRAGMA cache_size").fetchone()[0]
-    raw.execute(f"PRAGMA cache_size = -{_SQLITE_CACHE_KIB}")
-    try:
+    with page_cache(conn.connection.driver_connection, _SQLITE_CACHE_MIB):
         yield
-    finally:
-        raw.execute(f"PRAGMA cache_size = {int(before)}")
 
 
 def _write_chunk(conn: Connection, new: pd.DataFrame, feeders: Mapping[str, str], result: IngestResult,

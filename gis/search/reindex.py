@@ -29,6 +29,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
+from gis.dialects.sqlite import page_cache
 from gis.search.normalize import compact, phone_keys, pinyin_keys
 from gis.search.tables import FTS_TABLE
 
@@ -40,7 +41,7 @@ BULK_SHARE = 1 / 3
 _TABLES = ("customer_search", "customer_keys")
 _IDS = "reindex_ids"
 _FEW = 20000  # up to this many ids, PostgreSQL deletes through an array of them
-_SQLITE_CACHE_KIB = -524288  # page cache for the reindex (negative: KiB), restored afterwards
+_SQLITE_CACHE_MIB = 512  # page cache for the reindex, restored afterwards
 _PREPARE_CHUNK = 50_000  # records per search_rows call of a PreparedRows build, and COPY text chunk
 _COPY_SPECIAL = re.compile(r"[\\\t\n\r]")  # characters COPY's text format would need escaped
 
@@ -353,12 +354,8 @@ def reindex_customers(
     if not sqlite:
         return _reindex(conn, ids, sqlite=False, prepared=prepared)
     raw = conn.connection.driver_connection
-    (cache_size,) = raw.execute("PRAGMA cache_size").fetchone()
-    raw.execute(f"PRAGMA cache_size = {_SQLITE_CACHE_KIB}")  # the search tables' B-trees stay in memory
-    try:
+    with page_cache(raw, _SQLITE_CACHE_MIB):  # the search tables' B-trees stay in memory
         return _reindex(conn, ids, sqlite=True, prepared=prepared)
-    finally:
-        raw.execute(f"PRAGMA cache_size = {int(cache_size)}")
 
 
 def _indexed_up_to(conn: Connection, n: int) -> int:

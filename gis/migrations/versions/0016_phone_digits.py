@@ -33,6 +33,8 @@ from alembic import op
 from sqlalchemy import func, insert
 from sqlalchemy.engine import Connection
 
+from gis.dialects.sqlite import page_cache
+
 revision = "0016_phone_digits"
 down_revision = "0015_heat_perf"
 branch_labels = None
@@ -82,12 +84,8 @@ def normalize_stored_phones(conn: Connection) -> tuple[list[tuple[str, tuple, tu
     updates = sorted(((new_cols[0][i], new_cols[1][i], accounts[i]) for i in idx.tolist()), key=lambda u: u[2])
     if conn.dialect.name == "sqlite":  # in key order, with the phone indexes' pages kept in memory
         raw = conn.connection.driver_connection
-        (cache_size,) = raw.execute("PRAGMA cache_size").fetchone()
-        raw.execute("PRAGMA cache_size = -524288")
-        try:
+        with page_cache(raw, 512):
             raw.executemany("UPDATE customers SET phone = ?, phone_alt = ? WHERE account_no = ?", updates)
-        finally:
-            raw.execute(f"PRAGMA cache_size = {int(cache_size)}")
     else:
         conn.exec_driver_sql("CREATE TEMPORARY TABLE _phone_digits (account_no TEXT PRIMARY KEY, phone TEXT, phone_alt TEXT) "
                              "ON COMMIT DROP")
