@@ -465,7 +465,7 @@ def locate(
         return
     rows = result["data"] or result["suggestions"]
     if not result["data"]:
-        console.print(f"no customer matches {query!r}" + (f"; nearest by address:" if rows else ""))
+        console.print(f"no customer matches {query!r}" + ("; nearest by address:" if rows else ""))
     else:
         console.print(f"{result['count']} match(es) for {query!r} (read as {result['shape']}):")
     for item in rows:

@@ -39,7 +39,6 @@ from gis import events
 from gis.trouble_store import REPAIR_KIND
 
 from topology.compiled import TopologyIndex
-from topology.errors import UnknownElement
 from topology.protection import PROTECTIVE_KINDS, protection_index
 from topology.state import concat_ranges, evaluate
 

@@ -424,7 +424,6 @@ def _check_coordinates(src: SourceFrame, geoms: np.ndarray, present: np.ndarray,
     if not problems:
         return bad
     pos = np.array(sorted(problems))
-    reasons = [problems[p] for p in pos]
     src_geoms = src.frame["_src_geom"].to_numpy(object) if "_src_geom" in src.frame else geoms
     srids = src.frame["_srid"].to_numpy(object)
     crs = src.crs

@@ -11,7 +11,6 @@ from __future__ import annotations
 import sqlite3
 
 from sqlalchemy import text
-from sqlalchemy.engine import Connection
 
 from gis.errors import StoreUnavailable
 from gis.search.tables import FTS_TABLE

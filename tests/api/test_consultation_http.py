@@ -8,7 +8,6 @@ from urllib.parse import urlsplit
 
 import httpx
 import pandas as pd
-import pytest
 
 from outage_impact.consultation import sign_link
 from tests.conftest import SAMPLE_DIR

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import subprocess
-from pathlib import Path
 
 import httpx
 import pytest

@@ -3,7 +3,6 @@ ranked with why, and the customers' replies change the recommendation."""
 
 from __future__ import annotations
 
-import pytest
 
 FUSE = "SW000030"    # 24 customers downstream in the sample city
 OTHER = "SW000044"   # 38 other customers (disjoint from FUSE's)

@@ -3,7 +3,6 @@ lose nothing, and the gateway (which honours the idempotency key) delivers nothi
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import signal
@@ -12,7 +11,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 
 from gis.outbox import NewMessage, SqlOutboxStore, enqueue, list_messages, state_counts
 from outage_impact.outbox import DeliveryWorker, FileSender, RetryPolicy, WebhookSender
