@@ -18,6 +18,7 @@ from gis.errors import StoreUnavailable
 __all__ = [
     "make_engine",
     "migrate",
+    "downgrade",
     "current_revision",
     "head_revision",
     "vacuum",
@@ -92,6 +93,14 @@ def migrate(engine: Engine, revision: str = "head") -> None:
         if "connect" in type(exc).__name__.lower() or "OperationalError" in type(exc).__name__:
             raise StoreUnavailable(f"cannot reach the store: {exc}", field="database_url") from exc
         raise
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    """Take the store's schema back to ``revision`` (each migration's own downgrade; data a newer
+    revision derived is recomputed, data it dropped is not restored)."""
+    from alembic import command
+
+    command.downgrade(_alembic_config(engine), revision)
 
 
 def current_revision(engine: Engine) -> str | None:

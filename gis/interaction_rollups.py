@@ -10,11 +10,11 @@ customer (the customer's H3 cell, 台区 and feeder); an unmatched one at its ow
 Every placed contact carries its H3 cell at :data:`FINE_RES` (the ``h3`` package, v4,
 64-bit integer form) and its local ``day`` (days since 1970-01-01 in China Standard Time,
 UTC+8, which has no daylight saving). Rollups count contacts by cell × day × channel × kind
-for every resolution in :data:`RESOLUTIONS` (a coarser cell is a bit operation on the fine
-one: :func:`parent_cells`, in numpy and in SQL alike), and by 台区 / feeder × day × channel
-× kind. :func:`apply_deltas` adds signed counts (upsert-increment, both stores), so the
-ingest keeps them in its own transaction; :func:`rebuild_rollups` recomputes them from the
-raw table with one ``INSERT … SELECT … GROUP BY`` per resolution.
+at res :data:`ROLLUP_RES` (9) only: a coarser cell of :data:`RESOLUTIONS` is a bit operation
+on it (:func:`parent_cells`, in numpy and in SQL alike), so its counts are sums of res-9 rows;
+and by 台区 / feeder × day × channel × kind. :func:`apply_deltas` adds signed counts
+(upsert-increment, both stores), so the ingest keeps them in its own transaction; :func:`rebuild_rollups` recomputes them from the
+raw table with one ``INSERT … SELECT … GROUP BY`` per table.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from gis.search.normalize import normalize_phone
 __all__ = [
     "FINE_RES",
     "RESOLUTIONS",
+    "ROLLUP_RES",
     "AREA_KINDS",
     "MATCH_KINDS",
     "local_days",
@@ -66,10 +67,13 @@ __all__ = [
 
 #: Resolution of the cell stored on every interaction (res 10: ~66 m edge, ~15,000 m²).
 FINE_RES = 10
-#: Resolutions kept in the cell rollups (6: ~3.7 km edge … 9: ~174 m); heat picks one by zoom.
-#: Res 10 is stored on each interaction (an area's list) but not rolled up: at that size a
-#: rollup row is nearly one contact, and each level costs the ingest a row per contact.
+#: Resolutions heat serves (6: ~3.7 km edge … 9: ~174 m); it picks one by zoom.
 RESOLUTIONS = (6, 7, 8, 9)
+#: The one resolution stored in the cell rollup: res 6–8 are sums of its rows (in memory, or
+#: grouped in SQL), so storing them cost the ingest three more upserts per contact for no
+#: information (migration 0017). Res 10 is stored on each interaction (an area's list) but not
+#: rolled up: at that size a rollup row is nearly one contact.
+ROLLUP_RES = RESOLUTIONS[-1]
 AREA_KINDS = ("transformer", "feeder")
 MATCH_KINDS = ("account", "phone", "wechat", "ambiguous", "unknown")
 
@@ -298,11 +302,12 @@ def _count_groups(keys: Sequence[np.ndarray], weights: np.ndarray | None = None)
 
 def rollup_deltas(frame: pd.DataFrame, sign: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Signed counts from placed contacts (columns cell, day, channel, kind, transformer_id, feeder_id):
-    (cell deltas: res, cell, day, channel, kind, n; area deltas: area_kind, area_id, day, channel, kind, n),
-    one row per key. Rows without a day are not counted (as in :func:`rebuild_rollups`).
+    (cell deltas: cell (res :data:`ROLLUP_RES`), day, channel, kind, n; area deltas: area_kind,
+    area_id, day, channel, kind, n), one row per key. Rows without a day are not counted (as in
+    :func:`rebuild_rollups`).
 
-    Vectorized over integer codes (channel × kind factorized, cells already integers; the
-    resolution is in a cell's own bits), grouped by a lexsort."""
+    Vectorized over integer codes (channel × kind factorized, cells already integers), grouped by
+    a lexsort."""
     frame = frame[frame["day"].notna()]
     day = frame["day"].to_numpy(dtype=np.int64)
     channel_codes, channels = pd.factorize(frame["channel"].to_numpy(object))
@@ -312,11 +317,10 @@ def rollup_deltas(frame: pd.DataFrame, sign: int) -> tuple[pd.DataFrame, pd.Data
 
     located = frame["cell"].notna().to_numpy()
     fine = frame["cell"].to_numpy(dtype=object)[located].astype(np.int64)
-    cell = np.concatenate([parent_cells(fine, res) for res in RESOLUTIONS]) if len(fine) else np.zeros(0, np.int64)
-    reps = len(RESOLUTIONS)
-    cday, cck = np.tile(day[located], reps), np.tile(ck[located], reps)
+    cell = parent_cells(fine, ROLLUP_RES)
+    cday, cck = day[located], ck[located]
     rows, n = _count_groups([cell, cday, cck])
-    cells = pd.DataFrame({"res": ((cell[rows] >> 52) & 15).astype(np.int64), "cell": cell[rows], "day": cday[rows],
+    cells = pd.DataFrame({"cell": cell[rows], "day": cday[rows],
                           "channel": channels[cck[rows] // width] if len(rows) else np.zeros(0, object),
                           "kind": kinds[cck[rows] % width] if len(rows) else np.zeros(0, object), "n": n * sign})
 
@@ -362,22 +366,22 @@ def apply_deltas(conn: Connection, cell_deltas: Sequence[pd.DataFrame], area_del
     in-memory copy following the changes sees the zero (:func:`read_rollup_changes`; a rebuild drops
     them). Each frame has one row per key (as :func:`rollup_deltas` gives them); several frames are
     summed first. Returns the number of rollup rows touched."""
-    cells = _combine(cell_deltas, ["res", "cell", "day", "channel", "kind"])
+    cells = _combine(cell_deltas, ["cell", "day", "channel", "kind"])
     areas = _combine(area_deltas, ["area_kind", "area_id", "day", "channel", "kind"])
     touched = 0
     pg = conn.dialect.name == "postgresql"
     version = _bump(conn) if len(cells) or len(areas) else None
     if len(cells):
         if pg:  # one statement over arrays: executemany would cost a round trip per row
-            _pg_increment(conn, "interaction_cell_rollups", ("res", "cell", "day", "channel", "kind"),
-                          ("int4", "int8", "int4", "text", "text"), cells, version)
+            _pg_increment(conn, "interaction_cell_rollups", ("cell", "day", "channel", "kind"),
+                          ("int8", "int4", "text", "text"), cells, version)
         else:
             # plain tuples through the driver: SQLAlchemy's per-row parameter processing cost more than SQLite
-            params = list(zip(*(cells[c].to_numpy().tolist() for c in ("res", "cell", "day", "channel", "kind", "n")),
+            params = list(zip(*(cells[c].to_numpy().tolist() for c in ("cell", "day", "channel", "kind", "n")),
                               itertools.repeat(version)))
             conn.exec_driver_sql(
-                "INSERT INTO interaction_cell_rollups (res, cell, day, channel, kind, n, version) VALUES (?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (res, cell, day, channel, kind) DO UPDATE SET n = interaction_cell_rollups.n + excluded.n, "
+                "INSERT INTO interaction_cell_rollups (cell, day, channel, kind, n, version) VALUES (?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (cell, day, channel, kind) DO UPDATE SET n = interaction_cell_rollups.n + excluded.n, "
                 "version = excluded.version", params)
         touched += len(cells)
     if len(areas):
@@ -422,15 +426,28 @@ def _ck_sql() -> str:
     return f"((CASE channel {ch} ELSE -1000 END) * {len(INTERACTION_KINDS)} + (CASE kind {kd} ELSE -1000 END))"
 
 
+def _parent_sql(res: int | None) -> str:
+    """SQL of the res-``res`` parent of a rollup row's ``cell`` (the cell itself at :data:`ROLLUP_RES`)."""
+    if res is None or res == ROLLUP_RES:
+        return "cell"
+    if res not in RESOLUTIONS:
+        raise ValueError(f"no rollup at res {res}")
+    keep, put = _parent_terms(res)
+    return f"((cell & ({keep})) | {put})"
+
+
 def _rollup_rows(conn: Connection, by: str, res: int | None, where: str, index: str = "") -> dict[str, np.ndarray]:
     """One rollup's rows as columns: area (int64 cells or object ids), day (int32), ck (int8, the
     channel × kind code), n (int32). Read through the driver, integers only (channel and kind coded
     in SQL): PostgreSQL streams ``COPY … TO STDOUT`` parsed by pandas' C reader; SQLite's cursor
     rows are flattened with numpy. ``where`` holds only integers the caller formatted. Rows
     through SQLAlchemy (a Row object and two strings each) cost most of a cold cube's build."""
-    if by == "cell":
-        sql = (f"SELECT cell, day, {_ck_sql()}, n FROM interaction_cell_rollups {index} "
-               f"WHERE res = {int(res)} AND {where}")  # type: ignore[arg-type]
+    if by == "cell" and _parent_sql(res) != "cell":  # a coarser resolution: res-9 rows summed per parent
+        cell = _parent_sql(res)
+        sql = (f"SELECT {cell}, day, {_ck_sql()}, sum(n) FROM interaction_cell_rollups {index} WHERE {where} "
+               f"GROUP BY {cell}, day, channel, kind")
+    elif by == "cell":
+        sql = f"SELECT cell, day, {_ck_sql()}, n FROM interaction_cell_rollups {index} WHERE {where}"
     elif by in AREA_KINDS:
         sql = (f"SELECT area_id, day, {_ck_sql()}, n FROM interaction_area_rollups {index} "
                f"WHERE area_kind = '{by}' AND {where}")
@@ -471,20 +488,19 @@ def _rollup_rows(conn: Connection, by: str, res: int | None, where: str, index: 
 
 
 def read_rollups(conn: Connection, by: str, res: int | None = None) -> dict[str, np.ndarray]:
-    """A whole rollup as arrays (area, day, ck, n; :func:`_rollup_rows`): the cells of one resolution, or one area kind.
-
-    SQLite scans the table (``NOT INDEXED``): a rollup is a large share of it, and its planner's
-    ``(res, day)`` / ``(area_kind, day)`` index meant a random row look-up each — 3–8× slower at 1M."""
+    """A whole rollup as arrays (area, day, ck, n; :func:`_rollup_rows`): the res-9 cells (or their
+    parents at a coarser ``res``, summed), or one area kind. A scan of the table, clustered on its key."""
     return _rollup_rows(conn, by, res, "n <> 0", "NOT INDEXED" if conn.dialect.name == "sqlite" else "")
 
 
-def read_rollup_changes(conn: Connection, by: str, res: int | None, since: int) -> dict[str, np.ndarray]:
-    """The rows of one rollup changed by versions after ``since`` with their current counts (zeros
-    included): what an in-memory copy at ``since`` applies to catch up (``version`` is indexed)."""
+def read_rollup_changes(conn: Connection, by: str, since: int) -> dict[str, np.ndarray]:
+    """The rows of one rollup (the res-9 cells, or one area kind) changed by versions after ``since``
+    with their current counts (zeros included): what an in-memory copy at ``since`` applies to catch
+    up (``version`` is indexed)."""
     index = ""
-    if conn.dialect.name == "sqlite":  # its planner preferred (res, day) / (area_kind, day): a scan of the whole rollup
+    if conn.dialect.name == "sqlite":  # never a scan of the whole rollup
         index = "INDEXED BY ix_interaction_cell_rollups_version" if by == "cell" else "INDEXED BY ix_interaction_area_rollups_version"
-    return _rollup_rows(conn, by, res, f"version > {int(since)}", index)
+    return _rollup_rows(conn, by, None, f"version > {int(since)}", index)
 
 
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
@@ -530,13 +546,12 @@ def rebuild_rollups(conn: Connection) -> dict[str, int]:
     conn.execute(text("UPDATE interaction_rollup_state SET rebuilt = :v WHERE id = 1"), {"v": version})
     conn.execute(text("DELETE FROM interaction_cell_rollups"))
     conn.execute(text("DELETE FROM interaction_area_rollups"))
-    for res in RESOLUTIONS:
-        keep, put = _parent_terms(res)
-        conn.execute(text(
-            "INSERT INTO interaction_cell_rollups (res, cell, day, channel, kind, n, version) "
-            "SELECT :res, (cell & :keep) | :put, day, channel, kind, count(*), :v FROM interactions "
-            "WHERE cell IS NOT NULL AND day IS NOT NULL GROUP BY (cell & :keep) | :put, day, channel, kind"),
-            {"res": res, "keep": keep, "put": put, "v": version})
+    keep, put = _parent_terms(ROLLUP_RES)
+    conn.execute(text(
+        "INSERT INTO interaction_cell_rollups (cell, day, channel, kind, n, version) "
+        "SELECT (cell & :keep) | :put, day, channel, kind, count(*), :v FROM interactions "
+        "WHERE cell IS NOT NULL AND day IS NOT NULL GROUP BY (cell & :keep) | :put, day, channel, kind"),
+        {"keep": keep, "put": put, "v": version})
     for kind, column in (("transformer", "transformer_id"), ("feeder", "feeder_id")):
         conn.execute(text(
             "INSERT INTO interaction_area_rollups (area_kind, area_id, day, channel, kind, n, version) "
@@ -562,10 +577,11 @@ def _filters(day_from: int, day_to: int, channels: Sequence[str] | None, kinds: 
 
 def cell_counts(conn: Connection, res: int, day_from: int, day_to: int, channels: Sequence[str] | None = None,
                 kinds: Sequence[str] | None = None) -> dict[int, int]:
-    """Contacts per res-``res`` cell over [day_from, day_to] (from the rollups, never the raw table)."""
+    """Contacts per res-``res`` cell over [day_from, day_to] (from the res-9 rollup, its cells' parents
+    for a coarser ``res``; never the raw table)."""
     where, params = _filters(day_from, day_to, channels, kinds)
-    params["res"] = res
-    rows = conn.execute(text(f"SELECT cell, sum(n) FROM interaction_cell_rollups WHERE res = :res AND {where} GROUP BY cell"), params)
+    cell = _parent_sql(res)
+    rows = conn.execute(text(f"SELECT {cell}, sum(n) FROM interaction_cell_rollups WHERE {where} GROUP BY {cell}"), params)
     return {int(c): int(n) for c, n in rows}
 
 

@@ -259,6 +259,10 @@ class Interaction(Base):
         # complaints per customer since a time (the screening's rule) from the index alone (migration 0014)
         Index("ix_interactions_complaints_account_time", "account_no", "occurred_at",
               sqlite_where=text("kind = '投诉'"), postgresql_where=text("kind = '投诉'")),
+        # repair calls in a time window (trouble calls, issue 16); only repairs, so the other
+        # contacts an ingest writes pay no time index (migration 0017)
+        Index("ix_interactions_repairs_time", "occurred_at", "id",
+              sqlite_where=text("kind = '报修'"), postgresql_where=text("kind = '报修'")),
     )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -266,9 +270,11 @@ class Interaction(Base):
     account_no: Mapped[str | None] = mapped_column(String(32))
     channel: Mapped[str] = mapped_column(String(32))
     kind: Mapped[str] = mapped_column(String(16))
-    occurred_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
+    occurred_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     text: Mapped[str | None] = mapped_column(Text)
     caller_phone: Mapped[str | None] = mapped_column(String(32))
+    # The caller's own point as given; never searched by location (heat counts cells, an area's
+    # list reads its cell range or id), so it has no spatial index (migration 0017).
     geom = mapped_column(Geometry("POINT"), nullable=True)
     # -- placement at ingest (issue 14): the caller as given, how the customer was matched, and
     # where the contact counts (H3 cell at gis.interaction_rollups.FINE_RES, local day, 台区, feeder).
@@ -590,17 +596,18 @@ class OutageRecord(Base):
     recorded_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_utcnow)
 # -- interaction rollups (issue 14)
 class InteractionCellRollup(Base):
-    """交互汇总 per H3 cell: contacts by resolution × cell × local day × channel × kind.
+    """交互汇总 per H3 cell: contacts by res-9 cell × local day × channel × kind.
 
     Kept in the transaction of every ingest (upsert-increment); ``day`` counts days since
-    1970-01-01 in China Standard Time (UTC+8). See :mod:`gis.interaction_rollups`.
+    1970-01-01 in China Standard Time (UTC+8). Coarser cells are sums of these (a parent is a
+    bit operation on a cell), so only res 9 is stored (migration 0017). Clustered on its key
+    (SQLite ``WITHOUT ROWID``): an upsert is one B-tree descent, not a rowid table plus its
+    key index. See :mod:`gis.interaction_rollups`.
     """
 
     __tablename__ = "interaction_cell_rollups"
-    __table_args__ = (Index("ix_interaction_cell_rollups_res_day", "res", "day"),
-                      Index("ix_interaction_cell_rollups_version", "version"))
+    __table_args__ = (Index("ix_interaction_cell_rollups_version", "version"), {"sqlite_with_rowid": False})
 
-    res: Mapped[int] = mapped_column(Integer, primary_key=True)
     cell: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     day: Mapped[int] = mapped_column(Integer, primary_key=True)
     channel: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -611,11 +618,11 @@ class InteractionCellRollup(Base):
 
 
 class InteractionAreaRollup(Base):
-    """交互汇总 per 台区 (``area_kind='transformer'``) and per feeder: the same counts by area id."""
+    """交互汇总 per 台区 (``area_kind='transformer'``) and per feeder: the same counts by area id
+    (clustered on its key, as the cell rollup)."""
 
     __tablename__ = "interaction_area_rollups"
-    __table_args__ = (Index("ix_interaction_area_rollups_kind_day", "area_kind", "day"),
-                      Index("ix_interaction_area_rollups_version", "version"))
+    __table_args__ = (Index("ix_interaction_area_rollups_version", "version"), {"sqlite_with_rowid": False})
 
     area_kind: Mapped[str] = mapped_column(String(16), primary_key=True)
     area_id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -753,7 +760,8 @@ class WechatMessage(Base):
     received_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_utcnow)
 
 
-#: Tables with a geometry column, each with a spatial index on both stores.
+#: Tables whose geometry is searched by location, each with a spatial index on both stores
+#: (an interaction's own point is not searched: see :class:`Interaction`).
 SPATIAL_TABLES: dict[str, str] = {
     "substations": "geom",
     "nodes": "geom",
@@ -762,5 +770,4 @@ SPATIAL_TABLES: dict[str, str] = {
     "transformers": "geom",
     "meter_boxes": "geom",
     "customers": "geom",
-    "interactions": "geom",
 }

@@ -31,6 +31,7 @@ from sqlalchemy.engine import Connection
 from gis.errors import InvalidInput
 from gis.interaction_rollups import (
     RESOLUTIONS,
+    ROLLUP_RES,
     area_counts,
     cell_counts,
     day_number,
@@ -361,8 +362,35 @@ class RollupCube:
     def updated(self, arrays: Mapping[str, np.ndarray]) -> RollupCube:
         """A new cube with the rows ``arrays`` (area, day, channel, kind, n: current counts, zeros
         included, as :func:`gis.interaction_rollups.read_rollup_changes` gives them) set."""
-        if not len(arrays["n"]):
+        return self.updated_with_changes(arrays)[0]
+
+    def added(self, arrays: Mapping[str, np.ndarray]) -> RollupCube:
+        """A new cube with signed ``arrays["delta"]`` added at (area, day, ck) — entries of one key
+        summed — e.g. a finer cube's changes mapped to this cube's parent cells."""
+        frame = pd.DataFrame({"area": arrays["area"], "day": np.asarray(arrays["day"], dtype=np.int64),
+                              "ck": np.asarray(arrays["ck"], dtype=np.int64),
+                              "delta": np.asarray(arrays["delta"], dtype=np.int64)})
+        if not len(frame):
             return self
+        frame = frame.groupby(["area", "day", "ck"], sort=False, as_index=False)["delta"].sum()
+        codes = self.areas.get_indexer(pd.Series(frame["area"].to_numpy()))
+        current = np.zeros(len(frame), dtype=np.int64)
+        known = np.flatnonzero(codes >= 0)
+        if len(known) and len(self.key):
+            key = _keys(codes[known].astype(np.int64), {"day": frame["day"].to_numpy()[known], "ck": frame["ck"].to_numpy()[known]})
+            pos = np.minimum(np.searchsorted(self.key, key), len(self.key) - 1)
+            hit = self.key[pos] == key
+            current[known[hit]] = self.n[pos[hit]]
+        return self.updated({"area": frame["area"].to_numpy(), "day": frame["day"].to_numpy(), "ck": frame["ck"].to_numpy(),
+                             "n": current + frame["delta"].to_numpy()})
+
+    def updated_with_changes(self, arrays: Mapping[str, np.ndarray]) -> tuple[RollupCube, dict[str, np.ndarray]]:
+        """:meth:`updated`, and what changed: (area, day, ck, delta) of every row whose count moved
+        (what a coarser cube adds, :meth:`added`)."""
+        none = {"area": self.areas[:0].to_numpy(), "day": np.zeros(0, np.int64), "ck": np.zeros(0, np.int64),
+                "delta": np.zeros(0, np.int64)}
+        if not len(arrays["n"]):
+            return self, none
         area = pd.Series(arrays["area"])
         codes = self.areas.get_indexer(area)
         areas = self.areas
@@ -398,21 +426,25 @@ class RollupCube:
         cube.dense, cube.layers, cube.day0 = None, 0, 0
         delta = value - old
         change = delta != 0
+        moved = key[change]
+        changes = {"area": areas[(moved >> (_DAY_BITS + _CK_BITS)).astype(np.int64)].to_numpy(),
+                   "day": (moved >> _CK_BITS) & ((1 << _DAY_BITS) - 1), "ck": moved & ((1 << _CK_BITS) - 1),
+                   "delta": delta[change]}
         if self.dense is None or not change.any():
             if self.dense is not None:
                 cube.dense, cube.layers, cube.day0 = self.dense, self.layers, self.day0
             elif change.any():
                 cube._build_dense()
-            return cube
+            return cube, changes
         days_c = ((key[change] >> _CK_BITS) & ((1 << _DAY_BITS) - 1)).astype(np.int64)
         grown = _grown(self.dense, self.day0, len(areas), int(days_c.min()), int(days_c.max()), self.budget)
         if grown is None:  # past the budget: rebuild (fewer layers, or sparse only)
             cube._build_dense()
-            return cube
+            return cube, changes
         cube.dense, cube.day0 = grown
         cube.layers = self.layers
         _add_to_prefix(cube, key[change], delta[change])
-        return cube
+        return cube, changes
 
 
 def _keys(codes: np.ndarray, arrays: Mapping[str, np.ndarray]) -> np.ndarray:
@@ -487,47 +519,95 @@ class RollupCubes:
     :func:`gis.interaction_rollups.read_rollup_changes`) are read and applied
     (:meth:`RollupCube.updated`). A full read happens once, and again after a rebuild of the
     rollups. Never stale, and a query between ingests touches no table but the one-row state.
-    A coarser cell cube whose full read is due is summed from the finest one (res 9) instead when
-    that one is current (:meth:`RollupCube.coarsened`): a process reads one cell rollup, not four.
+
+    The store holds the res-9 cells only. A coarser cell cube is summed from the res-9 cube in
+    memory (:meth:`RollupCube.coarsened`) and then follows it: each update of the res-9 cube
+    logs what moved (a few rows per ingest), and a coarser cube adds those changes at its parent
+    cells (:meth:`RollupCube.added`); when the log no longer reaches back to its version, it is
+    summed again.
 
     ``stats``: full reads, incremental updates and the time they took (for the benchmark).
     """
 
+    #: Res-9 changes kept for the coarser cubes to follow (rows, over all logged updates).
+    LOG_ROWS = 2_000_000
+
     def __init__(self, *, budget: int = DENSE_BUDGET) -> None:
         self._cubes: dict[tuple[str, int | None], tuple[int, RollupCube]] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._budget = budget
+        # (from version, to version, changes) of the res-9 cube's updates, oldest first
+        self._log: list[tuple[int, int, dict[str, np.ndarray]]] = []
         self.stats: dict[str, float] = {"full_reads": 0, "derived": 0, "updates": 0, "rows_applied": 0,
                                         "last_update_ms": 0.0, "last_full_read_ms": 0.0}
 
     def get(self, conn: Connection, by: str, res: int | None) -> RollupCube:
         version, rebuilt = rollup_state(conn)
-        key = (by, res if by == "cell" else None)
+        key = (by, (res if res is not None else RESOLUTIONS[0]) if by == "cell" else None)
         hit = self._cubes.get(key)
         if hit is not None and hit[0] == version:
             return hit[1]
         with self._lock:
-            hit = self._cubes.get(key)
-            if hit is not None and hit[0] == version:
-                return hit[1]
+            return self._current(conn, key, version, rebuilt)
+
+    def _current(self, conn: Connection, key: tuple[str, int | None], version: int, rebuilt: int) -> RollupCube:
+        """The cube ``key`` at ``version`` (under the lock)."""
+        hit = self._cubes.get(key)
+        if hit is not None and hit[0] == version:
+            return hit[1]
+        by, res = key
+        stale = hit is None or rebuilt > hit[0] or version < hit[0]
+        if by == "cell" and res != ROLLUP_RES:
+            finest = self._current(conn, ("cell", ROLLUP_RES), version, rebuilt)
             t0 = time.perf_counter()
-            finest = self._cubes.get(("cell", RESOLUTIONS[-1]))
-            if hit is None or rebuilt > hit[0] or version < hit[0]:
-                if by == "cell" and res != RESOLUTIONS[-1] and finest is not None and finest[0] == version:
-                    cube = finest[1].coarsened(res)  # from the finest cells in memory: no read of the store
-                    self.stats["derived"] += 1
-                else:
-                    cube = RollupCube.from_rows(by, read_rollups(conn, by, res), budget=self._budget)
-                    self.stats["full_reads"] += 1
+            steps = None if stale else self._changes_since(hit[0], version)  # type: ignore[index]
+            if steps is None:
+                cube = finest.coarsened(res)  # type: ignore[arg-type]
+                self.stats["derived"] += 1
                 self.stats["last_full_read_ms"] = round((time.perf_counter() - t0) * 1000, 1)
             else:
-                changes = read_rollup_changes(conn, by, res, hit[0])
-                cube = hit[1].updated(changes)
+                cube = hit[1]  # type: ignore[index]
+                for changes in steps:
+                    cube = cube.added({**changes, "area": parent_cells(changes["area"], res)})  # type: ignore[arg-type]
                 self.stats["updates"] += 1
-                self.stats["rows_applied"] += len(changes["n"])
                 self.stats["last_update_ms"] = round((time.perf_counter() - t0) * 1000, 1)
-            self._cubes[key] = (version, cube)
+        elif stale:
+            t0 = time.perf_counter()
+            cube = RollupCube.from_rows(by, read_rollups(conn, by, res), budget=self._budget)
+            self.stats["full_reads"] += 1
+            self.stats["last_full_read_ms"] = round((time.perf_counter() - t0) * 1000, 1)
+            if by == "cell":
+                self._log = []
+        else:
+            t0 = time.perf_counter()
+            changes = read_rollup_changes(conn, by, hit[0])  # type: ignore[index]
+            cube, moved = hit[1].updated_with_changes(changes)  # type: ignore[index]
+            if by == "cell":
+                self._remember(hit[0], version, moved)  # type: ignore[index]
+            self.stats["updates"] += 1
+            self.stats["rows_applied"] += len(changes["n"])
+            self.stats["last_update_ms"] = round((time.perf_counter() - t0) * 1000, 1)
+        self._cubes[key] = (version, cube)
         return cube
+
+    def _remember(self, since: int, version: int, changes: dict[str, np.ndarray]) -> None:
+        self._log.append((since, version, changes))
+        rows = sum(len(c["delta"]) for _, _, c in self._log)
+        while self._log and rows > self.LOG_ROWS:
+            rows -= len(self._log.pop(0)[2]["delta"])
+
+    def _changes_since(self, since: int, version: int) -> list[dict[str, np.ndarray]] | None:
+        """The logged res-9 changes from ``since`` to ``version``, in order; None when the log has a gap."""
+        out: list[dict[str, np.ndarray]] = []
+        at = since
+        for v0, v1, changes in self._log:
+            if v1 <= at:
+                continue
+            if v0 != at:
+                return None
+            out.append(changes)
+            at = v1
+        return out if at == version else None
 
 
 @dataclass(frozen=True)

@@ -74,8 +74,8 @@ def test_the_column_wise_check_agrees_with_the_record_check(records):
 
 
 def _rollups(conn) -> tuple[list, list]:
-    cells = conn.execute(text("SELECT res, cell, day, channel, kind, n FROM interaction_cell_rollups WHERE n <> 0 "
-                              "ORDER BY 1,2,3,4,5")).all()
+    cells = conn.execute(text("SELECT cell, day, channel, kind, n FROM interaction_cell_rollups WHERE n <> 0 "
+                              "ORDER BY 1,2,3,4")).all()
     areas = conn.execute(text("SELECT area_kind, area_id, day, channel, kind, n FROM interaction_area_rollups WHERE n <> 0 "
                               "ORDER BY 1,2,3,4,5")).all()
     return [tuple(r) for r in cells], [tuple(r) for r in areas]

@@ -1,0 +1,136 @@
+"""Migration 0017_lean_interaction_writes on both stores: the cell rollup keeps its res-9 rows only
+(coarser cells are their sums), both rollups are clustered on their key, and interactions lose the
+indexes nothing reads (the spatial one, the plain time one) for one on repair calls; counts are
+unchanged, a running process's cubes read again, and the downgrade restores res 6–8."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import pytest
+from sqlalchemy import inspect, text
+
+from gis.db import current_revision, downgrade, head_revision, migrate
+from gis.interaction_rollups import parent_cells, rollup_state
+from gis.trouble_store import repair_calls
+from interactions.heat import RollupCubes
+from interactions.ingest import ingest
+from tests.conftest import SERVICE_AREA
+
+
+def _raw_counts(conn, res: int) -> dict[tuple, int]:
+    """Contacts per (res-``res`` cell, day, channel, kind) from the raw table, grouped in pandas."""
+    frame = pd.DataFrame(conn.execute(text(
+        "SELECT cell, day, channel, kind FROM interactions WHERE cell IS NOT NULL AND day IS NOT NULL")).all(),
+        columns=["cell", "day", "channel", "kind"])
+    frame["cell"] = parent_cells(frame["cell"].to_numpy(np.int64), res)
+    return {tuple(k): int(v) for k, v in frame.groupby(["cell", "day", "channel", "kind"]).size().items()}
+
+
+def _areas(conn) -> list[tuple]:
+    return [tuple(r) for r in conn.execute(text(
+        "SELECT area_kind, area_id, day, channel, kind, n FROM interaction_area_rollups WHERE n <> 0 ORDER BY 1, 2, 3, 4, 5"))]
+
+
+def _index_names(conn, table: str) -> set[str]:
+    if conn.dialect.name == "postgresql":
+        return set(conn.execute(text("SELECT indexname FROM pg_indexes WHERE tablename = :t"), {"t": table}).scalars())
+    return set(conn.execute(text("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = :t"), {"t": table}).scalars())
+
+
+def _spatial(conn) -> bool:
+    if conn.dialect.name == "postgresql":
+        return "ix_interactions_geom_gist" in _index_names(conn, "interactions")
+    return conn.execute(text("SELECT count(*) FROM sqlite_master WHERE name LIKE 'rtree_interactions_geom%'")).scalar_one() > 0
+
+
+def test_upgrade_keeps_res_9_counts_and_leaner_indexes_and_downgrade_restores_coarse_cells(city_store):
+    engine = city_store
+    with engine.connect() as conn:
+        areas_head = _areas(conn)
+    downgrade(engine, "0016_phone_digits")
+    with engine.connect() as conn:
+        assert _spatial(conn) and "ix_interactions_occurred_at" in _index_names(conn, "interactions")
+        for res in (6, 7, 8, 9):  # the downgrade's coarse rows are the raw table's counts
+            stored = {(c, d, ch, k): n for c, d, ch, k, n in conn.execute(text(
+                "SELECT cell, day, channel, kind, n FROM interaction_cell_rollups WHERE res = :r AND n <> 0"), {"r": res})}
+            assert stored == _raw_counts(conn, res) and stored
+        assert _areas(conn) == areas_head
+        cubes = RollupCubes()
+        cubes.get(conn, "transformer", None)
+        before, _ = rollup_state(conn)
+
+    migrate(engine)
+    assert current_revision(engine) == head_revision()
+    with engine.connect() as conn:
+        columns = {c["name"] for c in inspect(conn).get_columns("interaction_cell_rollups")}
+        assert columns == {"cell", "day", "channel", "kind", "n", "version"}
+        stored = {(c, d, ch, k): n for c, d, ch, k, n in conn.execute(text(
+            "SELECT cell, day, channel, kind, n FROM interaction_cell_rollups WHERE n <> 0"))}
+        assert stored == _raw_counts(conn, 9)
+        assert _areas(conn) == areas_head
+        version, rebuilt = rollup_state(conn)
+        assert version == rebuilt == before + 1  # every in-memory cube reads again
+        assert not _spatial(conn)
+        names = _index_names(conn, "interactions")
+        assert "ix_interactions_repairs_time" in names and "ix_interactions_occurred_at" not in names
+        assert "ix_interaction_cell_rollups_res_day" not in _index_names(conn, "interaction_cell_rollups")
+        assert "ix_interaction_area_rollups_kind_day" not in _index_names(conn, "interaction_area_rollups")
+        if conn.dialect.name == "sqlite":
+            for table in ("interaction_cell_rollups", "interaction_area_rollups"):
+                sql = conn.execute(text("SELECT sql FROM sqlite_master WHERE name = :t"), {"t": table}).scalar_one()
+                assert sql.rstrip().endswith("WITHOUT ROWID"), sql
+            plan = " ".join(str(r[-1]) for r in conn.exec_driver_sql(
+                "EXPLAIN QUERY PLAN SELECT id FROM interactions WHERE kind = '报修' AND occurred_at >= '2025-01-01' "
+                "ORDER BY occurred_at, id LIMIT 10"))
+            assert "ix_interactions_repairs_time" in plan, plan
+        # the trouble-call query reads repairs as before
+        calls = repair_calls(conn, dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc),
+                             dt.datetime(2100, 1, 1, tzinfo=dt.timezone.utc), limit=100_000)
+        want = conn.execute(text("SELECT count(*) FROM interactions WHERE kind = '报修'")).scalar_one()
+        assert len(calls) == want > 0
+        assert [c["occurred_at"] for c in calls] == sorted(c["occurred_at"] for c in calls)
+        fresh = cubes.get(conn, "transformer", None)
+        assert cubes.stats["full_reads"] == 2 and fresh.counts(0, 99_999, None, None)  # read again after the upgrade
+
+
+@pytest.mark.parametrize("res", [6, 8])
+def test_coarse_cubes_follow_many_ingests_and_resum_after_a_gap(city_store, res, monkeypatch):
+    """A coarser cube follows the res-9 cube's logged changes over several ingests (incremental, equal
+    to summing again), and is summed again when the log no longer reaches back to its version."""
+    engine = city_store
+    with engine.connect() as conn:
+        account = conn.execute(text("SELECT account_no FROM customers ORDER BY account_no LIMIT 1")).scalar_one()
+        other = conn.execute(text("SELECT account_no FROM customers ORDER BY account_no DESC LIMIT 1")).scalar_one()
+    cubes = RollupCubes()
+    with engine.connect() as conn:
+        cubes.get(conn, "cell", res)
+    day = dt.date(2031, 3, 1)
+    for i, (acct, kind) in enumerate([(account, "投诉"), (other, "咨询"), (account, "报修")]):
+        ingest(engine, [{"id": f"MIG{i}", "account_no": acct, "channel": "微信", "kind": kind,
+                         "occurred_at": f"{day.isoformat()}T10:00:00+08:00"}], service_area=SERVICE_AREA)
+        with engine.connect() as conn:
+            cubes.get(conn, "cell", 9)  # the finest moves on alone: the coarse cube lags behind by i + 1 updates
+    # the same contact changed (its old count moved), then read at the coarse level
+    ingest(engine, [{"id": "MIG0", "account_no": other, "channel": "微信", "kind": "投诉",
+                     "occurred_at": f"{day.isoformat()}T10:00:00+08:00"}], service_area=SERVICE_AREA)
+    with engine.connect() as conn:
+        followed = cubes.get(conn, "cell", res)
+        assert cubes.stats["derived"] == 1  # followed, not summed again
+        finest = cubes.get(conn, "cell", 9)
+        again = finest.coarsened(res)
+        d0 = (day - dt.date(1970, 1, 1)).days
+        for d, kinds in (((d0, d0), None), ((0, 99_999), ("投诉",)), ((0, 99_999), None)):
+            assert followed.counts(*d, None, kinds) == again.counts(*d, None, kinds)
+        assert sum(followed.counts(d0, d0, None, None).values()) == 3
+
+    monkeypatch.setattr(RollupCubes, "LOG_ROWS", 0)  # the log keeps nothing: a lagging coarse cube sums again
+    ingest(engine, [{"id": "MIG9", "account_no": account, "channel": "微信", "kind": "表扬",
+                     "occurred_at": f"{day.isoformat()}T11:00:00+08:00"}], service_area=SERVICE_AREA)
+    with engine.connect() as conn:
+        cubes.get(conn, "cell", 9)
+        lagging = cubes.get(conn, "cell", res)
+        assert cubes.stats["derived"] == 2
+        assert sum(lagging.counts(d0, d0, None, None).values()) == 4
