@@ -26,9 +26,10 @@ keeps a bad row out of the store whatever the caller forgot.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,7 +43,7 @@ from gis.errors import InvalidInput
 from gis.geometry_type import SRID, Geometry
 from gis.models import Base
 
-__all__ = ["bulk_upsert", "RejectedRow", "Progress"]
+__all__ = ["bulk_upsert", "bulk_upsert_parts", "RejectedRow", "Progress"]
 
 Progress = Callable[[str, int, int], None]
 
@@ -75,6 +76,7 @@ class _Plan:
     defaults: dict[str, Any]
     geom: str | None
     geom_type: str
+    indexes_suspended: bool = False  # by :func:`bulk_upsert_parts`, for all its parts
 
     @property
     def name(self) -> str:
@@ -91,7 +93,8 @@ class _Plan:
         ]
 
 
-def bulk_upsert(conn: Connection, table: str, frame: pd.DataFrame, *, progress: Progress | None = None) -> int:
+def bulk_upsert(conn: Connection, table: str, frame: pd.DataFrame, *, progress: Progress | None = None,
+                _indexes_suspended: bool = False) -> int:
     """Insert or update every row of ``frame`` into ``table`` by primary key; returns the row count.
 
     ``frame``'s columns are the table's column names (a subset is fine; columns left out
@@ -100,6 +103,7 @@ def bulk_upsert(conn: Connection, table: str, frame: pd.DataFrame, *, progress: 
     Runs in the caller's transaction, so a failure anywhere leaves the store unchanged.
     """
     plan = _plan(table, frame)
+    plan = _Plan(plan.table, plan.pk, plan.columns, plan.defaults, plan.geom, plan.geom_type, _indexes_suspended)
     total = len(frame)
     if progress is not None:
         progress(f"write {table}", 0, total)
@@ -249,15 +253,16 @@ def _pg_upsert(conn: Connection, plan: _Plan, frame: pd.DataFrame, progress: Pro
         # foreign keys in one pass each (what pg_restore does) instead of per row: ~6x faster.
         # All of it is DDL in the caller's transaction, so a failure restores them as they were;
         # the table is locked (ACCESS EXCLUSIVE) until commit.
-        deferred = _pg_suspend(cur, plan.name) if total >= _LARGE and total * 2 >= existing else None
+        large = total >= _LARGE and total * 2 >= existing and not plan.indexes_suspended
+        deferred = _pg_suspend(cur, plan.name) if large else None
         try:
             _pg_insert(cur, plan, stage, upsert=existing > 0)
             if deferred is not None:
                 _pg_resume(cur, plan.name, deferred)
         except psycopg.errors.IntegrityError as exc:
-            raise _pg_rejected(plan, exc) from exc
+            raise _pg_rejected(plan.name, exc) from exc
         cur.execute(f"DROP TABLE {stage}")
-        if total >= _LARGE:
+        if total >= _LARGE and not plan.indexes_suspended:
             cur.execute(f"ANALYZE {plan.name}")
 
 
@@ -372,13 +377,13 @@ def _pg_resume(cur, table: str, deferred: _Deferred) -> None:
         cur.execute(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}')
 
 
-def _pg_rejected(plan: _Plan, exc) -> RejectedRow:
+def _pg_rejected(table: str, exc) -> RejectedRow:
     diag = exc.diag
     detail = diag.message_detail or diag.message_primary or str(exc)
     m = _KEY_RE.search(detail)
-    field = m["field"] if m else (diag.column_name or diag.constraint_name or plan.name)
+    field = m["field"] if m else (diag.column_name or diag.constraint_name or table)
     value = m["value"] if m else None
-    return RejectedRow(plan.name, None, field, value, f"{diag.message_primary}: {detail}")
+    return RejectedRow(table, None, field, value, f"{diag.message_primary}: {detail}")
 
 
 # ------------------------------------------------------------------------------ SQLite
@@ -480,7 +485,7 @@ def _sqlite_upsert(conn: Connection, plan: _Plan, frame: pd.DataFrame, progress:
     raw = conn.connection.driver_connection
     _sqlite_new_rows_complete(raw, plan, frame[plan.pk].to_numpy(dtype=object))
     total = len(frame)
-    dominates = _dominates(raw, plan, total)
+    dominates = not plan.indexes_suspended and _dominates(raw, plan, total)
     bulk_index = plan.geom is not None and dominates and sq.has_spatial_index(raw, plan.name, plan.geom)
     with sq.page_cache(raw, 256):
         if bulk_index:
@@ -501,6 +506,61 @@ def _sqlite_upsert(conn: Connection, plan: _Plan, frame: pd.DataFrame, progress:
         if bulk_index:
             sq.refill_spatial_index(raw, plan.name, plan.geom)
             sq.resume_spatial_triggers(raw, plan.name, plan.geom)
+
+
+def bulk_upsert_parts(conn: Connection, table: str, parts: Iterable[pd.DataFrame], *, rows: int,
+                      progress: Progress | None = None) -> int:
+    """:func:`bulk_upsert` of a table given in parts (slices of a load too large to hold at once,
+    ``rows`` in all), in the caller's transaction. When the whole load dominates the table (as
+    :func:`bulk_upsert` decides for one frame), the table's secondary indexes are suspended once
+    before the first part and rebuilt once after the last: slice by slice, every slice after the
+    third would have paid for them row by row in an ever larger table."""
+    existing = conn.exec_driver_sql(f"SELECT count(*) FROM {_plan_table(table)}").scalar_one()
+    if rows < _LARGE or rows * 2 < existing:
+        return sum(bulk_upsert(conn, table, part, progress=progress) for part in parts)
+    with _indexes_suspended(conn, table):
+        return sum(bulk_upsert(conn, table, part, progress=progress, _indexes_suspended=True) for part in parts)
+
+
+def _plan_table(table: str) -> str:
+    if table not in Base.metadata.tables:
+        raise InvalidInput(f"unknown table {table!r}", field="table", value=table)
+    return table
+
+
+@contextlib.contextmanager
+def _indexes_suspended(conn: Connection, table: str) -> Iterator[None]:
+    """The table's secondary indexes (and, on PostGIS, outgoing foreign keys; on SQLite, its R*Tree
+    triggers) dropped for the block and rebuilt after it, in the caller's transaction (DDL: an
+    exception rolls it all back with the rows)."""
+    raw = conn.connection.driver_connection
+    geom = next((c.name for c in Base.metadata.tables[table].columns if isinstance(c.type, Geometry)), None)
+    if conn.dialect.name == "postgresql":
+        import psycopg
+
+        with raw.cursor() as cur:
+            deferred = _pg_suspend(cur, table)
+        yield
+        with raw.cursor() as cur:
+            try:
+                _pg_resume(cur, table, deferred)  # the foreign keys are validated here, over every part
+            except psycopg.errors.IntegrityError as exc:
+                raise _pg_rejected(table, exc) from exc
+            cur.execute(f"ANALYZE {table}")
+        return
+    from gis.dialects import sqlite as sq
+
+    spatial = geom is not None and sq.has_spatial_index(raw, table, geom)
+    with sq.page_cache(raw, 256):
+        if spatial:
+            sq.suspend_spatial_triggers(raw, table, geom)
+        indexes = _sqlite_suspend_indexes(raw, table)
+        yield
+        for stmt in indexes:
+            raw.execute(stmt)
+        if spatial:
+            sq.refill_spatial_index(raw, table, geom)
+            sq.resume_spatial_triggers(raw, table, geom)
 
 
 def _dominates(raw, plan: _Plan, total: int) -> bool:

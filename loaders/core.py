@@ -216,9 +216,16 @@ def table_parts(table: pd.DataFrame | Iterable[pd.DataFrame]) -> Iterable[pd.Dat
 
 def write_tables(conn: Connection, tables: Mapping[str, pd.DataFrame], *, progress: Progress | None = None) -> dict[str, int]:
     """Upsert every table in write order (each after the tables it references) in the caller's
-    transaction, a sliced table slice by slice (:func:`table_parts`); returns the rows written per table."""
-    return {name: sum(bulk.bulk_upsert(conn, name, part, progress=progress) for part in table_parts(tables[name]))
-            for name in write_order(list(tables))}
+    transaction, a sliced table slice by slice (:func:`table_parts`, :func:`gis.bulk.bulk_upsert_parts`);
+    returns the rows written per table."""
+    out = {}
+    for name in write_order(list(tables)):
+        table = tables[name]
+        if isinstance(table, pd.DataFrame):
+            out[name] = bulk.bulk_upsert(conn, name, table, progress=progress)
+        else:  # slices: the table's indexes are rebuilt once after the last one
+            out[name] = bulk.bulk_upsert_parts(conn, name, table, rows=len(table), progress=progress)
+    return out
 
 
 def write_load(

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select, text
 
 import gis.bulk as bulk
-from gis.bulk import RejectedRow, bulk_upsert
+from gis.bulk import RejectedRow, bulk_upsert, bulk_upsert_parts
 from gis.errors import InvalidInput
 from gis.models import Base
 from gis.store import query_layer, table_counts, upsert_rows
@@ -244,6 +244,43 @@ def _assert_schema_intact(engine) -> None:
         else:
             trig = set(conn.execute(text("SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'segments'")).scalars())
             assert trig == {"rtree_segments_geom_insert", "rtree_segments_geom_update", "rtree_segments_geom_delete"}
+
+
+def test_a_load_in_parts_suspends_the_indexes_once_and_a_bad_last_part_loses_everything(empty_store, path, monkeypatch):
+    """bulk_upsert_parts (a load too large to hold at once): the indexes are dropped before the first
+    part and rebuilt after the last (once, not per part), the rows equal one load's, the spatial index
+    and foreign keys work after it; a bad row in the last part rolls every part back."""
+    suspended = []
+    name = "_pg_suspend" if empty_store.dialect.name == "postgresql" else "_sqlite_suspend_indexes"
+    real = getattr(bulk, name)
+    monkeypatch.setattr(bulk, name, lambda *a: suspended.append(a[-1]) or real(*a))
+    rng = np.random.default_rng(5)
+    xy = np.column_stack([rng.uniform(112.9, 113.3, 30), rng.uniform(22.9, 23.2, 30)])
+    nodes = pd.DataFrame({"id": [f"n{i:02d}" for i in range(30)], "kind": ["pole"] * 30, "voltage_kv": [10.0] * 30,
+                          "geom": [shapely.Point(*p) for p in xy]})
+    with empty_store.begin() as conn:
+        assert bulk_upsert_parts(conn, "nodes", [nodes.iloc[i:i + 10] for i in (0, 10, 20)], rows=30) == 30
+    assert suspended == (["nodes"] if path == "large-load" else [])
+    with empty_store.connect() as conn:
+        page = query_layer(conn, "nodes", bbox=(113.0, 23.0, 113.2, 23.1), limit=100)
+    assert [f["id"] for f in page.features] == sorted(
+        f"n{i:02d}" for i, (x, y) in enumerate(xy) if 113.0 <= x <= 113.2 and 23.0 <= y <= 23.1)
+
+    def segs(ids, b):
+        return pd.DataFrame({"id": ids, "node_a": ["n00"] * len(ids), "node_b": b, "kind": ["cable"] * len(ids),
+                             "geom": [shapely.LineString([(113, 23), (113.1, 23.1)])] * len(ids)})
+
+    parts = [segs(["L1", "L2"], ["n01", "n02"]), segs(["L3", "L4"], ["n03", "nX"])]  # nX: no such node
+    with pytest.raises(InvalidInput):
+        with empty_store.begin() as conn:
+            bulk_upsert_parts(conn, "segments", parts, rows=4)
+    with empty_store.connect() as conn:
+        assert table_counts(conn, ["segments"]) == {"segments": 0}
+    _assert_schema_intact(empty_store)
+    with empty_store.begin() as conn:
+        bulk_upsert_parts(conn, "segments", [segs(["L1", "L2"], ["n01", "n02"]), segs(["L3"], ["n03"])], rows=3)
+    assert sorted(_rows(empty_store, "segments")) == ["L1", "L2", "L3"]
+    _assert_schema_intact(empty_store)
 
 
 # -- the spatial index after bulk loads --------------------------------------------------------

@@ -105,6 +105,9 @@ def test_interactions_in_slices_are_placed_as_in_one_read(tmp_path, empty_store,
     monkeypatch.setattr(city_mod, "INTERACTION_CHUNK", 1000)
     sliced = read_city(SAMPLE_DIR, service_area=SERVICE_AREA)["interactions"]
     assert isinstance(sliced, InteractionSlices) and len(sliced) == len(whole) > 3000
+    import gis.bulk as bulk
+
+    monkeypatch.setattr(bulk, "_LARGE", 100)  # a load that dominates: indexes suspended over all slices, rebuilt once
     result = import_city(empty_store, SAMPLE_DIR, service_area=SERVICE_AREA)
     assert result.counts["interactions"] == len(whole)
     with empty_store.connect() as conn:
@@ -120,6 +123,13 @@ def test_interactions_in_slices_are_placed_as_in_one_read(tmp_path, empty_store,
     assert [int(c or 0) for c in stored["cell"]] == [int(c or 0) for c in expect["cell"]]
     assert np.array_equal(stored["day"].astype(np.int64), expect["day"].astype(np.int64))
     assert per_tr == expect["transformer_id"].dropna().value_counts().to_dict()
+    with empty_store.connect() as conn:  # the indexes are back, and used
+        if empty_store.dialect.name == "postgresql":
+            names = set(conn.execute(text("SELECT indexname FROM pg_indexes WHERE tablename = 'interactions'")).scalars())
+        else:
+            names = set(conn.execute(text("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'interactions'")).scalars())
+        assert {"ix_interactions_cell", "ix_interactions_transformer_id", "ix_interactions_account_time",
+                "ix_interactions_repairs_time"} <= names
 
 
 def test_a_duplicate_id_in_another_slice_is_a_problem_and_nothing_is_written(tmp_path, empty_store, monkeypatch):
