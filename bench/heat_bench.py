@@ -24,7 +24,7 @@ heat from a GROUP BY over the rollup tables (what the CLI does).
 | `follow_ingest` | after an ingest of 1,000 contacts: the next 台区 query (it applies the changed rollup rows) | — |
 | `ingest` | interactions/s through :func:`interactions.ingest.ingest` with rollups, new ids, then the same again (unchanged) | — |
 
-``--http`` also serves the SQLite copy with uvicorn in its own process and times
+``--http`` also serves each store with ``gridatlas serve`` in its own process and times
 ``GET /api/v1/heat`` over one keep-alive connection. Prints JSON.
 """
 
@@ -156,8 +156,8 @@ def _legacy_read(conn, by: str, res):
     from sqlalchemy import text
 
     if by == "cell":
-        rows = conn.execute(text("SELECT cell, day, channel, kind, n FROM interaction_cell_rollups WHERE res = :r AND n <> 0"),
-                            {"r": res}).all()
+        assert res == 9, "the store holds res-9 cells only (migration 0017)"
+        rows = conn.execute(text("SELECT cell, day, channel, kind, n FROM interaction_cell_rollups WHERE n <> 0")).all()
     else:
         rows = conn.execute(text("SELECT area_id, day, channel, kind, n FROM interaction_area_rollups "
                                  "WHERE area_kind = :k AND n <> 0"), {"k": by}).all()
@@ -174,7 +174,7 @@ def bench_cold(engine, areas, city: tuple[float, float, float, float], compare: 
     from interactions.heat import RollupCube
 
     out: dict = {"rss_mb_before_cubes": _rss_mb()}
-    kinds = [("cell", r) for r in (6, 7, 8, 9)] + [("transformer", None), ("feeder", None)]
+    kinds = [("cell", 9), ("transformer", None), ("feeder", None)]  # the rollups the store holds
     with engine.connect() as conn:
         for by, res in (kinds if compare else []):
             label = f"{by}{res or ''}"
@@ -227,6 +227,7 @@ def bench_store(name: str, url: str, repeat: int, n_ingest: int, n_follow: int =
     city = (float(np.nanmin(lon)), float(np.nanmin(lat)), float(np.nanmax(lon)), float(np.nanmax(lat)))
     cx, cy = float(np.nanmedian(lon)), float(np.nanmedian(lat))
     district = (cx - 0.03, cy - 0.02, cx + 0.03, cy + 0.02)
+    out["district_bbox"] = district
     keep7, put7 = _parent_terms(7)
     res: dict = {}
     slow = baseline_repeat if baseline_repeat is not None else max(3, repeat // 5)  # the GROUP BYs: seconds each at 10M
@@ -305,7 +306,7 @@ def bench_store(name: str, url: str, repeat: int, n_ingest: int, n_follow: int =
     return out
 
 
-def _http(url: str, repeat: int) -> dict:
+def _http(url: str, repeat: int, district: tuple[float, float, float, float] | None = None) -> dict:
     from gis.api_keys import create_key
 
     engine = make_engine(url)
@@ -331,11 +332,19 @@ def _http(url: str, repeat: int) -> dict:
             time.sleep(1)
         out = {}
         with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=60) as client:
-            for key, params in {"city_transformer": {"by": "transformer"}, "city_cell_z11": {"by": "cell", "zoom": 11},
-                                "city_feeder": {"by": "feeder"}}.items():
+            cases = {"city_transformer": ("heat", {"by": "transformer"}), "city_cell_z11": ("heat", {"by": "cell", "zoom": 11}),
+                     "city_feeder": ("heat", {"by": "feeder"}),
+                     "complaints_3m_transformer": ("heat", {"by": "transformer", "kinds": "投诉", "from": Q3M[0].isoformat(),
+                                                            "to": Q3M[1].isoformat()}),
+                     "hotspots_transformer": ("hotspots", {"by": "transformer"})}
+            if district is not None:
+                cases["district_z14"] = ("heat", {"by": "cell", "zoom": 14, "bbox": ",".join(f"{v:.6f}" for v in district)})
+            for key, (path, params) in cases.items():
                 p = {"from": YEAR[0].isoformat(), "to": YEAR[1].isoformat(), **params}
-                assert client.get("/api/v1/heat", params=p).status_code == 200
-                out[key] = _time(lambda p=p: client.get("/api/v1/heat", params=p), repeat)
+                first = client.get(f"/api/v1/{path}", params=p)
+                assert first.status_code == 200, (key, first.text[:300])
+                out[key] = {**_time(lambda p=p, path=path: client.get(f"/api/v1/{path}", params=p), repeat),
+                            "bytes": len(first.content)}
         return out
     finally:
         proc.terminate()
@@ -372,12 +381,14 @@ def main() -> None:
         report["stores"].append(bench_store("sqlite", url, args.repeat, args.ingest, cold="only" if args.cold_only else ("no-compare" if args.cold and args.no_compare else args.cold),
                                                n_follow=args.follow, baseline_repeat=args.baseline_repeat))
         if args.http:
-            report["http_sqlite"] = _http(url, args.repeat)
+            report["http_sqlite"] = _http(url, args.repeat, report["stores"][-1].get("district_bbox"))
         if not args.keep:
             copy.unlink()
-    if args.pg_url and not args.skip_pg:  # in place: nothing is written with --ingest 0 --follow 0
+    if args.pg_url and not args.skip_pg:  # in place: nothing is written with --ingest 0 --follow 0 (--http adds an API key)
         report["stores"].append(bench_store("postgis", args.pg_url, args.repeat, args.ingest, cold="only" if args.cold_only else ("no-compare" if args.cold and args.no_compare else args.cold),
                                             n_follow=args.follow, baseline_repeat=args.baseline_repeat))
+        if args.http:
+            report["http_postgis"] = _http(args.pg_url, args.repeat, report["stores"][-1].get("district_bbox"))
     if args.pg_template and not args.skip_pg:
         from sqlalchemy import create_engine, text
 
@@ -390,6 +401,8 @@ def main() -> None:
         try:
             report["stores"].append(bench_store("postgis", url, args.repeat, args.ingest, cold="only" if args.cold_only else ("no-compare" if args.cold and args.no_compare else args.cold),
                                                n_follow=args.follow, baseline_repeat=args.baseline_repeat))
+            if args.http:
+                report["http_postgis"] = _http(url, args.repeat, report["stores"][-1].get("district_bbox"))
         finally:
             if not args.keep:
                 with admin.connect() as conn:

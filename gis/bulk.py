@@ -43,7 +43,7 @@ from gis.errors import InvalidInput
 from gis.geometry_type import SRID, Geometry
 from gis.models import Base
 
-__all__ = ["bulk_upsert", "bulk_upsert_parts", "RejectedRow", "Progress"]
+__all__ = ["bulk_upsert", "bulk_upsert_parts", "bulk_insert_new", "RejectedRow", "Progress"]
 
 Progress = Callable[[str, int, int], None]
 
@@ -506,6 +506,48 @@ def _sqlite_upsert(conn: Connection, plan: _Plan, frame: pd.DataFrame, progress:
         if bulk_index:
             sq.refill_spatial_index(raw, plan.name, plan.geom)
             sq.resume_spatial_triggers(raw, plan.name, plan.geom)
+
+
+def bulk_insert_new(conn: Connection, table: str, frame: pd.DataFrame) -> int:
+    """Insert rows the caller knows are new: their ids are not stored, and no other writer can store
+    them before this transaction ends (the interaction ingest holds its lock). Returns the row count.
+
+    PostgreSQL: ``COPY`` straight into the table (geometry as hex EWKB), no staging table and no
+    per-row conflict check: what a plain load costs, against ~3x for the staged upsert. The
+    database still enforces types, NOT NULL, CHECK and the primary key (a violation is a
+    :class:`RejectedRow` and the transaction is rolled back); the staging pass's geometry checks
+    are not repeated, so the caller's geometries must come from checked coordinates. SQLite:
+    :func:`bulk_upsert`, whose ``executemany`` already writes into the table itself.
+    """
+    if conn.dialect.name != "postgresql":
+        return bulk_upsert(conn, table, frame)
+    import psycopg
+
+    plan = _plan(table, frame)
+    if plan.missing_required:
+        raise InvalidInput(f"new {table} rows need {plan.missing_required[0]!r}", field=plan.missing_required[0], value=None)
+    if not len(frame):
+        return 0
+    _check_duplicates(plan, frame)
+    arrays = []
+    for c in plan.columns:
+        if c == plan.geom:
+            geoms = _geometries(frame[c])
+            _check_srid(plan, frame, geoms)
+            arrays.append(shapely.to_wkb(shapely.set_srid(geoms, SRID), hex=True, include_srid=True).astype(object))
+        else:
+            arrays.append(_column(plan, c, frame[c], postgres=True))
+    extra = list(plan.defaults)
+    consts = [itertools.repeat(plan.defaults[c]) for c in extra]
+    conn.exec_driver_sql("SELECT 1")  # begins the caller's transaction if it had not begun
+    raw = conn.connection.driver_connection
+    try:
+        with raw.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(plan.columns + extra)}) FROM STDIN") as copy:
+            for row in zip(*arrays, *consts):
+                copy.write_row(row)
+    except psycopg.errors.IntegrityError as exc:
+        raise _pg_rejected(table, exc) from exc
+    return len(frame)
 
 
 def bulk_upsert_parts(conn: Connection, table: str, parts: Iterable[pd.DataFrame], *, rows: int,

@@ -17,8 +17,9 @@ in the caller's transaction:
    (:func:`gis.interaction_rollups.apply_deltas`), and hands them to the **screeners**.
 
 Everything runs over columns (numpy/pandas), never record by record: at 1M customers the cost
-is the store's own (the rows into a table with eight indexes, six rollup upserts per contact);
-see ``bench/ingest_bench.py`` and its section in ``bench/README.md``.
+is the store's own (the row into a table with six B-trees, three rollup upserts per contact);
+new rows go in without a conflict check (PostgreSQL: ``COPY``), since ingests run one after the
+other (:func:`_serialize`). See ``bench/ingest_bench.py`` and its section in ``bench/README.md``.
 
 Screeners (the seam for sensitive-word alerts, issue 15) are objects with
 ``screen(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None``, called once per
@@ -43,7 +44,7 @@ import pandas as pd
 import shapely
 from sqlalchemy.engine import Connection, Engine
 
-from gis.bulk import bulk_upsert
+from gis.bulk import bulk_insert_new, bulk_upsert
 from gis.dialects.sqlite import page_cache
 from gis.errors import InvalidInput
 from gis.interaction_rollups import (
@@ -171,12 +172,22 @@ def ingest_interactions(conn: Connection, records: Iterable[Mapping[str, Any]], 
     if not len(clean):
         return result
     feeders = transformer_feeders(conn)
+    _serialize(conn)
     with _page_cache(conn):
         for start in range(0, len(clean), _CHUNK):
             _write_chunk(conn, clean.iloc[start:start + _CHUNK].reset_index(drop=True), feeders, result, screeners)
             if progress is not None:
                 progress("write interactions", min(start + _CHUNK, len(clean)), len(clean))
     return result
+
+
+def _serialize(conn: Connection) -> None:
+    """PostgreSQL: take the rollup state's row lock now, before anything is read, so ingests run one
+    after the other (as SQLite's ``BEGIN IMMEDIATE`` makes them): what this ingest reads as stored
+    cannot change before it commits, so its new rows are plainly new (COPYed, no conflict check) and
+    a contact two concurrent ingests both bring is counted once — the second one sees it stored."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("SELECT version FROM interaction_rollup_state WHERE id = 1 FOR UPDATE")
 
 
 @contextlib.contextmanager
@@ -221,7 +232,10 @@ def _write_chunk(conn: Connection, new: pd.DataFrame, feeders: Mapping[str, str]
         "matched_by": how, "cell": placed["cell"], "day": local_days(times), "transformer_id": placed["transformer_id"],
         "feeder_id": placed["feeder_id"],
     })
-    bulk_upsert(conn, "interactions", frame)
+    fresh = ~frame["id"].isin(set(old["id"])).to_numpy()
+    bulk_insert_new(conn, "interactions", frame[fresh])  # not stored, and cannot be before commit (_serialize)
+    if not fresh.all():
+        bulk_upsert(conn, "interactions", frame[~fresh])
     plus = rollup_deltas(frame, +1)
     counted = old[old["day"].notna()]  # rows stored before placement existed were never counted
     if len(counted):

@@ -236,13 +236,15 @@ def _race(engine, run) -> tuple[_Meet, list[BaseException]]:
     return meet, errors
 
 
-def _one_alert_of_two(engine, meet: _Meet, errors: list[BaseException], **where: str) -> None:
+def _one_alert_of_two(engine, meet: _Meet, errors: list[BaseException], *, serialized: bool = False, **where: str) -> None:
     assert errors == []
     with engine.connect() as conn:
         alerts = alerts_store.list_alerts(conn, limit=10, **where)
         assert [(a["category"], a["count"], a["state"]) for a in alerts] == [("媒体曝光", 2, "new")]
         assert sorted(h["interaction_id"] for h in alerts_store.alert_hits(conn, alerts[0]["id"])) == ["race-1", "race-2"]
-    if engine.dialect.name == "postgresql":  # SQLite serializes writers: there the first one waited alone
+    if serialized:  # the whole ingest takes its lock first, on both stores: the first one waited alone
+        assert not meet.met, "two ingests screened at the same time"
+    elif engine.dialect.name == "postgresql":  # SQLite serializes writers: there the first one waited alone
         assert meet.met, "the two screenings did not run at the same time"
 
 
@@ -265,7 +267,8 @@ def test_two_workers_screening_the_same_customer_at_once_open_one_alert(city_sto
 
 def test_two_concurrent_ingests_of_one_unknown_caller_open_one_alert(city_store) -> None:
     """The whole ingest, twice at once (threads, two connections): an unknown caller known by phone only
-    (nothing placed, so no rollup row orders the two transactions) folds into one alert, count 2."""
+    folds into one alert, count 2. Ingests now run one after the other on both stores (PostgreSQL: the
+    rollup state's row lock, taken first), so the second screens what the first committed."""
     from interactions.ingest import ingest
 
     screener = AlertScreener(LexiconCache(), publish=None)
@@ -277,7 +280,7 @@ def test_two_concurrent_ingests_of_one_unknown_caller_open_one_alert(city_store)
         ingest(city_store, [record], service_area=(112.5, 22.5, 113.6, 23.6), screeners=(meet, screener))
 
     meet, errors = _race(city_store, run)
-    _one_alert_of_two(city_store, meet, errors, category="媒体曝光")
+    _one_alert_of_two(city_store, meet, errors, serialized=True, category="媒体曝光")
 
 
 def test_a_closed_alert_hands_its_fold_key_to_the_next_one(city_store) -> None:

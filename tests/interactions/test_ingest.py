@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pandas as pd
 import pytest
 from h3.api import basic_int as h3i
@@ -166,4 +168,37 @@ def test_the_city_load_leaves_exact_rollups(city_store):
         known = conn.execute(text("SELECT count(*) FROM interactions WHERE transformer_id IS NOT NULL")).scalar_one()
     assert placed == sample["account_no"].notna().sum()  # every sample contact naming its customer is placed
     assert per_cell == placed and per_tr == known
+    _assert_rollups_exact(city_store)
+
+
+def test_two_ingests_of_one_new_contact_at_once_count_it_once(city_store):
+    """Two ingests bring the same new contact at the same moment (threads, two connections): one
+    inserts it, the other finds it stored and unchanged, and it is counted once. Each holds its
+    transaction open in a screener until the other arrives (at most 1 s): before ingests took their
+    lock first, both saw the id as new on PostGIS and the second's upsert counted it twice."""
+    barrier = threading.Barrier(2)
+
+    class Hold:
+        def screen(self, conn, rows) -> None:
+            try:
+                barrier.wait(1.0)
+            except threading.BrokenBarrierError:
+                pass
+
+    results, errors = [], []
+
+    def run() -> None:
+        try:
+            results.append(ingest(city_store, [_rec("TWICE", account_no=A.account_no)], service_area=SERVICE_AREA,
+                                  screeners=[Hold()]))
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(30)
+    assert errors == []
+    assert sorted((r.inserted, r.unchanged) for r in results) == [(0, 1), (1, 0)]
     _assert_rollups_exact(city_store)

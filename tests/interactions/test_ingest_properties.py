@@ -99,3 +99,59 @@ def test_rollups_after_any_ingests_equal_a_rebuild(city_store, batches):
             rebuilt = _rollups(conn)
             trans.rollback()
         assert kept == rebuilt, next(_serial)
+
+
+# -- matching: the column-wise match equals a caller-by-caller reference ---------------------------------
+_stored_phones = st.sampled_from([None, "", "13800000001", "13800000002", "075781234567", "+86 138 0000 0003",
+                                  "138-0000-0001", "无", "8613800000002"])
+_caller_phones = st.sampled_from([None, "13800000001", "13800000002", "13800000003", "075781234567", "13999999999"])
+
+
+@st.composite
+def _matching_case(draw):
+    n = draw(st.integers(0, 6))
+    customers = pd.DataFrame({
+        "account_no": [f"A{i}" for i in range(n)],
+        "phone": draw(st.lists(_stored_phones, min_size=n, max_size=n)),
+        "phone_alt": draw(st.lists(_stored_phones, min_size=n, max_size=n)),
+        "wechat_openid": draw(st.lists(st.sampled_from([None, "o1", "o2"]), min_size=n, max_size=n)),
+    }, dtype=object)
+    m = draw(st.integers(1, 8))
+    accounts = draw(st.lists(st.sampled_from([None, "A0", "A1", "A5", "Z9"]), min_size=m, max_size=m))
+    phones = draw(st.lists(_caller_phones, min_size=m, max_size=m))
+    openids = draw(st.lists(st.sampled_from([None, "o1", "o2", "o3"]), min_size=m, max_size=m))
+    return accounts, phones, openids, customers
+
+
+def _match_reference(accounts, phones, openids, customers) -> list[tuple]:
+    """Caller by caller: account, else the one customer holding the phone (either number, normalized),
+    else the one holding the openid; several holders make an unmatched caller ambiguous."""
+    from gis.search.normalize import normalize_phone
+
+    rows = customers.to_dict("records")
+    known = {r["account_no"] for r in rows}
+    out = []
+    for account, phone, openid in zip(accounts, phones, openids):
+        if account in known:
+            out.append((account, "account"))
+            continue
+        key = normalize_phone(phone) if phone else None
+        by_phone = {r["account_no"] for r in rows if key and key in {normalize_phone(v) for v in (r["phone"], r["phone_alt"]) if v}}
+        by_oid = {r["account_no"] for r in rows if openid and r["wechat_openid"] == openid}
+        if len(by_phone) == 1:
+            out.append((next(iter(by_phone)), "phone"))
+        elif len(by_oid) == 1:
+            out.append((next(iter(by_oid)), "wechat"))
+        else:
+            out.append((None, "ambiguous" if len(by_phone) > 1 or len(by_oid) > 1 else "unknown"))
+    return out
+
+
+@settings(max_examples=300, deadline=None)
+@given(case=_matching_case())
+def test_match_callers_equals_the_caller_by_caller_reference(case):
+    from gis.interaction_rollups import match_callers
+
+    accounts, phones, openids, customers = case
+    matched, how = match_callers(accounts, phones, openids, customers)
+    assert list(zip(matched.tolist(), how.tolist())) == _match_reference(accounts, phones, openids, customers)
