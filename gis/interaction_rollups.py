@@ -574,6 +574,10 @@ def rebuild_rollups(conn: Connection) -> dict[str, int]:
     counts = {}
     for table in ("interaction_cell_rollups", "interaction_area_rollups"):
         counts[table] = int(conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one())
+        if conn.dialect.name == "postgresql":
+            # fresh statistics: without them the planner read "rows changed since" (a follower's read)
+            # with a table scan, 0.7-2 s at 10M contacts instead of an index range
+            conn.execute(text(f"ANALYZE {table}"))
     return counts
 
 

@@ -622,7 +622,7 @@ class InteractionAreaRollup(Base):
     (clustered on its key, as the cell rollup)."""
 
     __tablename__ = "interaction_area_rollups"
-    __table_args__ = (Index("ix_interaction_area_rollups_version", "version"), {"sqlite_with_rowid": False})
+    __table_args__ = (Index("ix_interaction_area_rollups_version", "area_kind", "version"), {"sqlite_with_rowid": False})
 
     area_kind: Mapped[str] = mapped_column(String(16), primary_key=True)
     area_id: Mapped[str] = mapped_column(String(64), primary_key=True)

@@ -78,6 +78,12 @@ def test_upgrade_keeps_res_9_counts_and_leaner_indexes_and_downgrade_restores_co
         assert "ix_interactions_repairs_time" in names and "ix_interactions_occurred_at" not in names
         assert "ix_interaction_cell_rollups_res_day" not in _index_names(conn, "interaction_cell_rollups")
         assert "ix_interaction_area_rollups_kind_day" not in _index_names(conn, "interaction_area_rollups")
+        # a follower reads "the 台区 rows changed since" as one range of this index
+        definition = conn.execute(text(
+            "SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_interaction_area_rollups_version'"
+            if conn.dialect.name == "postgresql" else
+            "SELECT sql FROM sqlite_master WHERE name = 'ix_interaction_area_rollups_version'")).scalar_one()
+        assert "(area_kind, version)" in definition.replace('"', ""), definition
         if conn.dialect.name == "sqlite":
             for table in ("interaction_cell_rollups", "interaction_area_rollups"):
                 sql = conn.execute(text("SELECT sql FROM sqlite_master WHERE name = :t"), {"t": table}).scalar_one()
