@@ -2,7 +2,7 @@
 
 ``create_app(settings)`` builds the engine, migrates nothing (``gridatlas`` commands do),
 compiles the topology of the stored data version in the background once the server is up
-(``/ready`` is 503 until then) and recompiles when a load adds a new data version, and
+(``/ready`` is 503 until then, and until the first version's heat rollups are warm) and recompiles when a load adds a new data version, and
 mounts the map UI with its Leaflet files served from the installed packages. It also
 configures logging (JSON lines), the body-size and access-log middleware, the per-key rate
 limits and the completed OpenAPI document (roles and problem responses on every route).
@@ -82,6 +82,8 @@ def _prewarm_heat(app: FastAPI) -> None:
     first heat request does the work itself."""
     snapshot = app.state.topology.snapshot
     if not app.state.settings.heat_prewarm or snapshot is None or getattr(app.state, "heat_warmed", None) == snapshot.version:
+        if snapshot is None or not app.state.settings.heat_prewarm:
+            app.state.heat_first_warm.set()
         return
     app.state.heat_warmed = snapshot.version
 
@@ -96,6 +98,8 @@ def _prewarm_heat(app: FastAPI) -> None:
         except Exception:
             log.warning("warming the heat data of version %s failed; the first heat request builds it",
                         snapshot.version, exc_info=True)
+        finally:
+            app.state.heat_first_warm.set()
 
     threading.Thread(target=warm, name=f"heat-prewarm-{snapshot.version}", daemon=True).start()
 
@@ -143,6 +147,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.events = EventHub(engine, poll_interval_s=settings.events_poll_interval_s,
                                     retention=dt.timedelta(hours=settings.events_retention_h))
         app.state.heat_cubes = RollupCubes()  # the heat rollups in memory, following each ingest incrementally
+        # set once the first data version's heat is warm (or warming is off, or failed): /ready waits for it
+        app.state.heat_first_warm = threading.Event()
+        if not settings.heat_prewarm:
+            app.state.heat_first_warm.set()
         app.state.topology_status = "compiling"
         # -- sensitive-word alerts (issue 15): one matcher per process, rebuilt when the lexicon version moves
         app.state.lexicon = LexiconCache()

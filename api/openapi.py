@@ -49,7 +49,8 @@ problem document naming the field and value, never with a slow 200.
 `instance` and, where known, the offending `field` and `value`.
 
 **Operations.** `/health` answers while the process lives; `/ready` is 503 until the store
-answers and the grid of the current data version is compiled.
+answers, the grid of the current data version is compiled and (with `GRIDATLAS_HEAT_PREWARM`) the
+first data version's heat rollups are in memory.
 """
 
 PROBLEM_SCHEMA: dict[str, Any] = {

@@ -81,6 +81,8 @@ class ReadyChecks(BaseModel):
     database: str = Field(description='"ok" or "unreachable: …"')
     topology: str = Field(description='"ok", "compiling", "failed: …" or "no data loaded"')
     data_version: int | None
+    heat: str = Field(description='"ok", or "warming" while the first data version\'s heat rollups are read into memory '
+                                  '(GRIDATLAS_HEAT_PREWARM; later versions warm while the worker serves)')
 
 
 class ReadyOut(BaseModel):

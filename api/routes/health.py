@@ -18,9 +18,10 @@ def health() -> dict[str, str]:
 
 @router.get(
     "/ready",
-    summary="Readiness: the store answers and the topology is compiled",
-    description="200 when the store answers and the grid of the current data version is compiled; 503 (with "
-    "the failing check) while the grid is compiling, when the store is unreachable or holds no data.",
+    summary="Readiness: the store answers, the topology is compiled and the heat is warm",
+    description="200 when the store answers, the grid of the current data version is compiled and (with "
+    "GRIDATLAS_HEAT_PREWARM) the first data version's heat rollups are in memory; 503 (with the failing check) "
+    "while the grid is compiling or the heat warming, when the store is unreachable or holds no data.",
     responses={200: {"model": ReadyOut},
                503: {"description": "not ready: see `checks`", "model": ReadyOut}},
 )
@@ -41,5 +42,11 @@ def ready(request: Request) -> JSONResponse:
     else:
         checks["topology"] = "no data loaded"
     checks["data_version"] = None if snapshot is None else snapshot.version
-    ok = checks["database"] == "ok" and snapshot is not None
+    # the first data version's heat cubes (GRIDATLAS_HEAT_PREWARM): at 10M contacts a cold worker made
+    # the map's first heat views wait 30-60 s, so it takes no traffic until they are warm (later data
+    # versions warm in the background while the worker keeps serving)
+    warm = getattr(request.app.state, "heat_first_warm", None)
+    heat_warm = warm is None or warm.is_set()
+    checks["heat"] = "ok" if heat_warm else "warming"
+    ok = checks["database"] == "ok" and snapshot is not None and heat_warm
     return JSONResponse({"status": "ready" if ok else "not ready", "checks": checks}, status_code=200 if ok else 503)

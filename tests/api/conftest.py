@@ -76,10 +76,10 @@ def serve(database_url: str, settings: Settings | None = None, app=None) -> Iter
     thread.start()
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:  # up, and done compiling the grid (or holding none)
+    while time.monotonic() < deadline:  # up, done compiling the grid (or holding none), its heat warm
         try:
-            ready = httpx.get(base + "/ready", timeout=1)
-            if ready.json()["checks"]["topology"] != "compiling":
+            checks = httpx.get(base + "/ready", timeout=1).json()["checks"]
+            if checks["topology"] != "compiling" and checks.get("heat") != "warming":
                 break
         except (httpx.HTTPError, ValueError, KeyError):
             pass

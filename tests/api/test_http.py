@@ -16,7 +16,7 @@ def test_health_and_ready(client):
     assert client.get("/health").json() == {"status": "ok"}
     ready = client.get("/ready")
     assert ready.status_code == 200
-    assert ready.json()["checks"] == {"database": "ok", "topology": "ok", "data_version": 1}
+    assert ready.json()["checks"] == {"database": "ok", "topology": "ok", "data_version": 1, "heat": "ok"}
 
 
 def test_layer_is_geojson_with_paging_links(client):

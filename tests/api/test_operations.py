@@ -63,7 +63,7 @@ def test_ready_is_503_until_the_grid_is_compiled(city_store_url, monkeypatch):
         assert httpx.get(base + "/health").status_code == 200
         r = httpx.get(base + "/ready")
         assert r.status_code == 503
-        assert r.json()["checks"] == {"database": "ok", "topology": "compiling", "data_version": None}
+        assert r.json()["checks"] == {"database": "ok", "topology": "compiling", "data_version": None, "heat": "warming"}
         r = httpx.get(base + "/api/v1/trace/customer/X/upstream", headers={"Authorization": f"Bearer {token}"})
         assert r.status_code == 503 and "compiled" in r.json()["detail"]
         gate.set()
@@ -71,11 +71,48 @@ def test_ready_is_503_until_the_grid_is_compiled(city_store_url, monkeypatch):
         while (r := httpx.get(base + "/ready")).status_code != 200:
             assert time.monotonic() < deadline
             time.sleep(0.05)
-        assert r.json()["checks"] == {"database": "ok", "topology": "ok", "data_version": 1}
+        assert r.json()["checks"] == {"database": "ok", "topology": "ok", "data_version": 1, "heat": "ok"}
     finally:
         gate.set()
         server.should_exit = True
         thread.join(10)
+
+
+def test_ready_waits_for_the_first_heat_warm_up(city_store_url, monkeypatch):
+    """With GRIDATLAS_HEAT_PREWARM a worker is not ready until the first data version's heat cubes are in
+    memory (at 10M contacts a cold worker's first heat views waited 30-60 s), even with the grid compiled;
+    a warm-up that fails still lets it take traffic (the first heat request builds the cubes)."""
+    import interactions.heat as heat_mod
+
+    for fail in (False, True):
+        gate = threading.Event()
+        real = heat_mod.RollupCubes.get
+
+        def gated(self, conn, by, res, real=real, gate=gate, fail=fail):
+            assert gate.wait(30)
+            if fail:
+                raise RuntimeError("the store went away")
+            return real(self, conn, by, res)
+
+        monkeypatch.setattr(heat_mod.RollupCubes, "get", gated)
+        base, server, thread = _start(create_app(Settings(database_url=city_store_url, reload_interval_s=0)))
+        try:
+            deadline = time.monotonic() + 30
+            while (r := httpx.get(base + "/ready")).json()["checks"]["topology"] != "ok":
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+            assert r.status_code == 503
+            assert r.json()["checks"] == {"database": "ok", "topology": "ok", "data_version": 1, "heat": "warming"}
+            gate.set()
+            while (r := httpx.get(base + "/ready")).status_code != 200:
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+            assert r.json()["checks"]["heat"] == "ok"
+        finally:
+            gate.set()
+            server.should_exit = True
+            thread.join(10)
+        monkeypatch.setattr(heat_mod.RollupCubes, "get", real)
 
 
 def test_ready_is_503_when_the_store_is_unreachable(pg_cluster):
