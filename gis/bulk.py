@@ -30,7 +30,7 @@ import contextlib
 import itertools
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -102,8 +102,7 @@ def bulk_upsert(conn: Connection, table: str, frame: pd.DataFrame, *, progress: 
     geometries in EPSG:4326 lon/lat. Missing values (NaN/NaT/None) are stored as NULL.
     Runs in the caller's transaction, so a failure anywhere leaves the store unchanged.
     """
-    plan = _plan(table, frame)
-    plan = _Plan(plan.table, plan.pk, plan.columns, plan.defaults, plan.geom, plan.geom_type, _indexes_suspended)
+    plan = replace(_plan(table, frame), indexes_suspended=_indexes_suspended)
     total = len(frame)
     if progress is not None:
         progress(f"write {table}", 0, total)
@@ -120,9 +119,7 @@ def bulk_upsert(conn: Connection, table: str, frame: pd.DataFrame, *, progress: 
 
 # ------------------------------------------------------------------------------- shared
 def _plan(table: str, frame: pd.DataFrame) -> _Plan:
-    if table not in Base.metadata.tables:
-        raise InvalidInput(f"unknown table {table!r}", field="table", value=table)
-    tbl = Base.metadata.tables[table]
+    tbl = Base.metadata.tables[_plan_table(table)]
     pk_cols = [c.name for c in tbl.primary_key.columns]
     if len(pk_cols) != 1:
         raise InvalidInput(f"bulk_upsert needs a single-column primary key; {table} has {pk_cols}", field="table", value=table)
@@ -565,6 +562,7 @@ def bulk_upsert_parts(conn: Connection, table: str, parts: Iterable[pd.DataFrame
 
 
 def _plan_table(table: str) -> str:
+    """``table`` if the models know it, else InvalidInput."""
     if table not in Base.metadata.tables:
         raise InvalidInput(f"unknown table {table!r}", field="table", value=table)
     return table

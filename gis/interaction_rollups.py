@@ -13,8 +13,9 @@ UTC+8, which has no daylight saving). Rollups count contacts by cell × day × c
 at res :data:`ROLLUP_RES` (9) only: a coarser cell of :data:`RESOLUTIONS` is a bit operation
 on it (:func:`parent_cells`, in numpy and in SQL alike), so its counts are sums of res-9 rows;
 and by 台区 / feeder × day × channel × kind. :func:`apply_deltas` adds signed counts
-(upsert-increment, both stores), so the ingest keeps them in its own transaction; :func:`rebuild_rollups` recomputes them from the
-raw table with one ``INSERT … SELECT … GROUP BY`` per table.
+(upsert-increment, both stores), so the ingest keeps them in its own transaction;
+:func:`rebuild_rollups` recomputes them from the raw table with one ``INSERT … SELECT …
+GROUP BY`` per table.
 """
 
 from __future__ import annotations
