@@ -147,8 +147,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.events = EventHub(engine, poll_interval_s=settings.events_poll_interval_s,
                                     retention=dt.timedelta(hours=settings.events_retention_h))
         app.state.heat_cubes = RollupCubes()  # the heat rollups in memory, following each ingest incrementally
-        # set once the first data version's heat is warm (or warming is off, or failed): /ready waits for it
+        # set once the first data version's heat is warm (or warming is off, or failed): /ready waits for it;
+        # a restarted lifespan has new, empty cubes, so nothing counts as warm yet
         app.state.heat_first_warm = threading.Event()
+        app.state.heat_warmed = None
         if not settings.heat_prewarm:
             app.state.heat_first_warm.set()
         app.state.topology_status = "compiling"

@@ -236,3 +236,20 @@ def _first_account() -> str:
 
     with (SAMPLE_DIR / "customers.csv").open(encoding="utf-8", newline="") as fh:
         return next(csv.DictReader(fh))["account_no"]
+
+
+def test_a_restarted_app_warms_its_heat_again(city_store_url):
+    """One app started twice (its lifespan run again, as an ASGI test client or a server reload does): the
+    second start has new, empty heat cubes, warms them again and becomes ready (it used to keep the first
+    start's "warmed" mark: no warm-up, and with /ready waiting for it, never ready)."""
+    from fastapi.testclient import TestClient
+
+    app = create_app(Settings(database_url=city_store_url, reload_interval_s=0, rate_limit_per_s=0,
+                              outbox_worker_in_serve=False))
+    for _ in range(2):
+        with TestClient(app) as client:
+            deadline = time.monotonic() + 30
+            while client.get("/ready").status_code != 200:
+                assert time.monotonic() < deadline, client.get("/ready").json()
+                time.sleep(0.05)
+            assert ("transformer", None) in app.state.heat_cubes._cubes
