@@ -2,7 +2,8 @@
 
 ``create_app(settings)`` builds the engine, migrates nothing (``gridatlas`` commands do),
 compiles the topology of the stored data version in the background once the server is up
-(``/ready`` is 503 until then, and until the first version's heat rollups are warm) and recompiles when a load adds a new data version, and
+(``/ready`` is 503 until then, and until the first version's heat rollups are warm) and
+recompiles when a load adds a new data version, and
 mounts the map UI with its Leaflet files served from the installed packages. It also
 configures logging (JSON lines), the body-size and access-log middleware, the per-key rate
 limits and the completed OpenAPI document (roles and problem responses on every route).
@@ -82,7 +83,7 @@ def _prewarm_heat(app: FastAPI) -> None:
     first heat request does the work itself."""
     snapshot = app.state.topology.snapshot
     if not app.state.settings.heat_prewarm or snapshot is None or getattr(app.state, "heat_warmed", None) == snapshot.version:
-        if snapshot is None or not app.state.settings.heat_prewarm:
+        if snapshot is None:  # no data: nothing to warm (warming off was settled at start)
             app.state.heat_first_warm.set()
         return
     app.state.heat_warmed = snapshot.version

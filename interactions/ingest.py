@@ -171,8 +171,8 @@ def ingest_interactions(conn: Connection, records: Iterable[Mapping[str, Any]], 
         progress("check interactions", len(records), len(records))
     if not len(clean):
         return result
-    feeders = transformer_feeders(conn)
     _serialize(conn)
+    feeders = transformer_feeders(conn)
     with _page_cache(conn):
         for start in range(0, len(clean), _CHUNK):
             _write_chunk(conn, clean.iloc[start:start + _CHUNK].reset_index(drop=True), feeders, result, screeners)
