@@ -76,11 +76,11 @@ async def _compile_then_follow(app: FastAPI, holder: TopologyHolder, interval: f
 
 
 def _prewarm_heat(app: FastAPI) -> None:
-    """Once per data version (``Settings.heat_prewarm``): build the heat areas and read every rollup
-    (台区, feeders, the res-9 H3 cells, then the coarser cells summed from them in memory) on a daemon thread, so a manager's first
-    view at any zoom is not the one that waits for them (a cold read of a rollup took seconds to a
-    minute at 1M customers). A daemon thread: shutdown never waits for it; a failure only means the
-    first heat request does the work itself."""
+    """Once per data version (``Settings.heat_prewarm``): build the heat areas and read the rollup
+    (its rows once, then every view — 台区, feeders, H3 cells of res 9 to 6 — summed from them in
+    memory) on a daemon thread, so a manager's first view at any zoom is not the one that waits for
+    them (a cold read of a rollup took seconds to a minute at 1M customers). A daemon thread:
+    shutdown never waits for it; a failure only means the first heat request does the work itself."""
     snapshot = app.state.topology.snapshot
     if not app.state.settings.heat_prewarm or snapshot is None or getattr(app.state, "heat_warmed", None) == snapshot.version:
         if snapshot is None:  # no data: nothing to warm (warming off was settled at start)

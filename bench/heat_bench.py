@@ -150,50 +150,36 @@ def _rss_mb() -> float:
     return float("nan")
 
 
-def _legacy_read(conn, by: str, res):
-    """The rollup read before this branch (rows through SQLAlchemy, channel and kind as text): the
-    baseline of the cold read in the same run."""
-    from sqlalchemy import text
-
-    if by == "cell":
-        assert res == 9, "the store holds res-9 cells only (migration 0017)"
-        rows = conn.execute(text("SELECT cell, day, channel, kind, n FROM interaction_cell_rollups WHERE n <> 0")).all()
-    else:
-        rows = conn.execute(text("SELECT area_id, day, channel, kind, n FROM interaction_area_rollups "
-                                 "WHERE area_kind = :k AND n <> 0"), {"k": by}).all()
-    area, day, channel, kind, n = zip(*rows)
-    return {"area": np.array(area, dtype=np.int64 if by == "cell" else object), "day": np.array(day, dtype=np.int32),
-            "channel": np.array(channel, dtype=object), "kind": np.array(kind, dtype=object), "n": np.array(n, dtype=np.int64)}
-
-
 def bench_cold(engine, areas, city: tuple[float, float, float, float], compare: bool = True) -> tuple[dict, RollupCubes]:
-    """First use of each rollup in a process: the read into an in-memory cube, before (SQLAlchemy rows)
-    and after (integer columns through the driver), then the first heat and cell-hotspot query of a
-    resolution on a fresh set of cubes; the RSS with every cube warm."""
-    from gis.interaction_rollups import read_rollups
+    """First use of the rollup in a process: the one read of its rows into an in-memory cube, beside
+    each view summed in SQL (``read_rollups``: a GROUP BY over the table, what the cubes sum in
+    memory), then every cube warmed on a fresh set (what GRIDATLAS_HEAT_PREWARM does) and the first
+    heat and cell-hotspot query of a resolution; the RSS with every cube warm."""
+    from gis.interaction_rollups import read_rollup_rows, read_rollups
     from interactions.heat import RollupCube
 
     out: dict = {"rss_mb_before_cubes": _rss_mb()}
-    kinds = [("cell", 9), ("transformer", None), ("feeder", None)]  # the rollups the store holds
     with engine.connect() as conn:
-        for by, res in (kinds if compare else []):
-            label = f"{by}{res or ''}"
+        if compare:
             t0 = time.perf_counter()
-            new = RollupCube.from_rows(by, read_rollups(conn, by, res))
-            t1 = time.perf_counter()
-            del new
-            old = RollupCube.from_rows(by, _legacy_read(conn, by, res))
-            t2 = time.perf_counter()
-            out[label] = {"rows": len(old.key), "new_read_ms": round((t1 - t0) * 1000), "old_read_ms": round((t2 - t1) * 1000),
-                          "ratio": round((t2 - t1) / max(t1 - t0, 1e-9), 1), "layers": old.layers}
-            del old
-            print("cold", label, out[label], file=sys.stderr, flush=True)
+            rows = read_rollup_rows(conn)
+            out["rows_read_ms"] = round((time.perf_counter() - t0) * 1000)
+            out["rows"] = len(rows["n"])
+            del rows
+            for by, res in (("cell", 9), ("transformer", None), ("feeder", None)):
+                label = f"{by}{res or ''}"
+                t0 = time.perf_counter()
+                view = RollupCube.from_rows(by, read_rollups(conn, by, res))
+                out[label] = {"rows": len(view.key), "group_by_read_ms": round((time.perf_counter() - t0) * 1000),
+                              "layers": view.layers}
+                del view
+                print("cold", label, out[label], file=sys.stderr, flush=True)
         fresh = RollupCubes()
         warm: dict = {}
         t_all = time.perf_counter()
         for by, res in (("transformer", None), ("feeder", None), ("cell", 9), ("cell", 8), ("cell", 7), ("cell", 6)):
             t0 = time.perf_counter()
-            fresh.get(conn, by, res)  # what GRIDATLAS_HEAT_PREWARM does at start (res 6-8 summed from res 9)
+            fresh.get(conn, by, res)  # what GRIDATLAS_HEAT_PREWARM does at start (the rows read once, the views summed)
             warm[f"{by}{res or ''}"] = round((time.perf_counter() - t0) * 1000)
         warm["total"] = round((time.perf_counter() - t_all) * 1000)
         out["prewarm_ms"] = warm

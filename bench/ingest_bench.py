@@ -177,6 +177,7 @@ def main() -> None:
     if args.sqlite and not args.skip_sqlite:
         copy = args.work / "store.sqlite"
         shutil.copyfile(args.sqlite, copy)
+        os.sync()  # the copy's pages written out now, not by the kernel during the first measurement
         try:
             report["stores"].append(bench_store("sqlite", f"sqlite:///{copy}", args.n, args.repeat, args.screeners))
         finally:

@@ -43,7 +43,7 @@ from gis.errors import InvalidInput
 from gis.geometry_type import SRID, Geometry
 from gis.models import Base
 
-__all__ = ["bulk_upsert", "bulk_upsert_parts", "bulk_insert_new", "RejectedRow", "Progress"]
+__all__ = ["bulk_upsert", "bulk_upsert_parts", "bulk_insert_new", "NewRows", "copy_fields", "RejectedRow", "Progress"]
 
 Progress = Callable[[str, int, int], None]
 
@@ -509,42 +509,152 @@ def bulk_insert_new(conn: Connection, table: str, frame: pd.DataFrame) -> int:
     """Insert rows the caller knows are new: their ids are not stored, and no other writer can store
     them before this transaction ends (the interaction ingest holds its lock). Returns the row count.
 
-    PostgreSQL: ``COPY`` straight into the table (geometry as hex EWKB), no staging table and no
-    per-row conflict check: what a plain load costs, against ~3x for the staged upsert. The
-    database still enforces types, NOT NULL, CHECK and the primary key (a violation is a
-    :class:`RejectedRow` and the transaction is rolled back); the staging pass's geometry checks
-    are not repeated, so the caller's geometries must come from checked coordinates. SQLite:
-    :func:`bulk_upsert`, whose ``executemany`` already writes into the table itself.
+    :class:`NewRows` in one go (encode, stage, write); see there for what each store does.
     """
-    if conn.dialect.name != "postgresql":
-        return bulk_upsert(conn, table, frame)
-    import psycopg
+    rows = NewRows(table, frame, dialect=conn.dialect.name)
+    rows.stage(conn)
+    return rows.write()
 
-    plan = _plan(table, frame)
-    if plan.missing_required:
-        raise InvalidInput(f"new {table} rows need {plan.missing_required[0]!r}", field=plan.missing_required[0], value=None)
-    if not len(frame):
-        return 0
-    _check_duplicates(plan, frame)
-    arrays = []
-    for c in plan.columns:
-        if c == plan.geom:
-            geoms = _geometries(frame[c])
-            _check_srid(plan, frame, geoms)
-            arrays.append(shapely.to_wkb(shapely.set_srid(geoms, SRID), hex=True, include_srid=True).astype(object))
-        else:
-            arrays.append(_column(plan, c, frame[c], postgres=True))
-    extra = list(plan.defaults)
-    consts = [itertools.repeat(plan.defaults[c]) for c in extra]
-    conn.exec_driver_sql("SELECT 1")  # begins the caller's transaction if it had not begun
-    raw = conn.connection.driver_connection
-    try:
-        with raw.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(plan.columns + extra)}) FROM STDIN") as copy:
-            for row in zip(*arrays, *consts):
-                copy.write_row(row)
-    except psycopg.errors.IntegrityError as exc:
-        raise _pg_rejected(table, exc) from exc
-    return len(frame)
+
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+_COPY_SPECIAL = re.compile(r"[\\\t\n\r]")
+
+
+def copy_fields(values: np.ndarray) -> list[str]:
+    """A column as ``COPY … FROM STDIN`` text-format fields, built column-wise: integers as digits,
+    every other value converted and escaped once per distinct value (None/NaN as ``\\N``, bytes as
+    ``\\x`` hex, booleans as ``t``/``f``)."""
+    if values.dtype.kind in "iu":
+        return list(map(str, values.tolist()))
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    distinct = list(uniques)
+    if set(map(type, distinct)) <= {str} and not _COPY_SPECIAL.search("\x00".join(distinct)):
+        fields = np.array(distinct + ["\\N"], dtype=object)  # plain text, the common case: nothing to escape
+    else:
+        fields = np.array([_copy_field(u) for u in distinct] + ["\\N"], dtype=object)
+    return fields[codes].tolist()  # code -1 (missing) takes the last entry
+
+
+def _copy_field(value: object) -> str:
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return "\\\\x" + bytes(value).hex()
+    if isinstance(value, (bool, np.bool_)):
+        return "t" if value else "f"
+    return str(value).translate(_COPY_ESCAPES)
+
+
+class NewRows:
+    """New rows of one table (as :func:`bulk_insert_new` takes them) written in three steps, so that
+    the store's work can run in another thread while this one prepares the next batch:
+
+    1. ``NewRows(table, frame, dialect=…)`` checks and **encodes** the rows without the connection
+       (any thread): the batch's duplicate ids, the geometries' SRID (and, SQLite, the staging
+       checks of :func:`bulk_upsert`); PostgreSQL: the ``COPY`` text, built column-wise (geometry
+       as hex EWKB); SQLite: the value tuples.
+    2. :meth:`stage` on the connection, brief: SQLite copies the tuples into a temporary table
+       (``executemany`` takes the GIL for every row, so it must not compete with a busy thread);
+       PostgreSQL has nothing to do. When the table keeps an R*Tree by triggers (Python functions,
+       run per row) or the load dominates the table (:func:`bulk_upsert` then rebuilds its indexes
+       once), SQLite writes the rows here with :func:`bulk_upsert` instead.
+    3. :meth:`write`, from any thread while no other uses the connection: the store's own work,
+       one statement — PostgreSQL ``COPY`` straight into the table, no staging table and no
+       per-row conflict check; SQLite ``INSERT … SELECT`` from the temporary table. The driver
+       releases the GIL for all of it. The database still enforces types, NOT NULL, CHECK and the
+       primary key: a violation is a :class:`RejectedRow`, and the caller rolls back.
+
+    The caller's geometries must come from checked coordinates: PostgreSQL skips the staging
+    pass's geometry checks.
+    """
+
+    def __init__(self, table: str, frame: pd.DataFrame, *, dialect: str) -> None:
+        plan = _plan(table, frame)
+        if plan.missing_required:
+            raise InvalidInput(f"new {table} rows need {plan.missing_required[0]!r}", field=plan.missing_required[0],
+                               value=None)
+        self.plan, self.count, self.postgres = plan, len(frame), dialect == "postgresql"
+        self._frame: pd.DataFrame | None = None
+        self._raw: Any = None
+        self._staged = False
+        self._payload: bytes = b""
+        self._rows: list[tuple[Any, ...]] = []
+        if not self.count:
+            return
+        geoms = _geometries(frame[plan.geom]) if plan.geom else None
+        if self.postgres:
+            _check_duplicates(plan, frame)
+            fields = []
+            for c in plan.columns:
+                if c == plan.geom:
+                    _check_srid(plan, frame, geoms)
+                    hexes = shapely.to_wkb(shapely.set_srid(geoms, SRID), hex=True, include_srid=True)
+                    fields.append(copy_fields(np.asarray(hexes, dtype=object)))
+                else:
+                    fields.append(copy_fields(_column(plan, c, frame[c], postgres=True)))
+            for c in plan.defaults:
+                fields.append([_copy_field(plan.defaults[c]) if plan.defaults[c] is not None else "\\N"] * self.count)
+            self._payload = ("\n".join(map("\t".join, zip(*fields))) + "\n").encode()
+            return
+        _sqlite_check(plan, frame, geoms)
+        self._frame = frame  # for the fallback in :meth:`stage`
+        arrays: list[Sequence[Any]] = []
+        for c in plan.columns:
+            arrays.append(shapely.to_wkb(geoms).astype(object) if c == plan.geom else _column(plan, c, frame[c], postgres=False))
+        self._rows = list(zip(*arrays, *(itertools.repeat(plan.defaults[c]) for c in plan.defaults)))
+
+    @property
+    def _stage_table(self) -> str:
+        return f"ga_new_{self.plan.name}"
+
+    @property
+    def _columns(self) -> list[str]:
+        return self.plan.columns + list(self.plan.defaults)
+
+    def stage(self, conn: Connection) -> None:
+        """Step 2 (see the class docstring), in the caller's transaction."""
+        conn.exec_driver_sql("SELECT 1")  # begins the caller's transaction if it had not begun
+        self._raw = conn.connection.driver_connection
+        if self.postgres or not self.count:
+            return
+        from gis.dialects import sqlite as sq
+
+        raw, plan = self._raw, self.plan
+        if (plan.geom is not None and sq.has_spatial_index(raw, plan.name, plan.geom)) or _dominates(raw, plan, self.count):
+            bulk_upsert(conn, plan.name, self._frame)  # type: ignore[arg-type]
+            self.count = 0  # written
+            return
+        cols = self._columns
+        raw.execute(f"DROP TABLE IF EXISTS temp.{self._stage_table}")
+        raw.execute(f"CREATE TEMP TABLE {self._stage_table} ({', '.join(cols)})")
+        raw.executemany(f"INSERT INTO temp.{self._stage_table} VALUES ({', '.join('?' * len(cols))})", self._rows)
+        self._rows, self._frame = [], None
+        self._staged = True
+
+    def write(self) -> int:
+        """Step 3: the rows into the table; returns how many this call wrote."""
+        if not self.count:
+            return 0
+        if self._raw is None:
+            raise RuntimeError("NewRows.write before stage")
+        cols = ", ".join(self._columns)
+        if self.postgres:
+            import psycopg
+
+            try:
+                with self._raw.cursor() as cur, cur.copy(f"COPY {self.plan.name} ({cols}) FROM STDIN") as copy:
+                    copy.write(self._payload)
+            except psycopg.errors.IntegrityError as exc:
+                raise _pg_rejected(self.plan.name, exc) from exc
+            self._payload = b""
+            return self.count
+        import sqlite3
+
+        try:
+            self._raw.execute(f"INSERT INTO {self.plan.name} ({cols}) SELECT {cols} FROM temp.{self._stage_table}")
+        except sqlite3.IntegrityError as exc:
+            raise _sqlite_integrity(self.plan, exc) from exc
+        finally:
+            self._raw.execute(f"DROP TABLE IF EXISTS temp.{self._stage_table}")
+        return self.count
 
 
 def bulk_upsert_parts(conn: Connection, table: str, parts: Iterable[pd.DataFrame], *, rows: int,
@@ -604,9 +714,11 @@ def _indexes_suspended(conn: Connection, table: str) -> Iterator[None]:
 
 
 def _dominates(raw, plan: _Plan, total: int) -> bool:
+    """Does a load of ``total`` rows dominate ``plan``'s table (≥ _LARGE rows, ≥ half the table)?
+    Counts at most 2 × ``total`` + 1 stored rows: a small load into a large table need not count it."""
     if total < _LARGE:
         return False
-    existing = raw.execute(f"SELECT count(*) FROM {plan.name}").fetchone()[0]
+    existing = raw.execute(f"SELECT count(*) FROM (SELECT 1 FROM {plan.name} LIMIT {2 * int(total) + 1})").fetchone()[0]
     return total * 2 >= existing
 
 

@@ -179,12 +179,14 @@ class Checked:
     problems: list[Problem]
 
 
-def check_records(records: Sequence[Mapping[str, Any]], rows: Sequence[int], area: BBox) -> Checked:
+def check_records(records: Sequence[Mapping[str, Any]], rows: Sequence[int], area: BBox, *,
+                  taken: set[str] | None = None) -> Checked:
     """:func:`check_columns` of records (mappings of :data:`FIELDS`; a missing key is a missing value)."""
-    return check_columns({f: [r.get(f) for r in records] for f in FIELDS}, rows, area)
+    return check_columns({f: [r.get(f) for r in records] for f in FIELDS}, rows, area, taken=taken)
 
 
-def check_columns(columns: Mapping[str, Sequence[object]], rows: Sequence[int], area: BBox) -> Checked:
+def check_columns(columns: Mapping[str, Sequence[object]], rows: Sequence[int], area: BBox, *,
+                  taken: set[str] | None = None) -> Checked:
     """Check records given as columns (:data:`FIELDS`; a field left out is missing in every record)
     in one pass per field, with the same rules and reasons as :func:`check_record`, which then names
     the problems of the few bad records.
@@ -193,7 +195,10 @@ def check_columns(columns: Mapping[str, Sequence[object]], rows: Sequence[int], 
     list comprehensions, no per-record function frame), the rules are numpy masks; the records that
     fail any rule are checked one by one by :func:`check_record`. A record's id given again is a
     problem of the later record only (the first one is kept, even when it is bad for another reason).
-    ``rows``: each record's row number in its source, for the problems.
+    ``rows``: each record's row number in its source, for the problems. ``taken``: when the records
+    are one part of a larger input, checked part after part, the ids of the parts before (any
+    record's, as the first one is kept): a record giving one again is the later one, hence bad.
+    The part's ids are added to it.
     """
     n = len(rows)
     get = {f: list(columns[f]) if f in columns else [None] * n for f in FIELDS}
@@ -206,6 +211,10 @@ def check_columns(columns: Mapping[str, Sequence[object]], rows: Sequence[int], 
     id_col = np.array(ids, dtype=object)
     id_col[~id_ok] = None
     dup = pd.Series(id_col, dtype=object).duplicated(keep="first").to_numpy() & id_ok
+    if taken:  # a set look-up per record (isin would copy the whole set for every part)
+        dup |= np.fromiter((i in taken for i in id_col.tolist()), dtype=bool, count=n) & id_ok
+    if taken is not None:
+        taken.update(id_col[id_ok].tolist())
     channels = [_CHANNEL_OF.get(c) if c is not None else None for c in _texts(get["channel"])]
     kinds = _texts(get["kind"])
     times = [None if _blank(v) else _time(v) for v in get["occurred_at"]]

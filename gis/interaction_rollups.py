@@ -9,19 +9,19 @@ customer (the customer's H3 cell, 台区 and feeder); an unmatched one at its ow
 
 Every placed contact carries its H3 cell at :data:`FINE_RES` (the ``h3`` package, v4,
 64-bit integer form) and its local ``day`` (days since 1970-01-01 in China Standard Time,
-UTC+8, which has no daylight saving). Rollups count contacts by cell × day × channel × kind
-at res :data:`ROLLUP_RES` (9) only: a coarser cell of :data:`RESOLUTIONS` is a bit operation
-on it (:func:`parent_cells`, in numpy and in SQL alike), so its counts are sums of res-9 rows;
-and by 台区 / feeder × day × channel × kind. :func:`apply_deltas` adds signed counts
-(upsert-increment, both stores), so the ingest keeps them in its own transaction;
-:func:`rebuild_rollups` recomputes them from the raw table with one ``INSERT … SELECT …
-GROUP BY`` per table.
+UTC+8, which has no daylight saving). **One rollup** counts contacts by res-:data:`ROLLUP_RES`
+cell × 台区 × feeder × day × channel × kind (:data:`ROLLUP_KEY`; migration 0018): the cell view
+sums it over 台区 and feeders, the 台区 and feeder views over cells, and a coarser cell of
+:data:`RESOLUTIONS` is a bit operation on a res-9 cell (:func:`parent_cells`, in numpy and in
+SQL alike). A contact thus costs the ingest one rollup upsert, where a table per view cost
+three. :func:`apply_deltas` adds signed counts (upsert-increment, both stores), so the ingest
+keeps the rollup in its own transaction; :func:`rebuild_rollups` recomputes it from the raw
+table with one ``INSERT … SELECT … GROUP BY``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -32,6 +32,7 @@ from h3.api import basic_int as h3i
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
+from gis.bulk import copy_fields
 from gis.models import CHANNELS, INTERACTION_KINDS
 from gis.search.normalize import normalize_phone
 
@@ -51,6 +52,7 @@ __all__ = [
     "place",
     "rollup_deltas",
     "apply_deltas",
+    "RollupDeltas",
     "rebuild_rollups",
     "cell_counts",
     "area_counts",
@@ -62,7 +64,9 @@ __all__ = [
     "rollup_version",
     "rollup_state",
     "read_rollups",
+    "read_rollup_rows",
     "read_rollup_changes",
+    "ROLLUP_KEY",
     "area_interactions",
 ]
 
@@ -315,49 +319,33 @@ def _count_groups(keys: Sequence[np.ndarray], weights: np.ndarray | None = None)
     return order[first], sums
 
 
-def rollup_deltas(frame: pd.DataFrame, sign: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Signed counts from placed contacts (columns cell, day, channel, kind, transformer_id, feeder_id):
-    (cell deltas: cell (res :data:`ROLLUP_RES`), day, channel, kind, n; area deltas: area_kind,
-    area_id, day, channel, kind, n), one row per key. Rows without a day are not counted (as in
+def rollup_deltas(frame: pd.DataFrame, sign: int) -> pd.DataFrame:
+    """Signed counts from placed contacts (columns cell, day, channel, kind, transformer_id,
+    feeder_id): one row per key of the rollup — cell (res :data:`ROLLUP_RES`, 0 without a place),
+    transformer_id and feeder_id ('' without), day, channel, kind — and its ``n``, in key order.
+    Rows without a day, or with neither a place nor a 台区, are not counted (as in
     :func:`rebuild_rollups`).
 
-    Vectorized over integer codes (channel × kind factorized, cells already integers), grouped by
-    a lexsort."""
+    Vectorized over integer codes (areas and channel × kind factorized, cells already integers),
+    grouped by a lexsort."""
     frame = frame[frame["day"].notna()]
-    day = frame["day"].to_numpy(dtype=np.int64)
-    channel_codes, channels = pd.factorize(frame["channel"].to_numpy(object))
-    kind_codes, kinds = pd.factorize(frame["kind"].to_numpy(object))
-    width = max(len(kinds), 1)
-    ck = channel_codes.astype(np.int64) * width + kind_codes
-
-    located = frame["cell"].notna().to_numpy()
-    fine = frame["cell"].to_numpy(dtype=object)[located].astype(np.int64)
-    cell = parent_cells(fine, ROLLUP_RES)
-    cday, cck = day[located], ck[located]
-    rows, n = _count_groups([cell, cday, cck])
-    cells = pd.DataFrame({"cell": cell[rows], "day": cday[rows],
-                          "channel": channels[cck[rows] // width] if len(rows) else np.zeros(0, object),
-                          "kind": kinds[cck[rows] % width] if len(rows) else np.zeros(0, object), "n": n * sign})
-
-    ids, kinds_of_area, days, cks, codes = [], [], [], [], []
-    offset = 0
-    for kind, column in (("transformer", "transformer_id"), ("feeder", "feeder_id")):
-        has = frame[column].notna().to_numpy()
-        values = frame[column].to_numpy(object)[has]
-        area_codes, uniques = pd.factorize(values)
-        ids.append(values)
-        codes.append(area_codes.astype(np.int64) + offset)
-        offset += len(uniques)
-        kinds_of_area.append(np.full(len(values), kind, dtype=object))
-        days.append(day[has])
-        cks.append(ck[has])
-    area_ids, area_kind, key_codes = np.concatenate(ids), np.concatenate(kinds_of_area), np.concatenate(codes)
-    aday, ack = np.concatenate(days), np.concatenate(cks)
-    rows, n = _count_groups([key_codes, aday, ack])
-    areas = pd.DataFrame({"area_kind": area_kind[rows], "area_id": area_ids[rows], "day": aday[rows],
-                          "channel": channels[ack[rows] // width] if len(rows) else np.zeros(0, object),
-                          "kind": kinds[ack[rows] % width] if len(rows) else np.zeros(0, object), "n": n * sign})
-    return cells, areas
+    cell = frame["cell"].to_numpy(dtype=object)
+    located = ~pd.isna(cell)
+    cells = np.zeros(len(frame), dtype=np.int64)
+    cells[located] = parent_cells(cell[located].astype(np.int64), ROLLUP_RES)
+    tr = pd.Series(frame["transformer_id"].to_numpy(object), dtype=object).fillna("").to_numpy(object)
+    fd = pd.Series(frame["feeder_id"].to_numpy(object), dtype=object).fillna("").to_numpy(object)
+    counted = located | (tr != "") | (fd != "")
+    cells, tr, fd = cells[counted], tr[counted], fd[counted]
+    day = frame["day"].to_numpy(dtype=np.int64)[counted]
+    channel_codes, channels = pd.factorize(frame["channel"].to_numpy(object)[counted], sort=True)
+    kind_codes, kinds = pd.factorize(frame["kind"].to_numpy(object)[counted], sort=True)
+    tcodes, _ = pd.factorize(tr, sort=True)
+    fcodes, _ = pd.factorize(fd, sort=True)
+    rows, n = _count_groups([cells, tcodes, fcodes, day, channel_codes, kind_codes])
+    return pd.DataFrame({"cell": cells[rows], "transformer_id": tr[rows], "feeder_id": fd[rows], "day": day[rows],
+                         "channel": channels[channel_codes[rows]] if len(rows) else np.zeros(0, object),
+                         "kind": kinds[kind_codes[rows]] if len(rows) else np.zeros(0, object), "n": n * sign})
 
 
 def _combine(frames: Sequence[pd.DataFrame], keys: list[str]) -> pd.DataFrame:
@@ -375,43 +363,94 @@ def _combine(frames: Sequence[pd.DataFrame], keys: list[str]) -> pd.DataFrame:
     return out[out["n"] != 0]
 
 
-def apply_deltas(conn: Connection, cell_deltas: Sequence[pd.DataFrame], area_deltas: Sequence[pd.DataFrame]) -> int:
-    """Add signed counts to the rollups (upsert-increment, in the caller's transaction), marking the
+def apply_deltas(conn: Connection, deltas: Sequence[pd.DataFrame]) -> int:
+    """Add signed counts to the rollup (upsert-increment, in the caller's transaction), marking the
     touched rows with the new rollup version; rows that reach zero stay with ``n = 0`` so that an
     in-memory copy following the changes sees the zero (:func:`read_rollup_changes`; a rebuild drops
     them). Each frame has one row per key (as :func:`rollup_deltas` gives them); several frames are
-    summed first. Returns the number of rollup rows touched."""
-    cells = _combine(cell_deltas, ["cell", "day", "channel", "kind"])
-    areas = _combine(area_deltas, ["area_kind", "area_id", "day", "channel", "kind"])
-    touched = 0
-    pg = conn.dialect.name == "postgresql"
-    version = _bump(conn) if len(cells) or len(areas) else None
-    if len(cells):
-        if pg:  # one statement over arrays: executemany would cost a round trip per row
-            _pg_increment(conn, "interaction_cell_rollups", ("cell", "day", "channel", "kind"),
-                          ("int8", "int4", "text", "text"), cells, version)
-        else:
+    summed first. Returns the number of rollup rows touched. :class:`RollupDeltas` in one go."""
+    written = RollupDeltas(deltas, dialect=conn.dialect.name)
+    written.stage(conn)
+    return written.write()
+
+
+#: The rollup's key, and its PostgreSQL types (for the staging table of the deltas).
+ROLLUP_KEY = ("cell", "transformer_id", "feeder_id", "day", "channel", "kind")
+_KEY_TYPES = ("int8", "text", "text", "int4", "text", "text")
+_TABLE = "interaction_rollups"
+_STAGE = "ga_rollup_deltas"
+
+
+class RollupDeltas:
+    """Signed counts for the rollup (:func:`apply_deltas`) in three steps, as
+    :class:`gis.bulk.NewRows` writes rows, so that the merge runs in another thread while this one
+    prepares the next batch:
+
+    1. ``RollupDeltas(frames, dialect=…)`` sums the frames per key and encodes them, without the
+       connection (PostgreSQL: ``COPY`` text built column-wise; SQLite: value tuples);
+    2. :meth:`stage` on the connection, brief: takes the next rollup version (the row lock it holds
+       orders writers); SQLite copies the deltas into a temporary table;
+    3. :meth:`write`, from any thread while no other uses the connection: one ``INSERT … SELECT …
+       ON CONFLICT DO UPDATE`` adds them (PostgreSQL first ``COPY``s them into a temporary table:
+       binding them as arrays cost 3–5x more in the driver's per-element encoding). The driver
+       releases the GIL for all of it.
+    """
+
+    def __init__(self, deltas: Sequence[pd.DataFrame], *, dialect: str) -> None:
+        self.postgres = dialect == "postgresql"
+        frame = _combine(deltas, list(ROLLUP_KEY))
+        self.touched = len(frame)
+        self._payload: Any = None
+        if self.touched and self.postgres:
+            fields = [copy_fields(frame[k].to_numpy()) for k in ROLLUP_KEY]
+            fields.append(copy_fields(frame["n"].to_numpy().astype(np.int64)))
+            self._payload = ("\n".join(map("\t".join, zip(*fields))) + "\n").encode()
+        elif self.touched:
             # plain tuples through the driver: SQLAlchemy's per-row parameter processing cost more than SQLite
-            params = list(zip(*(cells[c].to_numpy().tolist() for c in ("cell", "day", "channel", "kind", "n")),
-                              itertools.repeat(version)))
-            conn.exec_driver_sql(
-                "INSERT INTO interaction_cell_rollups (cell, day, channel, kind, n, version) VALUES (?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (cell, day, channel, kind) DO UPDATE SET n = interaction_cell_rollups.n + excluded.n, "
-                "version = excluded.version", params)
-        touched += len(cells)
-    if len(areas):
-        if pg:
-            _pg_increment(conn, "interaction_area_rollups", ("area_kind", "area_id", "day", "channel", "kind"),
-                          ("text", "text", "int4", "text", "text"), areas, version)
+            self._payload = list(zip(*(frame[c].to_numpy().tolist() for c in (*ROLLUP_KEY, "n"))))
+        self._raw: Any = None
+        self.version: int | None = None
+
+    def stage(self, conn: Connection) -> None:
+        """Step 2 (see the class docstring), in the caller's transaction."""
+        if not self.touched:
+            return
+        self.version = _bump(conn)
+        self._raw = conn.connection.driver_connection
+        if self.postgres:
+            return
+        self._raw.execute(f"DROP TABLE IF EXISTS temp.{_STAGE}")
+        self._raw.execute(f"CREATE TEMP TABLE {_STAGE} ({', '.join(ROLLUP_KEY)}, n)")
+        self._raw.executemany(f"INSERT INTO temp.{_STAGE} VALUES ({', '.join('?' * (len(ROLLUP_KEY) + 1))})",
+                              self._payload)
+        self._payload = None
+
+    def write(self) -> int:
+        """Step 3: the deltas merged into the rollup; returns the number of rollup rows touched."""
+        if not self.touched:
+            return 0
+        if self._raw is None:
+            raise RuntimeError("RollupDeltas.write before stage")
+        cols = ", ".join(ROLLUP_KEY)
+        merge = f"ON CONFLICT ({cols}) DO UPDATE SET n = {_TABLE}.n + excluded.n, version = excluded.version"
+        if self.postgres:
+            with self._raw.cursor() as cur:
+                cur.execute(f"DROP TABLE IF EXISTS pg_temp.{_STAGE}")
+                cur.execute(f"CREATE TEMP TABLE {_STAGE} ({', '.join(f'{k} {t}' for k, t in zip(ROLLUP_KEY, _KEY_TYPES))}, "
+                            "n int4) ON COMMIT DROP")
+                with cur.copy(f"COPY {_STAGE} ({cols}, n) FROM STDIN") as copy:
+                    copy.write(self._payload)
+                cur.execute(f"INSERT INTO {_TABLE} ({cols}, n, version) SELECT {cols}, n, %s::int8 FROM {_STAGE} {merge}",
+                            (self.version,))
+                cur.execute(f"DROP TABLE {_STAGE}")
         else:
-            params = list(zip(*(areas[c].to_numpy().tolist() for c in ("area_kind", "area_id", "day", "channel", "kind", "n")),
-                              itertools.repeat(version)))
-            conn.exec_driver_sql(
-                "INSERT INTO interaction_area_rollups (area_kind, area_id, day, channel, kind, n, version) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (area_kind, area_id, day, channel, kind) "
-                "DO UPDATE SET n = interaction_area_rollups.n + excluded.n, version = excluded.version", params)
-        touched += len(areas)
-    return touched
+            try:  # WHERE true: SQLite's parser would read ON CONFLICT as a join constraint
+                self._raw.execute(f"INSERT INTO {_TABLE} ({cols}, n, version) SELECT {cols}, n, ? FROM temp.{_STAGE} "
+                                  f"WHERE true {merge}", (self.version,))
+            finally:
+                self._raw.execute(f"DROP TABLE IF EXISTS temp.{_STAGE}")
+        self._payload = None
+        return self.touched
 
 
 def _bump(conn: Connection) -> int:
@@ -442,7 +481,8 @@ def _ck_sql() -> str:
 
 
 def _parent_sql(res: int | None) -> str:
-    """SQL of the res-``res`` parent of a rollup row's ``cell`` (the cell itself at :data:`ROLLUP_RES`)."""
+    """SQL of the res-``res`` parent of a rollup row's ``cell`` (the cell itself at :data:`ROLLUP_RES`;
+    rows with cell 0 are left out by the caller)."""
     if res is None or res == ROLLUP_RES:
         return "cell"
     if res not in RESOLUTIONS:
@@ -451,134 +491,134 @@ def _parent_sql(res: int | None) -> str:
     return f"((cell & ({keep})) | {put})"
 
 
-def _rollup_rows(conn: Connection, by: str, res: int | None, where: str, index: str = "") -> dict[str, np.ndarray]:
-    """One rollup's rows as columns: area (int64 cells or object ids), day (int32), ck (int8, the
-    channel × kind code), n (int32). Read through the driver, integers only (channel and kind coded
-    in SQL): PostgreSQL streams ``COPY … TO STDOUT`` parsed by pandas' C reader; SQLite's cursor
-    rows are flattened with numpy. ``where`` holds only integers the caller formatted. Rows
-    through SQLAlchemy (a Row object and two strings each) cost most of a cold cube's build."""
-    if by == "cell" and _parent_sql(res) != "cell":  # a coarser resolution: res-9 rows summed per parent
-        cell = _parent_sql(res)
-        sql = (f"SELECT {cell}, day, {_ck_sql()}, sum(n) FROM interaction_cell_rollups {index} WHERE {where} "
-               f"GROUP BY {cell}, day, channel, kind")
-    elif by == "cell":
-        sql = f"SELECT cell, day, {_ck_sql()}, n FROM interaction_cell_rollups {index} WHERE {where}"
-    elif by in AREA_KINDS:
-        sql = (f"SELECT area_id, day, {_ck_sql()}, n FROM interaction_area_rollups {index} "
-               f"WHERE area_kind = '{by}' AND {where}")
-    else:
-        raise ValueError(by)
-    raw = conn.connection.driver_connection
-    if conn.dialect.name == "postgresql":
-        import io  # noqa: PLC0415
+def _copy_out(conn: Connection, sql: str, names: Sequence[str], dtypes: Mapping[str, Any]) -> pd.DataFrame:
+    """PostgreSQL: the rows of ``sql`` streamed by ``COPY … TO STDOUT`` and parsed by pandas' C reader."""
+    import io  # noqa: PLC0415
 
-        buf = io.BytesIO()
-        with raw.cursor() as cur, cur.copy(f"COPY ({sql}) TO STDOUT") as copy:  # type: ignore[union-attr]
-            for block in copy:
-                buf.write(block)
-        buf.seek(0)
-        frame = pd.read_csv(buf, sep="\t", header=None, names=["area", "day", "ck", "n"], na_filter=False,
-                            quoting=3, dtype={"area": np.int64 if by == "cell" else object, "day": np.int64,
-                                              "ck": np.int64, "n": np.int64}, engine="c")
-        area = frame["area"].to_numpy()
-        day, ck, n = frame["day"].to_numpy(), frame["ck"].to_numpy(), frame["n"].to_numpy()
-    else:
-        cur = raw.cursor()
-        try:
-            rows = cur.execute(sql).fetchall()
-        finally:
-            cur.close()
-        if by == "cell":
-            flat = np.fromiter(itertools.chain.from_iterable(rows), dtype=np.int64, count=4 * len(rows)).reshape(-1, 4)
-            area, day, ck, n = flat[:, 0].copy(), flat[:, 1], flat[:, 2], flat[:, 3]
-        else:
-            cols = list(zip(*rows)) if rows else [(), (), (), ()]
-            area = np.array(cols[0], dtype=object)
-            day, ck, n = (np.array(c, dtype=np.int64) for c in cols[1:])
-        del rows
+    buf = io.BytesIO()
+    with conn.connection.driver_connection.cursor() as cur, cur.copy(f"COPY ({sql}) TO STDOUT") as copy:  # type: ignore[union-attr]
+        for block in copy:
+            buf.write(block)
+    buf.seek(0)
+    return pd.read_csv(buf, sep="\t", header=None, names=list(names), na_filter=False, quoting=3, dtype=dict(dtypes),
+                       engine="c", keep_default_na=False)
+
+
+def _fetch(conn: Connection, sql: str) -> list[tuple[Any, ...]]:
+    cur = conn.connection.driver_connection.cursor()
+    try:
+        return cur.execute(sql).fetchall()
+    finally:
+        cur.close()
+
+
+def _checked_ck(ck: np.ndarray) -> np.ndarray:
     if len(ck) and ((ck < 0) | (ck >= len(CHANNELS) * len(INTERACTION_KINDS))).any():
         raise ValueError("a rollup row has an unknown channel or kind")
-    return {"area": np.asarray(area, dtype=np.int64 if by == "cell" else object), "day": np.asarray(day, dtype=np.int32),
-            "ck": np.asarray(ck, dtype=np.int8), "n": np.asarray(n, dtype=np.int32)}
+    return np.asarray(ck, dtype=np.int8)
+
+
+def _rollup_rows(conn: Connection, where: str, index: str = "") -> dict[str, np.ndarray]:
+    """Rollup rows as columns: cell (int64, 0 = none), transformer and feeder (object, '' = none),
+    day (int32), ck (int8, the channel × kind code), n (int32). Read through the driver, channel and
+    kind coded in SQL: PostgreSQL streams ``COPY … TO STDOUT``; SQLite's cursor rows are split into
+    columns. ``where`` holds only integers the caller formatted. Rows through SQLAlchemy (a Row
+    object and two strings each) cost most of a cold cube's build."""
+    sql = f"SELECT cell, transformer_id, feeder_id, day, {_ck_sql()}, n FROM {_TABLE} {index} WHERE {where}"
+    names = ("cell", "transformer", "feeder", "day", "ck", "n")
+    if conn.dialect.name == "postgresql":  # the area ids as categories: one string object per distinct id
+        frame = _copy_out(conn, sql, names, {"cell": np.int64, "transformer": "category", "feeder": "category",
+                                             "day": np.int64, "ck": np.int64, "n": np.int64})
+        cols = {k: frame[k].to_numpy() for k in ("cell", "day", "ck", "n")}
+        for k in ("transformer", "feeder"):
+            cat = frame[k].cat
+            cols[k] = np.asarray(cat.categories, dtype=object)[cat.codes.to_numpy()] if len(frame) else np.zeros(0, object)
+    else:  # in blocks, each block's ids factorized: the driver's string per row does not outlive its block
+        parts: dict[str, list[np.ndarray]] = {k: [] for k in names}
+        cur = conn.connection.driver_connection.cursor()
+        try:
+            cur.execute(sql)
+            while rows := cur.fetchmany(250_000):
+                split = list(zip(*rows))
+                del rows
+                for i, k in enumerate(names):
+                    if k in ("transformer", "feeder"):
+                        codes, uniques = pd.factorize(np.asarray(split[i], dtype=object))
+                        parts[k].append(np.asarray(uniques, dtype=object)[codes])
+                    else:
+                        parts[k].append(np.asarray(split[i], dtype=np.int64))
+        finally:
+            cur.close()
+        cols = {k: np.concatenate(v) if v else np.zeros(0, dtype=object if k in ("transformer", "feeder") else np.int64)
+                for k, v in parts.items()}
+    return {"cell": cols["cell"].astype(np.int64), "transformer": cols["transformer"].astype(object),
+            "feeder": cols["feeder"].astype(object), "day": cols["day"].astype(np.int32), "ck": _checked_ck(cols["ck"]),
+            "n": cols["n"].astype(np.int32)}
+
+
+def read_rollup_rows(conn: Connection) -> dict[str, np.ndarray]:
+    """The whole rollup as arrays (:func:`_rollup_rows`), zeros left out: a scan of the table,
+    clustered on its key."""
+    return _rollup_rows(conn, "n <> 0", "NOT INDEXED" if conn.dialect.name == "sqlite" else "")
+
+
+def read_rollup_changes(conn: Connection, since: int) -> dict[str, np.ndarray]:
+    """The rollup rows changed by versions after ``since`` with their current counts (zeros
+    included; :func:`_rollup_rows`): what an in-memory copy at ``since`` applies to catch up
+    (``version`` is indexed)."""
+    index = "INDEXED BY ix_interaction_rollups_version" if conn.dialect.name == "sqlite" else ""  # never a scan
+    return _rollup_rows(conn, f"version > {int(since)}", index)
+
+
+def _view_sql(by: str, res: int | None) -> tuple[str, str]:
+    """(SQL of the area a rollup row counts in for one view, the condition that it counts there)."""
+    if by == "cell":
+        return _parent_sql(res), "cell <> 0"
+    if by in AREA_KINDS:
+        return f"{by}_id", f"{by}_id <> ''"
+    raise ValueError(by)
 
 
 def read_rollups(conn: Connection, by: str, res: int | None = None) -> dict[str, np.ndarray]:
-    """A whole rollup as arrays (area, day, ck, n; :func:`_rollup_rows`): the res-9 cells (or their
-    parents at a coarser ``res``, summed), or one area kind. A scan of the table, clustered on its key."""
-    return _rollup_rows(conn, by, res, "n <> 0", "NOT INDEXED" if conn.dialect.name == "sqlite" else "")
-
-
-def read_rollup_changes(conn: Connection, by: str, since: int) -> dict[str, np.ndarray]:
-    """The rows of one rollup (the res-9 cells, or one area kind) changed by versions after ``since``
-    with their current counts (zeros included): what an in-memory copy at ``since`` applies to catch
-    up (``version`` is indexed)."""
-    index = ""
-    if conn.dialect.name == "sqlite":  # never a scan of the whole rollup
-        index = "INDEXED BY ix_interaction_cell_rollups_version" if by == "cell" else "INDEXED BY ix_interaction_area_rollups_version"
-    return _rollup_rows(conn, by, None, f"version > {int(since)}", index)
-
-
-_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-
-
-def _copy_fields(values: np.ndarray) -> list[str]:
-    """A column as ``COPY … FROM STDIN`` text-format fields (integers as digits; text escaped once per
-    distinct value; None as ``\\N``)."""
-    if values.dtype.kind in "iu":
-        return list(map(str, values.tolist()))
-    codes, uniques = pd.factorize(values, use_na_sentinel=True)
-    fields = np.array([str(u).translate(_COPY_ESCAPES) for u in uniques] + ["\\N"], dtype=object)
-    return fields[codes].tolist()  # code -1 (missing) takes the last entry
-
-
-def _pg_increment(conn: Connection, table: str, keys: tuple[str, ...], types: tuple[str, ...], frame: pd.DataFrame,
-                  version: int | None) -> None:
-    """PostgreSQL: add ``frame``'s signed ``n`` to ``table``, marking the rows with ``version``: the
-    deltas are COPYed (text format, built column-wise) into a temporary table and merged with one
-    ``INSERT … SELECT … ON CONFLICT``. Binding them as arrays cost 3–5x more in the driver's
-    per-element encoding than the COPY."""
-    stage = f"ga_delta_{table}"
-    cols = ", ".join(keys)
-    conn.exec_driver_sql(f"DROP TABLE IF EXISTS pg_temp.{stage}")
-    conn.exec_driver_sql(f"CREATE TEMP TABLE {stage} ({', '.join(f'{k} {t}' for k, t in zip(keys, types))}, n int4) "
-                         "ON COMMIT DROP")
-    fields = [_copy_fields(frame[k].to_numpy()) for k in keys]
-    fields.append(_copy_fields(frame["n"].to_numpy().astype(np.int64)))
-    data = ("\n".join(map("\t".join, zip(*fields))) + "\n").encode()
-    raw = conn.connection.driver_connection
-    with raw.cursor() as cur:
-        with cur.copy(f"COPY {stage} ({cols}, n) FROM STDIN") as copy:
-            copy.write(data)
-        cur.execute(f"INSERT INTO {table} ({cols}, n, version) SELECT {cols}, n, %s::int8 FROM {stage} "
-                    f"ON CONFLICT ({cols}) DO UPDATE SET n = {table}.n + excluded.n, version = excluded.version", (version,))
-        cur.execute(f"DROP TABLE {stage}")
+    """One view of the rollup as arrays (area, day, ck, n), summed in SQL: per res-``res`` cell
+    (res 9 by default), 台区 or feeder × day × channel × kind. A GROUP BY over the whole table: what
+    the in-memory cubes sum from :func:`read_rollup_rows` (a check of them, and the uncached path)."""
+    area, counted = _view_sql(by, res)
+    sql = (f"SELECT {area}, day, {_ck_sql()}, sum(n) FROM {_TABLE} WHERE {counted} "
+           f"GROUP BY {area}, day, channel, kind HAVING sum(n) <> 0")
+    if conn.dialect.name == "postgresql":
+        frame = _copy_out(conn, sql, ("area", "day", "ck", "n"), {"area": np.int64 if by == "cell" else object,
+                                                                 "day": np.int64, "ck": np.int64, "n": np.int64})
+        area_v, day, ck, n = (frame[k].to_numpy() for k in ("area", "day", "ck", "n"))
+    else:
+        rows = _fetch(conn, sql)
+        split = list(zip(*rows)) if rows else [(), (), (), ()]
+        area_v = np.array(split[0], dtype=np.int64 if by == "cell" else object)
+        day, ck, n = (np.array(c, dtype=np.int64) for c in split[1:])
+    return {"area": np.asarray(area_v, dtype=np.int64 if by == "cell" else object), "day": np.asarray(day, dtype=np.int32),
+            "ck": _checked_ck(np.asarray(ck)), "n": np.asarray(n, dtype=np.int32)}
 
 
 def rebuild_rollups(conn: Connection) -> dict[str, int]:
-    """Recompute both rollup tables from the placed interactions (in the caller's transaction).
-    Marks the version as a rebuild: in-memory copies read everything again."""
+    """Recompute the rollup from the placed interactions (in the caller's transaction), one
+    ``INSERT … SELECT … GROUP BY``. Marks the version as a rebuild: in-memory copies read
+    everything again. Returns the rollup's row count by table name."""
     version = _bump(conn)
     conn.execute(text("UPDATE interaction_rollup_state SET rebuilt = :v WHERE id = 1"), {"v": version})
-    conn.execute(text("DELETE FROM interaction_cell_rollups"))
-    conn.execute(text("DELETE FROM interaction_area_rollups"))
+    conn.execute(text(f"DELETE FROM {_TABLE}"))
     keep, put = _parent_terms(ROLLUP_RES)
+    cell = "COALESCE((cell & :keep) | :put, 0)"
     conn.execute(text(
-        "INSERT INTO interaction_cell_rollups (cell, day, channel, kind, n, version) "
-        "SELECT (cell & :keep) | :put, day, channel, kind, count(*), :v FROM interactions "
-        "WHERE cell IS NOT NULL AND day IS NOT NULL GROUP BY (cell & :keep) | :put, day, channel, kind"),
+        f"INSERT INTO {_TABLE} ({', '.join(ROLLUP_KEY)}, n, version) "
+        f"SELECT {cell}, COALESCE(transformer_id, ''), COALESCE(feeder_id, ''), day, channel, kind, count(*), :v "
+        "FROM interactions WHERE day IS NOT NULL AND (cell IS NOT NULL OR transformer_id IS NOT NULL OR feeder_id IS NOT NULL) "
+        f"GROUP BY {cell}, COALESCE(transformer_id, ''), COALESCE(feeder_id, ''), day, channel, kind"),
         {"keep": keep, "put": put, "v": version})
-    for kind, column in (("transformer", "transformer_id"), ("feeder", "feeder_id")):
-        conn.execute(text(
-            "INSERT INTO interaction_area_rollups (area_kind, area_id, day, channel, kind, n, version) "
-            f"SELECT :ak, {column}, day, channel, kind, count(*), :v FROM interactions "
-            f"WHERE {column} IS NOT NULL AND day IS NOT NULL GROUP BY {column}, day, channel, kind"), {"ak": kind, "v": version})
-    counts = {}
-    for table in ("interaction_cell_rollups", "interaction_area_rollups"):
-        counts[table] = int(conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one())
-        if conn.dialect.name == "postgresql":
-            # fresh statistics: without them the planner read "rows changed since" (a follower's read)
-            # with a table scan, 0.7-2 s at 10M contacts instead of an index range
-            conn.execute(text(f"ANALYZE {table}"))
+    counts = {_TABLE: int(conn.execute(text(f"SELECT count(*) FROM {_TABLE}")).scalar_one())}
+    if conn.dialect.name == "postgresql":
+        # fresh statistics: without them the planner read "rows changed since" (a follower's read)
+        # with a table scan, 0.7-2 s at 10M contacts instead of an index range
+        conn.execute(text(f"ANALYZE {_TABLE}"))
     return counts
 
 
@@ -600,7 +640,7 @@ def cell_counts(conn: Connection, res: int, day_from: int, day_to: int, channels
     for a coarser ``res``; never the raw table)."""
     where, params = _filters(day_from, day_to, channels, kinds)
     cell = _parent_sql(res)
-    rows = conn.execute(text(f"SELECT {cell}, sum(n) FROM interaction_cell_rollups WHERE {where} GROUP BY {cell}"), params)
+    rows = conn.execute(text(f"SELECT {cell}, sum(n) FROM {_TABLE} WHERE cell <> 0 AND {where} GROUP BY {cell}"), params)
     return {int(c): int(n) for c, n in rows}
 
 
@@ -608,8 +648,8 @@ def area_counts(conn: Connection, area_kind: str, day_from: int, day_to: int, ch
                 kinds: Sequence[str] | None = None) -> dict[str, int]:
     """Contacts per 台区 (``transformer``) or feeder over [day_from, day_to] (from the rollups)."""
     where, params = _filters(day_from, day_to, channels, kinds)
-    params["ak"] = area_kind
-    rows = conn.execute(text(f"SELECT area_id, sum(n) FROM interaction_area_rollups WHERE area_kind = :ak AND {where} GROUP BY area_id"), params)
+    area, counted = _view_sql(area_kind, None)
+    rows = conn.execute(text(f"SELECT {area}, sum(n) FROM {_TABLE} WHERE {counted} AND {where} GROUP BY {area}"), params)
     return {str(a): int(n) for a, n in rows}
 
 

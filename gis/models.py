@@ -63,8 +63,7 @@ __all__ = [
     "PlanTransition",
     "OutageRecord",
     "OUTAGE_KINDS",
-    "InteractionCellRollup",
-    "InteractionAreaRollup",
+    "InteractionRollup",
     "InteractionRollupState",
     "LexiconEntry",
     "LexiconState",
@@ -595,37 +594,27 @@ class OutageRecord(Base):
     source: Mapped[str] = mapped_column(String(16))  # api / csv / plan
     recorded_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_utcnow)
 # -- interaction rollups (issue 14)
-class InteractionCellRollup(Base):
-    """交互汇总 per H3 cell: contacts by res-9 cell × local day × channel × kind.
+class InteractionRollup(Base):
+    """交互汇总: contacts by res-9 H3 cell × 台区 × feeder × local day × channel × kind — one rollup for
+    the cell, 台区 and feeder views (migration 0018).
 
     Kept in the transaction of every ingest (upsert-increment); ``day`` counts days since
-    1970-01-01 in China Standard Time (UTC+8). Coarser cells are sums of these (a parent is a
-    bit operation on a cell), so only res 9 is stored (migration 0017). Clustered on its key
-    (SQLite ``WITHOUT ROWID``): an upsert is one B-tree descent, not a rowid table plus its
-    key index. See :mod:`gis.interaction_rollups`.
+    1970-01-01 in China Standard Time (UTC+8). A contact counts under its cell, 台区 and feeder
+    at once: ``cell`` 0 when it has no place, ``transformer_id`` / ``feeder_id`` '' when it has
+    no 台区 (an unmatched caller counts by its own point only). A cell's counts are the sums
+    over its 台区 (a 台区 is nearly always within a few cells, so this table has about as many
+    rows as a cell-only one), a 台区's or a feeder's the sums over its cells; coarser cells are
+    sums of res-9 rows (a parent is a bit operation). One upsert per contact where there were
+    three, into a table clustered on its key (SQLite ``WITHOUT ROWID``). See
+    :mod:`gis.interaction_rollups`.
     """
 
-    __tablename__ = "interaction_cell_rollups"
-    __table_args__ = (Index("ix_interaction_cell_rollups_version", "version"), {"sqlite_with_rowid": False})
+    __tablename__ = "interaction_rollups"
+    __table_args__ = (Index("ix_interaction_rollups_version", "version"), {"sqlite_with_rowid": False})
 
     cell: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    day: Mapped[int] = mapped_column(Integer, primary_key=True)
-    channel: Mapped[str] = mapped_column(String(32), primary_key=True)
-    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
-    n: Mapped[int] = mapped_column(Integer)
-    # the rollup version that last changed this row (migration 0015): in-memory copies read only newer rows
-    version: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
-
-
-class InteractionAreaRollup(Base):
-    """交互汇总 per 台区 (``area_kind='transformer'``) and per feeder: the same counts by area id
-    (clustered on its key, as the cell rollup)."""
-
-    __tablename__ = "interaction_area_rollups"
-    __table_args__ = (Index("ix_interaction_area_rollups_version", "area_kind", "version"), {"sqlite_with_rowid": False})
-
-    area_kind: Mapped[str] = mapped_column(String(16), primary_key=True)
-    area_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    transformer_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    feeder_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     day: Mapped[int] = mapped_column(Integer, primary_key=True)
     channel: Mapped[str] = mapped_column(String(32), primary_key=True)
     kind: Mapped[str] = mapped_column(String(16), primary_key=True)

@@ -38,7 +38,7 @@ from gis.interaction_rollups import (
     fine_cells,
     parent_cells,
     read_rollup_changes,
-    read_rollups,
+    read_rollup_rows,
     rollup_state,
 )
 from gis.models import CHANNELS, INTERACTION_KINDS
@@ -254,27 +254,30 @@ class RollupCube:
     def ck(self) -> np.ndarray:
         return (self.key & ((1 << _CK_BITS) - 1)).astype(np.int8)
 
-    def coarsened(self, res: int) -> RollupCube:
-        """The cube of the res-``res`` parents of this cube's cells (a coarser resolution): the same
-        rows summed per parent cell, day and channel × kind — what the store's res-``res`` rollup
-        holds, since both are kept from the same placed contacts — without reading the store."""
-        if self.by != "cell":
-            raise ValueError("only a cell cube has coarser cells")
-        parents = parent_cells(self.areas.to_numpy(dtype=np.int64), res)
-        pcodes, puniq = pd.factorize(parents, sort=False)
+    def regrouped(self, by: str, area: np.ndarray, counted: np.ndarray, *, budget: int | None = None) -> RollupCube:
+        """The cube of one view of this one's areas: ``area[i]`` is the area (a cell of any
+        resolution, a 台区, a feeder) this cube's area ``i`` counts in, where ``counted[i]`` — the
+        same rows summed per area, day and channel × kind, without reading the store. How the
+        views are summed from the rollup's rows (:class:`RollupCubes`)."""
+        codes, uniq = pd.factorize(pd.Series(area[counted] if len(area) else area[:0]), sort=False)
+        target = np.full(len(area), -1, dtype=np.int64)
+        target[np.flatnonzero(counted)] = codes
         low = (1 << (_DAY_BITS + _CK_BITS)) - 1
-        key = (pcodes.astype(np.int64)[self.key >> (_DAY_BITS + _CK_BITS)] << (_DAY_BITS + _CK_BITS)) | (self.key & low)
+        code = target[self.key >> (_DAY_BITS + _CK_BITS)] if len(self.key) else np.zeros(0, dtype=np.int64)
+        keep = code >= 0
+        key = (code[keep] << (_DAY_BITS + _CK_BITS)) | (self.key[keep] & low)
         order = np.argsort(key, kind="stable")
         key = key[order]
         first = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if len(key) else np.zeros(0, dtype=np.int64)
-        sums = np.add.reduceat(self.n[order].astype(np.int64), first) if len(key) else np.zeros(0, dtype=np.int64)
+        sums = np.add.reduceat(self.n[keep][order].astype(np.int64), first) if len(key) else np.zeros(0, dtype=np.int64)
         live = sums != 0
-        areas = pd.Index(puniq) if len(puniq) else _empty_index("cell")
-        return RollupCube("cell", areas, key[first][live], sums[live].astype(np.int32), budget=self.budget)
+        areas = pd.Index(uniq) if len(uniq) else _empty_index(by)
+        return RollupCube(by, areas, key[first][live], sums[live].astype(np.int32),
+                          budget=self.budget if budget is None else budget)
 
     def _build_dense(self) -> None:
         live = self.n != 0
-        if not live.any():
+        if self.budget <= 0 or not live.any():
             return
         key = self.key[live]
         day = ((key >> _CK_BITS) & ((1 << _DAY_BITS) - 1)).astype(np.int64)
@@ -512,38 +515,51 @@ def _cell_centres(cells: pd.Index) -> tuple[np.ndarray, np.ndarray]:
     return (np.array([p[1] for p in pts], dtype=float), np.array([p[0] for p in pts], dtype=float))
 
 
+#: The key of the cube of the rollup's own rows (see :class:`RollupCubes`).
+_ROWS = ("rows", None)
+#: Bits of a place key (:meth:`RollupCubes._places`): cell code << 40 | 台区 code << 20 | feeder code.
+_PLACE_BITS = 20
+
+
 class RollupCubes:
-    """The rollups of a process, kept current **incrementally**: each :meth:`get` compares the
-    store's rollup version (bumped in the transaction of every ingest) with the version the cube
-    was read at; when it moved on, only the rollup rows changed since (their ``version`` column,
+    """The rollup of a process, kept current **incrementally**: each :meth:`get` compares the
+    store's rollup version (bumped in the transaction of every ingest) with the version the cubes
+    were read at; when it moved on, only the rollup rows changed since (their ``version`` column,
     :func:`gis.interaction_rollups.read_rollup_changes`) are read and applied
     (:meth:`RollupCube.updated`). A full read happens once, and again after a rebuild of the
-    rollups. Never stale, and a query between ingests touches no table but the one-row state.
+    rollup. Never stale, and a query between ingests touches no table but the one-row state.
 
-    The store holds the res-9 cells only. A coarser cell cube is summed from the res-9 cube in
-    memory (:meth:`RollupCube.coarsened`) and then follows it: each update of the res-9 cube
-    logs what moved (a few rows per ingest), and a coarser cube adds those changes at its parent
-    cells (:meth:`RollupCube.added`); when the log no longer reaches back to its version, it is
-    summed again.
+    The store holds one rollup keyed by res-9 cell × 台区 × feeder (its *places*) × day × channel
+    × kind. The cube of those rows is the one read from the store; every view — the cells of
+    each resolution, the 台区, the feeders — is summed from it in memory
+    (:meth:`RollupCube.regrouped`) and then follows it: each update of the rows' cube logs what
+    moved (a few rows per ingest), and a view adds those changes at its own areas
+    (:meth:`RollupCube.added`); when the log no longer reaches back to its version, it is summed
+    again. A place is numbered by its codes in three vocabularies (cells, 台区, feeders) that only
+    grow until the next full read.
 
     ``stats``: full reads, incremental updates and the time they took (for the benchmark).
     """
 
-    #: Res-9 changes kept for the coarser cubes to follow (rows, over all logged updates).
+    #: Changes of the rows' cube kept for the views to follow (rows, over all logged updates).
     LOG_ROWS = 2_000_000
 
     def __init__(self, *, budget: int = DENSE_BUDGET) -> None:
         self._cubes: dict[tuple[str, int | None], tuple[int, RollupCube]] = {}
         self._lock = threading.RLock()
         self._budget = budget
-        # (from version, to version, changes) of the res-9 cube's updates, oldest first
+        # (from version, to version, changes) of the rows' cube updates, oldest first
         self._log: list[tuple[int, int, dict[str, np.ndarray]]] = []
+        self._vocab = {"cell": pd.Index(np.zeros(0, dtype=np.int64)), "transformer": _empty_index("transformer"),
+                       "feeder": _empty_index("feeder")}
         self.stats: dict[str, float] = {"full_reads": 0, "derived": 0, "updates": 0, "rows_applied": 0,
                                         "last_update_ms": 0.0, "last_full_read_ms": 0.0}
 
     def get(self, conn: Connection, by: str, res: int | None) -> RollupCube:
         version, rebuilt = rollup_state(conn)
         key = (by, (res if res is not None else RESOLUTIONS[0]) if by == "cell" else None)
+        if by not in BY:
+            raise ValueError(by)
         hit = self._cubes.get(key)
         if hit is not None and hit[0] == version:
             return hit[1]
@@ -555,40 +571,74 @@ class RollupCubes:
         hit = self._cubes.get(key)
         if hit is not None and hit[0] == version:
             return hit[1]
-        by, res = key
         stale = hit is None or rebuilt > hit[0] or version < hit[0]
-        if by == "cell" and res != ROLLUP_RES:
-            finest = self._current(conn, ("cell", ROLLUP_RES), version, rebuilt)
+        t0 = time.perf_counter()
+        if key == _ROWS and stale:
+            rows = read_rollup_rows(conn)
+            self._vocab = {k: v[:0] for k, v in self._vocab.items()}  # a fresh numbering of the places
+            cube = RollupCube.from_rows("rows", {**rows, "area": self._places(rows)}, budget=0)
+            self._log = []
+            self.stats["full_reads"] += 1
+            self.stats["last_full_read_ms"] = round((time.perf_counter() - t0) * 1000, 1)
+        elif key == _ROWS:
+            changes = read_rollup_changes(conn, hit[0])  # type: ignore[index]
+            cube, moved = hit[1].updated_with_changes({**changes, "area": self._places(changes)})  # type: ignore[index]
+            self._remember(hit[0], version, moved)  # type: ignore[index]
+            self.stats["updates"] += 1
+            self.stats["rows_applied"] += len(changes["n"])
+            self.stats["last_update_ms"] = round((time.perf_counter() - t0) * 1000, 1)
+        else:
+            by, res = key
+            rows_cube = self._current(conn, _ROWS, version, rebuilt)
             t0 = time.perf_counter()
             steps = None if stale else self._changes_since(hit[0], version)  # type: ignore[index]
             if steps is None:
-                cube = finest.coarsened(res)  # type: ignore[arg-type]
+                area, counted = self._view(by, res, rows_cube.areas.to_numpy(dtype=np.int64))
+                cube = rows_cube.regrouped(by, area, counted, budget=self._budget)
                 self.stats["derived"] += 1
                 self.stats["last_full_read_ms"] = round((time.perf_counter() - t0) * 1000, 1)
             else:
                 cube = hit[1]  # type: ignore[index]
                 for changes in steps:
-                    cube = cube.added({**changes, "area": parent_cells(changes["area"], res)})  # type: ignore[arg-type]
+                    area, counted = self._view(by, res, changes["area"])
+                    cube = cube.added({"area": area[counted], "day": changes["day"][counted],
+                                       "ck": changes["ck"][counted], "delta": changes["delta"][counted]})
                 self.stats["updates"] += 1
                 self.stats["last_update_ms"] = round((time.perf_counter() - t0) * 1000, 1)
-        elif stale:
-            t0 = time.perf_counter()
-            cube = RollupCube.from_rows(by, read_rollups(conn, by, res), budget=self._budget)
-            self.stats["full_reads"] += 1
-            self.stats["last_full_read_ms"] = round((time.perf_counter() - t0) * 1000, 1)
-            if by == "cell":
-                self._log = []
-        else:
-            t0 = time.perf_counter()
-            changes = read_rollup_changes(conn, by, hit[0])  # type: ignore[index]
-            cube, moved = hit[1].updated_with_changes(changes)  # type: ignore[index]
-            if by == "cell":
-                self._remember(hit[0], version, moved)  # type: ignore[index]
-            self.stats["updates"] += 1
-            self.stats["rows_applied"] += len(changes["n"])
-            self.stats["last_update_ms"] = round((time.perf_counter() - t0) * 1000, 1)
         self._cubes[key] = (version, cube)
         return cube
+
+    def _places(self, rows: Mapping[str, np.ndarray]) -> np.ndarray:
+        """The place key of each rollup row (cell, 台区 and feeder codes packed in an int64), the
+        vocabularies grown by the values not seen before."""
+        codes = []
+        for name in ("cell", "transformer", "feeder"):
+            values = pd.Index(rows[name])
+            vocab = self._vocab[name]
+            code = vocab.get_indexer(values) if len(vocab) else np.full(len(values), -1, dtype=np.int64)
+            new = code < 0
+            if new.any():
+                fresh = pd.Index(pd.unique(values[new]))
+                vocab = vocab.append(fresh)
+                limit = 1 << (63 - 2 * _PLACE_BITS if name == "cell" else _PLACE_BITS)
+                if len(vocab) > limit:
+                    raise ValueError(f"more than {limit:,} distinct {name} values in the rollup")
+                self._vocab[name] = vocab
+                code[new] = vocab.get_indexer(values[new])
+            codes.append(code.astype(np.int64))
+        return (codes[0] << (2 * _PLACE_BITS)) | (codes[1] << _PLACE_BITS) | codes[2]
+
+    def _view(self, by: str, res: int | None, places: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(the area each place counts in for one view, whether it counts there at all)."""
+        places = np.asarray(places, dtype=np.int64)
+        mask = (1 << _PLACE_BITS) - 1
+        if by == "cell":
+            cells = self._vocab["cell"].to_numpy(dtype=np.int64)[places >> (2 * _PLACE_BITS)]
+            counted = cells != 0
+            return (cells if res == ROLLUP_RES else parent_cells(cells, res)), counted  # type: ignore[arg-type]
+        shift = _PLACE_BITS if by == "transformer" else 0
+        ids = self._vocab[by].to_numpy(dtype=object)[(places >> shift) & mask]
+        return ids, ids != ""
 
     def _remember(self, since: int, version: int, changes: dict[str, np.ndarray]) -> None:
         self._log.append((since, version, changes))
@@ -597,7 +647,7 @@ class RollupCubes:
             rows -= len(self._log.pop(0)[2]["delta"])
 
     def _changes_since(self, since: int, version: int) -> list[dict[str, np.ndarray]] | None:
-        """The logged res-9 changes from ``since`` to ``version``, in order; None when the log has a gap."""
+        """The logged changes of the rows' cube from ``since`` to ``version``, in order; None when the log has a gap."""
         out: list[dict[str, np.ndarray]] = []
         at = since
         for v0, v1, changes in self._log:

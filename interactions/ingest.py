@@ -17,7 +17,7 @@ in the caller's transaction:
    (:func:`gis.interaction_rollups.apply_deltas`), and hands them to the **screeners**.
 
 Everything runs over columns (numpy/pandas), never record by record: at 1M customers the cost
-is the store's own (the row into a table with six B-trees, three rollup upserts per contact);
+is the store's own (the row into a table with six B-trees, one rollup upsert per contact);
 new rows go in without a conflict check (PostgreSQL: ``COPY``), since ingests run one after the
 other (:func:`_serialize`). See ``bench/ingest_bench.py`` and its section in ``bench/README.md``.
 
@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+from concurrent.futures import Future, ThreadPoolExecutor
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -44,11 +45,11 @@ import pandas as pd
 import shapely
 from sqlalchemy.engine import Connection, Engine
 
-from gis.bulk import bulk_insert_new, bulk_upsert
+from gis.bulk import NewRows, bulk_upsert
 from gis.dialects.sqlite import page_cache
 from gis.errors import InvalidInput
 from gis.interaction_rollups import (
-    apply_deltas,
+    RollupDeltas,
     caller_candidates,
     select_in,
     local_days,
@@ -64,9 +65,11 @@ __all__ = ["Screener", "IngestResult", "InteractionsRejected", "ingest_interacti
            "FIELDS", "CHANNEL_ALIASES"]
 
 _COMPARED = ("caller_account_no", "channel", "kind", "occurred_at", "text", "caller_phone", "wechat_openid", "lon", "lat")
-_CHUNK = 100_000
+#: Records per part of an ingest (see :func:`ingest_interactions`): small enough that the first
+#: part's preparation and the last one's write, which nothing overlaps, are short.
+_CHUNK = 25_000
 #: SQLite page cache (MiB) while an ingest writes (see :func:`_page_cache`).
-_SQLITE_CACHE_MIB = 256
+_SQLITE_CACHE_MIB = 1024
 
 
 class Screener(Protocol):
@@ -157,28 +160,66 @@ def ingest_interactions(conn: Connection, records: Iterable[Mapping[str, Any]], 
     """Check, match, place and write ``records`` in the caller's transaction (see the module docstring).
 
     ``rows``: the row number of each record in its source, for the rejects (default 1, 2, …).
-    Rejected records are left out; the others are written in batches of 100,000 (each batch's
-    rollup deltas summed in memory and upserted once). ``progress(stage, done, total)`` is
-    called as the checks and the batches advance. Returns the counts and the rejects.
+    Rejected records are left out; the others are written in parts of :data:`_CHUNK` records (each
+    part's rollup deltas summed in memory and merged once). ``progress(stage, done, total)`` is
+    called as the parts advance. Returns the counts and the rejects.
+
+    **A pipeline on one connection.** A part goes through: check (Python) → read what is stored
+    under its ids and the customers its callers could be (the connection) → compare, match,
+    place, count and encode (Python, :class:`_Part`) → stage (the connection, brief) → write (the
+    store's work: the rows into their table and indexes, the rollup merges) → screen. The write
+    is a few statements during which the driver releases the GIL, so it runs in a writer thread
+    while this one prepares the next part; the connection is only ever used by one thread at a
+    time. Everything is still one transaction, written in input order.
     """
     records = records if isinstance(records, list) else list(records)
     numbers = list(rows) if rows is not None else list(range(1, len(records) + 1))
     result = IngestResult(received=len(records))
-    checked = check_records(records, numbers, service_area)
-    result.rejects += checked.problems
-    clean = checked.frame
-    if progress is not None:
-        progress("check interactions", len(records), len(records))
-    if not len(clean):
-        return result
-    _serialize(conn)
-    feeders = transformer_feeders(conn)
-    with _page_cache(conn):
-        for start in range(0, len(clean), _CHUNK):
-            _write_chunk(conn, clean.iloc[start:start + _CHUNK].reset_index(drop=True), feeders, result, screeners)
-            if progress is not None:
-                progress("write interactions", min(start + _CHUNK, len(clean)), len(clean))
+    spans = [(s, min(s + _CHUNK, len(records))) for s in range(0, len(records), _CHUNK)]
+    taken: set[str] = set()
+    ctx = _Context(conn, screeners, result)
+
+    def check(span: tuple[int, int]) -> pd.DataFrame:
+        checked = check_records(records[span[0]:span[1]], numbers[span[0]:span[1]], service_area, taken=taken)
+        result.rejects += checked.problems
+        if progress is not None:
+            progress("check interactions", span[1], len(records))
+        return checked.frame
+
+    with _page_cache(conn), _Writer(parallel=len(spans) > 1) as writer:
+        clean = check(spans[0]) if spans else None
+        looked = ctx.look_up(clean) if clean is not None and len(clean) else None
+        for i, _span in enumerate(spans):
+            part = _Part(ctx, clean, looked) if looked is not None else None  # overlaps the previous write
+            clean = check(spans[i + 1]) if i + 1 < len(spans) else None
+            writer.wait()  # the connection is free again
+            looked = ctx.look_up(clean) if clean is not None and len(clean) else None
+            if part is not None:
+                part.stage()
+                writer.submit(part)
+            if progress is not None and ctx.started:
+                progress("write interactions", spans[i][1], len(records))
+        writer.wait()
     return result
+
+
+class _Context:
+    """What every part of one ingest shares: the connection, the 台区 → feeder map and the result."""
+
+    def __init__(self, conn: Connection, screeners: Sequence[Screener], result: IngestResult) -> None:
+        self.conn, self.screeners, self.result = conn, screeners, result
+        self.dialect = conn.dialect.name
+        self.feeders: Mapping[str, str] = {}
+        self.started = False
+
+    def look_up(self, clean: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """(rows stored under the part's ids, the customers its callers could be): the part's reads."""
+        if not self.started:  # the lock first, then every read (see _serialize)
+            _serialize(self.conn)
+            self.feeders = transformer_feeders(self.conn)
+            self.started = True
+        return _stored(self.conn, clean["id"].tolist()), caller_candidates(
+            self.conn, clean["caller_account_no"].dropna(), clean["caller_phone"].dropna(), clean["wechat_openid"].dropna())
 
 
 def _serialize(conn: Connection) -> None:
@@ -202,55 +243,125 @@ def _page_cache(conn: Connection) -> Iterator[None]:
         yield
 
 
-def _write_chunk(conn: Connection, new: pd.DataFrame, feeders: Mapping[str, str], result: IngestResult,
-                 screeners: Sequence[Screener]) -> None:
-    old = _stored(conn, new["id"].tolist())
-    if len(old):
-        was = old.set_index("id").reindex(new["id"])
-        same = was["channel"].notna().to_numpy().copy()  # stored under this id (channel is required)
-        for name in _COMPARED:
-            same &= _same_column(name, new[name], was[name])
-        result.unchanged += int(same.sum())
-        new = new[~same].reset_index(drop=True)
-        old = old[old["id"].isin(set(new["id"]))]
-    if not len(new):
-        return
-    candidates = caller_candidates(conn, new["caller_account_no"].dropna(), new["caller_phone"].dropna(),
-                                   new["wechat_openid"].dropna())
-    matched, how = match_callers(new["caller_account_no"].to_numpy(object), new["caller_phone"].to_numpy(object),
-                                 new["wechat_openid"].to_numpy(object), candidates)
-    placed = place(matched, new["lon"].to_numpy(float, na_value=np.nan), new["lat"].to_numpy(float, na_value=np.nan),
-                   candidates, feeders)
-    times = new["occurred_at"]
-    has = new["lon"].notna().to_numpy() & new["lat"].notna().to_numpy()
-    geoms = np.full(len(new), None, dtype=object)
-    geoms[has] = shapely.points(new["lon"][has].to_numpy(float), new["lat"][has].to_numpy(float))
-    frame = pd.DataFrame({
-        "id": new["id"], "account_no": matched, "caller_account_no": new["caller_account_no"],
-        "channel": new["channel"], "kind": new["kind"], "occurred_at": times, "text": new["text"],
-        "caller_phone": new["caller_phone"], "wechat_openid": new["wechat_openid"], "geom": geoms,
-        "matched_by": how, "cell": placed["cell"], "day": local_days(times), "transformer_id": placed["transformer_id"],
-        "feeder_id": placed["feeder_id"],
-    })
-    fresh = ~frame["id"].isin(set(old["id"])).to_numpy()
-    bulk_insert_new(conn, "interactions", frame[fresh])  # not stored, and cannot be before commit (_serialize)
-    if not fresh.all():
-        bulk_upsert(conn, "interactions", frame[~fresh])
-    plus = rollup_deltas(frame, +1)
-    counted = old[old["day"].notna()]  # rows stored before placement existed were never counted
-    if len(counted):
-        minus = rollup_deltas(counted, -1)
-        apply_deltas(conn, [plus[0], minus[0]], [plus[1], minus[1]])
-    else:
-        apply_deltas(conn, [plus[0]], [plus[1]])
-    result.updated += len(old)
-    result.inserted += len(frame) - len(old)
-    for k, n in pd.Series(how).value_counts().items():
-        result.matched[str(k)] = result.matched.get(str(k), 0) + int(n)
-    if screeners:
-        written = _screened_rows(frame)
-        for screener in screeners:
-            screener.screen(conn, written)
+class _Writer:
+    """Runs each part's write in one writer thread (``parallel``) or inline, one part at a time.
+    :meth:`wait` returns when the connection is free again and raises what the write raised; leaving
+    the block waits too, so an error elsewhere never rolls back under a running statement."""
+
+    def __init__(self, *, parallel: bool) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ga-ingest-write") if parallel else None
+        self._pending: Future[None] | None = None
+        self._part: _Part | None = None
+
+    def __enter__(self) -> _Writer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            if self._pending is not None:
+                with contextlib.suppress(BaseException):
+                    self._pending.result()
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
+
+    def submit(self, part: _Part) -> None:
+        self._part = part
+        if self._pool is None:
+            part.write()
+            return
+        self._pending = self._pool.submit(part.write)
+
+    def wait(self) -> None:
+        pending, part = self._pending, self._part
+        self._pending, self._part = None, None
+        if pending is not None:
+            pending.result()
+        if part is not None:
+            part.screen()
+
+
+class _Part:
+    """One part of an ingest, from its checked records and reads to what it writes: built in the
+    calling thread without the connection (it may be writing the part before)."""
+
+    def __init__(self, ctx: _Context, new: pd.DataFrame, looked: tuple[pd.DataFrame, pd.DataFrame]) -> None:
+        self.ctx = ctx
+        result = ctx.result
+        old, candidates = looked
+        self.frame: pd.DataFrame | None = None
+        self.changed: pd.DataFrame | None = None
+        if len(old):
+            was = old.set_index("id").reindex(new["id"])
+            same = was["channel"].notna().to_numpy().copy()  # stored under this id (channel is required)
+            for name in _COMPARED:
+                same &= _same_column(name, new[name], was[name])
+            result.unchanged += int(same.sum())
+            new = new[~same].reset_index(drop=True)
+            old = old[old["id"].isin(set(new["id"]))]
+        if not len(new):
+            return
+        matched, how = match_callers(new["caller_account_no"].to_numpy(object), new["caller_phone"].to_numpy(object),
+                                     new["wechat_openid"].to_numpy(object), candidates)
+        placed = place(matched, new["lon"].to_numpy(float, na_value=np.nan), new["lat"].to_numpy(float, na_value=np.nan),
+                       candidates, ctx.feeders)
+        times = new["occurred_at"]
+        has = new["lon"].notna().to_numpy() & new["lat"].notna().to_numpy()
+        geoms = np.full(len(new), None, dtype=object)
+        geoms[has] = shapely.points(new["lon"][has].to_numpy(float), new["lat"][has].to_numpy(float))
+        frame = pd.DataFrame({
+            "id": new["id"], "account_no": matched, "caller_account_no": new["caller_account_no"],
+            "channel": new["channel"], "kind": new["kind"], "occurred_at": times, "text": new["text"],
+            "caller_phone": new["caller_phone"], "wechat_openid": new["wechat_openid"], "geom": geoms,
+            "matched_by": how, "cell": placed["cell"], "day": local_days(times), "transformer_id": placed["transformer_id"],
+            "feeder_id": placed["feeder_id"],
+        })
+        fresh = ~frame["id"].isin(set(old["id"])).to_numpy()
+        # not stored, and cannot be before commit (_serialize); in the order of the table's indexes
+        self.rows = NewRows("interactions", frame[fresh].iloc[_index_order(frame[fresh])], dialect=ctx.dialect)
+        self.changed = frame[~fresh] if not fresh.all() else None
+        counted = old[old["day"].notna()]  # rows stored before placement existed were never counted
+        signed = [rollup_deltas(frame, +1)] + ([rollup_deltas(counted, -1)] if len(counted) else [])
+        self.deltas = RollupDeltas(signed, dialect=ctx.dialect)
+        result.updated += len(old)
+        result.inserted += len(frame) - len(old)
+        for k, n in pd.Series(how).value_counts().items():
+            result.matched[str(k)] = result.matched.get(str(k), 0) + int(n)
+        self.frame = frame
+
+    def stage(self) -> None:
+        """On the connection, in this thread: the changed rows (rare: the staged upsert), then the
+        new rows' and the deltas' staging."""
+        if self.frame is None:
+            return
+        if self.changed is not None:
+            bulk_upsert(self.ctx.conn, "interactions", self.changed)
+        self.rows.stage(self.ctx.conn)
+        self.deltas.stage(self.ctx.conn)
+
+    def write(self) -> None:
+        """The store's work (any thread: the connection is this part's until it returns)."""
+        if self.frame is None:
+            return
+        self.rows.write()
+        self.deltas.write()
+
+    def screen(self) -> None:
+        """The screeners, on the connection, after the write."""
+        if self.frame is None or not self.ctx.screeners:
+            return
+        written = _screened_rows(self.frame)
+        for screener in self.ctx.screeners:
+            screener.screen(self.ctx.conn, written)
+
+
+def _index_order(frame: pd.DataFrame) -> np.ndarray:
+    """Rows in the order of 台区, then account: consecutive rows then land on neighbouring pages of
+    the table's 台区, feeder, account and cell indexes (a 台区's customers are near one another, and
+    utilities number accounts by area), not on a random page each."""
+    keys = [pd.factorize(frame[c].to_numpy(object), sort=True, use_na_sentinel=True)[0]
+            for c in ("account_no", "transformer_id")]  # lexsort: the last key is the primary one
+    return np.lexsort(keys)
 
 
 _SCREENED = ("id", "account_no", "caller_account_no", "channel", "kind", "occurred_at", "text", "caller_phone",

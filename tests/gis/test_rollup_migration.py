@@ -1,7 +1,9 @@
-"""Migration 0017_lean_interaction_writes on both stores: the cell rollup keeps its res-9 rows only
-(coarser cells are their sums), both rollups are clustered on their key, and interactions lose the
-indexes nothing reads (the spatial one, the plain time one) for one on repair calls; counts are
-unchanged, a running process's cubes read again, and the downgrade restores res 6–8."""
+"""The rollup migrations on both stores. 0017_lean_interaction_writes: the cell rollup keeps its res-9
+rows only (coarser cells are their sums), both rollups are clustered on their key, and interactions
+lose the indexes nothing reads (the spatial one, the plain time one) for one on repair calls; counts
+are unchanged, a running process's cubes read again, and the downgrade restores res 6–8.
+0018_one_interaction_rollup: one rollup keyed by cell × 台区 × feeder replaces the two, with the
+same counts in every view, and the downgrade sums it back into the two."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from gis.trouble_store import repair_calls
 from interactions.heat import RollupCubes
 from interactions.ingest import ingest
 from tests.conftest import SERVICE_AREA
+from tests.rollup_views import AREAS, CELLS
 
 
 def _raw_counts(conn, res: int) -> dict[tuple, int]:
@@ -46,8 +49,12 @@ def _spatial(conn) -> bool:
     return conn.execute(text("SELECT count(*) FROM sqlite_master WHERE name LIKE 'rtree_interactions_geom%'")).scalar_one() > 0
 
 
+_0017 = "0017_lean_interaction_writes"
+
+
 def test_upgrade_keeps_res_9_counts_and_leaner_indexes_and_downgrade_restores_coarse_cells(city_store):
     engine = city_store
+    downgrade(engine, _0017)
     with engine.connect() as conn:
         areas_head = _areas(conn)
     downgrade(engine, "0016_phone_digits")
@@ -58,12 +65,10 @@ def test_upgrade_keeps_res_9_counts_and_leaner_indexes_and_downgrade_restores_co
                 "SELECT cell, day, channel, kind, n FROM interaction_cell_rollups WHERE res = :r AND n <> 0"), {"r": res})}
             assert stored == _raw_counts(conn, res) and stored
         assert _areas(conn) == areas_head
-        cubes = RollupCubes()
-        cubes.get(conn, "transformer", None)
         before, _ = rollup_state(conn)
 
-    migrate(engine)
-    assert current_revision(engine) == head_revision()
+    migrate(engine, _0017)
+    assert current_revision(engine) == _0017
     with engine.connect() as conn:
         columns = {c["name"] for c in inspect(conn).get_columns("interaction_cell_rollups")}
         assert columns == {"cell", "day", "channel", "kind", "n", "version"}
@@ -98,13 +103,55 @@ def test_upgrade_keeps_res_9_counts_and_leaner_indexes_and_downgrade_restores_co
         want = conn.execute(text("SELECT count(*) FROM interactions WHERE kind = '报修'")).scalar_one()
         assert len(calls) == want > 0
         assert [c["occurred_at"] for c in calls] == sorted(c["occurred_at"] for c in calls)
-        fresh = cubes.get(conn, "transformer", None)
-        assert cubes.stats["full_reads"] == 2 and fresh.counts(0, 99_999, None, None)  # read again after the upgrade
+        version_0017, _ = rollup_state(conn)
+    migrate(engine)
+    assert current_revision(engine) == head_revision()
+    with engine.connect() as conn:
+        assert version_0017 < rollup_state(conn)[0]
+
+
+def test_one_rollup_has_the_counts_of_the_two_and_the_downgrade_sums_them_back(city_store):
+    engine = city_store
+    ingest(engine, [{"id": "ONE1", "caller_phone": "13900000000", "channel": "微信", "kind": "投诉", "lon": 113.1, "lat": 23.0,
+                     "occurred_at": "2031-03-01T10:00:00+08:00"}], service_area=SERVICE_AREA)  # a cell without a 台区
+    with engine.connect() as conn:
+        views = {res: _raw_counts(conn, res) for res in (9, 7)}
+        areas_head = [tuple(r) for r in conn.execute(text(
+            f"SELECT area_kind, area_id, day, channel, kind, n FROM {AREAS} a WHERE n <> 0 ORDER BY 1, 2, 3, 4, 5"))]
+        assert {(c, d, ch, k): n for c, d, ch, k, n in conn.execute(text(
+            f"SELECT cell, day, channel, kind, n FROM {CELLS} c WHERE n <> 0"))} == views[9]
+        cubes = RollupCubes()
+        cubes.get(conn, "feeder", None)
+        before, _ = rollup_state(conn)
+    downgrade(engine, _0017)
+    with engine.connect() as conn:
+        assert "interaction_rollups" not in inspect(conn).get_table_names()
+        assert {(c, d, ch, k): n for c, d, ch, k, n in conn.execute(text(
+            "SELECT cell, day, channel, kind, n FROM interaction_cell_rollups WHERE n <> 0"))} == views[9]
+        assert _areas(conn) == areas_head
+    migrate(engine)
+    with engine.connect() as conn:
+        assert {c["name"] for c in inspect(conn).get_columns("interaction_rollups")} == {
+            "cell", "transformer_id", "feeder_id", "day", "channel", "kind", "n", "version"}
+        assert not {"interaction_cell_rollups", "interaction_area_rollups"} & set(inspect(conn).get_table_names())
+        assert {(c, d, ch, k): n for c, d, ch, k, n in conn.execute(text(
+            f"SELECT cell, day, channel, kind, n FROM {CELLS} c WHERE n <> 0"))} == views[9]
+        assert [tuple(r) for r in conn.execute(text(
+            f"SELECT area_kind, area_id, day, channel, kind, n FROM {AREAS} a WHERE n <> 0 ORDER BY 1, 2, 3, 4, 5"))] == areas_head
+        assert conn.execute(text("SELECT count(*) FROM interaction_rollups WHERE cell <> 0 AND transformer_id = ''")).scalar_one()
+        version, rebuilt = rollup_state(conn)
+        assert version == rebuilt > before + 1  # every in-memory cube reads again
+        assert cubes.get(conn, "cell", 7).counts(0, 99_999, None, None) == {
+            c: n for c, n in pd.Series(views[7]).groupby(level=0).sum().items()}
+        assert cubes.stats["full_reads"] == 2  # read again after the migrations
+        if conn.dialect.name == "sqlite":
+            sql = conn.execute(text("SELECT sql FROM sqlite_master WHERE name = 'interaction_rollups'")).scalar_one()
+            assert sql.rstrip().endswith("WITHOUT ROWID"), sql
 
 
 @pytest.mark.parametrize("res", [6, 8])
 def test_coarse_cubes_follow_many_ingests_and_resum_after_a_gap(city_store, res, monkeypatch):
-    """A coarser cube follows the res-9 cube's logged changes over several ingests (incremental, equal
+    """A coarser cube follows the rollup rows' logged changes over several ingests (incremental, equal
     to summing again), and is summed again when the log no longer reaches back to its version."""
     engine = city_store
     with engine.connect() as conn:
@@ -124,9 +171,8 @@ def test_coarse_cubes_follow_many_ingests_and_resum_after_a_gap(city_store, res,
                      "occurred_at": f"{day.isoformat()}T10:00:00+08:00"}], service_area=SERVICE_AREA)
     with engine.connect() as conn:
         followed = cubes.get(conn, "cell", res)
-        assert cubes.stats["derived"] == 1  # followed, not summed again
-        finest = cubes.get(conn, "cell", 9)
-        again = finest.coarsened(res)
+        assert cubes.stats["derived"] == 2  # each view (res 9, res N) summed once, then followed
+        again = RollupCubes().get(conn, "cell", res)  # summed from the store's rows now
         d0 = (day - dt.date(1970, 1, 1)).days
         for d, kinds in (((d0, d0), None), ((0, 99_999), ("投诉",)), ((0, 99_999), None)):
             assert followed.counts(*d, None, kinds) == again.counts(*d, None, kinds)
@@ -138,5 +184,5 @@ def test_coarse_cubes_follow_many_ingests_and_resum_after_a_gap(city_store, res,
     with engine.connect() as conn:
         cubes.get(conn, "cell", 9)
         lagging = cubes.get(conn, "cell", res)
-        assert cubes.stats["derived"] == 2
+        assert cubes.stats["derived"] == 4  # both views summed again
         assert sum(lagging.counts(d0, d0, None, None).values()) == 4

@@ -11,6 +11,7 @@ from sqlalchemy import text
 
 from gis.interaction_rollups import FINE_RES, day_number, parent_cells, rebuild_rollups
 from interactions.ingest import ingest, ingest_interactions
+from tests.rollup_views import AREAS, CELLS
 from tests.conftest import SAMPLE_DIR, SERVICE_AREA
 
 CUSTOMERS = pd.read_csv(SAMPLE_DIR / "customers.csv", dtype=str)
@@ -19,9 +20,9 @@ A, B, C, D = (CUSTOMERS.iloc[i] for i in (0, 1, 2, 3))
 
 def _rollups(conn) -> tuple[list, list]:
     """The counting rollup rows (a row that dropped to zero stays with n = 0 for the in-memory followers)."""
-    cells = conn.execute(text("SELECT cell, day, channel, kind, n FROM interaction_cell_rollups WHERE n <> 0 "
+    cells = conn.execute(text(f"SELECT cell, day, channel, kind, n FROM {CELLS} c WHERE n <> 0 "
                               "ORDER BY 1,2,3,4")).all()
-    areas = conn.execute(text("SELECT area_kind, area_id, day, channel, kind, n FROM interaction_area_rollups WHERE n <> 0 "
+    areas = conn.execute(text(f"SELECT area_kind, area_id, day, channel, kind, n FROM {AREAS} a WHERE n <> 0 "
                               "ORDER BY 1,2,3,4,5")).all()
     return [tuple(r) for r in cells], [tuple(r) for r in areas]
 
@@ -79,10 +80,10 @@ def test_matching_placement_and_exact_rollups(city_store):
     assert _row(city_store, "T6")["cell"] is None
 
     with city_store.connect() as conn:
-        n = conn.execute(text("SELECT sum(n) FROM interaction_area_rollups WHERE area_kind = 'transformer' AND area_id = :t "
+        n = conn.execute(text(f"SELECT sum(n) FROM {AREAS} a WHERE area_kind = 'transformer' AND area_id = :t "
                               "AND day = :d AND kind = '投诉'"), {"t": A.transformer_id, "d": t1["day"]}).scalar_one()
         res9 = int(parent_cells([t5["cell"]], 9)[0])
-        m = conn.execute(text("SELECT sum(n) FROM interaction_cell_rollups WHERE cell = :c AND day = :d"),
+        m = conn.execute(text(f"SELECT sum(n) FROM {CELLS} c WHERE cell = :c AND day = :d"),
                          {"c": res9, "d": t5["day"]}).scalar_one()
     assert n >= 1 and m >= 1
     _assert_rollups_exact(city_store)
@@ -163,8 +164,8 @@ def test_the_city_load_leaves_exact_rollups(city_store):
     sample = pd.read_csv(SAMPLE_DIR / "interactions.csv", dtype=str)
     with city_store.connect() as conn:
         placed = conn.execute(text("SELECT count(*) FROM interactions WHERE cell IS NOT NULL")).scalar_one()
-        per_cell = conn.execute(text("SELECT sum(n) FROM interaction_cell_rollups")).scalar_one()
-        per_tr = conn.execute(text("SELECT sum(n) FROM interaction_area_rollups WHERE area_kind = 'transformer'")).scalar_one()
+        per_cell = conn.execute(text(f"SELECT sum(n) FROM {CELLS} c")).scalar_one()
+        per_tr = conn.execute(text(f"SELECT sum(n) FROM {AREAS} a WHERE area_kind = 'transformer'")).scalar_one()
         known = conn.execute(text("SELECT count(*) FROM interactions WHERE transformer_id IS NOT NULL")).scalar_one()
     assert placed == sample["account_no"].notna().sum()  # every sample contact naming its customer is placed
     assert per_cell == placed and per_tr == known

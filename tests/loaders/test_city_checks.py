@@ -8,6 +8,7 @@ import pytest
 
 from gis.store import table_counts
 from loaders.city import CityImportError, import_city
+from tests.rollup_views import AREAS
 from tests.conftest import SAMPLE_DIR, SERVICE_AREA
 
 
@@ -114,7 +115,7 @@ def test_interactions_in_slices_are_placed_as_in_one_read(tmp_path, empty_store,
         stored = pd.DataFrame([tuple(r) for r in conn.execute(text(
             "SELECT id, account_no, matched_by, cell, day, transformer_id, feeder_id FROM interactions ORDER BY id"))],
             columns=["id", "account_no", "matched_by", "cell", "day", "transformer_id", "feeder_id"], dtype=object)
-        per_tr = dict(conn.execute(text("SELECT area_id, sum(n) FROM interaction_area_rollups "
+        per_tr = dict(conn.execute(text(f"SELECT area_id, sum(n) FROM {AREAS} a "
                                         "WHERE area_kind = 'transformer' GROUP BY area_id")).all())
     expect = whole.sort_values("id").reset_index(drop=True)
     assert stored["id"].tolist() == expect["id"].tolist()
