@@ -35,8 +35,8 @@ from __future__ import annotations
 
 import contextlib
 import math
-from concurrent.futures import Future, ThreadPoolExecutor
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -165,8 +165,8 @@ def ingest_interactions(conn: Connection, records: Iterable[Mapping[str, Any]], 
     called as the parts advance. Returns the counts and the rejects.
 
     **A pipeline on one connection.** A part goes through: check (Python) → read what is stored
-    under its ids and the customers its callers could be (the connection) → compare, match,
-    place, count and encode (Python, :class:`_Part`) → stage (the connection, brief) → write (the
+    under its ids, leave out the records identical to it, read the customers the others' callers
+    could be (the connection) → match, place, count and encode (Python, :class:`_Part`) → stage (the connection, brief) → write (the
     store's work: the rows into their table and indexes, the rollup merges) → screen. The write
     is a few statements during which the driver releases the GIL, so it runs in a writer thread
     while this one prepares the next part; the connection is only ever used by one thread at a
@@ -190,7 +190,7 @@ def ingest_interactions(conn: Connection, records: Iterable[Mapping[str, Any]], 
         clean = check(spans[0]) if spans else None
         looked = ctx.look_up(clean) if clean is not None and len(clean) else None
         for i, _span in enumerate(spans):
-            part = _Part(ctx, clean, looked) if looked is not None else None  # overlaps the previous write
+            part = _Part(ctx, looked) if looked is not None else None  # overlaps the previous write
             clean = check(spans[i + 1]) if i + 1 < len(spans) else None
             writer.wait()  # the connection is free again
             looked = ctx.look_up(clean) if clean is not None and len(clean) else None
@@ -212,14 +212,27 @@ class _Context:
         self.feeders: Mapping[str, str] = {}
         self.started = False
 
-    def look_up(self, clean: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """(rows stored under the part's ids, the customers its callers could be): the part's reads."""
+    def look_up(self, clean: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+        """The part's reads: (its records that are new or changed, the rows stored under their ids,
+        the customers their callers could be). Records identical to the stored ones are counted as
+        unchanged and left out here, so their callers are not looked up."""
         if not self.started:  # the lock first, then every read (see _serialize)
             _serialize(self.conn)
             self.feeders = transformer_feeders(self.conn)
             self.started = True
-        return _stored(self.conn, clean["id"].tolist()), caller_candidates(
-            self.conn, clean["caller_account_no"].dropna(), clean["caller_phone"].dropna(), clean["wechat_openid"].dropna())
+        new = clean
+        old = _stored(self.conn, clean["id"].tolist())
+        if len(old):
+            was = old.set_index("id").reindex(new["id"])
+            same = was["channel"].notna().to_numpy().copy()  # stored under this id (channel is required)
+            for name in _COMPARED:
+                same &= _same_column(name, new[name], was[name])
+            self.result.unchanged += int(same.sum())
+            new = new[~same].reset_index(drop=True)
+            old = old[old["id"].isin(set(new["id"]))]
+        candidates = caller_candidates(self.conn, new["caller_account_no"].dropna(), new["caller_phone"].dropna(),
+                                       new["wechat_openid"].dropna())
+        return new, old, candidates
 
 
 def _serialize(conn: Connection) -> None:
@@ -285,20 +298,12 @@ class _Part:
     """One part of an ingest, from its checked records and reads to what it writes: built in the
     calling thread without the connection (it may be writing the part before)."""
 
-    def __init__(self, ctx: _Context, new: pd.DataFrame, looked: tuple[pd.DataFrame, pd.DataFrame]) -> None:
+    def __init__(self, ctx: _Context, looked: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]) -> None:
         self.ctx = ctx
         result = ctx.result
-        old, candidates = looked
+        new, old, candidates = looked
         self.frame: pd.DataFrame | None = None
         self.changed: pd.DataFrame | None = None
-        if len(old):
-            was = old.set_index("id").reindex(new["id"])
-            same = was["channel"].notna().to_numpy().copy()  # stored under this id (channel is required)
-            for name in _COMPARED:
-                same &= _same_column(name, new[name], was[name])
-            result.unchanged += int(same.sum())
-            new = new[~same].reset_index(drop=True)
-            old = old[old["id"].isin(set(new["id"]))]
         if not len(new):
             return
         matched, how = match_callers(new["caller_account_no"].to_numpy(object), new["caller_phone"].to_numpy(object),
