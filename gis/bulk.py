@@ -43,7 +43,8 @@ from gis.errors import InvalidInput
 from gis.geometry_type import SRID, Geometry
 from gis.models import Base
 
-__all__ = ["bulk_upsert", "bulk_upsert_parts", "bulk_insert_new", "NewRows", "copy_fields", "RejectedRow", "Progress"]
+__all__ = ["bulk_upsert", "bulk_upsert_parts", "bulk_insert_new", "NewRows", "copy_fields", "sqlite_stage", "RejectedRow",
+           "Progress"]
 
 Progress = Callable[[str, int, int], None]
 
@@ -543,6 +544,14 @@ def _copy_field(value: object) -> str:
     return str(value).translate(_COPY_ESCAPES)
 
 
+def sqlite_stage(raw: Any, name: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    """SQLite: ``rows`` into a fresh temporary table ``name`` (untyped ``columns``, so values keep the
+    types bound), for one ``INSERT … SELECT`` that a writer thread then runs without the GIL."""
+    raw.execute(f"DROP TABLE IF EXISTS temp.{name}")
+    raw.execute(f"CREATE TEMP TABLE {name} ({', '.join(columns)})")
+    raw.executemany(f"INSERT INTO temp.{name} VALUES ({', '.join('?' * len(columns))})", rows)
+
+
 class NewRows:
     """New rows of one table (as :func:`bulk_insert_new` takes them) written in three steps, so that
     the store's work can run in another thread while this one prepares the next batch:
@@ -574,7 +583,6 @@ class NewRows:
         self.plan, self.count, self.postgres = plan, len(frame), dialect == "postgresql"
         self._frame: pd.DataFrame | None = None
         self._raw: Any = None
-        self._staged = False
         self._payload: bytes = b""
         self._rows: list[tuple[Any, ...]] = []
         if not self.count:
@@ -622,12 +630,8 @@ class NewRows:
             bulk_upsert(conn, plan.name, self._frame)  # type: ignore[arg-type]
             self.count = 0  # written
             return
-        cols = self._columns
-        raw.execute(f"DROP TABLE IF EXISTS temp.{self._stage_table}")
-        raw.execute(f"CREATE TEMP TABLE {self._stage_table} ({', '.join(cols)})")
-        raw.executemany(f"INSERT INTO temp.{self._stage_table} VALUES ({', '.join('?' * len(cols))})", self._rows)
+        sqlite_stage(raw, self._stage_table, self._columns, self._rows)
         self._rows, self._frame = [], None
-        self._staged = True
 
     def write(self) -> int:
         """Step 3: the rows into the table; returns how many this call wrote."""

@@ -32,7 +32,7 @@ from h3.api import basic_int as h3i
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from gis.bulk import copy_fields
+from gis.bulk import copy_fields, sqlite_stage
 from gis.models import CHANNELS, INTERACTION_KINDS
 from gis.search.normalize import normalize_phone
 
@@ -419,10 +419,7 @@ class RollupDeltas:
         self._raw = conn.connection.driver_connection
         if self.postgres:
             return
-        self._raw.execute(f"DROP TABLE IF EXISTS temp.{_STAGE}")
-        self._raw.execute(f"CREATE TEMP TABLE {_STAGE} ({', '.join(ROLLUP_KEY)}, n)")
-        self._raw.executemany(f"INSERT INTO temp.{_STAGE} VALUES ({', '.join('?' * (len(ROLLUP_KEY) + 1))})",
-                              self._payload)
+        sqlite_stage(self._raw, _STAGE, (*ROLLUP_KEY, "n"), self._payload)
         self._payload = None
 
     def write(self) -> int:
