@@ -378,3 +378,17 @@ def test_bulk_upsert_equals_the_row_by_row_upsert(empty_store, frames):
     assert {r[0]: r[geom] for r in results[1]} == _last_geometry(frames)
     strip = [[r[:geom] + r[geom + 1 :] for r in rows] for rows in results]
     assert strip[0] == strip[1]
+
+
+def test_copy_fields_escapes_once_per_value_and_encodes_bytes_booleans_and_missing():
+    """COPY text-format fields built column-wise (gis.bulk.copy_fields): plain text as it is, the four
+    specials escaped, None and NaN as \\N, bytes as \\\\x hex, booleans as t/f, integers as digits."""
+    import numpy as np
+
+    from gis.bulk import copy_fields
+
+    assert copy_fields(np.array(["a", "a", None, "停电"], dtype=object)) == ["a", "a", "\\N", "停电"]
+    assert copy_fields(np.array(["t\tab", "n\nl", "c\rr", "b\\s", float("nan")], dtype=object)) == [
+        "t\\tab", "n\\nl", "c\\rr", "b\\\\s", "\\N"]
+    assert copy_fields(np.array([b"\x01\xff", True, False], dtype=object)) == ["\\\\x01ff", "t", "f"]
+    assert copy_fields(np.array([3, -1], dtype=np.int64)) == ["3", "-1"]

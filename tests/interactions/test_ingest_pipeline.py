@@ -116,3 +116,21 @@ def test_a_write_failing_in_the_writer_thread_rolls_the_whole_ingest_back(city_s
     monkeypatch.setattr(RollupDeltas, "write", original)
     assert ingest(city_store, _records(), service_area=SERVICE_AREA).inserted == 17  # the connection is usable again
     _assert_rollups_exact(city_store)
+
+
+def test_texts_with_copy_and_sql_specials_come_back_as_sent(city_store, monkeypatch):
+    """PostgreSQL writes new rows as COPY text built column-wise (escaped once per distinct value),
+    SQLite through a temporary table: tabs, line breaks, backslashes, a literal \\N, a lone \\. line,
+    quotes and characters beyond the BMP come back byte for byte, in one part and in several."""
+    texts = ["tab\there", "two\nlines", "cr\r\nlf", "back\\slash", "\\N", "end\n\\.\nmore", "it's \"quoted\"",
+             "停电了😡", "plain", "plain"]
+    records = [_rec(f"ESC{i}", text=t, caller_phone="13900000000", lon=113.1, lat=23.0) for i, t in enumerate(texts)]
+    records.append(_rec("ESC\\id\t1", text="an id with a backslash and a tab"))
+    for chunk in (25_000, 3):
+        monkeypatch.setattr(ingest_module, "_CHUNK", chunk)
+        for r in records:
+            r["id"] = r["id"] + "x"
+        assert ingest(city_store, records, service_area=SERVICE_AREA).inserted == len(records)
+        with city_store.connect() as conn:
+            stored = dict(conn.execute(text("SELECT id, text FROM interactions WHERE id LIKE 'ESC%'")).all())
+        assert {r["id"]: r["text"] for r in records}.items() <= stored.items()
