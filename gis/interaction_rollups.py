@@ -27,12 +27,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import shapely
 from h3.api import basic_int as h3i
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from gis.bulk import copy_fields, sqlite_stage
+from gis.dialects.sqlite import point_xy
 from gis.models import CHANNELS, INTERACTION_KINDS
 from gis.search.normalize import normalize_phone
 
@@ -164,8 +164,7 @@ def caller_candidates(conn: Connection, accounts: Iterable[str], phones: Iterabl
     columns = ["account_no", "phone", "phone_alt", "wechat_openid", "transformer_id", "lon", "lat"]
     frame = pd.DataFrame(list(found.values()), columns=columns)
     if not pg and len(frame):
-        pts = shapely.from_wkb(frame["lon"].to_numpy(object))
-        frame["lon"], frame["lat"] = shapely.get_x(pts), shapely.get_y(pts)
+        frame["lon"], frame["lat"] = point_xy(frame["lon"].to_numpy(object))
     return frame.astype({"lon": float, "lat": float})
 
 
@@ -670,9 +669,7 @@ def place_stored(conn: Connection) -> int:
     if not pg:
         for df in (frame, customers):
             if len(df):
-                blobs = df["lon"].to_numpy(object)
-                pts = shapely.from_wkb(blobs)
-                df["lon"], df["lat"] = shapely.get_x(pts), shapely.get_y(pts)
+                df["lon"], df["lat"] = point_xy(df["lon"].to_numpy(object))
     matched, how = match_callers(frame["caller_account_no"].tolist(), frame["caller_phone"].tolist(),
                                  frame["wechat_openid"].tolist(), customers)
     placed = place(matched, frame["lon"].to_numpy(float, na_value=np.nan), frame["lat"].to_numpy(float, na_value=np.nan),
