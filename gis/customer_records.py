@@ -2,7 +2,8 @@
 
 Plain dicts out (no ORM rows); times are timezone-aware UTC on both stores (SQLite hands
 back naive UTC values, which are marked as such here). Every query uses an index: the
-customers' primary key, ``ix_interactions_account_time``, and the plans table (small).
+customers' primary key, ``ix_interactions_account`` (a customer's few dozen contacts, sorted
+here by the query), and the plans table (small).
 """
 
 from __future__ import annotations

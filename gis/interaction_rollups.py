@@ -40,6 +40,7 @@ __all__ = [
     "FINE_RES",
     "RESOLUTIONS",
     "ROLLUP_RES",
+    "CELL9_SQL",
     "AREA_KINDS",
     "MATCH_KINDS",
     "local_days",
@@ -79,6 +80,11 @@ RESOLUTIONS = (6, 7, 8, 9)
 #: information (migration 0017). Res 10 is stored on each interaction (an area's list) but not
 #: rolled up: at that size a rollup row is nearly one contact.
 ROLLUP_RES = RESOLUTIONS[-1]
+#: The res-9 parent of an interaction's res-10 cell as one integer: its finer digits shifted out
+#: (every stored cell has the same resolution bits, so this orders and groups like the parent).
+#: The expression ``ix_interactions_cell9`` indexes (migration 0019); SQL must spell it the same.
+_CELL9_SHIFT = 3 * (15 - ROLLUP_RES)
+CELL9_SQL = f"(cell >> {_CELL9_SHIFT})"
 AREA_KINDS = ("transformer", "feeder")
 MATCH_KINDS = ("account", "phone", "wechat", "ambiguous", "unknown")
 
@@ -690,8 +696,9 @@ def area_interactions(conn: Connection, by: str, area_id: str | int, day_from: i
     where, params = _filters(day_from, day_to, channels, kinds)
     if by == "cell":
         lo, hi = descendant_range(int(area_id))
-        where += " AND cell >= :lo AND cell <= :hi"
-        params.update(lo=lo, hi=hi)
+        # the res-9 parents of the range through their index, then the range itself
+        where += f" AND {CELL9_SQL} >= :plo AND {CELL9_SQL} <= :phi AND cell >= :lo AND cell <= :hi"
+        params.update(lo=lo, hi=hi, plo=lo >> _CELL9_SHIFT, phi=hi >> _CELL9_SHIFT)
     elif by in AREA_KINDS:
         where += f" AND {by}_id = :area"
         params["area"] = str(area_id)

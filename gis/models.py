@@ -254,7 +254,10 @@ class Interaction(Base):
     __tablename__ = "interactions"
     __table_args__ = (
         CheckConstraint(_in("kind", INTERACTION_KINDS), name="ck_interactions_kind"),
-        Index("ix_interactions_account_time", "account_no", "occurred_at"),
+        # a customer's contacts (a few dozen, sorted by the query) — no time in the key (migration 0019)
+        Index("ix_interactions_account", "account_no"),
+        # an area's list by the res-9 parent of the stored cell (gis.interaction_rollups.CELL9_SQL, migration 0019)
+        Index("ix_interactions_cell9", text("(cell >> 18)")),
         # complaints per customer since a time (the screening's rule) from the index alone (migration 0014)
         Index("ix_interactions_complaints_account_time", "account_no", "occurred_at",
               sqlite_where=text("kind = '投诉'"), postgresql_where=text("kind = '投诉'")),
@@ -280,7 +283,7 @@ class Interaction(Base):
     caller_account_no: Mapped[str | None] = mapped_column(String(32))
     wechat_openid: Mapped[str | None] = mapped_column(String(64))
     matched_by: Mapped[str | None] = mapped_column(String(16))
-    cell: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    cell: Mapped[int | None] = mapped_column(BigInteger)
     day: Mapped[int | None] = mapped_column(Integer)
     transformer_id: Mapped[str | None] = mapped_column(String(64), index=True)
     feeder_id: Mapped[str | None] = mapped_column(String(64), index=True)

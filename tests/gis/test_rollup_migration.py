@@ -186,3 +186,61 @@ def test_coarse_cubes_follow_many_ingests_and_resum_after_a_gap(city_store, res,
         lagging = cubes.get(conn, "cell", res)
         assert cubes.stats["derived"] == 4  # both views summed again
         assert sum(lagging.counts(d0, d0, None, None).values()) == 4
+
+
+_0018 = "0018_one_interaction_rollup"
+
+
+def _plan(conn, sql: str, params: dict) -> str:
+    """The query plan of ``sql`` as text (PostgreSQL with sequential scans off: the index must be usable)."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+        return " ".join(r[0] for r in conn.execute(text("EXPLAIN " + sql), params))
+    return " ".join(str(r[-1]) for r in conn.execute(text("EXPLAIN QUERY PLAN " + sql), params))
+
+
+def test_smaller_interaction_indexes_serve_the_same_reads_and_the_downgrade_restores_the_old_ones(city_store):
+    """0019_smaller_interaction_indexes: a customer's contacts by account alone, an area's by the res-9
+    parent of the stored cell; the customer view and an area's list read the same rows through them."""
+    from gis.customer_records import read_interactions
+    from gis.interaction_rollups import CELL9_SQL, area_interactions
+
+    engine = city_store
+    with engine.connect() as conn:
+        account, cell = conn.execute(text(
+            "SELECT account_no, cell FROM interactions WHERE account_no IS NOT NULL AND cell IS NOT NULL "
+            "GROUP BY account_no, cell ORDER BY count(*) DESC, account_no LIMIT 1")).one()
+        res7 = int(parent_cells(np.array([cell], dtype=np.int64), 7)[0])
+        head = (read_interactions(conn, account), area_interactions(conn, "cell", res7, 0, 10**6, limit=10_000),
+                area_interactions(conn, "cell", int(parent_cells(np.array([cell], dtype=np.int64), 9)[0]), 0, 10**6, limit=10_000))
+        names = _index_names(conn, "interactions")
+        assert {"ix_interactions_account", "ix_interactions_cell9"} <= names
+        assert not {"ix_interactions_account_time", "ix_interactions_cell"} & names
+        # one value per res-9 parent of the stored res-10 cells, as h3 computes the parent
+        pairs = conn.execute(text(f"SELECT cell, {CELL9_SQL} FROM interactions WHERE cell IS NOT NULL")).all()
+        h3_parents = parent_cells(np.array([c for c, _ in pairs], dtype=np.int64), 9).tolist()
+        keyed = {(k, h) for (_, k), h in zip(pairs, h3_parents)}
+        assert len(keyed) == len({k for k, _ in keyed}) == len(set(h3_parents)) > 10
+        lo_hi = {"plo": 0, "phi": 1 << 45, "lo": 0, "hi": 1 << 62}
+        plan = _plan(conn, f"SELECT count(*) FROM interactions WHERE {CELL9_SQL} >= :plo AND {CELL9_SQL} <= :phi "
+                           "AND cell >= :lo AND cell <= :hi", lo_hi)
+        assert "ix_interactions_cell9" in plan, plan
+        plan = _plan(conn, "SELECT id FROM interactions WHERE account_no = :a ORDER BY occurred_at DESC", {"a": account})
+        assert "ix_interactions_account" in plan, plan
+    total, rows = head[1]
+    assert total == len(rows) > 1 and head[0] and head[2][0] >= 1
+    with engine.connect() as conn:  # the rows are the raw table's, by h3's own parent
+        frame = pd.DataFrame(conn.execute(text("SELECT id, cell FROM interactions WHERE cell IS NOT NULL")).all(),
+                             columns=["id", "cell"])
+        inside = frame["id"][parent_cells(frame["cell"].to_numpy(np.int64), 7) == res7]
+        assert sorted(r["id"] for r in rows) == sorted(inside)
+
+    downgrade(engine, _0018)
+    with engine.connect() as conn:
+        names = _index_names(conn, "interactions")
+        assert {"ix_interactions_account_time", "ix_interactions_cell"} <= names
+        assert not {"ix_interactions_account", "ix_interactions_cell9"} & names
+    migrate(engine)
+    assert current_revision(engine) == head_revision()
+    with engine.connect() as conn:
+        assert (read_interactions(conn, account), area_interactions(conn, "cell", res7, 0, 10**6, limit=10_000)) == head[:2]

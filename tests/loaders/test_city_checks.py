@@ -129,7 +129,7 @@ def test_interactions_in_slices_are_placed_as_in_one_read(tmp_path, empty_store,
             names = set(conn.execute(text("SELECT indexname FROM pg_indexes WHERE tablename = 'interactions'")).scalars())
         else:
             names = set(conn.execute(text("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'interactions'")).scalars())
-        assert {"ix_interactions_cell", "ix_interactions_transformer_id", "ix_interactions_account_time",
+        assert {"ix_interactions_cell9", "ix_interactions_transformer_id", "ix_interactions_account",
                 "ix_interactions_repairs_time"} <= names
 
 
