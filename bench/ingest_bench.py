@@ -48,7 +48,10 @@ sys.path.insert(0, os.environ.get("GA_CODE") or str(Path(__file__).resolve().par
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from gis.db import make_engine, migrate  # noqa: E402
-from gis.dialects.sqlite import WalCheckpointer, checkpoint_later  # noqa: E402
+try:  # GA_CODE may be code from before the background checkpoint
+    from gis.dialects.sqlite import WalCheckpointer, checkpoint_later  # noqa: E402
+except ImportError:
+    WalCheckpointer = checkpoint_later = None
 from heat_bench import _records  # noqa: E402
 from interactions.ingest import ingest  # noqa: E402
 
@@ -85,7 +88,7 @@ def _raw_insert(engine, rows: list[tuple]) -> None:
     """The baseline: the rows into ``interactions`` as they are, one transaction (SQLite: its log
     checkpointed after the commit in the background, as the ingest's is)."""
     with engine.connect() as conn, contextlib.ExitStack() as stack:
-        if conn.dialect.name == "sqlite":
+        if conn.dialect.name == "sqlite" and checkpoint_later is not None:
             stack.enter_context(checkpoint_later(engine, conn.connection.driver_connection))
         stack.enter_context(conn.begin())
         conn.exec_driver_sql("SELECT 1")
@@ -107,7 +110,7 @@ def _changed(records: list[dict]) -> list[dict]:
 def _settle(engine) -> None:
     """SQLite: wait for the background checkpoint of the step before (untimed), so that no step is
     charged for another's; the sustained figure counts it."""
-    checkpointer = WalCheckpointer.of(engine)
+    checkpointer = WalCheckpointer.of(engine) if WalCheckpointer is not None else None
     if checkpointer is not None:
         checkpointer.wait()
 
