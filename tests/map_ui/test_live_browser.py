@@ -119,7 +119,17 @@ def test_an_alert_ingested_while_the_map_is_open_shows_its_notice_and_resolves_f
                            " return p && p.textContent.includes(a); }", arg=customer["account_no"])  # flown to the customer
     notice.locator(".ga-resolve").click()                           # a note is needed
     assert notice.locator(".ga-notice-msg").inner_text() == "处理完成需填写处理说明。"
-    notice.locator(".ga-note").fill("已回访，客户表示理解")
+    # a live update of the alert arriving while the note is typed rebuilds the notice: the keyboard
+    # stays in the note and the words typed so far are kept
+    notice.locator(".ga-note").click()
+    page.keyboard.type("已回访")
+    page.evaluate("(s) => { window.__oldHead = document.querySelector(s + ' .ga-notice-head'); }", selector)
+    page.evaluate("(id) => window.gridatlas.showAlert(id)", alert["id"])
+    page.wait_for_function("(s) => document.querySelector(s + ' .ga-notice-head') !== window.__oldHead", arg=selector)
+    assert page.evaluate("() => document.activeElement.classList.contains('ga-note')")
+    assert notice.locator(".ga-note").input_value() == "已回访"
+    page.keyboard.type("，客户表示理解")
+    assert notice.locator(".ga-note").input_value() == "已回访，客户表示理解"
     notice.locator(".ga-resolve").click()
     page.wait_for_selector(f"{selector}[data-state='resolved']")
     stored = _api(live_url, f"/api/v1/alerts/{alert['id']}", "live-dispatcher")

@@ -31,7 +31,20 @@ export function installAlerts(ctx) {
   const notices = new Map();           // alert id -> {div, alert}
   ctx.ga.notices = notices;
 
+  // A live update (the alert's state moved, by this user or another) rebuilds its notice: the keyboard
+  // stays on the control it was on (else the notice's head) and a note being typed is kept, so an
+  // update arriving between two keys neither takes the user out of the notice nor loses their words.
+  const KEEPS_FOCUS = ['ga-note', 'ga-resolve', 'ga-ack', 'ga-fp', 'ga-close', 'ga-notice-head'];
   function render(n) {
+    const active = n.div.contains(document.activeElement) ? document.activeElement : null;
+    const where = active && KEEPS_FOCUS.find((c) => active.classList.contains(c));
+    build(n);
+    if (!active) return;
+    const again = (where && n.div.querySelector('.' + where)) || n.div.querySelector('.ga-notice-head');
+    if (again) again.focus();
+  }
+
+  function build(n) {
     const a = n.alert;
     const div = n.div;
     div.innerHTML = '';
@@ -71,6 +84,8 @@ export function installAlerts(ctx) {
     if (a.state === 'new' && may('ack')) actions.appendChild(el('button', { type: 'button', class: 'ga-btn ga-ack', onclick: () => move(n, 'ack') }, t('alert_ack')));
     if (open && may('resolve') && (a.state === 'acknowledged' || may('ack'))) {
       const note = el('input', { type: 'text', class: 'ga-note', placeholder: t('alert_note'), 'aria-label': t('alert_note') });
+      note.value = n.note || '';
+      note.addEventListener('input', () => { n.note = note.value; });
       const resolve = el('button', { type: 'submit', class: 'ga-btn ga-resolve' }, t('alert_resolve'));
       const form = el('form', { class: 'ga-resolve-form' }, [note, resolve]);
       form.addEventListener('submit', (ev) => {
@@ -113,6 +128,7 @@ export function installAlerts(ctx) {
       if (action === 'resolve' && n.alert.state === 'new') n.alert = await ctx.api.post(path + 'ack', {});
       n.alert = await ctx.api.post(path + action, note ? { note } : {});
       n.msg = '';
+      n.note = '';
     } catch (e) {
       n.msg = e.message;
     }
