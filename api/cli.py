@@ -517,20 +517,40 @@ def _export_settings(settings: Settings) -> None:
         os.environ[f"GRIDATLAS_{name.upper()}"] = value if isinstance(value, str) else json.dumps(value)
 
 
+def _other_data(database_url: str | None) -> dict[str, Any] | None:
+    """The store's newest data version when it holds something other than the sample city (loading
+    the sample on top would mix its feeders and customers into that data); None when the store is
+    empty or its newest load is the sample (whose import is then idempotent, or picks up a new sample)."""
+    from gis.store import latest_data_version
+
+    with _store(database_url) as engine, engine.connect() as conn:
+        latest = latest_data_version(conn)
+    if latest is None or latest["source"] == f"city:{DEFAULT_SAMPLE_DIR.resolve()}":
+        return None
+    return latest
+
+
 @app.command()
 def demo(
     host: Annotated[str, typer.Option()] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
     database_url: DbOption = None,
 ) -> None:
-    """Create the store if missing, load the sample city once, and serve the map and API.
+    """Create the store if missing, load the sample city once, and serve the map and API. A store
+    that already holds other data (a utility's own, or another city) is served as it is.
 
     Each run revokes the previous demo key and prints a map link carrying a new admin key.
     """
     from gis.api_keys import create_key, list_keys, revoke_key
 
     _check_map_files()  # before the city load, not after it
-    import_city_cmd(DEFAULT_SAMPLE_DIR, database_url)
+    held = _other_data(database_url)
+    if held is None:
+        import_city_cmd(DEFAULT_SAMPLE_DIR, database_url)
+    else:  # a utility's own data (or another city): never mixed with the sample's feeders and customers
+        console.print(f"the store already holds data version {held['id']} ({held['source']}): serving it as it is; "
+                      "the sample city is loaded only into an empty store or one holding the sample", markup=False,
+                      soft_wrap=True)
     with _store(database_url) as engine:
         with engine.connect() as conn:
             old = [r.prefix for r in list_keys(conn) if r.name == "demo" and r.revoked_at is None]

@@ -108,3 +108,52 @@ def test_heat_takes_days_and_reliability_also_zoned_times(tmp_path):
     assert r.exit_code == 2 and "Invalid value for --from" in r.output and "YYYY-MM-DD" in r.output, r.output
     r = _cli("reliability", "--from", "2026-01-01T00:00", "--to", "2026-12-31", db=db)
     assert r.exit_code == 2 and "Invalid value for --from" in r.output and "zone" in r.output, r.output
+
+
+def test_demo_serves_a_store_holding_other_data_as_it_is(tmp_path, empty_store_url):
+    """`gridatlas demo` over a store that holds another city: served as it is, the sample city not
+    loaded on top (its feeders and customers would mix into the utility's own)."""
+    import signal
+    import time
+
+    import httpx
+    from sqlalchemy import create_engine, text
+
+    from tests.api.conftest import _free_port
+
+    city = tmp_path / "city"
+    assert run("sample", str(city), "--customers", "200", "--seed", "3").returncode == 0
+    assert run("import", "city", str(city), db=empty_store_url).returncode == 0
+    port = _free_port()
+    log_path = tmp_path / "demo.log"  # a file, not a pipe: a full pipe would block the server
+    with log_path.open("w", encoding="utf-8") as log:
+        proc = subprocess.Popen([GRIDATLAS, "demo", "--port", str(port)], stdout=log, stderr=subprocess.STDOUT,
+                                env={**os.environ, "GRIDATLAS_DATABASE_URL": empty_store_url, "COLUMNS": "300"})
+        try:
+            deadline = time.monotonic() + 120
+            while True:
+                assert proc.poll() is None, log_path.read_text(encoding="utf-8")
+                assert time.monotonic() < deadline, "the demo never became ready"
+                try:
+                    if httpx.get(f"http://127.0.0.1:{port}/ready", timeout=2).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                time.sleep(0.2)
+        finally:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+    out = log_path.read_text(encoding="utf-8")
+    assert f"already holds data version 1 (city:{city.resolve()})" in out, out
+    assert "demo API key (role admin)" in out
+    engine = create_engine(empty_store_url)
+    try:
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM data_versions")).scalar_one() == 1
+            assert conn.execute(text("SELECT count(*) FROM customers")).scalar_one() == 200
+    finally:
+        engine.dispose()
