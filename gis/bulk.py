@@ -10,8 +10,9 @@ The interface every loader writes through: :func:`bulk_upsert`. Internals per st
   ``INSERT … SELECT … ON CONFLICT (pk) DO UPDATE SET`` the given columns only. Duplicate
   ids and foreign SRIDs are refused before the COPY (cheaper in numpy); a foreign-key or
   CHECK violation is a RejectedRow too.
-* **SQLite** — the same checks vectorized in numpy/shapely, then ``executemany`` of
-  tuples in 100k batches with WKB from :func:`shapely.to_wkb`.
+* **SQLite** — the same checks vectorized in numpy/shapely, then multi-row ``INSERT … ON
+  CONFLICT`` statements (:func:`gis.dialects.sqlite.insert_rows`) over tuples in 100k batches
+  with WKB from :func:`shapely.to_wkb`.
 
 On both, a load that dominates its table (≥ ``_LARGE`` rows and ≥ half the table) rebuilds
 the table's non-unique indexes after the insert (PostGIS also re-adds its foreign keys,
@@ -470,10 +471,8 @@ def _sqlite_upsert(conn: Connection, plan: _Plan, frame: pd.DataFrame, progress:
     cols = plan.columns + extra
     updates = [c for c in plan.columns if c != plan.pk]
     conflict = "DO UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in updates) if updates else "DO NOTHING"
-    sql = (
-        f"INSERT INTO {plan.name} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))}) "
-        f"ON CONFLICT ({plan.pk}) {conflict}"
-    )
+    head, tail = f"INSERT INTO {plan.name} ({', '.join(cols)})", f"ON CONFLICT ({plan.pk}) {conflict}"
+    sql = ""
     if plan.missing_required:  # only existing rows (checked below): update them in place
         key = plan.columns.index(plan.pk)
         arrays = [a for i, a in enumerate(arrays) if i != key] + [arrays[key]]
@@ -494,7 +493,10 @@ def _sqlite_upsert(conn: Connection, plan: _Plan, frame: pd.DataFrame, progress:
         try:
             for start in range(0, total, _CHUNK):
                 rows = zip(*(a[start : start + _CHUNK] for a in arrays), *consts)
-                raw.executemany(sql, rows)
+                if sql:  # updates of stored rows
+                    raw.executemany(sql, rows)
+                else:  # many rows a statement: executemany's per-row cost was most of a large load's
+                    sq.insert_rows(raw, head, len(cols), rows, tail)
                 if progress is not None:
                     progress(f"write {plan.name}", min(start + _CHUNK, total), total)
         except sqlite3.IntegrityError as exc:
@@ -549,7 +551,9 @@ def sqlite_stage(raw: Any, name: str, columns: Sequence[str], rows: Iterable[Seq
     types bound), for one ``INSERT … SELECT`` that a writer thread then runs without the GIL."""
     raw.execute(f"DROP TABLE IF EXISTS temp.{name}")
     raw.execute(f"CREATE TEMP TABLE {name} ({', '.join(columns)})")
-    raw.executemany(f"INSERT INTO temp.{name} VALUES ({', '.join('?' * len(columns))})", rows)
+    from gis.dialects.sqlite import insert_rows  # noqa: PLC0415
+
+    insert_rows(raw, f"INSERT INTO temp.{name}", len(columns), rows)
 
 
 class NewRows:
