@@ -46,7 +46,7 @@ import shapely
 from sqlalchemy.engine import Connection, Engine
 
 from gis.bulk import NewRows, bulk_upsert
-from gis.dialects.sqlite import checkpoint_later, page_cache, point_xy
+from gis.dialects.sqlite import WalCheckpointer, checkpoint_later, page_cache, point_xy
 from gis.errors import InvalidInput
 from gis.interaction_rollups import (
     RollupDeltas,
@@ -70,6 +70,8 @@ _COMPARED = ("caller_account_no", "channel", "kind", "occurred_at", "text", "cal
 _CHUNK = 25_000
 #: SQLite page cache (MiB) while an ingest writes (see :func:`_page_cache`).
 _SQLITE_CACHE_MIB = 1024
+#: SQLite page cache (MiB) of the reads' connection (customers and ids probed by every part).
+_SQLITE_READ_CACHE_MIB = 256
 
 
 class Screener(Protocol):
@@ -155,7 +157,8 @@ def _same_column(name: str, new: pd.Series, old: pd.Series) -> np.ndarray:
 # ------------------------------------------------------------------------------- ingest
 def ingest_interactions(conn: Connection, records: Iterable[Mapping[str, Any]], *, service_area: BBox,
                         rows: Sequence[int] | None = None, screeners: Sequence[Screener] = (),
-                        progress: Callable[[str, int, int], None] | None = None) -> IngestResult:
+                        progress: Callable[[str, int, int], None] | None = None,
+                        reader: Connection | None = None) -> IngestResult:
     """Check, match, place and write ``records`` in the caller's transaction (see the module docstring).
 
     ``rows``: the row number of each record in its source, for the rejects (default 1, 2, …).
@@ -170,13 +173,20 @@ def ingest_interactions(conn: Connection, records: Iterable[Mapping[str, Any]], 
     is a few statements during which the driver releases the GIL, so it runs in a writer thread
     while this one prepares the next part; the connection is only ever used by one thread at a
     time. Everything is still one transaction, written in input order.
+
+    ``reader``: another connection to the same store whose committed state is what ``conn`` held
+    when this transaction began (:func:`ingest` gives one on a SQLite file: its ``BEGIN IMMEDIATE``
+    keeps every other writer out). A part's reads then go through it while the writer thread
+    writes the part before, instead of waiting for it: what they read (the customers, and the
+    rows stored under the part's ids before this ingest) is the same on both connections, since
+    an id appears in one part only (a repeated id is rejected) and an ingest writes no customer.
     """
     records = records if isinstance(records, list) else list(records)
     numbers = list(rows) if rows is not None else list(range(1, len(records) + 1))
     result = IngestResult(received=len(records))
     spans = [(s, min(s + _CHUNK, len(records))) for s in range(0, len(records), _CHUNK)]
     taken: set[str] = set()
-    ctx = _Context(conn, screeners, result)
+    ctx = _Context(conn, screeners, result, reader)
 
     def check(span: tuple[int, int]) -> pd.DataFrame:
         checked = check_records(records[span[0]:span[1]], numbers[span[0]:span[1]], service_area, taken=taken)
@@ -191,8 +201,11 @@ def ingest_interactions(conn: Connection, records: Iterable[Mapping[str, Any]], 
         for i, _span in enumerate(spans):
             part = _Part(ctx, looked) if looked is not None else None  # overlaps the previous write
             clean = check(spans[i + 1]) if i + 1 < len(spans) else None
+            if reader is not None:  # the next part's reads overlap this write too
+                looked = ctx.look_up(clean) if clean is not None and len(clean) else None
             writer.wait()  # the connection is free again
-            looked = ctx.look_up(clean) if clean is not None and len(clean) else None
+            if reader is None:
+                looked = ctx.look_up(clean) if clean is not None and len(clean) else None
             if part is not None:
                 part.stage()
                 writer.submit(part)
@@ -205,8 +218,10 @@ def ingest_interactions(conn: Connection, records: Iterable[Mapping[str, Any]], 
 class _Context:
     """What every part of one ingest shares: the connection, the 台区 → feeder map and the result."""
 
-    def __init__(self, conn: Connection, screeners: Sequence[Screener], result: IngestResult) -> None:
+    def __init__(self, conn: Connection, screeners: Sequence[Screener], result: IngestResult,
+                 reader: Connection | None = None) -> None:
         self.conn, self.screeners, self.result = conn, screeners, result
+        self.reads = reader if reader is not None else conn
         self.dialect = conn.dialect.name
         self.feeders: Mapping[str, str] = {}
         self.started = False
@@ -217,10 +232,10 @@ class _Context:
         unchanged and left out here, so their callers are not looked up."""
         if not self.started:  # the lock first, then every read (see _serialize)
             _serialize(self.conn)
-            self.feeders = transformer_feeders(self.conn)
+            self.feeders = transformer_feeders(self.reads)
             self.started = True
         new = clean
-        old = _stored(self.conn, clean["id"].tolist())
+        old = _stored(self.reads, clean["id"].tolist())
         if len(old):
             was = old.set_index("id").reindex(new["id"])
             same = was["channel"].notna().to_numpy().copy()  # stored under this id (channel is required)
@@ -229,7 +244,7 @@ class _Context:
             self.result.unchanged += int(same.sum())
             new = new[~same].reset_index(drop=True)
             old = old[old["id"].isin(set(new["id"]))]
-        candidates = caller_candidates(self.conn, new["caller_account_no"].dropna(), new["caller_phone"].dropna(),
+        candidates = caller_candidates(self.reads, new["caller_account_no"].dropna(), new["caller_phone"].dropna(),
                                        new["wechat_openid"].dropna())
         return new, old, candidates
 
@@ -396,10 +411,28 @@ def ingest(engine: Engine, records: Iterable[Mapping[str, Any]], *, service_area
     after the other (the second waits up to the busy timeout) instead of both reading first and the
     later writer failing on its stale snapshot ("database is locked").
     """
-    with engine.connect().execution_options(sqlite_begin="IMMEDIATE") as conn, _checkpoint_later(conn):
-        with conn.begin():
-            return ingest_interactions(conn, records, service_area=service_area, rows=rows, screeners=screeners,
-                                       progress=progress)
+    records = records if isinstance(records, list) else list(records)
+    with contextlib.ExitStack() as stack:
+        conn = stack.enter_context(engine.connect().execution_options(sqlite_begin="IMMEDIATE"))
+        stack.enter_context(_checkpoint_later(conn))
+        stack.enter_context(conn.begin())
+        reader = stack.enter_context(_reader(conn)) if len(records) > _CHUNK else None
+        return ingest_interactions(conn, records, service_area=service_area, rows=rows, screeners=screeners,
+                                   progress=progress, reader=reader)
+
+
+@contextlib.contextmanager
+def _reader(conn: Connection) -> Iterator[Connection | None]:
+    """SQLite file: a second connection for a multi-part ingest's reads (see
+    :func:`ingest_interactions`), opened after ``conn`` took the write lock. None elsewhere:
+    PostgreSQL's reads are short next to its COPY, and an in-memory store has one connection."""
+    if conn.dialect.name != "sqlite" or WalCheckpointer.of(conn.engine) is None:
+        yield None
+        return
+    with conn.engine.connect() as reader:
+        reader.exec_driver_sql("SELECT 1")
+        with page_cache(reader.connection.driver_connection, _SQLITE_READ_CACHE_MIB):
+            yield reader
 
 
 @contextlib.contextmanager
