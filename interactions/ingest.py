@@ -174,12 +174,12 @@ def ingest_interactions(conn: Connection, records: Iterable[Mapping[str, Any]], 
     while this one prepares the next part; the connection is only ever used by one thread at a
     time. Everything is still one transaction, written in input order.
 
-    ``reader``: another connection to the same store whose committed state is what ``conn`` held
-    when this transaction began (:func:`ingest` gives one on a SQLite file: its ``BEGIN IMMEDIATE``
-    keeps every other writer out). A part's reads then go through it while the writer thread
-    writes the part before, instead of waiting for it: what they read (the customers, and the
-    rows stored under the part's ids before this ingest) is the same on both connections, since
-    an id appears in one part only (a repeated id is rejected) and an ingest writes no customer.
+    ``reader``: another connection to the same store that sees what ``conn`` saw when this ingest
+    began (:func:`ingest` gives one, :func:`_reader`). A part's reads then go through it while the
+    writer thread writes the part before, instead of waiting for it: what they read (the
+    customers, and the rows stored under the part's ids before this ingest) is the same on both
+    connections, since an id appears in one part only (a repeated id is rejected) and an ingest
+    writes no customer.
     """
     records = records if isinstance(records, list) else list(records)
     numbers = list(rows) if rows is not None else list(range(1, len(records) + 1))
@@ -423,10 +423,17 @@ def ingest(engine: Engine, records: Iterable[Mapping[str, Any]], *, service_area
 
 @contextlib.contextmanager
 def _reader(conn: Connection) -> Iterator[Connection | None]:
-    """SQLite file: a second connection for a multi-part ingest's reads (see
-    :func:`ingest_interactions`), opened after ``conn`` took the write lock. None elsewhere:
-    PostgreSQL's reads are short next to its COPY, and an in-memory store has one connection."""
-    if conn.dialect.name != "sqlite" or WalCheckpointer.of(conn.engine) is None:
+    """A second connection for a multi-part ingest's reads (see :func:`ingest_interactions`).
+
+    SQLite: opened after ``conn``'s ``BEGIN IMMEDIATE``, so no writer can commit while it reads;
+    None for a store without a file (an in-memory store is one connection). PostgreSQL: its reads
+    run in READ COMMITTED after the ingest took the rollup state's lock (:func:`_serialize`), as
+    ``conn``'s own would: every ingest waits for that lock, and an ingest writes no customer."""
+    if conn.dialect.name != "sqlite":
+        with conn.engine.connect() as reader:
+            yield reader
+        return
+    if WalCheckpointer.of(conn.engine) is None:
         yield None
         return
     with conn.engine.connect() as reader:
