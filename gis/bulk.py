@@ -10,9 +10,10 @@ The interface every loader writes through: :func:`bulk_upsert`. Internals per st
   ``INSERT … SELECT … ON CONFLICT (pk) DO UPDATE SET`` the given columns only. Duplicate
   ids and foreign SRIDs are refused before the COPY (cheaper in numpy); a foreign-key or
   CHECK violation is a RejectedRow too.
-* **SQLite** — the same checks vectorized in numpy/shapely, then multi-row ``INSERT … ON
-  CONFLICT`` statements (:func:`gis.dialects.sqlite.insert_rows`) over tuples in 100k batches
-  with WKB from :func:`shapely.to_wkb`.
+* **SQLite** — the same checks vectorized in numpy/shapely, then ``INSERT … ON CONFLICT`` over
+  tuples in 100k batches with WKB from :func:`shapely.to_wkb`: multi-row statements
+  (:func:`gis.dialects.sqlite.insert_rows`) while the table's secondary indexes are suspended,
+  ``executemany`` into live indexes (where it measured faster).
 
 On both, a load that dominates its table (≥ ``_LARGE`` rows and ≥ half the table) rebuilds
 the table's non-unique indexes after the insert (PostGIS also re-adds its foreign keys,
@@ -495,8 +496,12 @@ def _sqlite_upsert(conn: Connection, plan: _Plan, frame: pd.DataFrame, progress:
                 rows = zip(*(a[start : start + _CHUNK] for a in arrays), *consts)
                 if sql:  # updates of stored rows
                     raw.executemany(sql, rows)
-                else:  # many rows a statement: executemany's per-row cost was most of a large load's
+                elif dominates or plan.indexes_suspended:
+                    # no secondary index to keep: many rows a statement (executemany's per-row cost
+                    # was most of the load: a 100k-customer city imported 41.9 s -> 34.9 s)
                     sq.insert_rows(raw, head, len(cols), rows, tail)
+                else:  # into live indexes executemany was the faster (10M contacts: 54k vs 45k rows/s)
+                    raw.executemany(f"{head} VALUES ({', '.join('?' * len(cols))}) {tail}", rows)
                 if progress is not None:
                     progress(f"write {plan.name}", min(start + _CHUNK, total), total)
         except sqlite3.IntegrityError as exc:

@@ -151,8 +151,10 @@ _PARAMS_PER_STATEMENT = 2048
 def insert_rows(raw: sqlite3.Connection, head: str, width: int, rows: Iterable[Sequence[object]], tail: str = "") -> None:
     """``rows`` (sequences of ``width`` values) through ``{head} VALUES (…), (…), … {tail}`` statements
     of many rows each, in order — what ``raw.executemany(head + " VALUES (?, …) " + tail, rows)``
-    does, 5–8x faster: executemany pays the module's per-row reset, bind and step (~25 µs a row at
-    16 columns), one multi-row statement pays it once per statement (the bench's staging tables).
+    does, 5–8x faster into a table without secondary indexes (a staging table, a load whose indexes
+    are suspended): executemany pays the module's per-row reset, bind and step (~25 µs a row at 16
+    columns), one multi-row statement pays it once. Into a table with live indexes executemany
+    measured faster (200,000 contacts into 10M: 54,000 vs 45,000 rows/s), so callers keep it there.
     Rows within a statement are applied in order, so an upsert's later row wins as it would."""
     if width < 1:
         raise ValueError("insert_rows needs at least one column")
