@@ -7,7 +7,9 @@ dispatcher, ``client_as(role)`` as any role, ``anonymous`` without a key.
 from __future__ import annotations
 
 import shutil
+import signal
 import socket
+import subprocess
 import threading
 import time
 import uuid
@@ -48,6 +50,16 @@ class Served(str):
 
     def headers(self, role: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.keys[role]}"}
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    """Stop a server process as a user would (Ctrl-C), killing it if it has not ended in 30 s."""
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def _free_port() -> int:

@@ -113,13 +113,12 @@ def test_heat_takes_days_and_reliability_also_zoned_times(tmp_path):
 def test_demo_serves_a_store_holding_other_data_as_it_is(tmp_path, empty_store_url):
     """`gridatlas demo` over a store that holds another city: served as it is, the sample city not
     loaded on top (its feeders and customers would mix into the utility's own)."""
-    import signal
     import time
 
     import httpx
     from sqlalchemy import create_engine, text
 
-    from tests.api.conftest import _free_port
+    from tests.api.conftest import _free_port, stop_server
 
     city = tmp_path / "city"
     assert run("sample", str(city), "--customers", "200", "--seed", "3").returncode == 0
@@ -141,12 +140,7 @@ def test_demo_serves_a_store_holding_other_data_as_it_is(tmp_path, empty_store_u
                     pass
                 time.sleep(0.2)
         finally:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop_server(proc)
     out = log_path.read_text(encoding="utf-8")
     assert f"already holds data version 1 (city:{city.resolve()})" in out, out
     assert "demo API key (role admin)" in out

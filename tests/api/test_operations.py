@@ -7,7 +7,6 @@ import io
 import json
 import logging
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -25,7 +24,7 @@ from api.app import create_app
 from api.logs import JsonFormatter, configure_logging
 from api.middleware import LOGGED_QUERY_PARAMS
 from api.settings import Settings
-from tests.api.conftest import _free_port, keys_for, serve
+from tests.api.conftest import _free_port, keys_for, serve, stop_server
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -208,12 +207,7 @@ def test_serve_with_two_workers_over_postgis(postgis_city_url, tmp_path):
             r = httpx.get(base + f"/api/v1/customers/{account}/fields", params={"q": q}, headers=auth)
             assert r.status_code == 200, r.text
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_server(proc)
         log_file.close()
     stderr = log_path.read_text(encoding="utf-8")
     assert proc.returncode == 0, stderr[-2000:]
