@@ -184,7 +184,10 @@ def start_consultation(engine: Engine, plan_id: int, *, accounts: Sequence[str],
     if channel not in ("auto", "sms"):
         raise InvalidInput("channel must be auto or sms", field="channel", value=channel)
     try:
-        with engine.connect() as conn:
+        # SQLite: the write lock at BEGIN. A deferred transaction that has read can no longer write
+        # once another connection commits ("database is locked" at once, no busy wait): the outbox
+        # worker, an audit row or a heat ingest committing between this one's reads and writes.
+        with engine.connect().execution_options(sqlite_begin="IMMEDIATE") as conn:
             tx = conn.begin()
             try:
                 out = _start(conn, plan_id, accounts, windows, reason, area_names, sent_by, expires_at,

@@ -165,3 +165,40 @@ def test_consultation_refuses_bad_requests_and_writes_nothing(api_url, client_as
 def test_a_scalar_query_parameter_given_twice_is_refused(client_as):
     r = client_as("admin").get("/api/v1/outbox", params=[("state", "dead"), ("state", "sent")])
     assert r.status_code == 422 and r.json()["field"] == "state" and r.json()["value"] == 2
+
+
+def test_a_write_committed_elsewhere_during_a_consultation_does_not_fail_it(api_url, client_as, monkeypatch):
+    """Another connection writes just after the consultation has read the plan (the outbox worker, an
+    audit row or an ingest committing at that moment). On SQLite a deferred transaction that has read
+    fails at its first write once another one committed ("database is locked", at once): the
+    consultation takes the write lock at BEGIN, so the other writer waits instead, and the planner's
+    request succeeds. PostgreSQL: both commit."""
+    import gis.consultations as consultations
+    from sqlalchemy import text
+    from sqlalchemy.exc import OperationalError
+
+    from gis.db import make_engine
+
+    planner = client_as("planner")
+    plan_id, affected = consulting_plan(planner, "并发写入")
+    original, other = consultations._plan_status, {}
+
+    def then_another_writer(conn, pid):
+        out = original(conn, pid)
+        engine = make_engine(api_url.database_url, busy_timeout_s=0.2)
+        try:
+            with engine.begin() as c:
+                c.execute(text("CREATE TABLE IF NOT EXISTS ga_test_other_writer (x integer)"))
+                c.execute(text("INSERT INTO ga_test_other_writer VALUES (1)"))
+            other["committed"] = True
+        except OperationalError:
+            other["committed"] = False
+        finally:
+            engine.dispose()
+        return out
+
+    monkeypatch.setattr(consultations, "_plan_status", then_another_writer)
+    r = planner.post(f"/api/v1/plans/{plan_id}/consultation", json={"accounts": affected[:2], "reason": "检修"})
+    assert r.status_code == 200, r.text
+    assert r.json()["consulted"] == 2
+    assert other["committed"] is (not api_url.database_url.startswith("sqlite"))
